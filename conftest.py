@@ -1,0 +1,79 @@
+"""Fixtures shared by every app's tests: users in each role and API clients."""
+
+from collections.abc import Callable
+
+import pytest
+from django.contrib.auth.models import AbstractUser
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from schedule.roles import FOREMEN, PLANNERS, VIEWERS, roles_ensure
+from schedule.tests.factories import UserFactory
+
+ROLES = [PLANNERS, FOREMEN, VIEWERS]
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings) -> None:
+    settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., AbstractUser]:
+    """``make_user(role)`` → a user in that role group (``None``: no group, no permissions)."""
+    groups = roles_ensure()
+
+    def make(role: str | None = None, **fields) -> AbstractUser:
+        user = UserFactory(**({"username": role or "nobody"} | fields))
+        if role is not None:
+            user.groups.add(groups[role])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def planner(make_user) -> AbstractUser:
+    return make_user(PLANNERS)
+
+
+@pytest.fixture
+def foreman(make_user) -> AbstractUser:
+    return make_user(FOREMEN)
+
+
+@pytest.fixture
+def viewer(make_user) -> AbstractUser:
+    return make_user(VIEWERS)
+
+
+@pytest.fixture
+def user(planner) -> AbstractUser:
+    return planner
+
+
+@pytest.fixture
+def api_client_for() -> Callable[[AbstractUser | None], APIClient]:
+    """``api_client_for(user)`` → a DRF client logged in as that user (``None``: anonymous)."""
+
+    def make(user: AbstractUser | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_client(api_client_for, user) -> APIClient:
+    return api_client_for(user)
+
+
+@pytest.fixture
+def token(user) -> Token:
+    return Token.objects.create(user=user)

@@ -1,0 +1,51 @@
+import django_filters
+from rest_framework import serializers
+
+from schedule.models import Task
+from scheduler_project.api import VersionedModelSerializer, VersionedModelViewSet, versioned_schema
+
+from .models import DailyWork
+from .selectors import daily_work_list
+from .services import daily_work_create, daily_work_delete, daily_work_update
+
+
+class DailyWorkSerializer(VersionedModelSerializer):
+    task = serializers.PrimaryKeyRelatedField(queryset=Task.objects.all())
+    task_code = serializers.CharField(source="task.code", read_only=True)
+    created_by_username = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
+
+    class Meta:
+        model = DailyWork
+        fields = [
+            "id",
+            "task",
+            "task_code",
+            "date",
+            "volume",
+            "description",
+            "created_by",
+            "created_by_username",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = ["created_by", "created_at", "updated_at"]
+
+
+class DailyWorkFilter(django_filters.FilterSet):
+    class Meta:
+        model = DailyWork
+        fields = ["date", "task"]
+
+
+@versioned_schema(DailyWorkSerializer)
+class DailyWorkViewSet(VersionedModelViewSet):
+    queryset = daily_work_list()
+    serializer_class = DailyWorkSerializer
+    filterset_class = DailyWorkFilter
+    create_service = daily_work_create
+    update_service = daily_work_update
+    delete_service = daily_work_delete
+    service_object_name = "daily_work"

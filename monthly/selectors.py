@@ -1,0 +1,7 @@
+from django.db.models import QuerySet
+
+from .models import MonthlyTask
+
+
+def monthly_task_list() -> QuerySet[MonthlyTask]:
+    return MonthlyTask.objects.select_related("task").order_by("month", "task__code", "id")

@@ -1,0 +1,53 @@
+import django_filters
+from rest_framework import serializers
+
+from scheduler_project.api import VersionedModelSerializer, VersionedModelViewSet, versioned_schema
+
+from .models import Task
+from .selectors import task_list
+from .services import task_create, task_delete, task_update
+
+
+class TaskSerializer(VersionedModelSerializer):
+    progress_percent = serializers.DecimalField(max_digits=7, decimal_places=1, read_only=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id",
+            "code",
+            "name",
+            "unit",
+            "volume_plan",
+            "volume_fact",
+            "progress_percent",
+            "start_date",
+            "end_date",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = ["volume_fact", "created_at", "updated_at"]
+
+
+class TaskFilter(django_filters.FilterSet):
+    code = django_filters.CharFilter(lookup_expr="startswith")
+    active_on = django_filters.DateFilter(method="filter_active_on", label="Active on date")
+
+    class Meta:
+        model = Task
+        fields = ["code", "active_on"]
+
+    def filter_active_on(self, queryset, name, value):
+        return queryset.active_on(value)
+
+
+@versioned_schema(TaskSerializer)
+class TaskViewSet(VersionedModelViewSet):
+    queryset = task_list()
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+    create_service = task_create
+    update_service = task_update
+    delete_service = task_delete
+    service_object_name = "task"

@@ -1,0 +1,34 @@
+"""The three roles staff are given, as Django groups with model permissions."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+PLANNERS = "planners"
+FOREMEN = "foremen"
+VIEWERS = "viewers"
+
+MODELS = ["schedule.task", "monthly.monthlytask", "daily.dailywork"]
+ALL_ACTIONS = ["view", "add", "change", "delete"]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    PLANNERS: [f"{model}.{action}" for model in MODELS for action in ALL_ACTIONS],
+    FOREMEN: [f"{model}.view" for model in MODELS]
+    + [f"daily.dailywork.{action}" for action in ["add", "change", "delete"]],
+    VIEWERS: [f"{model}.view" for model in MODELS],
+}
+
+
+def _permission(spec: str) -> Permission:
+    app_label, model, action = spec.split(".")
+    return Permission.objects.get(content_type__app_label=app_label, codename=f"{action}_{model}")
+
+
+@transaction.atomic
+def roles_ensure() -> dict[str, Group]:
+    """Create or reset the role groups so that each has exactly its permissions (idempotent)."""
+    groups = {}
+    for name, specs in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=name)
+        group.permissions.set([_permission(spec) for spec in specs])
+        groups[name] = group
+    return groups

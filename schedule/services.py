@@ -1,0 +1,59 @@
+"""Writes to tasks. ``volume_fact`` is never set from outside: it is recalculated here."""
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Sum
+
+from scheduler_project.versioning import versioned_create, versioned_delete, versioned_update
+
+from .models import Task
+
+
+def task_create(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = None) -> Task:
+    return versioned_create(model=Task, data=data)
+
+
+def task_update(
+    *,
+    task: Task,
+    data: Mapping[str, Any],
+    version: int | None,
+    actor: AbstractBaseUser | None = None,
+) -> Task:
+    return versioned_update(instance=task, data=data, version=version)
+
+
+def task_delete(
+    *, task: Task, version: int | None = None, actor: AbstractBaseUser | None = None
+) -> None:
+    versioned_delete(instance=task, version=version)
+
+
+def task_recalculate_volume_fact(*, task_ids: Iterable[int]) -> None:
+    """Set ``volume_fact`` of the given tasks to the sum of their daily works.
+
+    The task rows are locked (in id order, so concurrent writers cannot deadlock) before the
+    sum is read: a second writer for the same task waits and then sums a set that includes the
+    first writer's committed row. A task is saved (and its version bumped) only when the value
+    changes.
+    """
+    ids = sorted({task_id for task_id in task_ids if task_id is not None})
+    if not ids:
+        return
+    with transaction.atomic():
+        tasks = list(Task.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        totals = dict(
+            Task.objects.filter(pk__in=ids)
+            .order_by()
+            .annotate(total=Sum("daily_works__volume"))
+            .values_list("pk", "total")
+        )
+        for task in tasks:
+            total = totals.get(task.pk) or Decimal(0)
+            if task.volume_fact != total:
+                task.volume_fact = total
+                task.save(update_fields=["volume_fact"])

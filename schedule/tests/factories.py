@@ -1,0 +1,28 @@
+import datetime
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from schedule.models import Task
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("correct-horse-battery")
+
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+
+class TaskFactory(factory.django.DjangoModelFactory):
+    code = factory.Sequence(lambda n: f"1.{n + 1}")
+    name = factory.Sequence(lambda n: f"Work item {n + 1}")
+    unit = "m³"
+    volume_plan = Decimal("100.000")
+    start_date = datetime.date(2026, 11, 1)
+    end_date = datetime.date(2026, 12, 31)
+
+    class Meta:
+        model = Task

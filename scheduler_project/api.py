@@ -1,0 +1,106 @@
+"""What the three apps' REST APIs share: permissions, error mapping and the versioned viewset."""
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .versioning import VersionConflict
+
+
+def validation_error_detail(error: DjangoValidationError) -> Any:
+    if hasattr(error, "error_dict"):
+        return {
+            ("non_field_errors" if field == "__all__" else field): messages
+            for field, messages in error.message_dict.items()
+        }
+    return {"non_field_errors": error.messages}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map domain errors to HTTP: model validation → 400, stale version → 409."""
+    if isinstance(exc, DjangoValidationError):
+        exc = ValidationError(validation_error_detail(exc))
+    elif isinstance(exc, ObjectDoesNotExist):
+        exc = NotFound()
+    elif isinstance(exc, IntegrityError):
+        exc = ValidationError({"non_field_errors": [_("The change breaks a data rule.")]})
+    elif isinstance(exc, VersionConflict):
+        view = context["view"]
+        current = view.get_serializer(exc.current).data
+        return Response(
+            {"detail": str(exc), "code": "version_conflict", "current": current},
+            status=status.HTTP_409_CONFLICT,
+        )
+    return drf_exception_handler(exc, context)
+
+
+class VersionConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    current = serializers.DictField()
+
+
+class VersionedModelSerializer(serializers.ModelSerializer):
+    """``version`` is read back always; on update it may be sent to guard against lost updates."""
+
+    version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The version the client last saw; a stale one is refused with 409.",
+    )
+
+    def create(self, validated_data: dict[str, Any]) -> Any:
+        raise NotImplementedError("Writes go through the viewset's service.")
+
+    def update(self, instance: Any, validated_data: dict[str, Any]) -> Any:
+        raise NotImplementedError("Writes go through the viewset's service.")
+
+
+def versioned_schema(serializer_class: type[serializers.Serializer]) -> Any:
+    """Document the 409 answer of update and partial update."""
+    conflict = OpenApiResponse(
+        VersionConflictSerializer, description="The object was changed by someone else."
+    )
+    responses = {200: serializer_class, 409: conflict}
+    return extend_schema_view(
+        update=extend_schema(responses=responses),
+        partial_update=extend_schema(responses=responses),
+    )
+
+
+class VersionedModelViewSet(viewsets.ModelViewSet):
+    """CRUD that writes only through the app's services.
+
+    Subclasses name the services; the viewset parses, calls one service and serializes.
+    """
+
+    create_service: Any
+    update_service: Any
+    delete_service: Any
+    service_object_name: str
+
+    def perform_create(self, serializer: serializers.ModelSerializer) -> None:
+        data = dict(serializer.validated_data)
+        data.pop("version", None)
+        serializer.instance = type(self).create_service(data=data, actor=self.request.user)
+
+    def perform_update(self, serializer: serializers.ModelSerializer) -> None:
+        data = dict(serializer.validated_data)
+        version = data.pop("version", None)
+        serializer.instance = type(self).update_service(
+            **{self.service_object_name: serializer.instance},
+            data=data,
+            version=version,
+            actor=self.request.user,
+        )
+
+    def perform_destroy(self, instance: Any) -> None:
+        type(self).delete_service(**{self.service_object_name: instance}, actor=self.request.user)

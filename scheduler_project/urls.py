@@ -1,0 +1,38 @@
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from django.views.i18n import set_language
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.routers import DefaultRouter
+
+from daily.api import DailyWorkViewSet
+from monthly.api import MonthlyTaskViewSet
+from schedule.api import TaskViewSet
+
+router = DefaultRouter()
+router.register("tasks", TaskViewSet, basename="task")
+router.register("monthly-tasks", MonthlyTaskViewSet, basename="monthly-task")
+router.register("daily-works", DailyWorkViewSet, basename="daily-work")
+
+api_patterns = [
+    path(
+        "schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="schema"
+    ),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[IsAuthenticated]),
+        name="docs",
+    ),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("api/", include((api_patterns, "api"))),
+    path("", include("schedule.urls")),
+    path("monthly/", include("monthly.urls")),
+    path("daily/", include("daily.urls")),
+]

@@ -1,0 +1,81 @@
+"""Optimistic concurrency shared by the three versioned models.
+
+Every versioned model bumps ``version`` in ``save()``, so every write path (services, admin, bare
+ORM) moves it on. Services lock the row, compare the version the client last saw, and only then
+apply the change; a stale version raises ``VersionConflict``, which the interfaces turn into 409.
+"""
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from django.db import models, transaction
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+
+ModelT = TypeVar("ModelT", bound="VersionedModel")
+
+
+class VersionConflict(Exception):
+    """The client's copy is older than the stored one; ``current`` is the stored object."""
+
+    def __init__(self, current: models.Model) -> None:
+        super().__init__(
+            capfirst(
+                _("%(object)s was changed by someone else.")
+                % {"object": current._meta.verbose_name}
+            )
+        )
+        self.current = current
+
+
+class VersionedModel(models.Model):
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            self.version += 1
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "version", *self._auto_now_fields()}
+        super().save(*args, **kwargs)
+
+    def _auto_now_fields(self) -> list[str]:
+        return [f.name for f in self._meta.concrete_fields if getattr(f, "auto_now", False)]
+
+
+def versioned_create[ModelT: "VersionedModel"](
+    *, model: type[ModelT], data: Mapping[str, Any]
+) -> ModelT:
+    """Validate with the model's own rules and insert."""
+    with transaction.atomic():
+        instance = model(**data)
+        instance.full_clean()
+        instance.save()
+    return instance
+
+
+def versioned_update[ModelT: "VersionedModel"](
+    *, instance: ModelT, data: Mapping[str, Any], version: int | None
+) -> ModelT:
+    """Apply ``data`` to the locked row if ``version`` (when given) is still the stored one."""
+    with transaction.atomic():
+        locked = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
+        if version is not None and version != locked.version:
+            raise VersionConflict(locked)
+        for name, value in data.items():
+            setattr(locked, name, value)
+        locked.full_clean()
+        locked.save()
+    return locked
+
+
+def versioned_delete(*, instance: models.Model, version: int | None) -> None:
+    """Delete the locked row if ``version`` (when given) is still the stored one."""
+    with transaction.atomic():
+        locked = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
+        if version is not None and version != locked.version:
+            raise VersionConflict(locked)
+        locked.delete()
