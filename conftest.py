@@ -16,6 +16,7 @@ ROLES = [PLANNERS, FOREMEN, VIEWERS]
 @pytest.fixture(autouse=True)
 def _test_settings(settings) -> None:
     settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,0 +1,59 @@
+# The two commands: `make run` (set up everything and serve) and `make test` (suite + linters).
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+VENV_PYTHON := $(BIN)/python
+
+# Django 6 needs Python >= 3.12: the first interpreter that is new enough wins.
+find_python = for candidate in $$PYTHON_BIN python3.13 python3.12 python3 \
+	$$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3; do \
+	  if [ -n "$$candidate" ] && "$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	    echo "$$candidate"; exit 0; fi; \
+	done; exit 1
+
+.PHONY: run test setup lint format messages demo clean
+
+run: setup demo
+	@echo "Serving on http://$(HOST):$(PORT)/  (users: admin/admin-demo, planner/planner-demo, foreman/foreman-demo, viewer/viewer-demo)"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) scheduler_project.asgi:application
+
+setup: $(VENV)/.requirements-installed messages
+	$(VENV_PYTHON) manage.py migrate --no-input
+
+demo:
+	$(VENV_PYTHON) manage.py seed_demo
+
+test: $(VENV)/.dev-requirements-installed messages
+	$(BIN)/pytest -q
+	$(MAKE) lint
+
+lint: $(VENV)/.dev-requirements-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-requirements-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+messages: $(VENV)/.requirements-installed
+	@command -v msgfmt >/dev/null || { echo "msgfmt not found: install GNU gettext (Debian: apt-get install gettext)." >&2; exit 1; }
+	$(VENV_PYTHON) manage.py compilemessages --ignore=$(VENV) -v0
+
+$(VENV_PYTHON):
+	@python=$$($(find_python)) || { \
+	  echo "No Python >= 3.12 found (Django 6 needs it). Install one, e.g. 'apt-get install python3.12 python3.12-venv'" >&2; \
+	  echo "or 'pyenv install 3.12', or point PYTHON_BIN=/path/to/python3.12 at it." >&2; exit 1; }; \
+	echo "Creating $(VENV) with $$python"; "$$python" -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.requirements-installed: requirements.txt | $(VENV_PYTHON)
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-requirements-installed: requirements.txt requirements-dev.txt | $(VENV_PYTHON)
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(VENV)/.requirements-installed $@
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

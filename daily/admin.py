@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .models import DailyWork
+
+
+@admin.register(DailyWork)
+class DailyWorkAdmin(admin.ModelAdmin):
+    list_display = ["date", "task", "volume", "unit", "description", "created_by", "updated_at"]
+    list_filter = ["date", "task__unit", "created_by"]
+    search_fields = ["task__code", "task__name", "description"]
+    date_hierarchy = "date"
+    ordering = ["-date", "task__code"]
+    autocomplete_fields = ["task"]
+    list_select_related = ["task", "created_by"]
+    readonly_fields = ["created_by", "version", "created_at", "updated_at"]
+
+    @admin.display(description=_("unit"), ordering="task__unit")
+    def unit(self, daily_work: DailyWork) -> str:
+        return daily_work.task.unit
+
+    def save_model(self, request, obj: DailyWork, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,19 @@
+from django.contrib import admin
+
+from .models import MonthlyTask
+
+
+@admin.register(MonthlyTask)
+class MonthlyTaskAdmin(admin.ModelAdmin):
+    list_display = ["month_label", "task", "volume_plan", "updated_at"]
+    list_filter = ["month", "task__unit"]
+    search_fields = ["task__code", "task__name"]
+    date_hierarchy = "month"
+    ordering = ["-month", "task__code"]
+    autocomplete_fields = ["task"]
+    list_select_related = ["task"]
+    readonly_fields = ["version", "created_at", "updated_at"]
+
+    @admin.display(description=MonthlyTask._meta.get_field("month").verbose_name, ordering="month")
+    def month_label(self, monthly_task: MonthlyTask) -> str:
+        return f"{monthly_task.month:%Y-%m}"

@@ -1,0 +1,63 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from daily.models import DailyWork
+from monthly.models import MonthlyTask
+
+from .models import Task
+
+
+class MonthlyTaskInline(admin.TabularInline):
+    model = MonthlyTask
+    extra = 0
+    fields = ["month", "volume_plan", "version"]
+    readonly_fields = ["version"]
+    ordering = ["month"]
+
+
+class DailyWorkInline(admin.TabularInline):
+    model = DailyWork
+    extra = 0
+    fields = ["date", "volume", "description", "created_by", "version"]
+    readonly_fields = ["created_by", "version"]
+    ordering = ["-date", "-id"]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "unit",
+        "volume_plan",
+        "volume_fact",
+        "progress",
+        "start_date",
+        "end_date",
+        "updated_at",
+    ]
+    list_display_links = ["code", "name"]
+    list_filter = ["unit", "start_date", "end_date"]
+    search_fields = ["code", "name"]
+    date_hierarchy = "start_date"
+    ordering = ["code"]
+    readonly_fields = ["volume_fact", "version", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "unit"]}),
+        (_("Volumes"), {"fields": ["volume_plan", "volume_fact"]}),
+        (_("Dates"), {"fields": ["start_date", "end_date"]}),
+        (_("Record"), {"fields": ["version", "created_at", "updated_at"]}),
+    ]
+    inlines = [MonthlyTaskInline, DailyWorkInline]
+
+    @admin.display(description=_("progress, %"))
+    def progress(self, task: Task) -> str:
+        return f"{task.progress_percent}"
+
+    def save_formset(self, request, form, formset, change) -> None:
+        # New daily works entered inline are recorded as made by the admin user.
+        for inline_form in formset.forms:
+            instance = inline_form.instance
+            if isinstance(instance, DailyWork) and instance.pk is None:
+                instance.created_by = request.user
+        super().save_formset(request, form, formset, change)
