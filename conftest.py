@@ -1,12 +1,14 @@
 """Fixtures shared by every app's tests: users in each role and API clients."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth.models import AbstractUser
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from realtime.models import Event
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS, roles_ensure
 from schedule.tests.factories import UserFactory
 
@@ -78,3 +80,22 @@ def api_client(api_client_for, user) -> APIClient:
 @pytest.fixture
 def token(user) -> Token:
     return Token.objects.create(user=user)
+
+
+@pytest.fixture
+def capture_events(django_capture_on_commit_callbacks):
+    """``with capture_events(expected=N) as events:`` runs the on-commit callbacks (the bells)
+    and collects the events the block published, asserting how many when ``expected`` is given.
+    """
+
+    @contextmanager
+    def capture(expected: int | None = None) -> Iterator[list[Event]]:
+        before = Event.objects.latest_id()
+        events: list[Event] = []
+        with django_capture_on_commit_callbacks(execute=True):
+            yield events
+        events.extend(Event.objects.filter(id__gt=before).order_by("id"))
+        if expected is not None:
+            assert len(events) == expected, [e.type for e in events]
+
+    return capture

@@ -14,7 +14,7 @@ def daily_work_create(
     """Record a daily work; ``created_by`` is the actor (when a user made it)."""
     if actor is not None and actor.is_authenticated:
         data = {**data, "created_by": actor}
-    return versioned_create(model=DailyWork, data=data)
+    return versioned_create(model=DailyWork, data=data, actor=actor)
 
 
 def daily_work_update(
@@ -24,7 +24,7 @@ def daily_work_update(
     version: int | None,
     actor: AbstractBaseUser | None = None,
 ) -> DailyWork:
-    return versioned_update(instance=daily_work, data=data, version=version)
+    return versioned_update(instance=daily_work, data=data, version=version, actor=actor)
 
 
 def daily_work_delete(
@@ -33,4 +33,4 @@ def daily_work_delete(
     version: int | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> None:
-    versioned_delete(instance=daily_work, version=version)
+    versioned_delete(instance=daily_work, version=version, actor=actor)

@@ -11,7 +11,7 @@ from .models import MonthlyTask
 def monthly_task_create(
     *, data: Mapping[str, Any], actor: AbstractBaseUser | None = None
 ) -> MonthlyTask:
-    return versioned_create(model=MonthlyTask, data=data)
+    return versioned_create(model=MonthlyTask, data=data, actor=actor)
 
 
 def monthly_task_update(
@@ -21,7 +21,7 @@ def monthly_task_update(
     version: int | None,
     actor: AbstractBaseUser | None = None,
 ) -> MonthlyTask:
-    return versioned_update(instance=monthly_task, data=data, version=version)
+    return versioned_update(instance=monthly_task, data=data, version=version, actor=actor)
 
 
 def monthly_task_delete(
@@ -30,4 +30,4 @@ def monthly_task_delete(
     version: int | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> None:
-    versioned_delete(instance=monthly_task, version=version)
+    versioned_delete(instance=monthly_task, version=version, actor=actor)

@@ -14,7 +14,7 @@ from .models import Task
 
 
 def task_create(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = None) -> Task:
-    return versioned_create(model=Task, data=data)
+    return versioned_create(model=Task, data=data, actor=actor)
 
 
 def task_update(
@@ -24,13 +24,13 @@ def task_update(
     version: int | None,
     actor: AbstractBaseUser | None = None,
 ) -> Task:
-    return versioned_update(instance=task, data=data, version=version)
+    return versioned_update(instance=task, data=data, version=version, actor=actor)
 
 
 def task_delete(
     *, task: Task, version: int | None = None, actor: AbstractBaseUser | None = None
 ) -> None:
-    versioned_delete(instance=task, version=version)
+    versioned_delete(instance=task, version=version, actor=actor)
 
 
 def task_recalculate_volume_fact(*, task_ids: Iterable[int]) -> None:

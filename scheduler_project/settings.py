@@ -67,6 +67,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "realtime.middleware.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -118,6 +119,16 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Real time (/api/ws).
+REALTIME_MAX_FRAME_BYTES = int(os.environ.get("REALTIME_MAX_FRAME_BYTES", str(64 * 1024)))
+REALTIME_RATE_LIMIT_PER_SECOND = float(os.environ.get("REALTIME_RATE_LIMIT_PER_SECOND", "20"))
+REALTIME_RATE_LIMIT_BURST = int(os.environ.get("REALTIME_RATE_LIMIT_BURST", "60"))
+REALTIME_LOG_POLL_SECONDS = float(os.environ.get("REALTIME_LOG_POLL_SECONDS", "1.0"))
+# How long the event log keeps events (prune_events); a client that resumes from an older id is
+# told to resync. Days, so that a laptop that slept overnight catches up without a reload.
+REALTIME_RETENTION_DAYS = float(os.environ.get("REALTIME_RETENTION_DAYS", "7"))
+REALTIME_RETENTION_COUNT = int(os.environ.get("REALTIME_RETENTION_COUNT", "1000000"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -8,9 +8,12 @@ apply the change; a stale version raises ``VersionConflict``, which the interfac
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+
+from realtime.events import acting_as
 
 ModelT = TypeVar("ModelT", bound="VersionedModel")
 
@@ -47,10 +50,10 @@ class VersionedModel(models.Model):
 
 
 def versioned_create[ModelT: "VersionedModel"](
-    *, model: type[ModelT], data: Mapping[str, Any]
+    *, model: type[ModelT], data: Mapping[str, Any], actor: AbstractBaseUser | None = None
 ) -> ModelT:
     """Validate with the model's own rules and insert."""
-    with transaction.atomic():
+    with acting_as(actor), transaction.atomic():
         instance = model(**data)
         instance.full_clean()
         instance.save()
@@ -58,10 +61,14 @@ def versioned_create[ModelT: "VersionedModel"](
 
 
 def versioned_update[ModelT: "VersionedModel"](
-    *, instance: ModelT, data: Mapping[str, Any], version: int | None
+    *,
+    instance: ModelT,
+    data: Mapping[str, Any],
+    version: int | None,
+    actor: AbstractBaseUser | None = None,
 ) -> ModelT:
     """Apply ``data`` to the locked row if ``version`` (when given) is still the stored one."""
-    with transaction.atomic():
+    with acting_as(actor), transaction.atomic():
         locked = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
         if version is not None and version != locked.version:
             raise VersionConflict(locked)
@@ -72,9 +79,11 @@ def versioned_update[ModelT: "VersionedModel"](
     return locked
 
 
-def versioned_delete(*, instance: models.Model, version: int | None) -> None:
+def versioned_delete(
+    *, instance: models.Model, version: int | None, actor: AbstractBaseUser | None = None
+) -> None:
     """Delete the locked row if ``version`` (when given) is still the stored one."""
-    with transaction.atomic():
+    with acting_as(actor), transaction.atomic():
         locked = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
         if version is not None and version != locked.version:
             raise VersionConflict(locked)

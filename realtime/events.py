@@ -1,0 +1,77 @@
+"""The one place that publishes: ``publish()`` writes the event log and rings the layer on commit.
+
+Ordering: ids come from the database, but on PostgreSQL two transactions can take ids 7 and 8
+and commit 8 first, so a client that has seen 8 would never see 7. ``publish()`` therefore takes
+a transaction-scoped advisory lock before it inserts: transactions that publish commit one at a
+time, in id order. (SQLite serialises writers already.) The lock is held only from a write
+transaction's first event until its commit.
+"""
+
+import contextvars
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+
+from .models import Event
+from .protocol import LAYER_EVENT, group_for
+
+logger = logging.getLogger(__name__)
+
+EVENT_LOG_LOCK_KEY = 0x5C4EDE  # any constant shared by every process of the project
+
+_actor: contextvars.ContextVar[AbstractBaseUser | None] = contextvars.ContextVar(
+    "realtime_actor", default=None
+)
+
+
+def current_actor() -> AbstractBaseUser | None:
+    return _actor.get()
+
+
+@contextmanager
+def acting_as(user: AbstractBaseUser | None) -> Iterator[None]:
+    """Attribute the events published inside the block to ``user`` (ignored if anonymous)."""
+    if user is not None and not user.is_authenticated:
+        user = None
+    token = _actor.set(user)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def _lock_event_log() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK_KEY])
+
+
+def publish(*, stream: str, type: str, object_id: int, data: dict[str, Any]) -> Event:
+    """Record an event in the caller's transaction; ring the stream's group once it commits."""
+    actor = current_actor()
+    with transaction.atomic():
+        _lock_event_log()
+        event = Event.objects.create(
+            stream=stream,
+            type=type,
+            object_id=object_id,
+            data=data,
+            actor=actor,
+            actor_username=actor.get_username() if actor is not None else "",
+        )
+        transaction.on_commit(lambda: ring(stream=stream, event_id=event.id), robust=True)
+    return event
+
+
+def ring(*, stream: str, event_id: int) -> None:
+    """Tell the stream's consumers that the log has grown to ``event_id``."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async_to_sync(layer.group_send)(group_for(stream), {"type": LAYER_EVENT, "id": event_id})

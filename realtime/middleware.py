@@ -1,0 +1,49 @@
+"""Who is on the other end: HTTP requests set the actor of the events they cause; sockets may
+authenticate with a DRF token in the ``Authorization`` header (scripts), else the session."""
+
+from collections.abc import Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest, HttpResponse
+from rest_framework.authtoken.models import Token
+
+from .events import acting_as
+
+
+class ActorMiddleware:
+    """Attribute events caused by a page or admin request to its (session) user."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with acting_as(getattr(request, "user", None)):
+            return self.get_response(request)
+
+
+@database_sync_to_async
+def user_for_token(key: str) -> AbstractBaseUser | None:
+    token = Token.objects.select_related("user").filter(key=key).first()
+    if token is None or not token.user.is_active:
+        return None
+    return token.user
+
+
+class TokenAuthMiddleware(BaseMiddleware):
+    """``Authorization: Token <key>`` wins over the session.
+
+    It sits inside ``AuthMiddlewareStack`` (not around it): ``AuthMiddleware`` would otherwise
+    overwrite the user it finds in the scope.
+    """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        headers = dict(scope.get("headers", []))
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        keyword, _, key = authorization.partition(" ")
+        if keyword.lower() == "token":
+            user = await user_for_token(key.strip())
+            scope = {**scope, "user": user or AnonymousUser(), "auth_token": key.strip()}
+        return await super().__call__(scope, receive, send)

@@ -1,0 +1,175 @@
+"""The wire vocabulary of ``/api/ws``: streams, event and frame types, error and close codes.
+
+Client frames are parsed here into typed messages; anything malformed raises ``ClientError``
+with the code the client gets back in an ``error`` frame.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal, NotRequired, TypedDict
+
+# Streams, each the events of one model.
+TASKS = "tasks"
+DAILY_WORKS = "daily_works"
+MONTHLY_TASKS = "monthly_tasks"
+
+# The permission a user needs to subscribe to a stream.
+STREAM_PERMISSIONS: dict[str, str] = {
+    TASKS: "schedule.view_task",
+    DAILY_WORKS: "daily.view_dailywork",
+    MONTHLY_TASKS: "monthly.view_monthlytask",
+}
+STREAMS = tuple(STREAM_PERMISSIONS)
+
+# Event types are <entity>_<past participle>.
+STREAM_ENTITIES: dict[str, str] = {
+    TASKS: "task",
+    DAILY_WORKS: "daily_work",
+    MONTHLY_TASKS: "monthly_task",
+}
+CREATED, UPDATED, DELETED = "created", "updated", "deleted"
+
+
+def event_type(stream: str, action: str) -> str:
+    return f"{STREAM_ENTITIES[stream]}_{action}"
+
+
+# Channel-layer message type (never sent to clients).
+LAYER_EVENT = "realtime.event"
+
+
+def group_for(stream: str) -> str:
+    """The channel-layer group of a stream (letters, digits, ``-``, ``_`` and ``.`` only)."""
+    if stream not in STREAM_PERMISSIONS:
+        raise ValueError(f"unknown stream {stream!r}")
+    return f"events.{stream}"
+
+
+# Error codes.
+INVALID_JSON = "invalid_json"
+INVALID_MESSAGE = "invalid_message"
+UNKNOWN_TYPE = "unknown_type"
+UNKNOWN_EVENT = "unknown_event"
+FORBIDDEN = "forbidden"
+TOO_LARGE = "too_large"
+RATE_LIMITED = "rate_limited"
+
+ERROR_MESSAGES: dict[str, str] = {
+    INVALID_JSON: "The frame is not valid JSON.",
+    INVALID_MESSAGE: "The message is not a JSON object with the fields its type needs.",
+    UNKNOWN_TYPE: "Unknown message type; expected subscribe, unsubscribe or ping.",
+    UNKNOWN_EVENT: "Unknown stream; expected tasks, daily_works or monthly_tasks.",
+    FORBIDDEN: "You may not view this stream.",
+    TOO_LARGE: "The frame is larger than the limit.",
+    RATE_LIMITED: "Too many messages; the connection is closed.",
+}
+
+# Close codes.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_RATE_LIMITED = 4429
+
+
+class ClientError(Exception):
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(message or ERROR_MESSAGES[code])
+        self.code = code
+        self.message = message or ERROR_MESSAGES[code]
+
+
+# Frames the server sends.
+class ActorFrame(TypedDict):
+    id: int
+    username: str
+
+
+class EventFrame(TypedDict):
+    type: str
+    event: str
+    id: int
+    data: dict[str, Any]
+    actor: ActorFrame | None
+    ts: str
+
+
+class SubscribedFrame(TypedDict):
+    type: Literal["subscribed"]
+    events: list[str]
+    last_event_id: int
+
+
+class UnsubscribedFrame(TypedDict):
+    type: Literal["unsubscribed"]
+    events: list[str]
+
+
+class ResyncRequiredFrame(TypedDict):
+    type: Literal["resync_required"]
+    events: list[str]
+
+
+class ErrorFrame(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+    events: NotRequired[list[str]]
+
+
+def error_frame(error: ClientError) -> ErrorFrame:
+    return {"type": "error", "code": error.code, "message": error.message}
+
+
+# Messages the client sends.
+@dataclass(frozen=True)
+class Subscribe:
+    events: tuple[str, ...]
+    last_event_id: int | None
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Ping:
+    extra: dict[str, Any]
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping
+
+
+def _streams(message: dict[str, Any]) -> tuple[str, ...]:
+    events = message.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise ClientError(INVALID_MESSAGE, '"events" must be a list of stream names.')
+    unknown = [e for e in events if e not in STREAM_PERMISSIONS]
+    if unknown:
+        raise ClientError(UNKNOWN_EVENT, f"Unknown stream(s): {', '.join(unknown)}.")
+    return tuple(dict.fromkeys(events))
+
+
+def parse(text: str) -> ClientMessage:
+    """Turn a text frame into a client message, or raise ``ClientError``."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise ClientError(INVALID_JSON) from None
+    if not isinstance(message, dict):
+        raise ClientError(INVALID_MESSAGE, "The message must be a JSON object.")
+    kind = message.get("type")
+    if kind == "ping":
+        return Ping(extra={k: v for k, v in message.items() if k != "type"})
+    if kind == "subscribe":
+        last_event_id = message.get("last_event_id")
+        if last_event_id is not None and (
+            isinstance(last_event_id, bool)
+            or not isinstance(last_event_id, int)
+            or last_event_id < 0
+        ):
+            raise ClientError(
+                INVALID_MESSAGE, '"last_event_id" must be a non-negative integer or null.'
+            )
+        return Subscribe(events=_streams(message), last_event_id=last_event_id)
+    if kind == "unsubscribe":
+        return Unsubscribe(events=_streams(message))
+    raise ClientError(UNKNOWN_TYPE)

@@ -1,0 +1,69 @@
+"""The single emitter: one receiver per published model and signal.
+
+Signals rather than explicit calls in the services, because admin forms and bare ORM code in
+another process (a shell, a management command) must emit too. Services never publish.
+"""
+
+from typing import Any
+
+from django.db import models
+from django.db.models.signals import post_delete, post_save
+
+from daily.api import DailyWorkSerializer
+from daily.models import DailyWork
+from monthly.api import MonthlyTaskSerializer
+from monthly.models import MonthlyTask
+from schedule.api import TaskSerializer
+from schedule.models import Task
+
+from .events import publish
+from .protocol import CREATED, DAILY_WORKS, DELETED, MONTHLY_TASKS, TASKS, UPDATED, event_type
+
+
+def _task_deleted_data(task: Task) -> dict[str, Any]:
+    return {"id": task.pk, "code": task.code}
+
+
+def _monthly_task_deleted_data(monthly_task: MonthlyTask) -> dict[str, Any]:
+    return {
+        "id": monthly_task.pk,
+        "task": monthly_task.task_id,
+        "month": f"{monthly_task.month:%Y-%m}",
+    }
+
+
+def _daily_work_deleted_data(daily_work: DailyWork) -> dict[str, Any]:
+    return {"id": daily_work.pk, "task": daily_work.task_id, "date": daily_work.date.isoformat()}
+
+
+PUBLISHED = {
+    Task: (TASKS, TaskSerializer, _task_deleted_data),
+    MonthlyTask: (MONTHLY_TASKS, MonthlyTaskSerializer, _monthly_task_deleted_data),
+    DailyWork: (DAILY_WORKS, DailyWorkSerializer, _daily_work_deleted_data),
+}
+
+
+def publish_saved(sender: type[models.Model], instance: models.Model, created: bool, **_: Any):
+    stream, serializer_class, _deleted = PUBLISHED[sender]
+    publish(
+        stream=stream,
+        type=event_type(stream, CREATED if created else UPDATED),
+        object_id=instance.pk,
+        data=dict(serializer_class(instance).data),
+    )
+
+
+def publish_deleted(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+    stream, _serializer, deleted_data = PUBLISHED[sender]
+    publish(
+        stream=stream,
+        type=event_type(stream, DELETED),
+        object_id=instance.pk,
+        data=deleted_data(instance),
+    )
+
+
+def connect() -> None:
+    for model in PUBLISHED:
+        post_save.connect(publish_saved, sender=model, dispatch_uid=f"realtime.saved.{model}")
+        post_delete.connect(publish_deleted, sender=model, dispatch_uid=f"realtime.deleted.{model}")

@@ -1,0 +1,276 @@
+"""The protocol, driven through the real ASGI application with the in-memory layer."""
+
+import datetime
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from realtime.models import Event, EventLogState
+from schedule.models import Task
+from schedule.roles import FOREMEN, roles_ensure
+from schedule.services import task_create, task_update
+from scheduler_project.asgi import application
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+# The validator reads ALLOWED_HOSTS when asgi.py is imported: the development default here.
+ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+
+
+@pytest.fixture(autouse=True)
+def _layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.REALTIME_LOG_POLL_SECONDS = 0.05
+    settings.REALTIME_RATE_LIMIT_PER_SECOND = 5
+    settings.REALTIME_RATE_LIMIT_BURST = 20
+    settings.REALTIME_MAX_FRAME_BYTES = 1024
+
+
+@database_sync_to_async
+def make_token(role: str | None = FOREMEN, username: str = "ivan") -> str:
+    user = get_user_model().objects.create_user(username, password="pw-12345-x")
+    if role:
+        user.groups.add(roles_ensure()[role])
+    return Token.objects.create(user=user).key
+
+
+@asynccontextmanager
+async def socket(*headers: tuple[bytes, bytes]) -> AsyncIterator[WebsocketCommunicator]:
+    communicator = WebsocketCommunicator(application, "/api/ws", headers=list(headers))
+    try:
+        yield communicator
+    finally:
+        await communicator.disconnect()
+
+
+def auth(key: str) -> tuple[bytes, bytes]:
+    return (b"authorization", f"Token {key}".encode())
+
+
+@database_sync_to_async
+def create_task(code: str, **fields) -> Task:
+    data = {
+        "code": code,
+        "name": f"Работа {code}",
+        "unit": "м³",
+        "volume_plan": Decimal(10),
+        "start_date": datetime.date(2026, 11, 1),
+        "end_date": datetime.date(2026, 11, 30),
+    } | fields
+    return task_create(data=data)
+
+
+@database_sync_to_async
+def frame_of(event_id: int) -> dict:
+    return json.loads(json.dumps(Event.objects.get(pk=event_id).to_frame()))
+
+
+async def test_a_socket_without_login_is_closed_with_4401():
+    async with socket(ORIGIN) as ws:
+        connected, _ = await ws.connect()
+        assert connected
+        assert await ws.receive_output() == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_bad_token_is_closed_with_4401():
+    async with socket(ORIGIN, auth("nope")) as ws:
+        await ws.connect()
+        assert await ws.receive_output() == {"type": "websocket.close", "code": 4401}
+
+
+async def test_a_foreign_origin_cannot_open_the_socket():
+    key = await make_token()
+    async with socket((b"origin", b"http://evil.example.com"), auth(key)) as ws:
+        connected, _ = await ws.connect()
+        assert not connected
+
+
+async def test_a_session_cookie_authenticates(client):
+    user = await database_sync_to_async(get_user_model().objects.create_user)("maria", None, "x")
+    await database_sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    async with socket(ORIGIN, (b"cookie", cookie)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_json_from() == {"type": "pong"}
+        await ws.receive_nothing()
+
+
+async def test_ping_echoes_its_other_fields():
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "ping", "n": 3, "at": "x"})
+        assert await ws.receive_json_from() == {"type": "pong", "n": 3, "at": "x"}
+        await ws.receive_nothing()
+
+
+async def test_a_subscriber_receives_each_committed_change_once_and_in_order():
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+        assert await ws.receive_json_from() == {
+            "type": "subscribed",
+            "events": ["tasks"],
+            "last_event_id": 0,
+        }
+
+        task = await create_task("1.1")
+        await database_sync_to_async(task_update)(task=task, data={"name": "B"}, version=1)
+
+        first = await ws.receive_json_from()
+        second = await ws.receive_json_from()
+        assert first == await frame_of(first["id"])
+        assert second == await frame_of(second["id"])
+        assert (first["type"], second["type"]) == ("task_created", "task_updated")
+        assert second["data"]["name"] == "B"
+        assert first["id"] < second["id"]
+        await ws.receive_nothing()
+
+
+async def test_resume_replays_what_was_missed_then_goes_live():
+    await create_task("1.1")
+    missed = [await create_task("1.2"), await create_task("1.3")]
+    first_id = await database_sync_to_async(lambda: Event.objects.order_by("id")[0].id)()
+    key = await make_token()
+
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"], "last_event_id": first_id})
+        replayed = [await ws.receive_json_from(), await ws.receive_json_from()]
+        assert [f["data"]["code"] for f in replayed] == [t.code for t in missed]
+        subscribed = await ws.receive_json_from()
+        assert subscribed == {
+            "type": "subscribed",
+            "events": ["tasks"],
+            "last_event_id": replayed[-1]["id"],
+        }
+
+        await create_task("1.4")
+        live = await ws.receive_json_from()
+        assert live["data"]["code"] == "1.4"
+        await ws.receive_nothing()
+
+
+async def test_resume_from_before_the_pruned_log_asks_for_a_resync():
+    await create_task("1.1")
+    await database_sync_to_async(EventLogState.objects.create)(pk=1, pruned_through=5)
+    key = await make_token()
+
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"], "last_event_id": 2})
+        assert await ws.receive_json_from() == {"type": "resync_required", "events": ["tasks"]}
+        subscribed = await ws.receive_json_from()
+        assert subscribed["type"] == "subscribed"
+        await ws.receive_nothing()
+
+
+async def test_a_stream_needs_the_view_permission():
+    key = await make_token(role=None)
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+        frame = await ws.receive_json_from()
+        assert frame["type"] == "error"
+        assert frame["code"] == "forbidden"
+
+        await create_task("1.1")
+        await ws.receive_nothing(timeout=0.3)
+
+
+async def test_unsubscribed_streams_receive_nothing_more():
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks", "daily_works"]})
+        await ws.receive_json_from()
+        await ws.send_json_to({"type": "unsubscribe", "events": ["tasks"]})
+        assert await ws.receive_json_from() == {"type": "unsubscribed", "events": ["tasks"]}
+
+        await create_task("1.1")
+        await ws.receive_nothing(timeout=0.3)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{oops", "invalid_json"),
+        ("[]", "invalid_message"),
+        ('{"type": "shout"}', "unknown_type"),
+        ('{"type": "subscribe", "events": ["users"]}', "unknown_event"),
+        ('{"type": "subscribe", "events": ["tasks"], "last_event_id": "x"}', "invalid_message"),
+        ('{"type": "ping", "pad": "' + "x" * 2000 + '"}', "too_large"),
+    ],
+)
+async def test_bad_frames_get_an_error_and_the_socket_stays_usable(frame, code):
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_to(text_data=frame)
+        error = await ws.receive_json_from()
+        assert error["type"] == "error"
+        assert error["code"] == code
+        assert error["message"]
+
+        await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_json_from() == {"type": "pong"}
+        await ws.receive_nothing()
+
+
+async def test_a_flooding_client_is_told_and_closed_and_others_are_unaffected():
+    flooder, calm = await make_token(username="a"), await make_token(username="b")
+    async with socket(ORIGIN, auth(flooder)) as bad, socket(ORIGIN, auth(calm)) as good:
+        await bad.connect()
+        await good.connect()
+        for _ in range(25):
+            await bad.send_json_to({"type": "ping"})
+        frames = []
+        while True:
+            output = await bad.receive_output()
+            if output["type"] == "websocket.close":
+                assert output["code"] == 4429
+                break
+            frames.append(json.loads(output["text"]))
+        assert frames[-1]["code"] == "rate_limited"
+
+        await good.send_json_to({"type": "ping"})
+        assert await good.receive_json_from() == {"type": "pong"}
+
+
+async def test_changes_from_another_process_arrive_through_the_log_watcher():
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+        await ws.receive_json_from()
+
+        # An event committed by another process: in the log, but no bell in this layer.
+        event = await database_sync_to_async(Event.objects.create)(
+            stream="tasks", type="task_deleted", object_id=99, data={"id": 99, "code": "x"}
+        )
+
+        frame = await ws.receive_json_from(timeout=5)
+        assert frame == await frame_of(event.id)
+        await ws.receive_nothing()
+
+
+async def test_a_revoked_token_stops_the_stream():
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+        await ws.receive_json_from()
+
+        await database_sync_to_async(Token.objects.filter(key=key).delete)()
+        await create_task("1.1")
+
+        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}

@@ -1,0 +1,158 @@
+"""Every write path emits exactly its events, after commit, carrying what the REST API returns."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.urls import reverse
+
+from daily.models import DailyWork
+from daily.services import daily_work_create, daily_work_delete, daily_work_update
+from daily.tests.factories import DailyWorkFactory
+from monthly.models import MonthlyTask
+from monthly.tests.factories import MonthlyTaskFactory
+from realtime.events import acting_as
+from realtime.models import Event
+from schedule.models import Task
+from schedule.services import task_create
+from schedule.tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+TASK_DATA = {
+    "code": "3.1",
+    "name": "Бетонная подготовка",
+    "unit": "м³",
+    "volume_plan": "210",
+    "start_date": "2026-11-01",
+    "end_date": "2026-11-20",
+}
+
+
+def test_rest_create_emits_one_event_with_the_rest_representation(api_client, capture_events):
+    with capture_events(expected=1) as events:
+        response = api_client.post("/api/tasks/", TASK_DATA, format="json")
+
+    assert response.status_code == 201
+    frame = events[0].to_frame()
+    assert frame["type"] == "task_created"
+    assert frame["event"] == "tasks"
+    assert frame["data"] == response.json()
+    assert frame["actor"] == {"id": api_client.handler._force_user.pk, "username": "planners"}
+
+
+def test_an_event_carries_what_the_api_returns_right_after_the_change(api_client, capture_events):
+    task = TaskFactory()
+
+    with capture_events(expected=1) as events:
+        api_client.patch(f"/api/tasks/{task.pk}/", {"name": "Новое имя"}, format="json")
+
+    assert events[0].type == "task_updated"
+    assert events[0].data == api_client.get(f"/api/tasks/{task.pk}/").json()
+
+
+def test_a_rolled_back_write_emits_nothing(capture_events):
+    with capture_events(expected=0), pytest.raises(RuntimeError), transaction.atomic():
+        TaskFactory()
+        raise RuntimeError("abort")
+
+    assert not Event.objects.exists()
+    assert not Task.objects.exists()
+
+
+def test_bare_orm_save_and_delete_emit_with_no_actor(capture_events):
+    with capture_events(expected=2) as events:
+        task = Task.objects.create(
+            code="9.1",
+            name="x",
+            unit="m",
+            volume_plan=Decimal(1),
+            start_date=datetime.date(2026, 1, 1),
+            end_date=datetime.date(2026, 1, 2),
+        )
+        task_id = task.pk
+        task.delete()
+
+    assert [e.type for e in events] == ["task_created", "task_deleted"]
+    assert events[1].data == {"id": task_id, "code": "9.1"}
+    assert all(e.actor is None for e in events)
+
+
+def test_a_daily_work_also_emits_the_task_whose_volume_fact_changed(planner, capture_events):
+    task = TaskFactory()
+
+    with capture_events(expected=2) as events, acting_as(planner):
+        work = daily_work_create(
+            data={"task": task, "date": datetime.date(2026, 11, 2), "volume": Decimal("4")},
+            actor=planner,
+        )
+
+    assert [e.type for e in events] == ["daily_work_created", "task_updated"]
+    assert events[1].data["volume_fact"] == "4.000"
+    assert all(e.actor == planner for e in events)
+
+    other = TaskFactory()
+    with capture_events(expected=3) as events:
+        daily_work_update(daily_work=work, data={"task": other}, version=work.version)
+    assert sorted(e.type for e in events) == ["daily_work_updated", "task_updated", "task_updated"]
+
+    work.refresh_from_db()
+    with capture_events(expected=2) as events:
+        daily_work_delete(daily_work=work, version=work.version)
+    assert [e.type for e in events] == ["daily_work_deleted", "task_updated"]
+    assert events[0].data == {"id": work.pk, "task": other.pk, "date": "2026-11-02"}
+
+
+def test_deleting_a_task_emits_its_cascaded_children_too(capture_events):
+    task = TaskFactory()
+    plan = MonthlyTaskFactory(task=task)
+    work = DailyWorkFactory(task=task)
+
+    task_id = task.pk
+
+    with capture_events() as events:
+        task.delete()
+
+    assert sorted((e.type, e.object_id) for e in events) == sorted(
+        [
+            ("task_deleted", task_id),
+            ("monthly_task_deleted", plan.pk),
+            ("daily_work_deleted", work.pk),
+        ]
+    )
+
+
+def test_monthly_task_events_carry_the_month_as_the_api_writes_it(api_client, capture_events):
+    plan = MonthlyTaskFactory()
+
+    with capture_events(expected=1) as events:
+        api_client.delete(f"/api/monthly-tasks/{plan.pk}/")
+
+    assert events[0].data == {"id": plan.pk, "task": plan.task_id, "month": "2026-11"}
+    assert not MonthlyTask.objects.exists()
+
+
+def test_an_admin_form_emits_one_event_attributed_to_the_admin(client, capture_events):
+    admin = get_user_model().objects.create_superuser("boss", "b@example.com", "pw-12345-x")
+    client.force_login(admin)
+    task = TaskFactory()
+
+    with capture_events(expected=1) as events:
+        response = client.post(
+            reverse("admin:monthly_monthlytask_add"),
+            {"task": task.pk, "month": "2026-12-01", "volume_plan": "5"},
+        )
+
+    assert response.status_code == 302
+    assert events[0].type == "monthly_task_created"
+    assert events[0].actor == admin
+
+
+def test_service_writes_are_attributed_to_their_actor_without_a_request(planner, capture_events):
+    with capture_events(expected=1) as events:
+        task_create(data={**TASK_DATA, "volume_plan": Decimal(1)}, actor=planner)
+
+    assert events[0].actor == planner
+    assert DailyWork.objects.count() == 0
