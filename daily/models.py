@@ -8,12 +8,12 @@ from django.utils.translation import gettext_lazy as _
 
 from schedule.models import VOLUME_DECIMALS, VOLUME_DIGITS, Task
 from schedule.services import task_recalculate_volume_fact
-from scheduler_project.versioning import VersionedModel
+from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 
 MIN_VOLUME = Decimal("0.001")
 
 
-class DailyWorkQuerySet(models.QuerySet["DailyWork"]):
+class DailyWorkQuerySet(VersionedQuerySet["DailyWork"]):
     """Bulk paths keep ``Task.volume_fact`` right too, since they bypass ``save``/``delete``."""
 
     def on_date(self, day) -> "DailyWorkQuerySet":

@@ -7,14 +7,14 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from schedule.models import VOLUME_DECIMALS, VOLUME_DIGITS, Task
-from scheduler_project.versioning import VersionedModel
+from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 
 
 def first_of_month(day: datetime.date) -> datetime.date:
     return day.replace(day=1)
 
 
-class MonthlyTaskQuerySet(models.QuerySet["MonthlyTask"]):
+class MonthlyTaskQuerySet(VersionedQuerySet["MonthlyTask"]):
     def for_month(self, month: datetime.date) -> "MonthlyTaskQuerySet":
         return self.filter(month=first_of_month(month))
 

@@ -1,17 +1,18 @@
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from scheduler_project.versioning import VersionedModel
+from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 
 VOLUME_DIGITS = 14
 VOLUME_DECIMALS = 3
 
 
-class TaskQuerySet(models.QuerySet["Task"]):
+class TaskQuerySet(VersionedQuerySet["Task"]):
     def active_on(self, day) -> "TaskQuerySet":
         return self.filter(start_date__lte=day, end_date__gte=day)
 
@@ -63,6 +64,17 @@ class Task(VersionedModel):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            # ``volume_fact`` is written only by task_recalculate_volume_fact: a copy loaded before
+            # a daily work changed (an admin form, a script) must not put the old sum back.
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "volume_fact"
+            ]
+        super().save(*args, **kwargs)
 
     def clean(self) -> None:
         if self.start_date and self.end_date and self.end_date < self.start_date:

@@ -5,11 +5,13 @@ ORM) moves it on. Services lock the row, compare the version the client last saw
 apply the change; a stale version raises ``VersionConflict``, which the interfaces turn into 409.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
+from django.db.models import F
+from django.db.models.signals import post_save
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
@@ -29,6 +31,50 @@ class VersionConflict(Exception):
             )
         )
         self.current = current
+
+
+class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
+    """Bulk writes behave like saves: versions move on and ``post_save`` is sent for each row.
+
+    ``update``, ``bulk_create`` and ``bulk_update`` send no signals by themselves, so without
+    this the real-time log (fed by ``post_save``) would miss them. ``delete`` needs nothing:
+    Django sends ``post_delete`` per row whenever a receiver is connected.
+    """
+
+    def _send_post_save(self, objs: Iterable[ModelT], *, created: bool) -> None:
+        for obj in objs:
+            post_save.send(
+                sender=self.model,
+                instance=obj,
+                created=created,
+                raw=False,
+                using=self.db,
+                update_fields=None,
+            )
+
+    def update(self, **kwargs: Any) -> int:
+        with transaction.atomic(using=self.db):
+            pks = list(self.values_list("pk", flat=True))
+            kwargs.setdefault("version", F("version") + 1)
+            count = super().update(**kwargs)
+            changed = self.model._default_manager.filter(pk__in=pks).order_by("pk")
+            self._send_post_save(changed, created=False)
+        return count
+
+    def bulk_create(self, objs: Iterable[ModelT], *args: Any, **kwargs: Any) -> list[ModelT]:
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            self._send_post_save(created, created=True)
+        return created
+
+    def bulk_update(
+        self, objs: Iterable[ModelT], fields: Iterable[str], *args: Any, **kwargs: Any
+    ) -> int:
+        objs = list(objs)
+        for obj in objs:
+            obj.version += 1
+        # Django implements bulk_update with update() on this queryset class, which signals.
+        return super().bulk_update(objs, [*fields, "version"], *args, **kwargs)
 
 
 class VersionedModel(models.Model):

@@ -156,3 +156,46 @@ def test_service_writes_are_attributed_to_their_actor_without_a_request(planner,
 
     assert events[0].actor == planner
     assert DailyWork.objects.count() == 0
+
+
+def test_queryset_update_emits_one_updated_event_per_row_and_bumps_versions(capture_events):
+    first, second = TaskFactory(), TaskFactory()
+
+    with capture_events(expected=2) as events:
+        Task.objects.filter(pk__in=[first.pk, second.pk]).update(name="Renamed")
+
+    assert [(e.type, e.object_id) for e in events] == [
+        ("task_updated", first.pk),
+        ("task_updated", second.pk),
+    ]
+    assert all(e.data["name"] == "Renamed" and e.data["version"] == 2 for e in events)
+
+
+def test_bulk_create_and_bulk_update_emit_per_row(capture_events):
+    task = TaskFactory()
+
+    with capture_events() as events:
+        plans = MonthlyTask.objects.bulk_create(
+            [
+                MonthlyTask(task=task, month=datetime.date(2026, 11, 1), volume_plan=1),
+                MonthlyTask(task=task, month=datetime.date(2026, 12, 1), volume_plan=2),
+            ]
+        )
+    assert [e.type for e in events] == ["monthly_task_created"] * 2
+
+    for plan in plans:
+        plan.volume_plan = Decimal(7)
+    with capture_events(expected=2) as events:
+        MonthlyTask.objects.bulk_update(plans, ["volume_plan"])
+    assert [(e.data["volume_plan"], e.data["version"]) for e in events] == [("7.000", 2)] * 2
+
+
+def test_queryset_delete_emits_one_deleted_event_per_row(capture_events):
+    works = DailyWorkFactory.create_batch(2)
+
+    with capture_events() as events:
+        DailyWork.objects.all().delete()
+
+    deleted = [e for e in events if e.type == "daily_work_deleted"]
+    assert sorted(e.object_id for e in deleted) == sorted(w.pk for w in works)
+    assert {e.type for e in events} == {"daily_work_deleted", "task_updated"}
