@@ -114,7 +114,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Bells are small and repaired from the event log when dropped, but a burst of
+            # writes should not overflow a socket's channel: room for 5,000 (default 100).
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000, "expiry": 60},
         }
     }
 else:
