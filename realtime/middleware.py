@@ -6,11 +6,13 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from rest_framework.authtoken.models import Token
 
 from .events import acting_as
+from .models import Event
 
 
 class ActorMiddleware:
@@ -47,3 +49,28 @@ class TokenAuthMiddleware(BaseMiddleware):
             user = await user_for_token(key.strip())
             scope = {**scope, "user": user or AnonymousUser(), "auth_token": key.strip()}
         return await super().__call__(scope, receive, send)
+
+
+class SnapshotMiddleware:
+    """Read the newest event id *before* a GET is served, so that data and stream line up.
+
+    Pages embed ``request.last_event_id`` and API responses carry it as ``X-Last-Event-Id``: a
+    client that loads data and then subscribes with that id misses nothing (it may see a few
+    events twice, which is harmless: applying an event is an upsert or a delete by id).
+    """
+
+    HEADER = "X-Last-Event-Id"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD") or request.path.startswith(
+            "/" + settings.STATIC_URL.lstrip("/")
+        ):
+            return self.get_response(request)
+        request.last_event_id = Event.objects.latest_id()
+        response = self.get_response(request)
+        if request.path.startswith("/api/") and response.status_code < 400:
+            response[self.HEADER] = str(request.last_event_id)
+        return response
