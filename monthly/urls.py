@@ -1,1 +1,12 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "monthly"
+
+urlpatterns = [
+    path("", views.order_view, name="order"),
+    path("plans/", views.monthly_task_create_view, name="monthly_task_create"),
+    path("plans/<int:pk>/", views.monthly_task_update_view, name="monthly_task_update"),
+    path("plans/<int:pk>/delete/", views.monthly_task_delete_view, name="monthly_task_delete"),
+]

@@ -1,0 +1,55 @@
+import datetime
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from schedule.forms import DateInput, VolumeInput
+from schedule.models import Task
+from scheduler_project.pages import VersionedModelForm, code_sort_key
+
+from .models import MIN_VOLUME, DailyWork
+
+
+class DayForm(forms.Form):
+    """The ``?date=YYYY-MM-DD`` of the daily order page."""
+
+    date = forms.DateField(label=_("Date"), widget=DateInput, input_formats=["%Y-%m-%d"])
+
+
+class DailyWorkForm(VersionedModelForm):
+    """``created_by`` is not here: the service sets it to the user who enters the work.
+
+    The task list puts the tasks that run on ``day`` (by the schedule) first, since those are
+    the ones a foreman usually reports; the others stay choosable (work ahead or behind time).
+    """
+
+    class Meta:
+        model = DailyWork
+        fields = ["task", "date", "volume", "description"]
+        widgets = {
+            "date": DateInput,
+            "volume": VolumeInput(attrs={"min": str(MIN_VOLUME)}),
+            "description": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args: Any, day: datetime.date | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["task"]
+        field.queryset = Task.objects.all()
+        if day is None:
+            day = self.instance.date if self.instance.pk else self.initial.get("date")
+        tasks = sorted(field.queryset, key=lambda task: (code_sort_key(task.code), task.pk))
+        choices = [(task.pk, str(task)) for task in tasks]
+        if isinstance(day, datetime.date):
+            running = [
+                (task.pk, str(task)) for task in tasks if task.start_date <= day <= task.end_date
+            ]
+            others = [
+                (task.pk, str(task))
+                for task in tasks
+                if not task.start_date <= day <= task.end_date
+            ]
+            if running and others:
+                choices = [(_("Running on this day"), running), (_("Other tasks"), others)]
+        field.choices = [("", _("Choose a task")), *choices]

@@ -1,0 +1,314 @@
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from monthly.models import MonthlyTask
+from schedule.roles import FOREMEN, PLANNERS, VIEWERS
+from schedule.tests.factories import TaskFactory
+
+from .factories import MonthlyTaskFactory
+
+pytestmark = pytest.mark.django_db
+
+ORDER_URL = reverse("monthly:order")
+CREATE_URL = reverse("monthly:monthly_task_create")
+NOVEMBER = datetime.date(2026, 11, 1)
+
+
+def order_url(month: str) -> str:
+    return f"{ORDER_URL}?month={month}"
+
+
+def update_url(plan: MonthlyTask) -> str:
+    return reverse("monthly:monthly_task_update", args=[plan.pk])
+
+
+def delete_url(plan: MonthlyTask) -> str:
+    return reverse("monthly:monthly_task_delete", args=[plan.pk])
+
+
+def task_in_november(**fields: object):
+    return TaskFactory(
+        **{"start_date": datetime.date(2026, 11, 10), "end_date": datetime.date(2026, 11, 20)}
+        | fields
+    )
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page(client):
+    response = client.get(ORDER_URL)
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_order_lists_the_tasks_running_in_the_month_and_those_planned_for_it(client, planner):
+    running = task_in_november(code="1.1")
+    TaskFactory(
+        code="1.2", start_date=datetime.date(2026, 12, 1), end_date=datetime.date(2026, 12, 5)
+    )
+    planned_elsewhere = TaskFactory(
+        code="1.3", start_date=datetime.date(2027, 1, 1), end_date=datetime.date(2027, 1, 5)
+    )
+    MonthlyTaskFactory(task=planned_elsewhere, month=NOVEMBER, volume_plan=Decimal("12.5"))
+    client.force_login(planner)
+
+    response = client.get(order_url("2026-11"))
+
+    assert response.status_code == 200
+    listed = [(row["task"], row["plan"]) for row in response.context["rows"]]
+    assert [task.code for task, _plan in listed] == ["1.1", "1.3"]
+    assert listed[0] == (running, None)
+    assert listed[1][1].volume_plan == Decimal("12.5")
+
+
+@pytest.mark.parametrize(
+    ("role", "can_add", "can_change", "can_delete"),
+    [
+        (PLANNERS, True, True, True),
+        (FOREMEN, False, False, False),
+        (VIEWERS, False, False, False),
+    ],
+)
+def test_order_shows_each_role_only_the_actions_it_may_take(
+    client, make_user, role, can_add, can_change, can_delete
+):
+    task_in_november(code="1.1")
+    plan = MonthlyTaskFactory(task=task_in_november(code="1.2"), volume_plan=Decimal("40"))
+    client.force_login(make_user(role))
+
+    html = client.get(order_url("2026-11")).content.decode()
+
+    assert (f'action="{CREATE_URL}"' in html) is can_add
+    assert (update_url(plan) in html) is can_change
+    assert (delete_url(plan) in html) is can_delete
+    assert 'class="monthly-volume-plan-value">40<' in html or can_change
+
+
+def test_order_rows_carry_task_and_plan_ids(client, planner):
+    unplanned = task_in_november(code="1.1")
+    plan = MonthlyTaskFactory(task=task_in_november(code="1.2"))
+    client.force_login(planner)
+
+    html = client.get(order_url("2026-11")).content.decode()
+
+    assert f'data-task-id="{unplanned.pk}" data-monthly-task-id=""' in html
+    assert f'data-task-id="{plan.task_id}" data-monthly-task-id="{plan.pk}"' in html
+
+
+def test_user_without_permissions_is_refused(client, make_user):
+    plan = MonthlyTaskFactory()
+    client.force_login(make_user(None))
+
+    assert client.get(ORDER_URL).status_code == 403
+    assert client.get(delete_url(plan)).status_code == 403
+
+
+@pytest.mark.parametrize("role", [FOREMEN, VIEWERS])
+def test_roles_that_only_view_plans_cannot_write_them(client, make_user, role):
+    task = task_in_november()
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    client.force_login(make_user(role))
+
+    create = client.post(CREATE_URL, {"task": task.pk, "month": "2026-11", "volume_plan": "5"})
+    update = client.post(update_url(plan), {"volume_plan": "5", "version": 1})
+    delete_page = client.get(delete_url(plan))
+    delete = client.post(delete_url(plan), {"version": 1})
+
+    assert [r.status_code for r in (create, update, delete_page, delete)] == [403] * 4
+    assert list(MonthlyTask.objects.values_list("volume_plan", flat=True)) == [Decimal("40")]
+
+
+def test_planner_plans_a_task_for_the_month_from_its_row(client, planner):
+    task = task_in_november(code="1.1")
+    client.force_login(planner)
+
+    response = client.post(CREATE_URL, {"task": task.pk, "month": "2026-11", "volume_plan": "30"})
+
+    plan = MonthlyTask.objects.get()
+    assert response.status_code == 302
+    assert response.url == f"{order_url('2026-11')}#task-{task.pk}"
+    assert (plan.task, plan.month, plan.volume_plan) == (task, NOVEMBER, Decimal("30"))
+    assert "Plan of 1.1 for November 2026 saved." in client.get(response.url).content.decode()
+
+
+def test_planner_changes_a_plan_from_its_row(client, planner):
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    client.force_login(planner)
+
+    response = client.post(update_url(plan), {"volume_plan": "45.5", "version": plan.version})
+
+    plan.refresh_from_db()
+    assert response.status_code == 302
+    assert (plan.volume_plan, plan.version) == (Decimal("45.5"), 2)
+
+
+def test_stale_plan_edit_shows_the_conflict_with_the_stored_value_and_overwrites_nothing(
+    client, planner
+):
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    plan.volume_plan = Decimal("44")
+    plan.save()
+    client.force_login(planner)
+
+    response = client.post(update_url(plan), {"volume_plan": "50", "version": 1})
+    html = response.content.decode()
+
+    plan.refresh_from_db()
+    assert response.status_code == 409
+    assert plan.volume_plan == Decimal("44")
+    assert "Someone changed this meanwhile." in html
+    assert 'value="44"' in html  # the row's input now holds the stored plan
+    assert f'name="version" value="{plan.version}"' in html
+    assert "<td>50</td>" in html  # the user's entry, not saved
+
+
+def test_plan_entered_by_someone_else_meanwhile_is_shown_instead_of_duplicated(client, planner):
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    client.force_login(planner)
+
+    response = client.post(
+        CREATE_URL, {"task": plan.task_id, "month": "2026-11", "volume_plan": "30"}
+    )
+    html = response.content.decode()
+
+    assert response.status_code == 409
+    assert MonthlyTask.objects.get().volume_plan == Decimal("40")
+    assert "This task already has a plan for this month." in html
+    assert f'action="{update_url(plan)}?month=2026-11"' in html
+
+
+@pytest.mark.parametrize(
+    ("volume", "message"),
+    [
+        ("-1", "Ensure this value is greater than or equal to 0."),
+        ("", "This field is required."),
+        ("abc", "Enter a number."),
+    ],
+)
+def test_invalid_plan_volume_is_shown_in_its_row(client, planner, volume, message):
+    task = task_in_november()
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    client.force_login(planner)
+
+    created = client.post(CREATE_URL, {"task": task.pk, "month": "2026-11", "volume_plan": volume})
+    updated = client.post(update_url(plan), {"volume_plan": volume, "version": 1})
+
+    for response in (created, updated):
+        assert response.status_code == 400
+        assert message in response.content.decode()
+    assert MonthlyTask.objects.count() == 1
+
+
+def test_plan_for_a_task_deleted_meanwhile_is_reported_above_the_table(client, planner):
+    task = task_in_november()
+    task_id = task.pk
+    task.delete()
+    client.force_login(planner)
+
+    response = client.post(
+        CREATE_URL, {"task": task_id, "month": "2026-11", "volume_plan": "3"}, follow=True
+    )
+
+    assert response.redirect_chain == [(order_url("2026-11"), 302)]
+    assert "Select a valid choice" in response.content.decode()
+
+
+def test_planner_deletes_a_plan_after_confirming(client, planner):
+    plan = MonthlyTaskFactory()
+    client.force_login(planner)
+    assert client.get(delete_url(plan)).status_code == 200
+
+    response = client.post(delete_url(plan), {"version": plan.version})
+
+    assert response.status_code == 302
+    assert response.url == f"{order_url('2026-11')}#task-{plan.task_id}"
+    assert not MonthlyTask.objects.exists()
+
+
+def test_stale_plan_delete_shows_the_stored_value_and_deletes_nothing(client, planner):
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    plan.volume_plan = Decimal("41")
+    plan.save()
+    client.force_login(planner)
+
+    response = client.post(delete_url(plan), {"version": 1})
+
+    assert response.status_code == 409
+    assert MonthlyTask.objects.exists()
+    assert "Someone changed this meanwhile." in response.content.decode()
+    assert "41" in response.content.decode()
+
+
+def test_order_without_a_month_shows_the_current_month(client, planner):
+    client.force_login(planner)
+
+    response = client.get(ORDER_URL)
+
+    assert response.status_code == 200
+    assert response.context["month"] == timezone.localdate().replace(day=1)
+
+
+def test_order_links_to_the_previous_next_and_current_month(client, planner):
+    client.force_login(planner)
+
+    html = client.get(order_url("2026-01")).content.decode()
+
+    assert f'href="{order_url("2025-12")}" rel="prev"' in html
+    assert f'href="{order_url("2026-02")}" rel="next"' in html
+    assert f'href="{order_url(timezone.localdate().strftime("%Y-%m"))}"' in html
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-13", "november", "2026-02-30", "0000-01", "20261", "'; drop table"]
+)
+def test_bad_month_falls_back_to_the_current_month_with_a_message(client, planner, value):
+    client.force_login(planner)
+
+    response = client.get(ORDER_URL, {"month": value}, follow=True)
+
+    this_month = timezone.localdate().strftime("%Y-%m")
+    assert response.redirect_chain == [(order_url(this_month), 302)]
+    assert "is not a month (YYYY-MM); showing the current month instead." in (
+        response.content.decode()
+    )
+
+
+@pytest.mark.parametrize("month", ["0001-01", "9999-12"])
+def test_months_at_the_ends_of_the_calendar_render(client, planner, month):
+    client.force_login(planner)
+
+    assert client.get(order_url(month)).status_code == 200
+
+
+def test_order_needs_the_same_queries_for_many_tasks(client, planner):
+    MonthlyTaskFactory(task=task_in_november())
+    task_in_november()
+    client.force_login(planner)
+    client.get(order_url("2026-11"))
+    with CaptureQueriesContext(connection) as few:
+        client.get(order_url("2026-11"))
+    for _ in range(10):
+        MonthlyTaskFactory(task=task_in_november())
+        task_in_november()
+
+    with CaptureQueriesContext(connection) as many:
+        client.get(order_url("2026-11"))
+
+    assert len(many) == len(few)
+
+
+def test_order_sums_the_month_plans_per_unit(client, viewer):
+    MonthlyTaskFactory(task=task_in_november(unit="m³"), volume_plan=Decimal("10"))
+    MonthlyTaskFactory(task=task_in_november(unit="m³"), volume_plan=Decimal("2.5"))
+    MonthlyTaskFactory(task=task_in_november(unit="t"), volume_plan=Decimal("1200"))
+    client.force_login(viewer)
+
+    response = client.get(order_url("2026-11"))
+
+    assert response.context["totals"] == [("m³", Decimal("12.5")), ("t", Decimal("1200"))]
+    assert "1,200" in response.content.decode()

@@ -1,0 +1,256 @@
+"""The monthly order page: the month's tasks with their plans, edited right in the table."""
+
+import datetime
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from scheduler_project.pages import (
+    GONE_MESSAGE,
+    Conflict,
+    DeleteForm,
+    Submission,
+    code_sort_key,
+    conflict_for,
+    submit,
+    submit_delete,
+)
+
+from .fields import parse_month
+from .forms import (
+    MonthForm,
+    MonthlyTaskCreateForm,
+    MonthlyTaskUpdateForm,
+    month_value,
+    row_auto_id,
+)
+from .models import MonthlyTask, first_of_month
+from .selectors import monthly_order
+from .services import monthly_task_create, monthly_task_delete, monthly_task_update
+
+
+def _this_month() -> datetime.date:
+    return first_of_month(timezone.localdate())
+
+
+def _shift(month: datetime.date, months: int) -> datetime.date | None:
+    """The first of the month ``months`` away, or None past the calendar's ends."""
+    index = month.year * 12 + month.month - 1 + months
+    try:
+        return datetime.date(index // 12, index % 12 + 1, 1)
+    except ValueError:
+        return None
+
+
+def _order_url(month: datetime.date, task_id: int | None = None) -> str:
+    url = f"{reverse('monthly:order')}?month={month_value(month)}"
+    return f"{url}#task-{task_id}" if task_id is not None else url
+
+
+def _optional_order_url(month: datetime.date | None) -> str | None:
+    return _order_url(month) if month is not None else None
+
+
+def _month_or_current(value: str | None) -> datetime.date:
+    try:
+        return parse_month(value or "")
+    except ValueError:
+        return _this_month()
+
+
+def _render_order(
+    request: HttpRequest,
+    month: datetime.date,
+    *,
+    task_id: int | None = None,
+    submission: Submission | None = None,
+    row_errors: list[str] | None = None,
+) -> HttpResponse:
+    """The order page; after a failed write, the row of ``task_id`` shows that outcome."""
+    can_add = request.user.has_perm("monthly.add_monthlytask")
+    can_change = request.user.has_perm("monthly.change_monthlytask")
+    rows = []
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    order = sorted(monthly_order(month=month), key=lambda row: code_sort_key(row.task.code))
+    for task, plan in order:
+        conflict: Conflict | None = None
+        errors: list[str] = []
+        form: Any = None
+        if submission is not None and task.pk == task_id:
+            form, conflict, errors = submission.form, submission.conflict, row_errors or []
+        elif plan is not None and can_change:
+            form = MonthlyTaskUpdateForm(instance=plan, auto_id=row_auto_id(task.pk))
+        elif plan is None and can_add:
+            form = MonthlyTaskCreateForm(
+                initial={"task": task, "month": month}, auto_id=row_auto_id(task.pk)
+            )
+        if plan is not None:
+            totals[task.unit] += plan.volume_plan
+        # Errors of the volume show in its cell; the rest go to a message row under it.
+        other_errors = form is not None and any(name != "volume_plan" for name in form.errors)
+        rows.append(
+            {
+                "task": task,
+                "plan": plan,
+                "form": form,
+                "conflict": conflict,
+                "errors": errors,
+                "has_problem": bool(conflict or errors or other_errors),
+            }
+        )
+    this_month = _this_month()
+    previous_month, next_month = _shift(month, -1), _shift(month, 1)
+    context = {
+        "month": month,
+        "month_form": MonthForm(initial={"month": month_value(month)}),
+        "rows": rows,
+        "totals": sorted(totals.items()),
+        "previous_month": previous_month,
+        "next_month": next_month,
+        "previous_url": _optional_order_url(previous_month),
+        "next_url": _optional_order_url(next_month),
+        "this_month_url": _order_url(this_month),
+        "is_this_month": month == this_month,
+        "page_url": _order_url(month),
+    }
+    status = submission.status if submission is not None else 200
+    return render(request, "monthly/order.html", context, status=status)
+
+
+@require_GET
+@permission_required("monthly.view_monthlytask", raise_exception=True)
+def order_view(request: HttpRequest) -> HttpResponse:
+    raw = request.GET.get("month", "").strip()
+    if not raw:
+        return _render_order(request, _this_month())
+    try:
+        month = parse_month(raw)
+    except ValueError:
+        messages.warning(
+            request,
+            _("“%(value)s” is not a month (YYYY-MM); showing the current month instead.")
+            % {"value": raw[:20]},
+        )
+        return redirect(_order_url(_this_month()))
+    return _render_order(request, month)
+
+
+def _saved_message(plan: MonthlyTask) -> str:
+    return _("Plan of %(task)s for %(month)s saved.") % {
+        "task": plan.task.code,
+        "month": date_format(plan.month, "YEAR_MONTH_FORMAT"),
+    }
+
+
+@require_POST
+@permission_required("monthly.add_monthlytask", raise_exception=True)
+def monthly_task_create_view(request: HttpRequest) -> HttpResponse:
+    task_id = request.POST.get("task", "")
+    form = MonthlyTaskCreateForm(request.POST, auto_id=row_auto_id(task_id))
+    submission = submit(
+        form, lambda data, version: monthly_task_create(data=data, actor=request.user)
+    )
+    if submission.saved is not None:
+        messages.success(request, _saved_message(submission.saved))
+        return redirect(_order_url(submission.saved.month, submission.saved.task_id))
+    month = form.cleaned_data.get("month") or _month_or_current(request.POST.get("month"))
+    task = form.cleaned_data.get("task")
+    if task is None:
+        # The row is not on the page (its task was deleted meanwhile): tell it above the table.
+        for error in form.errors.values():
+            messages.error(request, " ".join(error))
+        return redirect(_order_url(month))
+    stored = MonthlyTask.objects.filter(task=task, month=month).select_related("task").first()
+    if stored is not None:
+        # Someone planned this task for the month meanwhile: show their plan, ready to edit.
+        submission = Submission(
+            form=MonthlyTaskUpdateForm(instance=stored, auto_id=row_auto_id(task.pk)),
+            conflict=conflict_for(
+                current=stored, form_class=MonthlyTaskUpdateForm, entered=form.cleaned_data
+            ),
+        )
+        return _render_order(
+            request,
+            month,
+            task_id=task.pk,
+            submission=submission,
+            row_errors=list(form.non_field_errors()),
+        )
+    return _render_order(request, month, task_id=task.pk, submission=submission)
+
+
+@require_POST
+@permission_required("monthly.change_monthlytask", raise_exception=True)
+def monthly_task_update_view(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = MonthlyTask.objects.select_related("task").filter(pk=pk).first()
+    if plan is None:
+        messages.warning(request, GONE_MESSAGE)
+        return redirect(_order_url(_month_or_current(request.GET.get("month"))))
+    submission = submit(
+        MonthlyTaskUpdateForm(request.POST, instance=plan, auto_id=row_auto_id(plan.task_id)),
+        lambda data, version: monthly_task_update(
+            monthly_task=plan, data=data, version=version, actor=request.user
+        ),
+    )
+    if submission.gone:
+        messages.warning(request, GONE_MESSAGE)
+        return redirect(_order_url(plan.month))
+    if submission.saved is not None:
+        messages.success(request, _saved_message(submission.saved))
+        return redirect(_order_url(plan.month, plan.task_id))
+    return _render_order(request, plan.month, task_id=plan.task_id, submission=submission)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("monthly.delete_monthlytask", raise_exception=True)
+def monthly_task_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = MonthlyTask.objects.select_related("task").filter(pk=pk).first()
+    if plan is None:
+        messages.warning(request, GONE_MESSAGE)
+        return redirect(_order_url(_month_or_current(request.GET.get("month"))))
+    submission = None
+    if request.method != "POST":
+        form = DeleteForm(initial={"version": plan.version})
+    else:
+        submission = submit_delete(
+            DeleteForm(request.POST),
+            instance=plan,
+            form_class=MonthlyTaskUpdateForm,
+            delete=lambda version: monthly_task_delete(
+                monthly_task=plan, version=version, actor=request.user
+            ),
+        )
+        if submission.gone:
+            messages.warning(request, GONE_MESSAGE)
+            return redirect(_order_url(plan.month))
+        if submission.saved is not None:
+            messages.success(
+                request,
+                _("Plan of %(task)s for %(month)s deleted.")
+                % {"task": plan.task.code, "month": date_format(plan.month, "YEAR_MONTH_FORMAT")},
+            )
+            return redirect(_order_url(plan.month, plan.task_id))
+        form = submission.form
+        if submission.conflict is not None:
+            plan = MonthlyTask.objects.select_related("task").get(pk=plan.pk)
+    return render(
+        request,
+        "monthly/monthly_task_confirm_delete.html",
+        {
+            "form": form,
+            "plan": plan,
+            "order_url": _order_url(plan.month, plan.task_id),
+            "conflict": submission.conflict if submission else None,
+        },
+        status=submission.status if submission else 200,
+    )

@@ -1,0 +1,221 @@
+"""What the three apps' pages share: versioned forms, service errors on forms and conflicts.
+
+The pages write only through the services, exactly like the REST API (``api.py``). A service
+validates with the model's own rules, so a ``ValidationError`` it raises is put back on the form;
+a stale ``version`` raises ``VersionConflict``, which a page shows next to the stored values
+instead of overwriting them.
+"""
+
+import datetime
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import IntegrityError, models
+from django.utils.formats import date_format, number_format
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .versioning import VersionConflict
+
+EMPTY_DISPLAY = "—"
+
+
+def format_volume(value: Decimal | int | str | None) -> str:
+    """A volume without trailing zeros, grouped and localized: ``12 500,5`` in Russian."""
+    if value is None or value == "":
+        return ""
+    return number_format(plain_decimal(Decimal(value)), force_grouping=True)
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """``12.500`` → ``12.5`` and ``100.000`` → ``100``, never ``1E+2``."""
+    number = value.normalize()
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number
+
+
+def code_sort_key(code: str) -> tuple[tuple[int, int, str], ...]:
+    """Order codes as people read them: ``1.2`` < ``1.10`` < ``2.1`` < ``10.1``."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", code.casefold())
+        if part
+    )
+
+
+def format_person(user: AbstractBaseUser | None) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+def format_value(value: Any) -> str:
+    """A stored or entered value as the pages show it."""
+    if value is None or value == "":
+        return EMPTY_DISPLAY
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        return format_volume(value)
+    if isinstance(value, datetime.date):
+        return date_format(value, "SHORT_DATE_FORMAT")
+    return str(value)
+
+
+class VersionedModelForm(forms.ModelForm):
+    """A model form for the services: an edit form carries the object's ``version``.
+
+    The form only validates (field rules and the model's ``full_clean``); the view hands
+    ``service_data()`` and ``cleaned_data["version"]`` to the app's create or update service.
+    """
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            del self.fields["version"]
+        else:
+            self.fields["version"].initial = self.instance.version
+        for name, value in self.initial.items():
+            if isinstance(value, Decimal):
+                self.initial[name] = plain_decimal(value)
+
+    def service_data(self) -> dict[str, Any]:
+        return {name: value for name, value in self.cleaned_data.items() if name != "version"}
+
+
+class DeleteForm(forms.Form):
+    """The confirmation of a delete: the version of the object the user saw."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+def form_add_service_error(form: forms.BaseForm, error: ValidationError) -> None:
+    """Put a service's ``ValidationError`` on the form: on the field when the form shows it."""
+    if hasattr(error, "error_dict"):
+        for name, errors in error.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+@dataclass(frozen=True)
+class ConflictField:
+    label: str
+    stored: str
+    yours: str | None = None
+
+    @property
+    def differs(self) -> bool:
+        return self.yours is not None and self.yours != self.stored
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """What a page shows when its copy was stale: the stored values, beside the user's entry."""
+
+    current: models.Model
+    fields: list[ConflictField]
+
+    @property
+    def has_entries(self) -> bool:
+        return any(item.yours is not None for item in self.fields)
+
+
+def conflict_for(
+    *,
+    current: models.Model,
+    form_class: type[forms.ModelForm],
+    entered: Mapping[str, Any] | None = None,
+) -> Conflict:
+    """The fields of ``form_class`` as stored in ``current`` and, if given, as entered."""
+    items = []
+    for name, form_field in form_class.base_fields.items():
+        if name == "version" or form_field.widget.is_hidden:
+            continue
+        label = form_field.label or capfirst(current._meta.get_field(name).verbose_name)
+        yours = None if entered is None else format_value(entered.get(name))
+        items.append(ConflictField(str(label), format_value(getattr(current, name)), yours))
+    return Conflict(current=current, fields=items)
+
+
+@dataclass
+class Submission:
+    """The outcome of a form sent to a write service.
+
+    ``saved`` is the written object. Otherwise ``form`` holds the errors, or, on a conflict, is a
+    fresh form bound to nothing but showing the stored values and their new version; ``gone`` says
+    the object was deleted meanwhile.
+    """
+
+    form: forms.BaseForm
+    saved: Any = None
+    conflict: Conflict | None = None
+    gone: bool = False
+
+    @property
+    def status(self) -> int:
+        if self.conflict is not None:
+            return 409
+        if self.form.is_bound and self.form.errors:
+            return 400
+        return 200
+
+
+def submit(
+    form: VersionedModelForm,
+    write: Callable[[dict[str, Any], int | None], Any],
+) -> Submission:
+    """Validate ``form`` and call ``write(data, version)``, a service call bound to its object."""
+    if not form.is_valid():
+        return Submission(form=form)
+    try:
+        saved = write(form.service_data(), form.cleaned_data.get("version"))
+    except VersionConflict as conflict:
+        fresh = type(form)(instance=conflict.current, auto_id=form.auto_id)
+        return Submission(
+            form=fresh,
+            conflict=conflict_for(
+                current=conflict.current, form_class=type(form), entered=form.cleaned_data
+            ),
+        )
+    except ObjectDoesNotExist:
+        return Submission(form=form, gone=True)
+    except ValidationError as error:
+        form_add_service_error(form, error)
+        return Submission(form=form)
+    except IntegrityError:
+        # A concurrent write slipped between full_clean and the insert (e.g. the same code).
+        form.add_error(None, _("The change breaks a data rule."))
+        return Submission(form=form)
+    return Submission(form=form, saved=saved)
+
+
+def submit_delete(
+    form: DeleteForm,
+    *,
+    instance: models.Model,
+    form_class: type[forms.ModelForm],
+    delete: Callable[[int], None],
+) -> Submission:
+    """Validate the confirmation and call ``delete(version)``; a stale version is a conflict."""
+    if not form.is_valid():
+        return Submission(form=form)
+    try:
+        delete(form.cleaned_data["version"])
+    except VersionConflict as conflict:
+        return Submission(
+            form=DeleteForm(initial={"version": conflict.current.version}),
+            conflict=conflict_for(current=conflict.current, form_class=form_class),
+        )
+    except ObjectDoesNotExist:
+        return Submission(form=form, gone=True)
+    return Submission(form=form, saved=instance)
+
+
+GONE_MESSAGE = gettext_lazy("Someone else deleted this meanwhile.")
