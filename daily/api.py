@@ -13,7 +13,7 @@ class DailyWorkSerializer(VersionedModelSerializer):
     task = serializers.PrimaryKeyRelatedField(queryset=Task.objects.all())
     task_code = serializers.CharField(source="task.code", read_only=True)
     created_by_username = serializers.CharField(
-        source="created_by.username", read_only=True, default=None, allow_null=True
+        source="created_by.username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -42,6 +42,8 @@ class DailyWorkFilter(django_filters.FilterSet):
 
 @versioned_schema(DailyWorkSerializer)
 class DailyWorkViewSet(VersionedModelViewSet):
+    """Volumes of tasks done on a day; each write updates its task's ``volume_fact``."""
+
     queryset = daily_work_list()
     serializer_class = DailyWorkSerializer
     filterset_class = DailyWorkFilter

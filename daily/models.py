@@ -2,8 +2,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models, transaction
+from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
 from schedule.models import VOLUME_DECIMALS, VOLUME_DIGITS, Task
@@ -11,6 +13,8 @@ from schedule.services import task_recalculate_volume_fact
 from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 
 MIN_VOLUME = Decimal("0.001")
+# The largest value Task.volume_fact can hold.
+MAX_TASK_TOTAL = Decimal(10) ** (VOLUME_DIGITS - VOLUME_DECIMALS) - MIN_VOLUME
 
 
 class DailyWorkQuerySet(VersionedQuerySet["DailyWork"]):
@@ -27,12 +31,20 @@ class DailyWorkQuerySet(VersionedQuerySet["DailyWork"]):
         return result
 
     def update(self, **kwargs: Any) -> int:
+        new_task = kwargs.get("task", kwargs.get("task_id"))
         with transaction.atomic():
-            task_ids = set(self.values_list("task_id", flat=True))
-            count = super().update(**kwargs)
-            if "task" in kwargs or "task_id" in kwargs:
-                new_task = kwargs.get("task", kwargs.get("task_id"))
-                task_ids.add(getattr(new_task, "pk", new_task))
+            if hasattr(new_task, "resolve_expression"):
+                # The new tasks come from an expression (bulk_update sends a Case): read them back.
+                pks = list(self.values_list("pk", flat=True))
+                task_ids = set(self.values_list("task_id", flat=True))
+                count = super().update(**kwargs)
+                moved = self.model._default_manager.filter(pk__in=pks)
+                task_ids.update(moved.values_list("task_id", flat=True))
+            else:
+                task_ids = set(self.values_list("task_id", flat=True))
+                count = super().update(**kwargs)
+                if new_task is not None:
+                    task_ids.add(getattr(new_task, "pk", new_task))
             task_recalculate_volume_fact(task_ids=task_ids)
         return count
 
@@ -96,6 +108,19 @@ class DailyWork(VersionedModel):
 
     def __str__(self) -> str:
         return f"{self.date} {self.task.code}: {self.volume}"
+
+    def clean(self) -> None:
+        if self.task_id is None or not isinstance(self.volume, Decimal):
+            return
+        others = DailyWork.objects.filter(task_id=self.task_id).exclude(pk=self.pk)
+        total = others.aggregate(total=Sum("volume"))["total"] or Decimal(0)
+        if total + self.volume > MAX_TASK_TOTAL:
+            raise ValidationError(
+                {
+                    "volume": _("The task's total volume done cannot exceed %(max)s.")
+                    % {"max": MAX_TASK_TOTAL}
+                }
+            )
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         with transaction.atomic():

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from .fields import format_month
 from .models import MonthlyTask
 
 
@@ -16,4 +17,4 @@ class MonthlyTaskAdmin(admin.ModelAdmin):
 
     @admin.display(description=MonthlyTask._meta.get_field("month").verbose_name, ordering="month")
     def month_label(self, monthly_task: MonthlyTask) -> str:
-        return f"{monthly_task.month:%Y-%m}"
+        return format_month(monthly_task.month)

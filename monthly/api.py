@@ -8,13 +8,15 @@ from rest_framework import serializers
 from schedule.models import Task
 from scheduler_project.api import VersionedModelSerializer, VersionedModelViewSet, versioned_schema
 
-from .fields import MONTH_FORMAT, MonthFormField, parse_month
+from .fields import MonthFormField, format_month, parse_month
 from .models import MonthlyTask
 from .selectors import monthly_task_list
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
 
 
-@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2026-11"})
+@extend_schema_field(
+    {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "example": "2026-11"}
+)
 class MonthSerializerField(serializers.Field):
     default_error_messages = {"invalid": "Enter a month as YYYY-MM, e.g. 2026-11."}
 
@@ -27,7 +29,7 @@ class MonthSerializerField(serializers.Field):
             self.fail("invalid")
 
     def to_representation(self, value: datetime.date) -> str:
-        return value.strftime(MONTH_FORMAT)
+        return format_month(value)
 
 
 class MonthlyTaskSerializer(VersionedModelSerializer):
@@ -64,6 +66,8 @@ class MonthlyTaskFilter(django_filters.FilterSet):
 
 @versioned_schema(MonthlyTaskSerializer)
 class MonthlyTaskViewSet(VersionedModelViewSet):
+    """Monthly orders: how much of a task is planned for a month (``YYYY-MM``)."""
+
     queryset = monthly_task_list()
     serializer_class = MonthlyTaskSerializer
     filterset_class = MonthlyTaskFilter

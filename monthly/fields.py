@@ -8,6 +8,11 @@ from django.utils.translation import gettext_lazy as _
 MONTH_FORMAT = "%Y-%m"
 
 
+def format_month(day: datetime.date) -> str:
+    """``YYYY-MM``; not ``strftime``, which does not zero-pad years before 1000 everywhere."""
+    return f"{day.year:04}-{day.month:02}"
+
+
 def parse_month(value: str) -> datetime.date:
     """``YYYY-MM`` (or a full ``YYYY-MM-DD`` date) → the first day of that month."""
     value = value.strip()

@@ -1,4 +1,3 @@
-import datetime
 from typing import Any
 
 from django import forms
@@ -19,11 +18,6 @@ class MonthForm(forms.Form):
         label=_("Month"),
         widget=forms.TextInput(attrs={"type": "month", "placeholder": "YYYY-MM"}),
     )
-
-
-def month_value(month: datetime.date) -> str:
-    """``YYYY-MM`` (``MONTH_FORMAT``), zero-padded for every year."""
-    return f"{month.year:04d}-{month.month:02d}"
 
 
 def row_auto_id(task_id: object) -> str:

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from schedule.models import VOLUME_DECIMALS, VOLUME_DIGITS, Task
 from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 
+from .fields import format_month
+
 
 def first_of_month(day: datetime.date) -> datetime.date:
     return day.replace(day=1)
@@ -58,7 +60,7 @@ class MonthlyTask(VersionedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.month:%Y-%m} {self.task.code}: {self.volume_plan}"
+        return f"{format_month(self.month)} {self.task.code}: {self.volume_plan}"
 
     def clean(self) -> None:
         if self.month:

@@ -26,12 +26,11 @@ from scheduler_project.pages import (
     submit_delete,
 )
 
-from .fields import parse_month
+from .fields import format_month, parse_month
 from .forms import (
     MonthForm,
     MonthlyTaskCreateForm,
     MonthlyTaskUpdateForm,
-    month_value,
     row_auto_id,
 )
 from .models import MonthlyTask, first_of_month
@@ -53,7 +52,7 @@ def _shift(month: datetime.date, months: int) -> datetime.date | None:
 
 
 def _order_url(month: datetime.date, task_id: int | None = None) -> str:
-    url = f"{reverse('monthly:order')}?month={month_value(month)}"
+    url = f"{reverse('monthly:order')}?month={format_month(month)}"
     return f"{url}#task-{task_id}" if task_id is not None else url
 
 
@@ -112,7 +111,7 @@ def _render_order(
     previous_month, next_month = _shift(month, -1), _shift(month, 1)
     context = {
         "month": month,
-        "month_form": MonthForm(initial={"month": month_value(month)}),
+        "month_form": MonthForm(initial={"month": format_month(month)}),
         "rows": rows,
         "totals": sorted(totals.items()),
         "previous_month": previous_month,

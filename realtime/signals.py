@@ -12,6 +12,7 @@ from django.db.models.signals import post_delete, post_save
 from daily.api import DailyWorkSerializer
 from daily.models import DailyWork
 from monthly.api import MonthlyTaskSerializer
+from monthly.fields import format_month
 from monthly.models import MonthlyTask
 from schedule.api import TaskSerializer
 from schedule.models import Task
@@ -28,7 +29,7 @@ def _monthly_task_deleted_data(monthly_task: MonthlyTask) -> dict[str, Any]:
     return {
         "id": monthly_task.pk,
         "task": monthly_task.task_id,
-        "month": f"{monthly_task.month:%Y-%m}",
+        "month": format_month(monthly_task.month),
     }
 
 

@@ -9,7 +9,7 @@ from .services import task_create, task_delete, task_update
 
 
 class TaskSerializer(VersionedModelSerializer):
-    progress_percent = serializers.DecimalField(max_digits=7, decimal_places=1, read_only=True)
+    progress_percent = serializers.DecimalField(max_digits=None, decimal_places=1, read_only=True)
 
     class Meta:
         model = Task
@@ -44,6 +44,8 @@ class TaskFilter(django_filters.FilterSet):
 
 @versioned_schema(TaskSerializer)
 class TaskViewSet(VersionedModelViewSet):
+    """Tasks of the works schedule; ``volume_fact`` is the sum of the task's daily works."""
+
     queryset = task_list()
     serializer_class = TaskSerializer
     filterset_class = TaskFilter

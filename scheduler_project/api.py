@@ -6,9 +6,11 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -48,6 +50,10 @@ class VersionConflictSerializer(serializers.Serializer):
     current = serializers.DictField()
 
 
+class ErrorDetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 class VersionedModelSerializer(serializers.ModelSerializer):
     """``version`` is read back always; on update it may be sent to guard against lost updates."""
 
@@ -65,15 +71,37 @@ class VersionedModelSerializer(serializers.ModelSerializer):
 
 
 def versioned_schema(serializer_class: type[serializers.Serializer]) -> Any:
-    """Document the 409 answer of update and partial update."""
+    """Document every answer of the CRUD actions, errors included, so clients can rely on them."""
+    invalid = OpenApiResponse(
+        OpenApiTypes.OBJECT,
+        description="Invalid input: each field (or non_field_errors, or detail) with its messages.",
+    )
+    forbidden = OpenApiResponse(
+        ErrorDetailSerializer, description="Not logged in, or the role may not do this."
+    )
+    not_found = OpenApiResponse(ErrorDetailSerializer, description="No such object.")
     conflict = OpenApiResponse(
         VersionConflictSerializer, description="The object was changed by someone else."
     )
-    responses = {200: serializer_class, 409: conflict}
+    update = {200: serializer_class, 400: invalid, 403: forbidden, 404: not_found, 409: conflict}
     return extend_schema_view(
-        update=extend_schema(responses=responses),
-        partial_update=extend_schema(responses=responses),
+        list=extend_schema(responses={200: serializer_class, 400: invalid, 403: forbidden}),
+        create=extend_schema(responses={201: serializer_class, 400: invalid, 403: forbidden}),
+        retrieve=extend_schema(responses={200: serializer_class, 403: forbidden, 404: not_found}),
+        update=extend_schema(responses=update),
+        partial_update=extend_schema(responses=update),
+        destroy=extend_schema(responses={204: None, 403: forbidden, 404: not_found}),
     )
+
+
+class Pagination(LimitOffsetPagination):
+    """Limit/offset pages with a capped ``limit``.
+
+    Uncapped, a huge ``limit`` reached the database as a LIMIT it cannot hold (a database error)
+    and a merely large one loaded that many rows at once.
+    """
+
+    max_limit = 1000
 
 
 class VersionedModelViewSet(viewsets.ModelViewSet):
@@ -82,6 +110,7 @@ class VersionedModelViewSet(viewsets.ModelViewSet):
     Subclasses name the services; the viewset parses, calls one service and serializes.
     """
 
+    pagination_class = Pagination
     create_service: Any
     update_service: Any
     delete_service: Any

@@ -1,0 +1,182 @@
+"""What the three REST APIs share: authentication, body parsing and pagination."""
+
+import datetime
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from schedule.models import Task
+from schedule.tests.factories import TaskFactory
+from scheduler_project.api import Pagination
+
+pytestmark = pytest.mark.django_db
+
+LIST_URLS = ["/api/tasks/", "/api/monthly-tasks/", "/api/daily-works/"]
+
+
+@pytest.mark.parametrize("url", LIST_URLS)
+def test_anonymous_requests_are_refused_with_403_and_no_challenge(url):
+    """SessionAuthentication comes first, so DRF answers 403 rather than a Token 401."""
+    response = APIClient().get(url)
+
+    assert response.status_code == 403
+    assert "WWW-Authenticate" not in response.headers
+    assert response.json() == {"detail": "Authentication credentials were not provided."}
+
+
+def test_a_token_header_authenticates_reads_and_writes(user, token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    created = client.post(
+        "/api/tasks/",
+        {
+            "code": "1.1",
+            "name": "Excavation",
+            "unit": "m³",
+            "volume_plan": "10",
+            "start_date": "2026-11-01",
+            "end_date": "2026-11-30",
+        },
+        format="json",
+    )
+    listed = client.get("/api/tasks/")
+
+    assert created.status_code == 201
+    assert listed.status_code == 200
+    assert [task["code"] for task in listed.json()["results"]] == ["1.1"]
+
+
+def test_an_unknown_token_is_refused(db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
+
+    response = client.get("/api/tasks/")
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Invalid token."}
+
+
+def test_a_session_write_needs_the_csrf_token(user):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+
+    response = client.post("/api/tasks/", {}, format="json")
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "CSRF Failed: CSRF cookie not set."}
+
+
+def test_drf_create_token_command_creates_a_working_token(user):
+    output = StringIO()
+
+    call_command("drf_create_token", user.username, stdout=output)
+
+    key = Token.objects.get(user=user).key
+    assert key in output.getvalue()
+    response = APIClient().get("/api/tasks/", HTTP_AUTHORIZATION=f"Token {key}")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", LIST_URLS)
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        (
+            '{"name": ',
+            {"detail": "JSON parse error - Expecting value: line 1 column 10 (char 9)"},
+        ),
+        ("[]", {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+        ('"text"', {"non_field_errors": ["Invalid data. Expected a dictionary, but got str."]}),
+        ("42", {"non_field_errors": ["Invalid data. Expected a dictionary, but got int."]}),
+        ("null", {"non_field_errors": ["No data provided"]}),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_refused(api_client, url, body, errors):
+    response = api_client.post(url, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == errors
+
+
+def test_a_body_in_an_unsupported_media_type_is_refused(api_client):
+    response = api_client.post("/api/tasks/", "code=1.1", content_type="text/plain")
+
+    assert response.status_code == 415
+
+
+def make_tasks(count: int) -> list[Task]:
+    return Task.objects.bulk_create(
+        Task(
+            code=f"{number:04}",
+            name=f"Work item {number}",
+            unit="m",
+            volume_plan=Decimal(1),
+            start_date=datetime.date(2026, 11, 1),
+            end_date=datetime.date(2026, 11, 30),
+        )
+        for number in range(count)
+    )
+
+
+def test_lists_are_paginated_by_limit_and_offset(api_client):
+    make_tasks(5)
+
+    response = api_client.get("/api/tasks/?limit=2&offset=2")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert {name: value for name, value in body.items() if name != "results"} == {
+        "count": 5,
+        "next": "http://testserver/api/tasks/?limit=2&offset=4",
+        "previous": "http://testserver/api/tasks/?limit=2",
+    }
+    assert [task["code"] for task in body["results"]] == ["0002", "0003"]
+
+
+def test_the_default_page_holds_500_rows(api_client):
+    make_tasks(501)
+
+    response = api_client.get("/api/tasks/")
+
+    body = response.json()
+    assert (body["count"], len(body["results"])) == (501, 500)
+    assert body["next"] == "http://testserver/api/tasks/?limit=500&offset=500"
+    assert body["results"][-1]["code"] == "0499"
+
+
+@pytest.mark.parametrize("limit", ["4", "100000000000000000000000"])
+def test_a_limit_above_the_maximum_gives_a_page_of_the_maximum(api_client, monkeypatch, limit):
+    """The real maximum is 1000 rows; a smaller one keeps the test fast."""
+    monkeypatch.setattr(Pagination, "max_limit", 3)
+    make_tasks(4)
+
+    response = api_client.get(f"/api/tasks/?limit={limit}")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["count"], len(body["results"])) == (4, 3)
+    assert body["next"] == "http://testserver/api/tasks/?limit=3&offset=3"
+
+
+@pytest.mark.parametrize("query", ["?limit=abc", "?limit=-1", "?limit=0", "?offset=abc"])
+def test_a_meaningless_limit_or_offset_falls_back_to_the_first_default_page(api_client, query):
+    TaskFactory()
+
+    response = api_client.get("/api/tasks/" + query)
+
+    assert response.status_code == 200
+    assert response.json()["count"] == len(response.json()["results"]) == 1
+
+
+def test_an_offset_past_the_end_gives_an_empty_page(api_client):
+    TaskFactory()
+
+    response = api_client.get("/api/tasks/?offset=100000000000000000000000")
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
