@@ -76,21 +76,23 @@ def versioned_schema(serializer_class: type[serializers.Serializer]) -> Any:
         OpenApiTypes.OBJECT,
         description="Invalid input: each field (or non_field_errors, or detail) with its messages.",
     )
-    forbidden = OpenApiResponse(
-        ErrorDetailSerializer, description="Not logged in, or the role may not do this."
+    unauthenticated = OpenApiResponse(
+        ErrorDetailSerializer, description="Not logged in (send a session or a Token header)."
     )
+    forbidden = OpenApiResponse(ErrorDetailSerializer, description="The role may not do this.")
     not_found = OpenApiResponse(ErrorDetailSerializer, description="No such object.")
     conflict = OpenApiResponse(
         VersionConflictSerializer, description="The object was changed by someone else."
     )
-    update = {200: serializer_class, 400: invalid, 403: forbidden, 404: not_found, 409: conflict}
+    refused = {401: unauthenticated, 403: forbidden}
+    update = {200: serializer_class, 400: invalid, **refused, 404: not_found, 409: conflict}
     return extend_schema_view(
-        list=extend_schema(responses={200: serializer_class, 400: invalid, 403: forbidden}),
-        create=extend_schema(responses={201: serializer_class, 400: invalid, 403: forbidden}),
-        retrieve=extend_schema(responses={200: serializer_class, 403: forbidden, 404: not_found}),
+        list=extend_schema(responses={200: serializer_class, 400: invalid, **refused}),
+        create=extend_schema(responses={201: serializer_class, 400: invalid, **refused}),
+        retrieve=extend_schema(responses={200: serializer_class, **refused, 404: not_found}),
         update=extend_schema(responses=update),
         partial_update=extend_schema(responses=update),
-        destroy=extend_schema(responses={204: None, 403: forbidden, 404: not_found}),
+        destroy=extend_schema(responses={204: None, **refused, 404: not_found}),
     )
 
 

@@ -51,7 +51,7 @@ EXPECTED_STATUS = {
     FOREMEN: ALL,
     VIEWERS: DENIED | {"list": 200, "retrieve": 200},
     "no group": DENIED,
-    "anonymous": DENIED,
+    "anonymous": {action: 401 for action in DENIED},
 }
 
 

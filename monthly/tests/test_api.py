@@ -44,7 +44,7 @@ EXPECTED_STATUS = {
     FOREMEN: DENIED | ALLOWED_TO_ALL_STAFF,
     VIEWERS: DENIED | ALLOWED_TO_ALL_STAFF,
     "no group": DENIED,
-    "anonymous": DENIED,
+    "anonymous": {action: 401 for action in DENIED},
 }
 
 

@@ -19,12 +19,12 @@ LIST_URLS = ["/api/tasks/", "/api/monthly-tasks/", "/api/daily-works/"]
 
 
 @pytest.mark.parametrize("url", LIST_URLS)
-def test_anonymous_requests_are_refused_with_403_and_no_challenge(url):
-    """SessionAuthentication comes first, so DRF answers 403 rather than a Token 401."""
+def test_anonymous_requests_are_refused_with_401_and_a_token_challenge(url):
+    """TokenAuthentication comes first, so scripts learn how to authenticate."""
     response = APIClient().get(url)
 
-    assert response.status_code == 403
-    assert "WWW-Authenticate" not in response.headers
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Token"
     assert response.json() == {"detail": "Authentication credentials were not provided."}
 
 

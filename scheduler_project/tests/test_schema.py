@@ -151,7 +151,7 @@ def test_schema_has_no_warnings():
 def test_schema_and_docs_need_login(db, url):
     response = APIClient().get(url)
 
-    assert response.status_code == 403
+    assert response.status_code == 401
 
 
 def test_schema_renders_for_a_logged_in_user(api_client_for, viewer):
