@@ -15,6 +15,21 @@ from schedule.tests.factories import UserFactory
 ROLES = [PLANNERS, FOREMEN, VIEWERS]
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Give the SQLite test database a file, so that a daphne or shell subprocess can open it.
+
+    An in-memory database exists only inside the pytest process. PostgreSQL's test database is
+    reachable from other processes by its name already, so it is left alone.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        name = tmp_path_factory.mktemp("db") / "test.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(name)
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings) -> None:
     settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]

@@ -42,11 +42,14 @@ class RateLimiter:
 class EventsConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.cursors: dict[str, int] = {}
+        # Set once the server closes the socket: frames the client sent before it saw the close
+        # frame still arrive, and are dropped.
+        self.closing = False
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             # Accept first: a close before accept is a bare HTTP 403 with no close code.
             await self.accept()
-            await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
+            await self.close_with(protocol.CLOSE_UNAUTHENTICATED)
             return
         self.user = user
         self.limiter = RateLimiter(
@@ -65,9 +68,11 @@ class EventsConsumer(AsyncWebsocketConsumer):
             self.attached = False
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
         if not self.limiter.allow():
             await self.send_json(protocol.error_frame(ClientError(protocol.RATE_LIMITED)))
-            await self.close(code=protocol.CLOSE_RATE_LIMITED)
+            await self.close_with(protocol.CLOSE_RATE_LIMITED)
             return
         try:
             if text_data is None:
@@ -81,6 +86,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def send_json(self, content: Any) -> None:
         await self.send(text_data=DjangoJSONEncoder().encode(content))
+
+    async def close_with(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)
 
     # Client messages.
     async def subscribe(self, message: Subscribe) -> None:
@@ -126,6 +135,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     # Channel-layer messages.
     async def realtime_event(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
         if any(cursor < message["id"] for cursor in self.cursors.values()):
             await self.catch_up()
 
@@ -139,7 +150,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             token_key=self.scope.get("auth_token"),
         )
         if not valid:
-            await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
+            await self.close_with(protocol.CLOSE_UNAUTHENTICATED)
             return 0
         while True:
             page = await database_sync_to_async(selectors.log_page)(

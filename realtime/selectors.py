@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.sessions.backends.base import SessionBase
 from rest_framework.authtoken.models import Token
@@ -43,8 +44,11 @@ def log_page(*, after: int, streams: list[str]) -> LogPage:
 
 
 def streams_viewable_by(user: AbstractBaseUser, streams: tuple[str, ...]) -> list[str]:
-    """The streams whose model ``user`` may view (fresh permissions, not the cached ones)."""
-    user = type(user)._default_manager.get(pk=user.pk)
+    """The streams whose model ``user`` may view (fresh permissions, not the cached ones).
+
+    ``user`` may be the session's lazy wrapper, so the user model is looked up, not its type.
+    """
+    user = get_user_model()._default_manager.get(pk=user.pk)
     return [stream for stream in streams if user.has_perm(STREAM_PERMISSIONS[stream])]
 
 
@@ -52,7 +56,7 @@ def credentials_still_valid(
     *, user: AbstractBaseUser, session: SessionBase | None, token_key: str | None
 ) -> bool:
     """False once the user is deactivated, logged out (session gone) or the token revoked."""
-    if not type(user)._default_manager.filter(pk=user.pk, is_active=True).exists():
+    if not get_user_model()._default_manager.filter(pk=user.pk, is_active=True).exists():
         return False
     if token_key is not None:
         return Token.objects.filter(key=token_key, user_id=user.pk).exists()

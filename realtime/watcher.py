@@ -16,7 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from .models import Event
-from .protocol import LAYER_EVENT, group_for
+from .protocol import LAYER_EVENT, STREAMS, group_for
 
 logger = logging.getLogger(__name__)
 
@@ -51,18 +51,26 @@ class LogWatcher:
             self.task = None
 
     async def run(self) -> None:
+        """Poll until cancelled. A failed read or ring is retried at the next poll, from the
+        last head whose events were rung. The first read that succeeds rings every stream with
+        the head it finds: events may have been committed while the reads failed."""
         layer = get_channel_layer()
-        head = await database_sync_to_async(Event.objects.latest_id)()
+        head: int | None = None
         while True:
-            await asyncio.sleep(settings.REALTIME_LOG_POLL_SECONDS)
             try:
-                head, newest = await database_sync_to_async(_new_events)(head)
+                if head is None:
+                    new_head = await database_sync_to_async(Event.objects.latest_id)()
+                    newest = dict.fromkeys(STREAMS, new_head)
+                else:
+                    new_head, newest = await database_sync_to_async(_new_events)(head)
                 for stream, event_id in newest.items():
                     await layer.group_send(group_for(stream), {"type": LAYER_EVENT, "id": event_id})
+                head = new_head
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("Reading the event log failed; retrying.")
+            await asyncio.sleep(settings.REALTIME_LOG_POLL_SECONDS)
 
 
 log_watcher = LogWatcher()

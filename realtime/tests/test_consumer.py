@@ -5,13 +5,16 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.db import OperationalError
 from rest_framework.authtoken.models import Token
 
+from realtime import watcher
 from realtime.models import Event, EventLogState
 from schedule.models import Task
 from schedule.roles import FOREMEN, roles_ensure
@@ -100,6 +103,30 @@ async def test_a_session_cookie_authenticates(client):
         await ws.connect()
         await ws.send_json_to({"type": "ping"})
         assert await ws.receive_json_from() == {"type": "pong"}
+        await ws.receive_nothing()
+
+
+async def test_a_session_user_can_subscribe(client):
+    # The session's user is a lazy wrapper around the user, not an instance of the user model.
+    user = await database_sync_to_async(get_user_model().objects.create_superuser)("maria")
+    await database_sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    async with socket(ORIGIN, (b"cookie", cookie)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+        assert await ws.receive_json_from() == {
+            "type": "subscribed",
+            "events": ["tasks"],
+            "last_event_id": 0,
+        }
+        await ws.receive_nothing()
+
+
+async def test_frames_that_arrive_after_the_4401_close_are_dropped():
+    async with socket(ORIGIN) as ws:
+        await ws.connect()
+        assert await ws.receive_output() == {"type": "websocket.close", "code": 4401}
+        await ws.send_json_to({"type": "ping"})
         await ws.receive_nothing()
 
 
@@ -261,6 +288,37 @@ async def test_changes_from_another_process_arrive_through_the_log_watcher():
         frame = await ws.receive_json_from(timeout=5)
         assert frame == await frame_of(event.id)
         await ws.receive_nothing()
+
+
+async def test_the_log_watcher_survives_a_failed_first_read(monkeypatch, caplog):
+    class FlakyEvents:
+        """The log as the watcher sees it: the first read fails (a locked or restarting DB)."""
+
+        failures = 1
+
+        def latest_id(self) -> int:
+            if self.failures:
+                self.failures -= 1
+                raise OperationalError("database is locked")
+            return Event.objects.latest_id()
+
+        def filter(self, *args, **kwargs):
+            return Event.objects.filter(*args, **kwargs)
+
+    monkeypatch.setattr(watcher, "Event", SimpleNamespace(objects=FlakyEvents()))
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+        await ws.receive_json_from()
+
+        event = await database_sync_to_async(Event.objects.create)(
+            stream="tasks", type="task_deleted", object_id=99, data={"id": 99, "code": "x"}
+        )
+
+        assert await ws.receive_json_from(timeout=5) == await frame_of(event.id)
+        await ws.receive_nothing()
+    assert "Reading the event log failed; retrying." in caplog.messages
 
 
 async def test_a_revoked_token_stops_the_stream():

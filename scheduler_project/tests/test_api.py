@@ -57,7 +57,7 @@ def test_an_unknown_token_is_refused(db):
 
     response = client.get("/api/tasks/")
 
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert response.json() == {"detail": "Invalid token."}
 
 

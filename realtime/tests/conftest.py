@@ -1,0 +1,393 @@
+"""Real parts for the integration tests: daphne and redis-server processes, WebSocket clients
+from the ``websockets`` library, and ORM code run in a separate Python process.
+
+Every process started here is stopped by the fixture that started it, also when a test fails.
+The subprocesses open the test database by URL: SQLite's has a file name (root ``conftest.py``),
+PostgreSQL's is reached by its name on the server ``DATABASE_URL`` points at.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+import requests
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import connection
+from websockets.asyncio.client import ClientConnection, connect
+
+from realtime.models import Event
+
+STARTUP_TIMEOUT = 60  # seconds; a failure guard, not a synchronisation
+RECEIVE_TIMEOUT = 30
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for servers that cannot adopt a socket)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    """The URL of the test database, for ``DATABASE_URL`` in a subprocess."""
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{name}"
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(url._replace(path=f"/{quote(name)}"))
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """The environment of a project subprocess: the test database and development settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "REDIS_URL", "PYTEST_CURRENT_TEST"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="scheduler_project.settings",
+        DATABASE_URL=database_url(),
+        DEBUG="1",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Server:
+    """A daphne process serving ``scheduler_project.asgi`` on ``port``."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/ws"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def errors(self, since: int = 0) -> str:
+        """The log from its first traceback after ``since`` characters on ("" if none)."""
+        log = self.log()[since:]
+        start = log.find("Traceback")
+        return "" if start < 0 else log[log.rfind("\n", 0, max(start - 1, 0)) + 1 :]
+
+
+def start_daphne(log_path: Path, *args: str, **env: str) -> Server:
+    """Start daphne on a socket bound here and handed over, so no other process can take the port.
+
+    Connections made before daphne is up wait in the socket's backlog: the first HTTP answer
+    says it serves.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    port = listener.getsockname()[1]
+    command = [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), *args]
+    with listener, log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "scheduler_project.asgi:application"],
+            cwd=settings.BASE_DIR,
+            env=subprocess_env(**env),
+            pass_fds=[listener.fileno()],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process=process, port=port, log_path=log_path)
+    try:
+        wait_until_serving(server)
+    except BaseException:
+        stop_process(process)
+        raise
+    return server
+
+
+def wait_until_serving(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/api/tasks/", timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer means it serves
+        except (OSError, urllib.error.URLError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"daphne did not answer:\n{server.log()}") from None
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def daphne_factory(django_db_setup, tmp_path_factory) -> Iterator[Callable[..., Server]]:
+    """``daphne_factory(*args, **env)`` starts a daphne process with extra command-line
+    arguments and environment variables; all of them stop with the module."""
+    servers: list[Server] = []
+    counter = itertools.count(1)
+
+    def start(*args: str, **env: str) -> Server:
+        log_path = tmp_path_factory.mktemp("daphne") / f"daphne-{next(counter)}.log"
+        server = start_daphne(log_path, *args, **env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        stop_process(server.process)
+    for server in servers:
+        assert server.errors() == ""
+
+
+@pytest.fixture(scope="module")
+def daphne(daphne_factory) -> Server:
+    """One daphne with the default in-memory layer and a quick log watcher."""
+    return daphne_factory(REALTIME_LOG_POLL_SECONDS="0.05")
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory) -> Iterator[str]:
+    """A redis-server of its own on a free port, without persistence."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        reason = "redis-server is not installed (Debian: apt-get install redis-server)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{reason}; CI must run the many-instance tests.")
+        pytest.skip(reason)
+    log_path = tmp_path_factory.mktemp("redis") / "redis.log"
+    options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    for _attempt in range(5):
+        port = free_port()
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [executable, "--port", str(port), *options],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            if redis_answers(process, port):
+                break
+        except BaseException:
+            stop_process(process)
+            raise
+        stop_process(process)  # the port was taken in the meantime: another one
+    else:
+        raise RuntimeError(f"redis-server did not start:\n{log_path.read_text()}")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(process)
+
+
+def redis_answers(process: subprocess.Popen, port: int) -> bool:
+    """Wait until the server answers PING; False if it exits first."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as probe:
+                probe.sendall(b"PING\r\n")
+                if probe.recv(64).startswith(b"+PONG"):
+                    return True
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not answer PING") from None
+            time.sleep(0.02)
+    return False
+
+
+class Client:
+    """A WebSocket client speaking the ``/api/ws`` protocol."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.nonces = itertools.count(1)
+
+    async def send_json(self, message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def receive_json(self, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def subscribe(self, events: list[str], last_event_id: int | None = None) -> list[dict]:
+        """Subscribe; returns every frame up to and including ``subscribed``."""
+        message: dict[str, Any] = {"type": "subscribe", "events": events}
+        if last_event_id is not None:
+            message["last_event_id"] = last_event_id
+        await self.send_json(message)
+        frames = [await self.receive_json()]
+        while frames[-1]["type"] not in {"subscribed", "error"}:
+            frames.append(await self.receive_json())
+        return frames
+
+    async def frames_before_pong(self) -> list[dict]:
+        """Ping and return what arrives before the pong (frames are sent in order)."""
+        nonce = next(self.nonces)
+        await self.send_json({"type": "ping", "nonce": nonce})
+        frames = []
+        while (frame := await self.receive_json()) != {"type": "pong", "nonce": nonce}:
+            frames.append(frame)
+        return frames
+
+
+@pytest.fixture
+def ws_connect() -> Callable[..., Any]:
+    """``async with ws_connect(server, token=key) as client:``; ``origin`` defaults to the
+    server's own; ``cookie`` sends a session cookie instead."""
+
+    @asynccontextmanager
+    async def open_client(
+        server: Server,
+        *,
+        token: str | None = None,
+        cookie: str | None = None,
+        origin: str | None = None,
+    ) -> AsyncIterator[Client]:
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = f"Token {token}"
+        if cookie is not None:
+            headers["Cookie"] = cookie
+        async with connect(
+            server.ws_url,
+            origin=origin or server.url,
+            additional_headers=headers,
+            open_timeout=STARTUP_TIMEOUT,
+            close_timeout=5,
+        ) as ws:
+            yield Client(ws)
+
+    return open_client
+
+
+class OrmProcesses:
+    """Python processes that set Django up and run code against the test database."""
+
+    def __init__(self) -> None:
+        self.processes: list[asyncio.subprocess.Process] = []
+
+    async def start(self, code: str, **env: str) -> asyncio.subprocess.Process:
+        """Start ``manage.py shell -c code`` with pipes on stdin and stdout."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "manage.py",
+            "shell",
+            "--no-imports",
+            "-c",
+            code,
+            cwd=settings.BASE_DIR,
+            env=subprocess_env(**env),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self.processes.append(process)
+        return process
+
+    async def run(self, code: str, **env: str) -> str:
+        """Run ``code`` to the end; returns its output, fails with its stderr."""
+        process = await self.start(code, **env)
+        return await self.finish(process)
+
+    async def manage(self, *args: str) -> str:
+        """Run a management command to the end."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "manage.py",
+            *args,
+            cwd=settings.BASE_DIR,
+            env=subprocess_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self.processes.append(process)
+        return await self.finish(process)
+
+    async def finish(
+        self, process: asyncio.subprocess.Process, timeout: float = STARTUP_TIMEOUT
+    ) -> str:
+        """Wait for the end of ``process``; returns its output, fails with its stderr."""
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+        assert process.returncode == 0, stderr.decode()
+        return stdout.decode()
+
+    def kill_running(self) -> None:
+        """Kill what a failed test left running (an unreaped pid cannot have been reused)."""
+        for process in self.processes:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def orm() -> Iterator[OrmProcesses]:
+    processes = OrmProcesses()
+    yield processes
+    processes.kill_running()
+
+
+@pytest.fixture
+def rest() -> Callable[..., Awaitable[requests.Response]]:
+    """``await rest(server, "POST", "/api/tasks/", key, payload)``: an HTTP request with a
+    token, made in a thread so that the event loop keeps reading the sockets."""
+
+    async def request(
+        server: Server, method: str, path: str, key: str, payload: Any = None
+    ) -> requests.Response:
+        return await asyncio.to_thread(
+            requests.request,
+            method,
+            f"{server.url}{path}",
+            json=payload,
+            headers={"Authorization": f"Token {key}"},
+            timeout=RECEIVE_TIMEOUT,
+        )
+
+    return request
+
+
+@pytest.fixture
+def log_frames() -> Callable[..., Awaitable[list[dict[str, Any]]]]:
+    """``await log_frames(after=N)``: the event log's frames after id N, as a client decodes
+    them (the expected side of every comparison)."""
+
+    @database_sync_to_async
+    def frames(after: int = 0) -> list[dict[str, Any]]:
+        events = Event.objects.filter(id__gt=after).order_by("id")
+        return [json.loads(json.dumps(event.to_frame())) for event in events]
+
+    return frames
