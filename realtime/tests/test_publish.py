@@ -199,3 +199,51 @@ def test_queryset_delete_emits_one_deleted_event_per_row(capture_events):
     deleted = [e for e in events if e.type == "daily_work_deleted"]
     assert sorted(e.object_id for e in deleted) == sorted(w.pk for w in works)
     assert {e.type for e in events} == {"daily_work_deleted", "task_updated"}
+
+
+CREATE = {
+    "tasks": lambda task: (
+        "/api/tasks/",
+        {**TASK_DATA, "code": "7.7"},
+    ),
+    "monthly_tasks": lambda task: (
+        "/api/monthly-tasks/",
+        {"task": task.pk, "month": "2027-01", "volume_plan": "12.5"},
+    ),
+    "daily_works": lambda task: (
+        "/api/daily-works/",
+        {"task": task.pk, "date": "2026-11-20", "volume": "3.25", "description": "Смена 1"},
+    ),
+}
+PATCH = {
+    "tasks": {"name": "Другое"},
+    "monthly_tasks": {"volume_plan": "9"},
+    "daily_works": {"description": "Смена 2"},
+}
+
+
+@pytest.mark.parametrize("stream", ["tasks", "monthly_tasks", "daily_works"])
+def test_every_event_type_says_what_the_api_says_right_after_the_change(
+    api_client, capture_events, stream
+):
+    """created / updated: data == GET of the object; deleted: the object is gone (404)."""
+    task = TaskFactory(code="5.5")
+    url, body = CREATE[stream](task)
+    entity = {"tasks": "task", "monthly_tasks": "monthly_task", "daily_works": "daily_work"}[stream]
+
+    with capture_events() as events:
+        created = api_client.post(url, body, format="json").json()
+    detail = f"{url}{created['id']}/"
+    [event] = [e for e in events if e.type == f"{entity}_created"]
+    assert event.data == api_client.get(detail).json()
+
+    with capture_events() as events:
+        api_client.patch(detail, PATCH[stream], format="json")
+    [event] = [e for e in events if e.type == f"{entity}_updated" and e.object_id == created["id"]]
+    assert event.data == api_client.get(detail).json()
+
+    with capture_events() as events:
+        api_client.delete(detail)
+    [event] = [e for e in events if e.type == f"{entity}_deleted"]
+    assert event.object_id == event.data["id"] == created["id"]
+    assert api_client.get(detail).status_code == 404
