@@ -24,8 +24,10 @@ setup: $(VENV)/.requirements-installed messages
 demo:
 	$(VENV_PYTHON) manage.py seed_demo
 
+# The browser tests run on their own: Playwright's sync API keeps an event loop running.
 test: $(VENV)/.dev-requirements-installed messages
 	$(BIN)/pytest -q
+	$(BIN)/pytest -q e2e
 	$(MAKE) lint
 
 lint: $(VENV)/.dev-requirements-installed

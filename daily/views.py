@@ -2,9 +2,12 @@
 
 import copy
 import datetime
+from collections.abc import Iterable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +20,8 @@ from scheduler_project.pages import (
     GONE_MESSAGE,
     DeleteForm,
     code_sort_key,
+    fragment_ids,
+    is_fragment_request,
     submit,
     submit_delete,
 )
@@ -59,6 +64,8 @@ def _work_label(work: DailyWork) -> str:
 def day_view(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     raw = request.GET.get("date", "").strip()
+    if is_fragment_request(request):
+        return _render_fragment(request, _day_or_today(raw))
     day = today
     if raw:
         try:
@@ -71,21 +78,49 @@ def day_view(request: HttpRequest) -> HttpResponse:
             )
             return redirect(_day_url(today))
     context = {
-        "day": day,
-        "works": sorted(
-            daily_work_list().on_date(day),
-            key=lambda work: (code_sort_key(work.task.code), work.pk),
-        ),
-        "totals": daily_work_totals_by_unit(day=day),
+        **_day_context(request, day),
+        "works": _sorted(daily_work_list().on_date(day)),
         "day_form": DayForm(initial={"date": day}),
         "previous_url": _day_url(day - ONE_DAY) if day > datetime.date.min else None,
         "next_url": _day_url(day + ONE_DAY) if day < datetime.date.max else None,
         "today_url": _day_url(today),
         "is_today": day == today,
+        "page_url": _day_url(day),
     }
-    if request.user.has_perm("daily.add_dailywork"):
-        context["form"] = DailyWorkForm(initial={"date": day})
     return render(request, "daily/day.html", context)
+
+
+def _sorted(works: Iterable[DailyWork]) -> list[DailyWork]:
+    return sorted(works, key=lambda work: (code_sort_key(work.task.code), work.pk))
+
+
+def _day_context(request: HttpRequest, day: datetime.date) -> dict[str, Any]:
+    """What the rows need besides themselves, on the page and in its fragments."""
+    user = request.user
+    can_act = user.has_perm("daily.change_dailywork") or user.has_perm("daily.delete_dailywork")
+    context: dict[str, Any] = {
+        "day": day,
+        "day_iso": day.isoformat(),
+        "totals": daily_work_totals_by_unit(day=day),
+        "can_act": can_act,
+    }
+    if user.has_perm("daily.add_dailywork"):
+        form = DailyWorkForm(initial={"date": day})
+        # Live updates replace the task choices when tasks change (static/js/daily.js).
+        form.fields["task"].widget.attrs["data-live-part"] = "task-options"
+        context["form"] = form
+    return context
+
+
+def _render_fragment(request: HttpRequest, day: datetime.date) -> HttpResponse:
+    """The day's rows of the works and tasks asked for, the totals and the task choices."""
+    works = (
+        daily_work_list()
+        .on_date(day)
+        .filter(Q(pk__in=fragment_ids(request, "work")) | Q(task__in=fragment_ids(request, "task")))
+    )
+    context = {**_day_context(request, day), "works": _sorted(works)}
+    return render(request, "daily/work_rows.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,5 +1,6 @@
 """The monthly order page: the month's tasks with their plans, edited right in the table."""
 
+import calendar
 import datetime
 from collections import defaultdict
 from decimal import Decimal
@@ -22,6 +23,8 @@ from scheduler_project.pages import (
     Submission,
     code_sort_key,
     conflict_for,
+    fragment_ids,
+    is_fragment_request,
     submit,
     submit_delete,
 )
@@ -67,21 +70,27 @@ def _month_or_current(value: str | None) -> datetime.date:
         return _this_month()
 
 
-def _render_order(
+def _order_rows(
     request: HttpRequest,
     month: datetime.date,
     *,
     task_id: int | None = None,
     submission: Submission | None = None,
     row_errors: list[str] | None = None,
-) -> HttpResponse:
-    """The order page; after a failed write, the row of ``task_id`` shows that outcome."""
+    only: set[int] | None = None,
+) -> tuple[list[dict[str, Any]], list[tuple[str, Decimal]]]:
+    """The order's rows (those of the tasks in ``only`` if given) and its totals per unit;
+    after a failed write, the row of ``task_id`` shows that outcome."""
     can_add = request.user.has_perm("monthly.add_monthlytask")
     can_change = request.user.has_perm("monthly.change_monthlytask")
     rows = []
     totals: dict[str, Decimal] = defaultdict(Decimal)
     order = sorted(monthly_order(month=month), key=lambda row: code_sort_key(row.task.code))
     for task, plan in order:
+        if plan is not None:
+            totals[task.unit] += plan.volume_plan
+        if only is not None and task.pk not in only:
+            continue
         conflict: Conflict | None = None
         errors: list[str] = []
         form: Any = None
@@ -93,8 +102,6 @@ def _render_order(
             form = MonthlyTaskCreateForm(
                 initial={"task": task, "month": month}, auto_id=row_auto_id(task.pk)
             )
-        if plan is not None:
-            totals[task.unit] += plan.volume_plan
         # Errors of the volume show in its cell; the rest go to a message row under it.
         other_errors = form is not None and any(name != "volume_plan" for name in form.errors)
         rows.append(
@@ -107,13 +114,28 @@ def _render_order(
                 "has_problem": bool(conflict or errors or other_errors),
             }
         )
+    return rows, sorted(totals.items())
+
+
+def _render_order(
+    request: HttpRequest,
+    month: datetime.date,
+    *,
+    task_id: int | None = None,
+    submission: Submission | None = None,
+    row_errors: list[str] | None = None,
+) -> HttpResponse:
+    """The order page; after a failed write, the row of ``task_id`` shows that outcome."""
+    rows, totals = _order_rows(
+        request, month, task_id=task_id, submission=submission, row_errors=row_errors
+    )
     this_month = _this_month()
     previous_month, next_month = _shift(month, -1), _shift(month, 1)
     context = {
-        "month": month,
+        **_order_context(request, month),
         "month_form": MonthForm(initial={"month": format_month(month)}),
         "rows": rows,
-        "totals": sorted(totals.items()),
+        "totals": totals,
         "previous_month": previous_month,
         "next_month": next_month,
         "previous_url": _optional_order_url(previous_month),
@@ -126,10 +148,31 @@ def _render_order(
     return render(request, "monthly/order.html", context, status=status)
 
 
+def _order_context(request: HttpRequest, month: datetime.date) -> dict[str, Any]:
+    """What the rows need besides themselves, on the page and in its fragments."""
+    last = month.replace(day=calendar.monthrange(month.year, month.month)[1])
+    return {
+        "month": month,
+        "month_key": format_month(month),
+        "month_first": month.isoformat(),
+        "month_last": last.isoformat(),
+        "can_delete": request.user.has_perm("monthly.delete_monthlytask"),
+    }
+
+
+def _render_fragment(request: HttpRequest, month: datetime.date) -> HttpResponse:
+    """The rows of the tasks asked for (those in the month) and the month's totals."""
+    rows, totals = _order_rows(request, month, only=set(fragment_ids(request, "task")))
+    context = {**_order_context(request, month), "rows": rows, "totals": totals}
+    return render(request, "monthly/order_rows.html", context)
+
+
 @require_GET
 @permission_required("monthly.view_monthlytask", raise_exception=True)
 def order_view(request: HttpRequest) -> HttpResponse:
     raw = request.GET.get("month", "").strip()
+    if is_fragment_request(request):
+        return _render_fragment(request, _month_or_current(raw))
     if not raw:
         return _render_order(request, _this_month())
     try:

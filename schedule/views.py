@@ -1,6 +1,7 @@
 """The schedule pages: the task table and the forms that create, edit and delete tasks."""
 
 import copy
+from collections.abc import Iterable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -14,6 +15,8 @@ from scheduler_project.pages import (
     GONE_MESSAGE,
     DeleteForm,
     code_sort_key,
+    fragment_ids,
+    is_fragment_request,
     submit,
     submit_delete,
 )
@@ -33,6 +36,10 @@ def _units() -> list[str]:
     return list(Task.objects.order_by("unit").values_list("unit", flat=True).distinct())
 
 
+def _sorted(tasks: Iterable[Task]) -> list[Task]:
+    return sorted(tasks, key=lambda task: (code_sort_key(task.code), task.pk))
+
+
 def _gone(request: HttpRequest) -> HttpResponse:
     messages.warning(request, GONE_MESSAGE)
     return redirect(_list_url())
@@ -41,8 +48,12 @@ def _gone(request: HttpRequest) -> HttpResponse:
 @require_GET
 @permission_required("schedule.view_task", raise_exception=True)
 def task_list_view(request: HttpRequest) -> HttpResponse:
-    tasks = sorted(task_list(), key=lambda task: (code_sort_key(task.code), task.pk))
-    return render(request, "schedule/task_list.html", {"tasks": tasks})
+    if is_fragment_request(request):
+        tasks = _sorted(task_list().filter(pk__in=fragment_ids(request, "task")))
+        context = {"tasks": tasks, "task_count": Task.objects.count()}
+        return render(request, "schedule/task_rows.html", context)
+    tasks = _sorted(task_list())
+    return render(request, "schedule/task_list.html", {"tasks": tasks, "task_count": len(tasks)})
 
 
 @require_http_methods(["GET", "POST"])

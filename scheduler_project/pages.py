@@ -17,6 +17,7 @@ from django import forms
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import IntegrityError, models
+from django.http import HttpRequest
 from django.utils.formats import date_format, number_format
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -219,3 +220,16 @@ def submit_delete(
 
 
 GONE_MESSAGE = gettext_lazy("Someone else deleted this meanwhile.")
+
+FRAGMENT_IDS_MAX = 500
+
+
+def is_fragment_request(request: HttpRequest) -> bool:
+    """``?fragment=rows``: the page's live parts for some objects, for static/js/live.js."""
+    return request.GET.get("fragment") == "rows"
+
+
+def fragment_ids(request: HttpRequest, name: str) -> list[int]:
+    """The object ids a fragment request asks for (``?task=3&task=8``); junk is ignored."""
+    values = request.GET.getlist(name)[:FRAGMENT_IDS_MAX]
+    return [int(value) for value in values if value.isascii() and value.isdigit()]

@@ -86,6 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "scheduler_project.context_processors.realtime_client",
             ],
         },
     },
@@ -97,7 +98,10 @@ ASGI_APPLICATION = "scheduler_project.asgi.application"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        # Persistent connections: daphne runs every consumer database call through a thread,
+        # and opening a connection per call cost more than the query (measured in the burst test).
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -132,6 +136,21 @@ REALTIME_LOG_POLL_SECONDS = float(os.environ.get("REALTIME_LOG_POLL_SECONDS", "1
 # told to resync. Days, so that a laptop that slept overnight catches up without a reload.
 REALTIME_RETENTION_DAYS = float(os.environ.get("REALTIME_RETENTION_DAYS", "7"))
 REALTIME_RETENTION_COUNT = int(os.environ.get("REALTIME_RETENTION_COUNT", "1000000"))
+# The browser client (static/realtime/websocket.js), in milliseconds: the first reconnect delay,
+# doubled on each failed attempt up to the cap (with jitter); a ping every interval, and a
+# connection that stays silent for the timeout after a ping is taken for dead.
+REALTIME_CLIENT_RECONNECT_DELAY_MS = int(
+    os.environ.get("REALTIME_CLIENT_RECONNECT_DELAY_MS", "1000")
+)
+REALTIME_CLIENT_RECONNECT_DELAY_MAX_MS = int(
+    os.environ.get("REALTIME_CLIENT_RECONNECT_DELAY_MAX_MS", "30000")
+)
+REALTIME_CLIENT_HEARTBEAT_INTERVAL_MS = int(
+    os.environ.get("REALTIME_CLIENT_HEARTBEAT_INTERVAL_MS", "25000")
+)
+REALTIME_CLIENT_HEARTBEAT_TIMEOUT_MS = int(
+    os.environ.get("REALTIME_CLIENT_HEARTBEAT_TIMEOUT_MS", "10000")
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

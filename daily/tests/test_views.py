@@ -299,3 +299,68 @@ def test_task_choice_puts_the_tasks_running_that_day_first(client, foreman):
         ("Running on this day", ["1.1"]),
         ("Other tasks", ["1.2"]),
     ]
+
+
+# Live updates: fragments of the page for static/js/daily.js.
+
+
+def fragment_url(day: str, **ids: list[object]) -> str:
+    query = "".join(f"&{name}={value}" for name, values in ids.items() for value in values)
+    return f"{DAY_URL}?date={day}&fragment=rows{query}"
+
+
+def test_fragment_renders_the_days_rows_of_the_works_and_tasks_asked_for(client, viewer):
+    concrete, steel = TaskFactory(code="1.1", unit="m³"), TaskFactory(code="1.2", unit="t")
+    asked = DailyWorkFactory(task=concrete, volume=Decimal(3))
+    of_task = DailyWorkFactory(task=steel, volume=Decimal(2))
+    other_day = DailyWorkFactory(task=steel, date=DAY - datetime.timedelta(days=1))
+    not_asked = DailyWorkFactory(task=TaskFactory(code="1.3", unit="m³"), volume=Decimal(4))
+    client.force_login(viewer)
+
+    response = client.get(
+        fragment_url("2026-11-25", work=[asked.pk, other_day.pk], task=[steel.pk])
+    )
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert response.context["works"] == [asked, of_task]
+    assert f'data-daily-work-id="{not_asked.pk}"' not in html
+    concrete.refresh_from_db()  # its volume done grew: a new version
+    assert f'data-task-id="{concrete.pk}" data-version="1" data-task-version="2"' in html
+    assert '<tfoot data-live-part="daily-totals">' in html
+    assert '<td class="num daily-total-value">7</td>' in html  # m³: 3 + 4, the whole day
+    assert 'data-live-part="task-options"' not in html  # a viewer adds nothing
+
+
+def test_fragment_for_a_foreman_carries_the_task_choices(client, foreman):
+    task = TaskFactory(code="1.1", name="Excavation")
+    client.force_login(foreman)
+
+    html = client.get(fragment_url("2026-11-25", task=[task.pk])).content.decode()
+
+    assert '<select name="task"' in html
+    assert 'data-live-part="task-options"' in html
+    assert "1.1 Excavation</option>" in html
+
+
+def test_day_page_configures_its_live_updates(client, foreman):
+    client.force_login(foreman)
+
+    html = client.get(day_url("2026-11-25")).content.decode()
+
+    assert 'data-live-page="daily" data-date="2026-11-25"' in html
+    assert f'data-fragment-url="{DAY_URL}?date=2026-11-25&amp;fragment=rows"' in html
+    assert 'data-works-api-url="/api/daily-works/?date=2026-11-25"' in html
+    assert 'data-live-part="task-options"' in html
+    assert '<script type="module" src="/static/js/daily.js"></script>' in html
+
+
+@pytest.mark.parametrize("page", [update_url, delete_url])
+def test_work_forms_watch_their_work(client, foreman, page):
+    work = DailyWorkFactory()
+    client.force_login(foreman)
+
+    html = client.get(page(work)).content.decode()
+
+    assert 'data-live-watch data-stream="daily_works" data-entity="daily_work"' in html
+    assert f'data-object-id="{work.pk}" data-version="{work.version}"' in html

@@ -312,3 +312,75 @@ def test_order_sums_the_month_plans_per_unit(client, viewer):
 
     assert response.context["totals"] == [("m³", Decimal("12.5")), ("t", Decimal("1200"))]
     assert "1,200" in response.content.decode()
+
+
+# Live updates: fragments of the page for static/js/monthly.js.
+
+
+def fragment_url(month: str, *task_ids: object) -> str:
+    query = "".join(f"&task={task_id}" for task_id in task_ids)
+    return f"{ORDER_URL}?month={month}&fragment=rows{query}"
+
+
+def test_fragment_renders_the_rows_of_the_tasks_asked_for_that_are_in_the_month(client, viewer):
+    november = TaskFactory(
+        code="1.1", start_date=datetime.date(2026, 11, 1), end_date=datetime.date(2026, 11, 30)
+    )
+    january = TaskFactory(
+        code="1.2", start_date=datetime.date(2027, 1, 1), end_date=datetime.date(2027, 1, 31)
+    )
+    MonthlyTaskFactory(task=november, month=datetime.date(2026, 11, 1), volume_plan=Decimal(40))
+    client.force_login(viewer)
+
+    response = client.get(fragment_url("2026-11", november.pk, january.pk))
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert [row["task"] for row in response.context["rows"]] == [november]
+    assert f'data-task-id="{november.pk}"' in html
+    assert f'data-task-id="{january.pk}"' not in html
+    assert f'data-task-version="{november.version}"' in html
+    assert '<tfoot data-live-part="monthly-totals">' in html
+    assert '<td class="num monthly-total-value">40</td>' in html
+
+
+def test_fragment_totals_cover_the_whole_month(client, viewer):
+    for code in ["1.1", "1.2"]:
+        MonthlyTaskFactory(task=TaskFactory(code=code, unit="m³"), volume_plan=Decimal(10))
+    client.force_login(viewer)
+
+    html = client.get(fragment_url("2026-11")).content.decode()
+
+    assert "<tbody></tbody>" in html
+    assert '<td class="num monthly-total-value">20</td>' in html
+
+
+def test_fragment_rows_carry_the_forms_of_the_role(client, planner):
+    task = TaskFactory()
+    client.force_login(planner)
+
+    html = client.get(fragment_url("2026-11", task.pk)).content.decode()
+
+    assert 'name="csrfmiddlewaretoken"' in html
+    assert f'id="plan-{task.pk}-volume_plan"' in html
+
+
+def test_order_page_configures_its_live_updates(client, viewer):
+    client.force_login(viewer)
+
+    html = client.get(f"{ORDER_URL}?month=2026-02").content.decode()
+
+    assert 'data-live-page="monthly" data-month="2026-02"' in html
+    assert 'data-month-first="2026-02-01" data-month-last="2026-02-28"' in html
+    assert f'data-fragment-url="{ORDER_URL}?month=2026-02&amp;fragment=rows"' in html
+    assert 'data-plans-api-url="/api/monthly-tasks/?month=2026-02"' in html
+    assert '<script type="module" src="/static/js/monthly.js"></script>' in html
+
+
+def test_plan_delete_page_watches_its_plan(client, planner):
+    plan = MonthlyTaskFactory()
+    client.force_login(planner)
+
+    html = client.get(reverse("monthly:monthly_task_delete", args=[plan.pk])).content.decode()
+
+    assert 'data-live-watch data-stream="monthly_tasks" data-entity="monthly_task"' in html

@@ -356,3 +356,114 @@ def test_page_embeds_the_event_log_position_its_data_was_read_at(client, planner
     html = client.get(LIST_URL).content.decode()
 
     assert f'<body class="" data-last-event-id="{Event.objects.latest_id()}">' in html
+
+
+# Live updates: fragments of the page for static/js/schedule.js.
+
+
+def fragment_url(*task_ids: object) -> str:
+    return LIST_URL + "?fragment=rows" + "".join(f"&task={task_id}" for task_id in task_ids)
+
+
+def test_fragment_renders_the_rows_asked_for_and_the_task_count(client, viewer):
+    first, second, _third = TaskFactory(code="1.1"), TaskFactory(code="1.10"), TaskFactory()
+    client.force_login(viewer)
+
+    response = client.get(fragment_url(second.pk, first.pk, 999_999, "junk", "-1"))
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert [task.code for task in response.context["tasks"]] == ["1.1", "1.10"]
+    assert html.lstrip().startswith("<table><tbody>")
+    assert f'<tr id="task-{first.pk}" data-task-id="{first.pk}" data-version="1">' in html
+    assert '<p class="page-header__lead" data-live-part="task-count">3 tasks</p>' in html
+
+
+def test_fragment_of_a_deleted_task_has_no_row(client, viewer):
+    task = TaskFactory()
+    task_id = task.pk
+    task.delete()
+    client.force_login(viewer)
+
+    html = client.get(fragment_url(task_id)).content.decode()
+
+    assert "<table><tbody></tbody></table>" in html
+
+
+@pytest.mark.parametrize(
+    ("role", "can_change", "can_delete"),
+    [(PLANNERS, True, True), (FOREMEN, False, False), (VIEWERS, False, False)],
+)
+def test_fragment_rows_show_only_the_actions_the_role_may_take(
+    client, make_user, role, can_change, can_delete
+):
+    task = TaskFactory()
+    client.force_login(make_user(role))
+
+    html = client.get(fragment_url(task.pk)).content.decode()
+
+    assert (update_url(task) in html) is can_change
+    assert (delete_url(task) in html) is can_delete
+
+
+def test_fragment_needs_the_view_permission(client, make_user):
+    task = TaskFactory()
+    client.force_login(make_user(None))
+
+    assert client.get(fragment_url(task.pk)).status_code == 403
+
+
+def test_schedule_page_configures_its_live_updates(client, viewer, settings):
+    settings.REALTIME_CLIENT_RECONNECT_DELAY_MS = 250
+    client.force_login(viewer)
+
+    response = client.get(LIST_URL)
+    html = response.content.decode()
+
+    assert 'data-live-page="schedule"' in html
+    assert f'data-fragment-url="{LIST_URL}?fragment=rows"' in html
+    assert 'data-api-url="/api/tasks/"' in html
+    assert '<script type="module" src="/static/js/schedule.js"></script>' in html
+    assert response.context["realtime_client"]["reconnectDelay"] == 250
+    assert '<script id="realtime-config" type="application/json">' in html
+    assert '<script id="live-messages" type="application/json">' in html
+    assert "data-live-status" in html
+
+
+def test_empty_schedule_keeps_a_hidden_table_for_live_rows(client, viewer):
+    client.force_login(viewer)
+
+    html = client.get(LIST_URL).content.decode()
+
+    assert '<div class="table-card" data-live-rows hidden>' in html
+    assert '<div class="card empty-state" data-live-empty>' in html
+
+
+def test_login_page_has_no_live_updates(client):
+    html = client.get(reverse("login")).content.decode()
+
+    assert "realtime-config" not in html
+    assert "data-live-status" not in html
+
+
+@pytest.mark.parametrize("page", [update_url, delete_url])
+def test_task_forms_watch_their_task_for_changes(client, planner, page):
+    task = TaskFactory()
+    task.name = "Renamed"
+    task.save()
+    client.force_login(planner)
+
+    html = client.get(page(task)).content.decode()
+
+    assert (
+        f'data-live-watch data-stream="tasks" data-entity="task"\n'
+        f'     data-object-id="{task.pk}" data-version="2"'
+    ) in html
+    assert 'data-changed="This task was changed by %(actor)s meanwhile;' in html
+    assert '<script type="module" src="/static/js/form-watch.js"></script>' in html
+
+
+def test_new_task_form_watches_nothing(client, planner):
+    client.force_login(planner)
+
+    assert "data-live-watch" not in client.get(CREATE_URL).content.decode()

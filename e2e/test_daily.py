@@ -1,0 +1,93 @@
+"""The daily order page, live: works entered, changed and deleted by one user reach another's
+open page of that date, with the day's totals, and only of that date."""
+
+import pytest
+from playwright.sync_api import expect
+
+from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
+from schedule.roles import FOREMEN, PLANNERS
+from schedule.tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_works_entered_changed_and_deleted_on_the_page_reach_another_user(open_page, make_user):
+    TaskFactory(code="2.1", name="Concrete works", unit="m³")
+    TaskFactory(code="2.2", name="Reinforcement", unit="t")
+    petr = make_user(FOREMEN, username="petr")
+    olga = make_user(PLANNERS, username="olga")
+    watcher = open_page(olga, "/daily/?date=2026-11-25")
+    expect(watcher.get_by_text("No works are entered for this day.")).to_be_visible()
+    mark_document(watcher)
+    author = open_page(petr, "/daily/?date=2026-11-24")
+
+    def add_work(task: str, volume: str, description: str = "") -> None:
+        author.get_by_label("Task").select_option(label=task)
+        author.get_by_label("Volume").fill(volume)
+        author.get_by_label("Description").fill(description)
+        author.get_by_role("button", name="Add", exact=True).click()
+
+    add_work("2.1 Concrete works", "7")  # the day before: not for the watcher's page
+    expect(author.get_by_text("Work 2.1 on 11/24/2026 added.")).to_be_visible()
+    author.goto("/daily/?date=2026-11-25")
+    add_work("2.1 Concrete works", "12.5", "Two shifts")
+    expect(author.get_by_text("Work 2.1 on 11/25/2026 added.")).to_be_visible()
+    add_work("2.2 Reinforcement", "1.25")
+    expect(author.get_by_text("Work 2.2 on 11/25/2026 added.")).to_be_visible()
+
+    rows = watcher.locator("tr[data-daily-work-id]")
+    expect(rows.locator(".task-code")).to_have_text(["2.1", "2.2"])
+    expect(rows.first.locator("td:not(.actions-col)")).to_have_text(
+        ["2.1", "Concrete works", "12.5", "m³", "Two shifts", "petr"]
+    )
+    totals = watcher.locator(".daily-total")
+    expect(totals.locator(".daily-total-unit")).to_have_text(["m³", "t"])
+    expect(totals.locator(".daily-total-value")).to_have_text(["12.5", "1.25"])
+    expect(notices(watcher)).to_have_text(
+        ["petr created the work of 2.1", "petr created the work of 2.2"]
+    )
+    screenshot(watcher, "daily")
+
+    author.locator("tr[data-daily-work-id]").first.get_by_role("link", name="Edit").click()
+    author.get_by_label("Volume").fill("20")
+    author.get_by_role("button", name="Save").click()
+
+    expect(rows.first.locator(".daily-work-volume")).to_have_text("20")
+    expect(totals.locator(".daily-total-value")).to_have_text(["20", "1.25"])
+    expect(notices(watcher).last).to_have_text("petr updated the work of 2.1")
+
+    for _ in range(2):
+        author.locator("tr[data-daily-work-id]").first.get_by_role("link", name="Delete").click()
+        author.get_by_role("button", name="Delete").click()
+
+    expect(rows).to_have_count(0)
+    expect(totals).to_have_count(0)
+    expect(watcher.get_by_text("No works are entered for this day.")).to_be_visible()
+    expect(notices(watcher).last).to_have_text("petr deleted the work of 2.2")
+    assert_not_reloaded(watcher)
+
+
+def test_a_new_task_becomes_a_choice_of_the_add_form(open_page, make_user):
+    TaskFactory(code="1.1", name="Excavation")
+    petr = make_user(FOREMEN, username="petr")
+    maria = make_user(PLANNERS, username="maria")
+    daily = open_page(petr, "/daily/?date=2026-11-25")
+    daily.get_by_label("Volume").fill("3")  # an entry in progress stays
+    author = open_page(maria, "/tasks/new/")
+
+    for label, value in [
+        ("Code", "1.2"),
+        ("Name", "Backfill"),
+        ("Unit", "m³"),
+        ("Planned volume", "80"),
+        ("Start date", "2026-11-20"),
+        ("End date", "2026-11-30"),
+    ]:
+        author.get_by_label(label, exact=True).fill(value)
+    author.get_by_role("button", name="Create task").click()
+
+    expect(daily.get_by_label("Task").locator("option")).to_contain_text(["1.2 Backfill"])
+    daily.get_by_label("Task").select_option(label="1.2 Backfill")
+    expect(daily.get_by_label("Volume")).to_have_value("3")
+    daily.get_by_role("button", name="Add", exact=True).click()
+    expect(daily.locator("tr[data-daily-work-id] .task-name")).to_have_text(["Backfill"])

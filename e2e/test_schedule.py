@@ -1,0 +1,121 @@
+"""The schedule page, live: what one user does on the pages reaches another user's open page."""
+
+import datetime
+import re
+from decimal import Decimal
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from daily.tests.factories import DailyWorkFactory
+from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
+from schedule.roles import FOREMEN, PLANNERS, VIEWERS
+from schedule.tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def fill_task_form(page: Page, **values: str) -> None:
+    labels = {
+        "code": "Code",
+        "name": "Name",
+        "unit": "Unit",
+        "volume_plan": "Planned volume",
+        "start_date": "Start date",
+        "end_date": "End date",
+    }
+    for name, value in values.items():
+        page.get_by_label(labels[name], exact=True).fill(value)
+
+
+def test_a_task_created_on_the_page_appears_for_another_user_without_a_reload(open_page, make_user):
+    maria = make_user(PLANNERS, username="maria")
+    ivan = make_user(VIEWERS, username="ivan")
+    watcher = open_page(ivan, "/")
+    expect(watcher.get_by_text("There are no tasks in the schedule yet.")).to_be_visible()
+    mark_document(watcher)
+    author = open_page(maria, "/")
+
+    author.get_by_role("link", name="New task").first.click()
+    fill_task_form(
+        author,
+        code="2.1",
+        name="Concrete works",
+        unit="m³",
+        volume_plan="1250.5",
+        start_date="2026-11-02",
+        end_date="2026-12-18",
+    )
+    author.get_by_role("button", name="Create task").click()
+    expect(author.get_by_text("Task 2.1 Concrete works created.")).to_be_visible()
+
+    row = watcher.locator("tr[data-task-id]", has_text="Concrete works")
+    expect(row).to_be_visible()
+    expect(row.locator("td")).to_have_text(
+        [
+            "2.1",
+            "Concrete works",
+            "m³",
+            "1,250.5",
+            "0",
+            re.compile(r"0\.0\s%"),
+            "11/02/2026",
+            "12/18/2026",
+        ]
+    )
+    expect(row.get_by_role("link")).to_have_count(0)  # a viewer may not edit or delete
+    expect(watcher.get_by_text("There are no tasks in the schedule yet.")).to_be_hidden()
+    expect(watcher.locator("[data-live-part=task-count]")).to_have_text("1 task")
+    expect(notices(watcher)).to_have_text(["maria created 2.1 Concrete works"])
+    assert_not_reloaded(watcher)
+    screenshot(watcher, "schedule-live-create")
+
+
+def test_an_edit_and_a_delete_on_the_page_reach_another_user(open_page, make_user):
+    task = TaskFactory(code="1.1", name="Excavation", volume_plan=Decimal(100))
+    TaskFactory(code="1.2", name="Backfill")
+    maria = make_user(PLANNERS, username="maria")
+    olga = make_user(PLANNERS, username="olga")
+    watcher = open_page(olga, "/")
+    mark_document(watcher)
+    author = open_page(maria, f"/tasks/{task.pk}/edit/")
+    row = watcher.locator(f"#task-{task.pk}")
+
+    fill_task_form(author, name="Excavation of the pit", volume_plan="150")
+    author.get_by_role("button", name="Save").click()
+
+    expect(row.locator(".task-name")).to_have_text("Excavation of the pit")
+    expect(row.locator(".task-volume-plan")).to_have_text("150")
+    expect(row).to_have_class(re.compile(r"\bis-live-changed\b"))  # highlighted for a moment
+    expect(row.get_by_role("link", name="Edit")).to_be_visible()  # a planner may
+    expect(notices(watcher)).to_have_text(["maria updated 1.1 Excavation of the pit"])
+
+    author.goto(f"/tasks/{task.pk}/delete/")
+    author.get_by_role("button", name="Delete").click()
+
+    expect(row).to_have_count(0)
+    expect(watcher.locator("tr[data-task-id]")).to_have_count(1)
+    expect(watcher.locator("[data-live-part=task-count]")).to_have_text("1 task")
+    expect(notices(watcher).last).to_have_text("maria deleted 1.1 Excavation of the pit")
+    assert_not_reloaded(watcher)
+
+
+def test_volume_done_and_progress_follow_the_daily_works(open_page, make_user):
+    task = TaskFactory(code="3.1", name="Formwork", unit="m²", volume_plan=Decimal(200))
+    DailyWorkFactory(task=task, date=datetime.date(2026, 11, 24), volume=Decimal(20))
+    planner = make_user(PLANNERS, username="olga")
+    foreman = make_user(FOREMEN, username="petr")
+    schedule = open_page(planner, "/")
+    row = schedule.locator(f"#task-{task.pk}")
+    expect(row.locator(".task-volume-fact")).to_have_text("20")
+    daily = open_page(foreman, "/daily/?date=2026-11-25")
+
+    daily.get_by_label("Task").select_option(label="3.1 Formwork")
+    daily.get_by_label("Volume").fill("31")
+    daily.get_by_role("button", name="Add", exact=True).click()
+
+    expect(row.locator(".task-volume-fact")).to_have_text("51")
+    expect(row.locator(".task-progress-percent")).to_have_text(re.compile(r"25\.5\s%"))
+    expect(row.locator("progress")).to_have_attribute("value", "25.5")
+    expect(notices(schedule)).to_have_text(["petr updated 3.1 Formwork"])
+    screenshot(schedule, "schedule")

@@ -1,0 +1,57 @@
+"""What every page template gets: the real-time client's configuration and the strings it shows.
+
+``base.html`` embeds both with ``json_script`` (``#realtime-config``, ``#live-messages``) for the
+ES modules in ``static/``; the client reads no globals and the pages build no text of their own.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+WEBSOCKET_PATH = "/api/ws"
+
+# %(…)s placeholders are filled in by static/js/live.js.
+LIVE_MESSAGES = {
+    "status": {
+        "connecting": _("Connecting…"),
+        "connected": _("Connected"),
+        "reconnecting": _("Reconnecting (attempt %(attempt)s)…"),
+        "offline": _("Offline"),
+    },
+    "action": {
+        "created": _("%(actor)s created %(object)s"),
+        "updated": _("%(actor)s updated %(object)s"),
+        "deleted": _("%(actor)s deleted %(object)s"),
+    },
+    # Changes made without a user: ORM code, management commands.
+    "action_without_actor": {
+        "created": _("A script created %(object)s"),
+        "updated": _("A script updated %(object)s"),
+        "deleted": _("A script deleted %(object)s"),
+    },
+    "object": {
+        "daily_work": _("the work of %(task)s"),
+        "monthly_task": _("the plan of %(task)s"),
+    },
+    "resynced": _(
+        "This page was away too long to catch up change by change; its data was reloaded."
+    ),
+    "dismiss": _("Dismiss"),
+}
+
+
+def realtime_client(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "realtime_client": {
+            "url": WEBSOCKET_PATH,
+            "loginUrl": reverse("login"),
+            "reconnectDelay": settings.REALTIME_CLIENT_RECONNECT_DELAY_MS,
+            "reconnectDelayMax": settings.REALTIME_CLIENT_RECONNECT_DELAY_MAX_MS,
+            "heartbeatInterval": settings.REALTIME_CLIENT_HEARTBEAT_INTERVAL_MS,
+            "heartbeatTimeout": settings.REALTIME_CLIENT_HEARTBEAT_TIMEOUT_MS,
+        },
+        "live_messages": LIVE_MESSAGES,
+    }

@@ -1,0 +1,34 @@
+/**
+ * Edit and delete forms: when the object open in the form is changed or deleted by someone else
+ * meanwhile, the form says so at once (saving then shows the differences, as the server refuses
+ * the stale version).
+ */
+
+import { format, realtime } from "./live.js";
+
+const watch = document.querySelector("[data-live-watch]");
+
+if (watch) {
+  const { stream, entity } = watch.dataset;
+  const id = Number(watch.dataset.objectId);
+  const version = Number(watch.dataset.version);
+
+  const show = (frame, withActor, withoutActor) => {
+    watch.textContent = format(frame.actor ? withActor : withoutActor, {
+      actor: frame.actor?.username ?? "",
+    });
+    watch.hidden = false;
+  };
+
+  document.addEventListener(`realtime:${entity}_updated`, ({ detail: frame }) => {
+    if (frame.data.id === id && frame.data.version > version) {
+      show(frame, watch.dataset.changed, watch.dataset.changedWithoutActor);
+    }
+  });
+  document.addEventListener(`realtime:${entity}_deleted`, ({ detail: frame }) => {
+    if (frame.data.id === id) show(frame, watch.dataset.deleted, watch.dataset.deletedWithoutActor);
+  });
+
+  realtime.subscribe([stream]);
+  realtime.connect();
+}

@@ -1,0 +1,364 @@
+/**
+ * What the live pages share: the connection badge in the header, the notices that say who
+ * changed what, and `LiveTable`, which keeps a table's rows current from server-rendered
+ * fragments.
+ *
+ * The page modules (schedule.js, monthly.js, daily.js) listen for the client's
+ * `realtime:<type>` events and ask their `LiveTable` to refresh the rows an event touches. It
+ * fetches those rows from the page's own view (`?fragment=rows&task=7`), so formatting,
+ * translations and the buttons a user may see come from the same templates as the page;
+ * fetches run one at a time, in the order of the events, so an older answer never overwrites
+ * a newer one.
+ */
+
+import { realtime } from "../realtime/websocket.js";
+
+export { realtime };
+
+const messages = readJson("live-messages") ?? {};
+const NOTICE_MS = 8000;
+const NOTICES_KEPT = 4;
+const IDS_PER_FETCH = 200;
+const RETRY_DELAY_MAX_MS = 30000;
+
+/** `format("%(actor)s updated %(object)s", {actor: "maria", object: "1.2 Concrete"})` */
+export function format(template, values) {
+  return String(template ?? "").replace(/%\((\w+)\)s/g, (match, name) =>
+    name in values ? String(values[name]) : match,
+  );
+}
+
+function readJson(id) {
+  const element = document.getElementById(id);
+  return element ? JSON.parse(element.textContent) : null;
+}
+
+// The connection badge.
+
+const badge = document.querySelector("[data-live-status]");
+
+document.addEventListener("realtime:status", ({ detail }) => {
+  if (!badge) return;
+  const label = format(messages.status?.[detail.status], { attempt: detail.attempt });
+  badge.hidden = !label;
+  badge.dataset.state = detail.status;
+  badge.title = label;
+  badge.querySelector("[data-live-status-label]").textContent = label;
+});
+
+// Notices.
+
+const notices = document.querySelector("[data-live-notices]");
+
+/** Show a short message in the corner for a few seconds. */
+export function notify(text) {
+  if (!notices || !text) return;
+  const notice = document.createElement("div");
+  notice.className = "live-notice";
+  const message = document.createElement("p");
+  message.textContent = text;
+  const dismiss = document.createElement("button");
+  dismiss.type = "button";
+  dismiss.className = "live-notice__dismiss";
+  dismiss.textContent = "×";
+  dismiss.title = messages.dismiss ?? "";
+  dismiss.setAttribute("aria-label", messages.dismiss ?? "");
+  dismiss.addEventListener("click", () => notice.remove());
+  notice.append(message, dismiss);
+  notices.append(notice);
+  while (notices.children.length > NOTICES_KEPT) notices.firstElementChild.remove();
+  setTimeout(() => notice.remove(), NOTICE_MS);
+}
+
+/** "maria updated 1.2.3 Concrete works" for an event frame and the label of its object. */
+export function describe(frame, object) {
+  const action = frame.type.slice(frame.type.lastIndexOf("_") + 1);
+  const templates = frame.actor ? messages.action : messages.action_without_actor;
+  return format(templates?.[action], { actor: frame.actor?.username ?? "", object });
+}
+
+/** The label of a daily work or monthly plan in a notice: "the work of 1.2.3". */
+export function objectLabel(entity, values) {
+  return format(messages.object?.[entity], values);
+}
+
+/** Tell the user that the page reloaded its data after `resync_required`. */
+export function notifyResynced() {
+  notify(messages.resynced);
+}
+
+// Rows.
+
+/** Order of codes as people read them (1.2 < 1.10 < 2.1), like the server's code_sort_key. */
+function codeKey(code) {
+  return code
+    .toLowerCase()
+    .split(/(\d+)/)
+    .filter(Boolean)
+    .map((part) => (/^\d+$/.test(part) ? [0, Number(part), ""] : [1, 0, part]));
+}
+
+function compareKeys(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i += 1) {
+    for (let j = 0; j < 3; j += 1) {
+      if (a[i][j] < b[i][j]) return -1;
+      if (a[i][j] > b[i][j]) return 1;
+    }
+  }
+  return a.length - b.length;
+}
+
+function rowOrder(row) {
+  const code = row.querySelector(".task-code")?.textContent.trim() ?? "";
+  return [codeKey(code), Number(row.id.replace(/\D+/g, ""))];
+}
+
+function compareRows(a, b) {
+  const [codeA, idA] = rowOrder(a);
+  const [codeB, idB] = rowOrder(b);
+  return compareKeys(codeA, codeB) || idA - idB;
+}
+
+/** What a row shows: changed text or input values get the row highlighted. */
+function visibleState(row) {
+  const values = [...row.querySelectorAll("input:not([type=hidden]), select, textarea")].map(
+    (control) => control.value,
+  );
+  return `${row.textContent.replace(/\s+/g, " ")}|${values.join("|")}`;
+}
+
+function signature(row) {
+  return `${row.dataset.version ?? ""}/${row.dataset.taskVersion ?? ""}`;
+}
+
+/** A row whose form holds an entry the user has not sent yet: never replaced under them. */
+function isDirty(row) {
+  if (row.classList.contains("has-problem")) return true;
+  return [...row.querySelectorAll("input:not([type=hidden]), textarea")].some(
+    (control) => control.value !== control.defaultValue,
+  );
+}
+
+function messageRowOf(row) {
+  const next = row.nextElementSibling;
+  return next?.classList.contains("row-message") ? next : null;
+}
+
+function highlight(row) {
+  row.classList.remove("is-live-changed");
+  void row.offsetWidth; // restart the animation
+  row.classList.add("is-live-changed");
+  row.addEventListener("animationend", () => row.classList.remove("is-live-changed"), {
+    once: true,
+  });
+}
+
+/**
+ * A table kept current from the page's fragments.
+ *
+ * The page root (`[data-live-page]`) holds `[data-live-rows]` (the table's card),
+ * `[data-live-empty]` (shown when there are no rows) and `data-fragment-url`. Rows have an
+ * `id`, `data-version` and maybe `data-task-version`; a fragment answer is a `<table>` with
+ * the rows asked for, followed by elements marked `data-live-part` that replace the page's
+ * elements of the same mark (counts, totals, choices).
+ */
+export class LiveTable {
+  /**
+   * @param {HTMLElement} root the `[data-live-page]` element
+   * @param {Record<string, string>} scopes fragment parameter → row attribute holding that id,
+   *   e.g. `{task: "data-task-id"}`
+   */
+  constructor(root, scopes) {
+    this.root = root;
+    this.scopes = scopes;
+    this.tbody = root.querySelector("[data-live-rows] tbody");
+    this.fragmentUrl = root.dataset.fragmentUrl;
+    this.pending = [];
+    this.running = false;
+    this.retryDelay = 1000;
+  }
+
+  /** The rows on the page whose `param` id (`task`, `work`, …) is `id`. */
+  rows(param, id) {
+    return [...this.tbody.querySelectorAll(`tr[${this.scopes[param]}="${Number(id)}"]`)].filter(
+      (row) => !row.classList.contains("row-message"),
+    );
+  }
+
+  /**
+   * Fetch the rows of these ids again and put them in place: changed rows are replaced and
+   * highlighted, new ones inserted in order, rows the answer lacks removed.
+   * @param {string} param
+   * @param {number[]} ids
+   * @returns {Promise<boolean>} whether anything on the page changed
+   */
+  refresh(param, ids) {
+    return new Promise((resolve) => {
+      this.pending.push({ param, ids: ids.map(Number), resolve });
+      this.run();
+    });
+  }
+
+  /**
+   * Reload through the REST API after `resync_required`: `expected` maps the id of every row
+   * the page should show to its signature (`version/task version`) and the fragment
+   * parameter that fetches it; rows that differ, are missing or are not expected are fetched.
+   * @param {() => Promise<Map<string, {param: string, id: number, signature: string}>>} expected
+   */
+  async resync(expected) {
+    const wanted = await expected();
+    const stale = new Map();
+    const add = (param, id) => {
+      if (!stale.has(param)) stale.set(param, []);
+      stale.get(param).push(id);
+    };
+    for (const [rowId, row] of wanted) {
+      const current = this.tbody.querySelector(`#${CSS.escape(rowId)}`);
+      if (!current || signature(current) !== row.signature) add(row.param, row.id);
+    }
+    for (const current of this.tbody.querySelectorAll("tr[id]")) {
+      if (wanted.has(current.id)) continue;
+      const [param, attribute] = Object.entries(this.scopes).find(([, name]) =>
+        current.hasAttribute(name),
+      );
+      add(param, Number(current.getAttribute(attribute)));
+    }
+    if (!stale.size) stale.set(Object.keys(this.scopes)[0], []); // still refresh totals
+    await Promise.all([...stale].map(([param, ids]) => this.refresh(param, ids)));
+  }
+
+  async run() {
+    if (this.running) return;
+    this.running = true;
+    while (this.pending.length) {
+      const batch = this.take();
+      try {
+        const fragment = await this.fetch(batch);
+        const changed = batch.map((request) => this.apply(fragment, request));
+        this.replaceParts(fragment);
+        this.syncEmpty();
+        batch.forEach((request, index) => request.resolve(changed[index]));
+        this.retryDelay = 1000;
+      } catch (error) {
+        // The server is away (restarting?): try the same rows again a little later.
+        console.warn("Live update failed; retrying", error);
+        this.pending.unshift(...batch);
+        await new Promise((resume) => setTimeout(resume, this.retryDelay));
+        this.retryDelay = Math.min(this.retryDelay * 2, RETRY_DELAY_MAX_MS);
+      }
+    }
+    this.running = false;
+  }
+
+  take() {
+    const batch = [];
+    let count = 0;
+    while (this.pending.length && count < IDS_PER_FETCH) {
+      const request = this.pending.shift();
+      batch.push(request);
+      count += request.ids.length;
+    }
+    return batch;
+  }
+
+  async fetch(batch) {
+    const url = new URL(this.fragmentUrl, window.location.href);
+    for (const { param, ids } of batch) ids.forEach((id) => url.searchParams.append(param, id));
+    const response = await fetch(url, { headers: { Accept: "text/html" } });
+    // A redirect is the login page: the session ended (the socket then closes with 4401).
+    if (!response.ok || response.redirected) throw new Error(`${url}: HTTP ${response.status}`);
+    const template = document.createElement("template");
+    template.innerHTML = await response.text();
+    return template.content;
+  }
+
+  apply(fragment, { param, ids }) {
+    const attribute = this.scopes[param];
+    let changed = false;
+    for (const id of ids) {
+      const selector = `tr[${attribute}="${id}"]:not(.row-message)`;
+      const incoming = [...fragment.querySelectorAll(`tbody > ${selector}`)];
+      const keep = new Set(incoming.map((row) => row.id));
+      for (const row of this.rows(param, id)) {
+        if (!keep.has(row.id)) {
+          messageRowOf(row)?.remove();
+          row.remove();
+          changed = true;
+        }
+      }
+      for (const row of incoming) changed = this.upsert(row.cloneNode(true)) || changed;
+    }
+    return changed;
+  }
+
+  upsert(row) {
+    const current = this.tbody.querySelector(`#${CSS.escape(row.id)}`);
+    if (!current) {
+      this.place(row);
+      highlight(row);
+      return true;
+    }
+    if (signature(current) === signature(row)) return false;
+    if (isDirty(current)) {
+      // The user's unsent entry stays; saving it will show the conflict with the new values.
+      current.classList.add("is-outdated");
+      return true;
+    }
+    const visibleChange = visibleState(current) !== visibleState(row);
+    const focused = current.contains(document.activeElement) ? document.activeElement.id : "";
+    current.replaceWith(row);
+    this.place(row);
+    if (focused) document.getElementById(focused)?.focus();
+    if (visibleChange) highlight(row);
+    return visibleChange;
+  }
+
+  /** Put `row` where the server's order puts it: by code, then id. */
+  place(row) {
+    const others = [...this.tbody.children].filter(
+      (other) => other !== row && !other.classList.contains("row-message"),
+    );
+    const next = others.find((other) => compareRows(row, other) < 0) ?? null;
+    if (row.parentNode === this.tbody && row.nextElementSibling === next) return;
+    this.tbody.insertBefore(row, next);
+  }
+
+  replaceParts(fragment) {
+    for (const part of fragment.querySelectorAll("[data-live-part]")) {
+      const name = CSS.escape(part.dataset.livePart);
+      const target = document.querySelector(`[data-live-part="${name}"]`);
+      if (!target) continue;
+      if (target instanceof HTMLSelectElement) {
+        // Fresh choices; the user's choice stays if it still exists.
+        const value = target.value;
+        target.replaceChildren(...part.cloneNode(true).children);
+        target.value = value;
+        if (target.value !== value) target.value = "";
+      } else {
+        target.replaceWith(part.cloneNode(true));
+      }
+    }
+  }
+
+  syncEmpty() {
+    const empty = this.tbody.querySelector("tr[id]") === null;
+    this.root.querySelector("[data-live-rows]").hidden = empty;
+    const placeholder = this.root.querySelector("[data-live-empty]");
+    if (placeholder) placeholder.hidden = !empty;
+  }
+}
+
+/** Every object of a REST list, following its pages (`next`). */
+export async function fetchAll(url) {
+  const results = [];
+  let next = new URL(url, window.location.href);
+  next.searchParams.set("limit", "1000");
+  while (next) {
+    const response = await fetch(next, { headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`${next}: HTTP ${response.status}`);
+    const page = await response.json();
+    results.push(...page.results);
+    next = page.next ? new URL(page.next) : null;
+  }
+  return results;
+}

@@ -1,0 +1,346 @@
+/**
+ * The real-time client: the one module that owns the page's WebSocket to `/api/ws`
+ * (protocol: docs/realtime.md).
+ *
+ * It connects, subscribes to the streams the page asks for, and passes every frame on twice:
+ * to the handlers registered with `on(type, handler)` and as a DOM `CustomEvent` named
+ * `realtime:<type>` (`realtime:task_updated`, `realtime:resync_required`, …) on `document`, with
+ * the frame as `detail`. Connection changes are `realtime:status` events
+ * (`detail: {status, attempt}`).
+ *
+ * It survives network drops and server restarts: reconnects with exponential backoff and jitter
+ * (at once when the browser comes back online or the tab becomes visible), takes a connection
+ * that stays silent after a ping for dead, and resubscribes with the id of the last event it saw,
+ * starting from the id the page was rendered with (`<body data-last-event-id>`), so the server
+ * replays whatever was missed. Close code 4401 (not logged in) sends the browser to the login
+ * page instead.
+ *
+ * Configuration: the JSON in `<script type="application/json" id="realtime-config">`
+ * (see `DEFAULTS`); the page modules import the shared `realtime` instance.
+ *
+ *     import { realtime } from "/static/realtime/websocket.js";
+ *     document.addEventListener("realtime:task_updated", (event) => patch(event.detail.data));
+ *     realtime.subscribe(["tasks"]);
+ *     realtime.connect();
+ */
+
+/** Close code of a socket without a valid login. */
+export const CLOSE_UNAUTHENTICATED = 4401;
+
+/** Connection states, as `client.status` and in `realtime:status` events. */
+export const Status = Object.freeze({
+  IDLE: "idle", // connect() not called yet
+  CONNECTING: "connecting", // first attempt
+  CONNECTED: "connected",
+  RECONNECTING: "reconnecting", // waiting for or making attempt `attempt`
+  OFFLINE: "offline", // the browser says it has no network; attempts go on
+  CLOSED: "closed", // disconnect() or 4401: no more attempts
+});
+
+const DEFAULTS = Object.freeze({
+  url: "/api/ws", // a path on this host, or a ws:// / wss:// URL
+  loginUrl: "/accounts/login/",
+  reconnectDelay: 1000, // ms before the first retry; doubled per failed attempt…
+  reconnectDelayMax: 30000, // …up to this; each delay is jittered to 50–100 %
+  heartbeatInterval: 25000, // ms between pings
+  heartbeatTimeout: 10000, // ms of silence after a ping (or a connection attempt) = dead
+  lastEventId: null, // resume point; default: <body data-last-event-id>
+});
+
+const SEEN_IDS_KEPT = 5000;
+
+/** Any frame type, for `on()` and `off()`. */
+const ANY = "*";
+
+export class RealtimeClient {
+  /**
+   * @param {Partial<typeof DEFAULTS>} [options]
+   * @param {EventTarget} [target] where the `realtime:*` DOM events are dispatched
+   */
+  constructor(options = {}, target = document) {
+    this.options = { ...DEFAULTS, ...options };
+    this.target = target;
+    this.streams = new Set();
+    this.handlers = new Map();
+    this.seen = new Set();
+    this.lastId = toEventId(this.options.lastEventId);
+    this.socket = null;
+    this.started = false;
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.deadTimer = null;
+    this.currentStatus = Status.IDLE;
+    this.statusAttempt = 0;
+  }
+
+  /** The connection state: one of `Status`. */
+  get status() {
+    return this.currentStatus;
+  }
+
+  /** The id of the newest event seen (or the page's own), sent as `last_event_id`. */
+  get lastEventId() {
+    return this.lastId;
+  }
+
+  /** Open the connection and keep it open. Calling it again does nothing. */
+  connect() {
+    if (this.currentStatus === Status.CLOSED) return;
+    if (!this.started) {
+      this.started = true;
+      this.listenToBrowser();
+    }
+    if (this.socket === null && this.retryTimer === null) this.open();
+  }
+
+  /** Close the connection for good (no reconnect). */
+  disconnect() {
+    this.setStatus(Status.CLOSED);
+    this.cancelRetry();
+    this.drop(this.socket);
+  }
+
+  /**
+   * Receive these streams (`tasks`, `daily_works`, `monthly_tasks`); they are subscribed
+   * again, with the last event id, after every reconnect.
+   * @param {string[]} streams
+   */
+  subscribe(streams) {
+    const added = streams.filter((stream) => !this.streams.has(stream));
+    added.forEach((stream) => this.streams.add(stream));
+    if (added.length && this.isOpen()) this.sendSubscribe(added);
+  }
+
+  /** @param {string[]} streams */
+  unsubscribe(streams) {
+    const removed = streams.filter((stream) => this.streams.delete(stream));
+    if (removed.length && this.isOpen()) this.send({ type: "unsubscribe", events: removed });
+  }
+
+  /**
+   * Call `handler(frame)` for each frame of this type (`"task_updated"`, `"subscribed"`,
+   * `"resync_required"`, …), or of every type with `"*"`.
+   * @param {string} type
+   * @param {(frame: object) => void} handler
+   */
+  on(type, handler) {
+    if (!this.handlers.has(type)) this.handlers.set(type, new Set());
+    this.handlers.get(type).add(handler);
+  }
+
+  /** Remove a handler added with `on()`. */
+  off(type, handler) {
+    this.handlers.get(type)?.delete(handler);
+  }
+
+  /** Send a message now if connected; returns whether it was sent. */
+  send(message) {
+    if (!this.isOpen()) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  // Internals.
+
+  isOpen() {
+    return this.socket !== null && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  open() {
+    this.retryTimer = null;
+    const socket = new WebSocket(socketUrl(this.options.url));
+    this.socket = socket;
+    let opened = false;
+    this.setStatus(this.attempt === 0 ? Status.CONNECTING : this.retryingStatus());
+    // A connection attempt that hangs (a server that accepts nothing) counts as failed.
+    this.armDeadTimer();
+    socket.onopen = () => {
+      opened = true;
+      this.attempt = 0;
+      this.clearDeadTimer();
+      console.info("WebSocket connected");
+      this.setStatus(Status.CONNECTED);
+      if (this.streams.size) this.sendSubscribe([...this.streams]);
+      this.pingTimer = setInterval(() => this.ping(), this.options.heartbeatInterval);
+    };
+    socket.onmessage = (message) => {
+      this.clearDeadTimer();
+      this.receive(message.data);
+    };
+    socket.onclose = (close) => {
+      if (this.socket === socket) this.closed(opened, close.code);
+    };
+  }
+
+  /** Forget `socket` at once (a dead connection may take minutes to report its close). */
+  drop(socket) {
+    if (socket === null) return;
+    const wasOpen = socket.readyState === WebSocket.OPEN;
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    socket.close();
+    if (this.socket === socket) this.closed(wasOpen, null);
+  }
+
+  closed(wasOpen, code) {
+    this.socket = null;
+    clearInterval(this.pingTimer);
+    this.clearDeadTimer();
+    if (wasOpen) console.info("WebSocket disconnected");
+    if (code === CLOSE_UNAUTHENTICATED) {
+      this.setStatus(Status.CLOSED);
+      const next = window.location.pathname + window.location.search;
+      window.location.assign(`${this.options.loginUrl}?next=${encodeURIComponent(next)}`);
+      return;
+    }
+    if (this.currentStatus === Status.CLOSED) return;
+    this.scheduleRetry();
+  }
+
+  scheduleRetry() {
+    this.attempt += 1;
+    this.setStatus(this.retryingStatus());
+    this.retryTimer = setTimeout(() => this.open(), backoffDelay(this.attempt, this.options));
+  }
+
+  cancelRetry() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  retryingStatus() {
+    return navigator.onLine === false ? Status.OFFLINE : Status.RECONNECTING;
+  }
+
+  /** Back online or visible again: retry now instead of at the end of the backoff delay. */
+  wake() {
+    if (!this.started || this.currentStatus === Status.CLOSED) return;
+    if (this.retryTimer !== null) {
+      this.cancelRetry();
+      this.open();
+    } else if (this.isOpen()) {
+      this.setStatus(Status.CONNECTED);
+      this.ping(); // a connection that died while asleep or offline shows itself now
+    }
+  }
+
+  listenToBrowser() {
+    window.addEventListener("online", () => this.wake());
+    window.addEventListener("offline", () => {
+      if (this.currentStatus !== Status.CLOSED) this.setStatus(Status.OFFLINE);
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.wake();
+    });
+  }
+
+  ping() {
+    if (this.send({ type: "ping" }) && this.deadTimer === null) this.armDeadTimer();
+  }
+
+  armDeadTimer() {
+    this.clearDeadTimer();
+    const socket = this.socket;
+    this.deadTimer = setTimeout(() => {
+      this.deadTimer = null;
+      console.warn("WebSocket silent for too long; reconnecting");
+      this.drop(socket);
+    }, this.options.heartbeatTimeout);
+  }
+
+  clearDeadTimer() {
+    clearTimeout(this.deadTimer);
+    this.deadTimer = null;
+  }
+
+  sendSubscribe(streams) {
+    const message = { type: "subscribe", events: streams };
+    if (this.lastId !== null) message.last_event_id = this.lastId;
+    this.send(message);
+  }
+
+  receive(text) {
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      console.error("WebSocket: not JSON", text);
+      return;
+    }
+    if (typeof frame !== "object" || frame === null || typeof frame.type !== "string") return;
+    if (typeof frame.id === "number" && typeof frame.event === "string") {
+      if (this.seen.has(frame.id)) return; // a replay of an event already applied
+      this.remember(frame.id);
+    } else if (frame.type === "subscribed") {
+      this.advance(toEventId(frame.last_event_id));
+    }
+    this.dispatch(frame);
+  }
+
+  remember(id) {
+    this.seen.add(id);
+    if (this.seen.size > SEEN_IDS_KEPT) this.seen.delete(this.seen.values().next().value);
+    this.advance(id);
+  }
+
+  advance(id) {
+    if (id !== null && (this.lastId === null || id > this.lastId)) this.lastId = id;
+  }
+
+  dispatch(frame) {
+    for (const handler of [...(this.handlers.get(frame.type) ?? []), ...(this.handlers.get(ANY) ?? [])]) {
+      try {
+        handler(frame);
+      } catch (error) {
+        reportError(error); // one failing handler must not starve the others
+      }
+    }
+    this.target.dispatchEvent(new CustomEvent(`realtime:${frame.type}`, { detail: frame }));
+  }
+
+  setStatus(status) {
+    if (status === this.currentStatus && this.attempt === this.statusAttempt) return;
+    this.currentStatus = status;
+    this.statusAttempt = this.attempt;
+    const detail = { status, attempt: this.attempt };
+    this.target.dispatchEvent(new CustomEvent("realtime:status", { detail }));
+  }
+}
+
+/**
+ * The wait before reconnect attempt `attempt` (1, 2, …): `reconnectDelay` doubled per earlier
+ * failed attempt, capped at `reconnectDelayMax`, then jittered to 50–100 % so that many clients
+ * dropped at once do not come back at once.
+ * @param {number} attempt
+ * @param {{reconnectDelay: number, reconnectDelayMax: number}} options
+ * @param {number} [random] in [0, 1)
+ */
+export function backoffDelay(attempt, { reconnectDelay, reconnectDelayMax }, random = Math.random()) {
+  const delay = Math.min(reconnectDelayMax, reconnectDelay * 2 ** (attempt - 1));
+  return delay * (0.5 + random / 2);
+}
+
+function socketUrl(url) {
+  const absolute = new URL(url, window.location.href);
+  if (absolute.protocol === "http:") absolute.protocol = "ws:";
+  if (absolute.protocol === "https:") absolute.protocol = "wss:";
+  return absolute.href;
+}
+
+function toEventId(value) {
+  if (value === null || value === undefined || value === "") return null;
+  const id = Number(value);
+  return Number.isSafeInteger(id) && id >= 0 ? id : null;
+}
+
+function pageOptions() {
+  const element = document.getElementById("realtime-config");
+  const options = element ? JSON.parse(element.textContent) : {};
+  if (options.lastEventId === undefined && document.body) {
+    options.lastEventId = document.body.dataset.lastEventId ?? null;
+  }
+  return options;
+}
+
+/** The page's shared client, configured from `#realtime-config` and `<body data-last-event-id>`. */
+export const realtime = new RealtimeClient(pageOptions());
