@@ -19,12 +19,18 @@ ROLES = [PLANNERS, FOREMEN, VIEWERS]
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """Give the SQLite test database a file, so that a daphne or shell subprocess can open it.
 
+    (The subprocesses keep the configured persistent connections; only this process closes
+    its connections after each use.)
+
     An in-memory database exists only inside the pytest process. PostgreSQL's test database is
     reachable from other processes by its name already, so it is left alone.
     """
     from django.conf import settings
 
     database = settings.DATABASES["default"]
+    # Connections opened by database_sync_to_async threads must not outlive their test: a
+    # persistent one keeps PostgreSQL from dropping the test database at the end.
+    database["CONN_MAX_AGE"] = 0
     if database["ENGINE"] == "django.db.backends.sqlite3":
         name = tmp_path_factory.mktemp("db") / "test.sqlite3"
         database.setdefault("TEST", {})["NAME"] = str(name)
