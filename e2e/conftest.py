@@ -24,14 +24,14 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
-from django.db import connection
 from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from scheduler_project.tests.subprocesses import subprocess_env
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -93,34 +93,6 @@ def screenshot(page: Page, name: str) -> Path:
 # The server.
 
 
-def database_url() -> str:
-    """The URL of the test database, for ``DATABASE_URL`` in a subprocess."""
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    url = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(url._replace(path=f"/{quote(name)}"))
-
-
-def subprocess_env(**overrides: str) -> dict[str, str]:
-    """The environment of a project subprocess: the test database, development settings."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "REDIS_URL", "PYTEST_CURRENT_TEST"}
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="scheduler_project.settings",
-        DATABASE_URL=database_url(),
-        DEBUG="1",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        PYTHONUNBUFFERED="1",
-        **CLIENT_SETTINGS,
-    )
-    env.update(overrides)
-    return env
-
-
 @dataclass
 class Server:
     """A daphne process serving ``scheduler_project.asgi`` on a port that stays the same across
@@ -155,7 +127,7 @@ class Server:
                     "scheduler_project.asgi:application",
                 ],
                 cwd=settings.BASE_DIR,
-                env=subprocess_env(),
+                env=subprocess_env(**CLIENT_SETTINGS),
                 pass_fds=[listener.fileno()],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -208,7 +180,7 @@ def run_orm(code: str) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "--no-imports", "-c", code],
         cwd=settings.BASE_DIR,
-        env=subprocess_env(),
+        env=subprocess_env(**CLIENT_SETTINGS),
         capture_output=True,
         text=True,
         timeout=STARTUP_TIMEOUT,

@@ -24,16 +24,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 import requests
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 
 from realtime.models import Event
+from scheduler_project.tests.subprocesses import subprocess_env
 
 STARTUP_TIMEOUT = 60  # seconds; a failure guard, not a synchronisation
 RECEIVE_TIMEOUT = 30
@@ -44,33 +43,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def database_url() -> str:
-    """The URL of the test database, for ``DATABASE_URL`` in a subprocess."""
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    url = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(url._replace(path=f"/{quote(name)}"))
-
-
-def subprocess_env(**overrides: str) -> dict[str, str]:
-    """The environment of a project subprocess: the test database and development settings."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "REDIS_URL", "PYTEST_CURRENT_TEST"}
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="scheduler_project.settings",
-        DATABASE_URL=database_url(),
-        DEBUG="1",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(overrides)
-    return env
 
 
 def stop_process(process: subprocess.Popen) -> None:
