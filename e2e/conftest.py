@@ -31,7 +31,7 @@ from django.contrib.auth.models import AbstractUser
 from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from scheduler_project.tests.subprocesses import subprocess_env
+from scheduler_project.tests.subprocesses import skip_unless_available, subprocess_env
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -59,10 +59,6 @@ CLIENT_SETTINGS = {
 expect.set_options(timeout=15_000)
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
 # The browser.
 
 
@@ -71,9 +67,7 @@ def browser() -> Iterator[Browser]:
     executable = shutil.which(CHROMIUM)
     if executable is None:
         reason = f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)"
-        if in_ci():
-            pytest.fail(f"{reason}; CI must run the browser tests.", pytrace=False)
-        pytest.skip(f"{reason}; skipping the browser tests.")
+        skip_unless_available(reason)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS

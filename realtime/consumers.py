@@ -144,18 +144,18 @@ class EventsConsumer(AsyncWebsocketConsumer):
         """Send every event of the subscribed streams after the cursors; returns the log head."""
         if not self.cursors:
             return 0
-        valid = await database_sync_to_async(selectors.credentials_still_valid)(
-            user=self.user,
-            session=self.scope.get("session"),
-            token_key=self.scope.get("auth_token"),
-        )
-        if not valid:
-            await self.close_with(protocol.CLOSE_UNAUTHENTICATED)
-            return 0
         while True:
-            page = await database_sync_to_async(selectors.log_page)(
-                after=min(self.cursors.values()), streams=list(self.cursors)
+            # The login is checked before each delivery, in the same database call as the read.
+            page = await database_sync_to_async(selectors.log_page_if_allowed)(
+                user=self.user,
+                session=self.scope.get("session"),
+                token_key=self.scope.get("auth_token"),
+                after=min(self.cursors.values()),
+                streams=list(self.cursors),
             )
+            if page is None:
+                await self.close_with(protocol.CLOSE_UNAUTHENTICATED)
+                return 0
             for frame in page.frames:
                 if frame["id"] > self.cursors.get(frame["event"], frame["id"]):
                     await self.send_json(frame)

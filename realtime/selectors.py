@@ -63,3 +63,17 @@ def credentials_still_valid(
     if session is None or session.session_key is None:
         return False
     return session.exists(session.session_key)
+
+
+def log_page_if_allowed(
+    *,
+    user: AbstractBaseUser,
+    session: SessionBase | None,
+    token_key: str | None,
+    after: int,
+    streams: list[str],
+) -> LogPage | None:
+    """``log_page`` for a user whose login still holds, else ``None``; one thread hop for both."""
+    if not credentials_still_valid(user=user, session=session, token_key=token_key):
+        return None
+    return log_page(after=after, streams=streams)

@@ -1,8 +1,10 @@
-"""How tests start project processes (daphne, ``manage.py shell``) on the test database."""
+"""How tests start project processes (daphne, ``manage.py shell``) on the test database,
+and what they do when a program they need is missing."""
 
 import os
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import pytest
 from django.db import connection
 
 
@@ -31,3 +33,10 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
+
+
+def skip_unless_available(reason: str) -> None:
+    """Skip a test that needs a missing program — except in CI (``CI=true``), where it fails."""
+    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason}; CI must run these tests.", pytrace=False)
+    pytest.skip(reason)
