@@ -8,6 +8,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
+# Where the socket is served.
+WEBSOCKET_PATH = "/api/ws"
+
 # Streams, each the events of one model.
 TASKS = "tasks"
 DAILY_WORKS = "daily_works"

@@ -1,5 +1,6 @@
 from django.urls import path
 
 from .consumers import EventsConsumer
+from .protocol import WEBSOCKET_PATH
 
-websocket_urlpatterns = [path("api/ws", EventsConsumer.as_asgi())]
+websocket_urlpatterns = [path(WEBSOCKET_PATH.removeprefix("/"), EventsConsumer.as_asgi())]

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-WEBSOCKET_PATH = "/api/ws"
+from realtime.protocol import WEBSOCKET_PATH
 
 # %(…)s placeholders are filled in by static/js/live.js.
 LIVE_MESSAGES = {
