@@ -56,6 +56,9 @@ UNKNOWN_EVENT = "unknown_event"
 FORBIDDEN = "forbidden"
 TOO_LARGE = "too_large"
 RATE_LIMITED = "rate_limited"
+SLOW_CONSUMER = "slow_consumer"
+TOO_MANY_CONNECTIONS = "too_many_connections"
+SERVER_BUSY = "server_busy"
 
 ERROR_MESSAGES: dict[str, str] = {
     INVALID_JSON: "The frame is not valid JSON.",
@@ -65,11 +68,20 @@ ERROR_MESSAGES: dict[str, str] = {
     FORBIDDEN: "You may not view this stream.",
     TOO_LARGE: "The frame is larger than the limit.",
     RATE_LIMITED: "Too many messages; the connection is closed.",
+    SLOW_CONSUMER: "The connection fell too far behind; reconnect and resume with last_event_id.",
+    TOO_MANY_CONNECTIONS: "Too many open connections for this user; close one and retry.",
+    SERVER_BUSY: "The server has too many connections; retry after retry_after seconds.",
 }
 
 # Close codes.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_RATE_LIMITED = 4429
+# The client stopped reading and its backlog passed REALTIME_SEND_BACKLOG frames.
+CLOSE_SLOW_CONSUMER = 4408
+# The user already has REALTIME_MAX_CONNECTIONS_PER_USER sockets open (on any process).
+CLOSE_TOO_MANY_CONNECTIONS = 4409
+# This process holds REALTIME_MAX_CONNECTIONS sockets; the error frame says when to retry.
+CLOSE_SERVER_BUSY = 4503
 
 
 class ClientError(Exception):
