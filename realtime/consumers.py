@@ -1,21 +1,33 @@
 """``/api/ws``: subscribe / unsubscribe / ping, replay from the log, then the live stream.
 
-Every connection keeps a cursor per stream: the id of the last event it has passed on. A bell
-from the channel layer (or from the log watcher) only makes it read the log after its cursors,
-so a lost, late or duplicated layer message can neither drop nor repeat nor reorder an event.
+Every connection keeps a cursor per stream: the id of the last event it has passed on. Live
+events come from the process's hub (``realtime.hub``), which reads the log once per process and
+skips sockets whose cursor is already past an event; a subscribe or resume reads the log itself
+until it has caught up with the hub. So a lost, late or duplicated bell can neither drop nor
+repeat nor reorder an event.
+
+Frames leave through one writer per socket, in order. A socket whose client stops reading
+builds a backlog; past ``REALTIME_SEND_BACKLOG`` frames it is dropped, told so, and closed with
+4408 (the client resumes from its last event id and loses nothing).
+
+``SocketFanoutConsumer`` is the naive design (a layer channel, log read and encoding per socket),
+selected with ``REALTIME_FANOUT=socket`` so that the benchmark can measure the difference.
 """
 
+import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 
-from . import protocol, selectors
+from . import admission, metrics, protocol, selectors
+from .hub import ENCODER, hub, text_message
 from .protocol import ClientError, Ping, Subscribe, Unsubscribe
+from .selectors import Credentials
 from .watcher import log_watcher
 
 logger = logging.getLogger(__name__)
@@ -39,33 +51,73 @@ class RateLimiter:
         return True
 
 
+def close_message(code: int) -> dict[str, Any]:
+    return {"type": "websocket.close", "code": code}
+
+
 class EventsConsumer(AsyncWebsocketConsumer):
+    # No layer channel per socket: the hub holds the process's one (an alias that is not
+    # configured gives no layer).
+    channel_layer_alias = "realtime.hub-only"
+
     async def connect(self) -> None:
         self.cursors: dict[str, int] = {}
         # Set once the server closes the socket: frames the client sent before it saw the close
-        # frame still arrive, and are dropped.
+        # frame still arrive, and are dropped; nothing more is queued.
         self.closing = False
+        self.replaying = False
+        self.writer: asyncio.Task[None] | None = None
+        self.backlog: deque[dict[str, Any]] | None = None
+        self.ticket: admission.Ticket | None = None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             # Accept first: a close before accept is a bare HTTP 403 with no close code.
-            await self.accept()
-            await self.close_with(protocol.CLOSE_UNAUTHENTICATED)
+            await self.refuse(protocol.CLOSE_UNAUTHENTICATED, "unauthenticated")
             return
+        decision = await admission.admit(user.pk)
+        if decision.ticket is None:
+            await self.refuse_admission(decision)
+            return
+        self.ticket = decision.ticket
         self.user = user
+        session = self.scope.get("session")
+        self.credentials = Credentials(
+            user_id=user.pk,
+            session_key=session.session_key if session is not None else None,
+            token_key=self.scope.get("auth_token"),
+        )
         self.limiter = RateLimiter(
             rate=settings.REALTIME_RATE_LIMIT_PER_SECOND, burst=settings.REALTIME_RATE_LIMIT_BURST
         )
         await self.accept()
-        log_watcher.attach()
-        self.attached = True
+        metrics.CONNECTIONS_OPEN.inc()
+        await self.start_delivery()
+
+    async def refuse(self, code: int, reason: str, error: dict[str, Any] | None = None) -> None:
+        metrics.CONNECTIONS_REFUSED.labels(reason).inc()
+        self.closing = True
+        await self.accept()
+        if error is not None:
+            await self.send(text_data=ENCODER.encode(error))
+        await self.close(code=code)
+
+    async def refuse_admission(self, decision: admission.Decision) -> None:
+        error = protocol.error_frame(ClientError(decision.reason))
+        if decision.reason == protocol.SERVER_BUSY:
+            error["retry_after"] = settings.REALTIME_RETRY_AFTER_SECONDS
+            await self.refuse(protocol.CLOSE_SERVER_BUSY, decision.reason, error)
+        else:
+            await self.refuse(protocol.CLOSE_TOO_MANY_CONNECTIONS, decision.reason, error)
 
     async def disconnect(self, code: int) -> None:
-        for stream in self.cursors:
-            await self.channel_layer.group_discard(protocol.group_for(stream), self.channel_name)
+        if self.ticket is None:
+            return
+        ticket, self.ticket = self.ticket, None
+        self.closing = True
+        await self.stop_delivery()
         self.cursors = {}
-        if getattr(self, "attached", False):
-            log_watcher.detach()
-            self.attached = False
+        metrics.CONNECTIONS_OPEN.dec()
+        await admission.release(ticket)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
@@ -84,13 +136,6 @@ class EventsConsumer(AsyncWebsocketConsumer):
         except ClientError as error:
             await self.send_json(protocol.error_frame(error))
 
-    async def send_json(self, content: Any) -> None:
-        await self.send(text_data=DjangoJSONEncoder().encode(content))
-
-    async def close_with(self, code: int) -> None:
-        self.closing = True
-        await self.close(code=code)
-
     # Client messages.
     async def subscribe(self, message: Subscribe) -> None:
         allowed = await database_sync_to_async(selectors.streams_viewable_by)(
@@ -101,10 +146,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
             raise ClientError(
                 protocol.FORBIDDEN, f"You may not view: {', '.join(refused)}. Nothing subscribed."
             )
-        for stream in message.events:
-            if stream not in self.cursors:
-                # Join before reading the log, so no event falls between replay and live.
-                await self.channel_layer.group_add(protocol.group_for(stream), self.channel_name)
+        # Join before reading the log, so no event falls between replay and live.
+        await self.join([stream for stream in message.events if stream not in self.cursors])
         start = message.last_event_id
         if start is not None:
             pruned = await database_sync_to_async(selectors.log_pruned_through)()
@@ -115,17 +158,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
             start = await database_sync_to_async(selectors.log_head)()
         for stream in message.events:
             self.cursors[stream] = start
-        head = await self.catch_up()
+        head = await self.replay()
         await self.send_json(
             {"type": "subscribed", "events": list(message.events), "last_event_id": head}
         )
 
     async def unsubscribe(self, message: Unsubscribe) -> None:
-        for stream in message.events:
-            if self.cursors.pop(stream, None) is not None:
-                await self.channel_layer.group_discard(
-                    protocol.group_for(stream), self.channel_name
-                )
+        left = [stream for stream in message.events if self.cursors.pop(stream, None) is not None]
+        await self.leave(left)
         await self.send_json({"type": "unsubscribed", "events": list(message.events)})
 
     async def ping(self, message: Ping) -> None:
@@ -133,12 +173,35 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     handlers = {Subscribe: subscribe, Unsubscribe: unsubscribe, Ping: ping}
 
-    # Channel-layer messages.
-    async def realtime_event(self, message: dict[str, Any]) -> None:
-        if self.closing:
-            return
-        if any(cursor < message["id"] for cursor in self.cursors.values()):
-            await self.catch_up()
+    # Delivery through the hub.
+    async def start_delivery(self) -> None:
+        hub.attach(self)
+
+    async def stop_delivery(self) -> None:
+        hub.detach(self)
+
+    async def join(self, streams: list[str]) -> None:
+        if self.cursors and not self.replaying:
+            # A live socket has every event of its streams up to the hub's head: replay from
+            # there, not from an old cursor of a quiet stream.
+            for stream, cursor in self.cursors.items():
+                self.cursors[stream] = max(cursor, hub.head)
+        self.replaying = True
+        hub.subscribe(self, streams)
+
+    async def leave(self, streams: list[str]) -> None:
+        hub.unsubscribe(self, streams)
+
+    async def replay(self) -> int:
+        """Read the log until this socket is level with the hub, then let the hub deliver."""
+        await hub.ready.wait()
+        try:
+            while True:
+                head = await self.catch_up()
+                if self.closing or head >= hub.head:
+                    return head
+        finally:
+            self.replaying = False
 
     async def catch_up(self) -> int:
         """Send every event of the subscribed streams after the cursors; returns the log head."""
@@ -147,19 +210,123 @@ class EventsConsumer(AsyncWebsocketConsumer):
         while True:
             # The login is checked before each delivery, in the same database call as the read.
             page = await database_sync_to_async(selectors.log_page_if_allowed)(
-                user=self.user,
-                session=self.scope.get("session"),
-                token_key=self.scope.get("auth_token"),
+                credentials=self.credentials,
                 after=min(self.cursors.values()),
                 streams=list(self.cursors),
             )
             if page is None:
                 await self.close_with(protocol.CLOSE_UNAUTHENTICATED)
                 return 0
+            sent = 0
             for frame in page.frames:
                 if frame["id"] > self.cursors.get(frame["event"], frame["id"]):
                     await self.send_json(frame)
+                    sent += 1
+            if sent:
+                metrics.EVENTS_REPLAYED.inc(sent)
+                metrics.FRAMES_SENT.inc(sent)
             for stream, cursor in self.cursors.items():
                 self.cursors[stream] = max(cursor, page.head)
             if not page.more:
                 return page.head
+
+    # Sending: one writer per socket, frames in order, a bounded backlog.
+    async def send_json(self, content: Any) -> None:
+        self.push(text_message(content))
+
+    async def close_with(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            self.enqueue(close_message(code))
+
+    def reject_login(self) -> None:
+        """The hub found the login gone (logout, deactivation, revoked token)."""
+        if not self.closing:
+            self.closing = True
+            self.enqueue(close_message(protocol.CLOSE_UNAUTHENTICATED))
+
+    def push(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        backlog = self.backlog
+        if backlog is not None and len(backlog) >= settings.REALTIME_SEND_BACKLOG:
+            self.fall_behind()
+            return
+        self.enqueue(message)
+
+    def enqueue(self, message: dict[str, Any]) -> None:
+        if self.writer is None:
+            # Usually the write completes at once (the transport takes it): no task switch.
+            loop = asyncio.get_running_loop()
+            task = asyncio.Task(self.write(message), loop=loop, eager_start=True)
+            if not task.done():
+                self.writer = task
+            return
+        if self.backlog is None:
+            self.backlog = deque()
+        self.backlog.append(message)
+
+    async def write(self, message: dict[str, Any]) -> None:
+        try:
+            await self.base_send(message)
+            while self.backlog:
+                await self.base_send(self.backlog.popleft())
+        except Exception:
+            metrics.SEND_FAILURES.inc()
+            logger.debug("Sending to a socket failed; it is closed.", exc_info=True)
+            self.closing = True
+            if self.backlog:
+                self.backlog.clear()
+        finally:
+            self.writer = None
+
+    def fall_behind(self) -> None:
+        """Drop the backlog of a client that stopped reading; tell it and close."""
+        metrics.SLOW_CONSUMER_DISCONNECTS.inc()
+        if self.backlog:
+            self.backlog.clear()
+        self.enqueue(text_message(protocol.error_frame(ClientError(protocol.SLOW_CONSUMER))))
+        self.closing = True
+        self.enqueue(close_message(protocol.CLOSE_SLOW_CONSUMER))
+
+
+class SocketFanoutConsumer(EventsConsumer):
+    """The naive design: every socket joins the streams' groups, reads the log on each bell and
+    encodes and sends its own copy of each frame (``REALTIME_FANOUT=socket``)."""
+
+    channel_layer_alias = "default"
+
+    async def start_delivery(self) -> None:
+        log_watcher.attach()
+
+    async def stop_delivery(self) -> None:
+        for stream in self.cursors:
+            await self.channel_layer.group_discard(protocol.group_for(stream), self.channel_name)
+        log_watcher.detach()
+
+    async def join(self, streams: list[str]) -> None:
+        for stream in streams:
+            await self.channel_layer.group_add(protocol.group_for(stream), self.channel_name)
+
+    async def leave(self, streams: list[str]) -> None:
+        for stream in streams:
+            await self.channel_layer.group_discard(protocol.group_for(stream), self.channel_name)
+
+    async def replay(self) -> int:
+        return await self.catch_up()
+
+    async def send_json(self, content: Any) -> None:
+        if not self.closing:
+            await self.send(text_data=ENCODER.encode(content))
+
+    async def close_with(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code)
+
+    # Channel-layer messages.
+    async def realtime_event(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        if any(cursor < message["id"] for cursor in self.cursors.values()):
+            await self.catch_up()

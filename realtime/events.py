@@ -9,6 +9,7 @@ transaction's first event until its commit.
 
 import contextvars
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -74,4 +75,5 @@ def ring(*, stream: str, event_id: int) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(group_for(stream), {"type": LAYER_EVENT, "id": event_id})
+    message = {"type": LAYER_EVENT, "id": event_id, "committed": time.time()}
+    async_to_sync(layer.group_send)(group_for(stream), message)

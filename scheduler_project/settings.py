@@ -125,7 +125,12 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 5000},
+        }
+    }
 
 # Real time (/api/ws).
 REALTIME_MAX_FRAME_BYTES = int(os.environ.get("REALTIME_MAX_FRAME_BYTES", str(64 * 1024)))
@@ -136,6 +141,8 @@ REALTIME_LOG_POLL_SECONDS = float(os.environ.get("REALTIME_LOG_POLL_SECONDS", "1
 # and writes it to every local socket; "socket" is the naive design (each socket its own layer
 # channel, log read and encoding), kept so the benchmark can measure the difference.
 REALTIME_FANOUT = os.environ.get("REALTIME_FANOUT", "process")
+if REALTIME_FANOUT not in {"process", "socket"}:
+    raise ImproperlyConfigured("REALTIME_FANOUT must be 'process' or 'socket'.")
 # Frames queued for a socket that stopped reading before it is closed with 4408.
 REALTIME_SEND_BACKLOG = int(os.environ.get("REALTIME_SEND_BACKLOG", "500"))
 # Admission: sockets per user across all processes (0 = no limit) and per process; a socket past

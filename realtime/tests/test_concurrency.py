@@ -92,6 +92,7 @@ def server(daphne_factory):
         "60",
         REALTIME_LOG_POLL_SECONDS="0.05",
         DB_CONN_MAX_AGE="60",
+        REALTIME_MAX_CONNECTIONS_PER_USER="0",  # every client here is the same user
     )
 
 

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError
 from rest_framework.authtoken.models import Token
 
-from realtime import watcher
+from realtime import hub, watcher
 from realtime.models import Event, EventLogState
 from schedule.models import Task
 from schedule.roles import FOREMEN, roles_ensure
@@ -25,6 +25,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 # The validator reads ALLOWED_HOSTS when asgi.py is imported: the development default here.
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+
+
+@pytest.fixture(autouse=True, params=["process", "socket"])
+def fanout(request, settings) -> str:
+    """Every protocol test runs with the process-local fan-out and with the naive one."""
+    settings.REALTIME_FANOUT = request.param
+    return request.param
 
 
 @pytest.fixture(autouse=True)
@@ -290,27 +297,25 @@ async def test_changes_from_another_process_arrive_through_the_log_watcher():
         await ws.receive_nothing()
 
 
-async def test_the_log_watcher_survives_a_failed_first_read(monkeypatch, caplog):
-    class FlakyEvents:
-        """The log as the watcher sees it: the first read fails (a locked or restarting DB)."""
+async def test_the_log_poll_survives_a_failed_first_read(fanout, monkeypatch, caplog):
+    failures = [OperationalError("database is locked")]  # a locked or restarting database
 
-        failures = 1
+    def flaky_latest_id() -> int:
+        if failures:
+            raise failures.pop()
+        return Event.objects.latest_id()
 
-        def latest_id(self) -> int:
-            if self.failures:
-                self.failures -= 1
-                raise OperationalError("database is locked")
-            return Event.objects.latest_id()
-
-        def filter(self, *args, **kwargs):
-            return Event.objects.filter(*args, **kwargs)
-
-    monkeypatch.setattr(watcher, "Event", SimpleNamespace(objects=FlakyEvents()))
+    if fanout == "socket":
+        # The log as the watcher sees it.
+        objects = SimpleNamespace(latest_id=flaky_latest_id, filter=Event.objects.filter)
+        monkeypatch.setattr(watcher, "Event", SimpleNamespace(objects=objects))
+    else:
+        monkeypatch.setattr(hub, "log_head", flaky_latest_id)
     key = await make_token()
     async with socket(ORIGIN, auth(key)) as ws:
         await ws.connect()
         await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
-        await ws.receive_json_from()
+        await ws.receive_json_from(timeout=5)
 
         event = await database_sync_to_async(Event.objects.create)(
             stream="tasks", type="task_deleted", object_id=99, data={"id": 99, "code": "x"}

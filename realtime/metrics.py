@@ -1,0 +1,34 @@
+"""Prometheus metrics of the real-time part, served at ``/metrics``.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (before the process starts), every server process writes
+its values there and ``/metrics`` sums them; gauges count live processes only.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONNECTIONS_OPEN = Gauge(
+    "realtime_connections_open", "Open /api/ws sockets.", multiprocess_mode="livesum"
+)
+SUBSCRIPTIONS = Gauge(
+    "realtime_subscriptions",
+    "Sockets subscribed to each stream.",
+    ["stream"],
+    multiprocess_mode="livesum",
+)
+EVENTS_PUBLISHED = Counter("realtime_events_published", "Events committed and rung.")
+FRAMES_SENT = Counter("realtime_frames_sent", "Event frames handed to sockets.")
+SEND_FAILURES = Counter("realtime_send_failures", "Writes to a socket that failed.")
+SLOW_CONSUMER_DISCONNECTS = Counter(
+    "realtime_slow_consumer_disconnects", "Sockets closed with 4408: the client stopped reading."
+)
+CONNECTIONS_REFUSED = Counter(
+    "realtime_connections_refused", "Sockets refused, by reason.", ["reason"]
+)
+EVENTS_REPLAYED = Counter(
+    "realtime_events_replayed", "Event frames sent from the log on subscribe or resume."
+)
+COMMIT_TO_SEND = Histogram(
+    "realtime_commit_to_send_seconds",
+    "From an event's commit to its frame being handed to this process's sockets.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
