@@ -220,7 +220,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             sent = 0
             for frame in page.frames:
                 if frame["id"] > self.cursors.get(frame["event"], frame["id"]):
-                    await self.send_json(frame)
+                    await self.send_replayed(frame)
                     sent += 1
             if sent:
                 metrics.EVENTS_REPLAYED.inc(sent)
@@ -233,6 +233,17 @@ class EventsConsumer(AsyncWebsocketConsumer):
     # Sending: one writer per socket, frames in order, a bounded backlog.
     async def send_json(self, content: Any) -> None:
         self.push(text_message(content))
+
+    async def send_replayed(self, frame: Any) -> None:
+        """A replayed frame: the replay waits for the client instead of counting as behind."""
+        if not self.closing:
+            self.enqueue(text_message(frame))
+            if self.backlog is not None and len(self.backlog) >= settings.REALTIME_SEND_BACKLOG:
+                await self.drained()
+
+    async def drained(self) -> None:
+        if self.writer is not None:
+            await asyncio.wait([self.writer])
 
     async def close_with(self, code: int) -> None:
         if not self.closing:
@@ -318,6 +329,8 @@ class SocketFanoutConsumer(EventsConsumer):
     async def send_json(self, content: Any) -> None:
         if not self.closing:
             await self.send(text_data=ENCODER.encode(content))
+
+    send_replayed = send_json
 
     async def close_with(self, code: int) -> None:
         if not self.closing:

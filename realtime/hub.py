@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 ENCODER = DjangoJSONEncoder()
 # channels-redis forgets group members after a day; the hub joins again well before that.
 REJOIN_SECONDS = 3600
+# A burst is handed out in slices with the event loop running in between: the loop stays
+# responsive, and a socket's backlog measures how far its client is behind, not the burst's size.
+SENDS_PER_SLICE = 2000
+EVENTS_PER_SLICE = 32
 
 
 class Subscriber(Protocol):
@@ -175,13 +179,23 @@ class Hub:
                 for connection in list(self.connections):
                     if connection.credentials in page.rejected:
                         connection.reject_login()
+            sends = events = 0
             for frame in page.frames:
-                self.deliver(frame)
+                sends += self.deliver(frame)
+                events += 1
+                # Every event up to this one is with every live socket that wants it: a socket
+                # that ends its replay now reads on from here.
+                self.head = max(self.head, frame["id"])
+                if sends >= SENDS_PER_SLICE or events >= EVENTS_PER_SLICE:
+                    # Let the transports drain into the sockets, and pings and requests run.
+                    await asyncio.sleep(0)
+                    sends = events = 0
             self.head = max(self.head, page.head)
             if not page.more:
                 return
 
-    def deliver(self, frame: Any) -> None:
+    def deliver(self, frame: Any) -> int:
+        """Hand ``frame`` to every socket that is behind it; returns how many."""
         event_id, stream = frame["id"], frame["event"]
         committed = self.commit_times.pop(event_id, None)
         message: dict[str, Any] | None = None
@@ -201,6 +215,7 @@ class Hub:
             if committed is None:
                 committed = frame_time(frame)
             metrics.COMMIT_TO_SEND.observe(max(0.0, time.time() - committed))
+        return sent
 
 
 hub = Hub()
