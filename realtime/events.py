@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 
+from . import metrics
 from .models import Event
 from .protocol import LAYER_EVENT, group_for
 
@@ -72,6 +73,7 @@ def publish(*, stream: str, type: str, object_id: int, data: dict[str, Any]) -> 
 
 def ring(*, stream: str, event_id: int) -> None:
     """Tell the stream's consumers that the log has grown to ``event_id``."""
+    metrics.EVENTS_PUBLISHED.inc()
     layer = get_channel_layer()
     if layer is None:
         return

@@ -1,7 +1,13 @@
-"""Prometheus metrics of the real-time part, served at ``/metrics``.
+"""Prometheus metrics of the real-time part, served at ``/metrics`` (``realtime.views``).
 
-With ``PROMETHEUS_MULTIPROC_DIR`` set (before the process starts), every server process writes
-its values there and ``/metrics`` sums them; gauges count live processes only.
+Several server processes: prometheus_client's multiprocess mode is on when the environment
+variable ``PROMETHEUS_MULTIPROC_DIR`` names a writable directory when the process starts (it is
+read once, when prometheus_client is imported). Every process then keeps its values in files
+there and ``/metrics`` of any process sums them; the gauges count live processes only
+(``livesum``; ``/metrics`` drops the gauge files of pids that are gone, so the processes sharing
+a directory must see each other's pids: one directory per host or container). The directory must
+be emptied before the processes start (files of old pids would add up forever): the deployment
+does it. Without the variable, each process reports its own.
 """
 
 from prometheus_client import Counter, Gauge, Histogram

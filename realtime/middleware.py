@@ -60,13 +60,17 @@ class SnapshotMiddleware:
     """
 
     HEADER = "X-Last-Event-Id"
+    # Probes and metrics answer without the database: /healthz while it is down.
+    OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method not in ("GET", "HEAD") or request.path.startswith(
-            "/" + settings.STATIC_URL.lstrip("/")
+        if (
+            request.method not in ("GET", "HEAD")
+            or request.path in self.OPERATIONS_PATHS
+            or request.path.startswith("/" + settings.STATIC_URL.lstrip("/"))
         ):
             return self.get_response(request)
         request.last_event_id = Event.objects.latest_id()

@@ -150,6 +150,9 @@ REALTIME_SEND_BACKLOG = int(os.environ.get("REALTIME_SEND_BACKLOG", "500"))
 REALTIME_MAX_CONNECTIONS_PER_USER = int(os.environ.get("REALTIME_MAX_CONNECTIONS_PER_USER", "20"))
 REALTIME_MAX_CONNECTIONS = int(os.environ.get("REALTIME_MAX_CONNECTIONS", "10000"))
 REALTIME_RETRY_AFTER_SECONDS = int(os.environ.get("REALTIME_RETRY_AFTER_SECONDS", "5"))
+# With Redis, how long a socket of a process that died without releasing it still counts for
+# its user (each live process renews its own sockets' entries every third of it).
+REALTIME_ADMISSION_TTL_SECONDS = float(os.environ.get("REALTIME_ADMISSION_TTL_SECONDS", "60"))
 # How long the event log keeps events (prune_events); a client that resumes from an older id is
 # told to resync. Days, so that a laptop that slept overnight catches up without a reload.
 REALTIME_RETENTION_DAYS = float(os.environ.get("REALTIME_RETENTION_DAYS", "7"))
@@ -169,6 +172,10 @@ REALTIME_CLIENT_HEARTBEAT_INTERVAL_MS = int(
 REALTIME_CLIENT_HEARTBEAT_TIMEOUT_MS = int(
     os.environ.get("REALTIME_CLIENT_HEARTBEAT_TIMEOUT_MS", "10000")
 )
+# /metrics answers "Authorization: Bearer <METRICS_TOKEN>" (a Prometheus scraper) and staff
+# sessions; empty (the default) turns token access off. Several server processes add up their
+# metrics when PROMETHEUS_MULTIPROC_DIR is set in their environment (see realtime/metrics.py).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -234,6 +241,8 @@ SPECTACULAR_SETTINGS = {
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Health probes come over plain HTTP straight to a process; /metrics (a token) stays on HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)

@@ -8,7 +8,9 @@ from rest_framework.routers import DefaultRouter
 
 from daily.api import DailyWorkViewSet
 from monthly.api import MonthlyTaskViewSet
+from realtime.views import metrics_view
 from schedule.api import TaskViewSet
+from scheduler_project.health import healthz, readyz
 
 router = DefaultRouter()
 router.register("tasks", TaskViewSet, basename="task")
@@ -32,6 +34,9 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("api/", include((api_patterns, "api"))),
+    path("metrics", metrics_view, name="metrics"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("", include("schedule.urls")),
     path("monthly/", include("monthly.urls")),
     path("daily/", include("daily.urls")),
