@@ -1,9 +1,9 @@
-"""Bursts: 16 writer processes commit at once while 200 WebSocket clients listen on one daphne.
+"""Bursts: 16 writer processes commit at once while 200 WebSocket clients listen on one server
+(daphne, as ``make run`` serves, and uvicorn, as production does).
 
 Every client must receive every event exactly once, in id order, exactly as the log holds it,
 and a client resuming from any id must get exactly the rest. The writers are other processes,
-so with the in-memory layer the server learns of their commits only from the log watcher; the
-consumers then read the log after their cursors.
+so with the in-memory layer the server learns of their commits only from its log poll.
 """
 
 import asyncio
@@ -81,15 +81,16 @@ sys.exit(f"{len(failed)} writers failed" if failed else 0)
 EVENTS_PER_WRITER = 10
 
 
-@pytest.fixture(scope="module")
-def server(daphne_factory):
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def server(request, server_factory):
     # Daphne refuses a socket that the application has not accepted within 5 s; the clients
     # that join during the burst wait behind 200 catch-ups on a busy 2-core machine. Every
     # database_sync_to_async call opens a new connection unless connections persist, which on
     # PostgreSQL more than doubles the time of this test.
-    return daphne_factory(
-        "--websocket_connect_timeout",
-        "60",
+    options = ["--websocket_connect_timeout", "60"] if request.param == "daphne" else []
+    return server_factory(
+        request.param,
+        *options,
         REALTIME_LOG_POLL_SECONDS="0.05",
         DB_CONN_MAX_AGE="60",
         REALTIME_MAX_CONNECTIONS_PER_USER="0",  # every client here is the same user
@@ -186,7 +187,7 @@ async def test_every_client_gets_every_event_of_concurrent_writers_once_and_in_o
 
     frames = len(logged) * len(everyone)
     print(
-        f"\n{WRITERS} writers, {len(logged)} events, {len(everyone)} clients: written in "
+        f"\n{server.kind}: {WRITERS} writers, {len(logged)} events, {len(everyone)} clients: written in "
         f"{written - started:.2f} s, all delivered after {delivered - started:.2f} s "
         f"({len(logged) / (delivered - started):.0f} events/s, {frames / (delivered - started):.0f}"
         " frames/s)"
