@@ -1,5 +1,5 @@
-"""Real parts for the integration tests: daphne and redis-server processes, WebSocket clients
-from the ``websockets`` library, and ORM code run in a separate Python process.
+"""Real parts for the integration tests: daphne, uvicorn and redis-server processes, WebSocket
+clients from the ``websockets`` library, and ORM code run in a separate Python process.
 
 Every process started here is stopped by the fixture that started it, also when a test fails.
 The subprocesses open the test database by URL: SQLite's has a file name (root ``conftest.py``),
@@ -8,12 +8,14 @@ PostgreSQL's is reached by its name on the server ``DATABASE_URL`` points at.
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -55,24 +57,63 @@ def stop_process(process: subprocess.Popen) -> None:
             process.wait()
 
 
+# The ASGI servers the project runs under, as ``python -m`` arguments before the socket's
+# ``--fd``: daphne as ``make run`` serves it; uvicorn as docs/deploy.md runs it in production.
+# Channels' ProtocolTypeRouter has no lifespan handler (``--lifespan auto`` logs that it
+# "appears unsupported"), and the project needs no start-up hook: lifespan is off.
+SERVER_COMMANDS = {
+    "daphne": ["daphne"],
+    "uvicorn": [
+        "uvicorn",
+        "--ws-per-message-deflate",
+        "false",
+        "--lifespan",
+        "off",
+        "--no-access-log",
+    ],
+}
+
+
+# What each server logs for a WebSocket handshake, before it answers it.
+HANDSHAKE_LOG_LINES = {
+    "daphne": '"WSCONNECTING /api/ws"',
+    "uvicorn": '"WebSocket /api/ws" [accepted]',
+}
+
+
 @dataclass
 class Server:
-    """A daphne process serving ``scheduler_project.asgi`` on ``port``."""
+    """A process serving the project on ``port`` of 127.0.0.1: an ASGI server (``kind``: daphne
+    or uvicorn), or a proxy in front of some; over TLS when ``ca_file`` (the certificate that
+    clients trust) is given."""
 
     process: subprocess.Popen
     port: int
     log_path: Path
+    kind: str = "daphne"
+    ca_file: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "http" if self.ca_file is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/ws"
+        scheme = "ws" if self.ca_file is None else "wss"
+        return f"{scheme}://127.0.0.1:{self.port}/api/ws"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.ca_file is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.ca_file))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def handshakes(self) -> int:
+        """How many WebSocket handshakes this daphne or uvicorn has logged."""
+        return self.log().count(HANDSHAKE_LOG_LINES[self.kind])
 
     def errors(self, since: int = 0) -> str:
         """The log from its first traceback after ``since`` characters on ("" if none)."""
@@ -81,17 +122,29 @@ class Server:
         return "" if start < 0 else log[log.rfind("\n", 0, max(start - 1, 0)) + 1 :]
 
 
-def start_daphne(log_path: Path, *args: str, **env: str) -> Server:
-    """Start daphne on a socket bound here and handed over, so no other process can take the port.
+def start_server(
+    kind: str,
+    log_path: Path,
+    *args: str,
+    socket_buffer_bytes: int | None = None,
+    **env: str,
+) -> Server:
+    """Start a ``kind`` server (``SERVER_COMMANDS``) on a socket bound here and handed over, so
+    no other process can take the port.
 
-    Connections made before daphne is up wait in the socket's backlog: the first HTTP answer
-    says it serves.
+    Connections made before the server is up wait in the socket's backlog: the first HTTP answer
+    says it serves. ``socket_buffer_bytes`` sets the kernel's send and receive buffers of the
+    server's sockets (the accepted ones inherit them from the listening one).
     """
+    module, *options = SERVER_COMMANDS[kind]
     listener = socket.socket()
+    if socket_buffer_bytes is not None:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, socket_buffer_bytes)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, socket_buffer_bytes)
     listener.bind(("127.0.0.1", 0))
     listener.listen(1024)
     port = listener.getsockname()[1]
-    command = [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), *args]
+    command = [sys.executable, "-m", module, "--fd", str(listener.fileno()), *options, *args]
     with listener, log_path.open("wb") as log:
         process = subprocess.Popen(
             [*command, "scheduler_project.asgi:application"],
@@ -101,7 +154,7 @@ def start_daphne(log_path: Path, *args: str, **env: str) -> Server:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Server(process=process, port=port, log_path=log_path)
+    server = Server(process=process, port=port, log_path=log_path, kind=kind)
     try:
         wait_until_serving(server)
     except BaseException:
@@ -110,11 +163,21 @@ def start_daphne(log_path: Path, *args: str, **env: str) -> Server:
     return server
 
 
+def start_daphne(log_path: Path, *args: str, **env: str) -> Server:
+    return start_server("daphne", log_path, *args, **env)
+
+
+def start_uvicorn(log_path: Path, *args: str, **env: str) -> Server:
+    return start_server("uvicorn", log_path, *args, **env)
+
+
 def wait_until_serving(server: Server) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         if server.process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {server.process.returncode}:\n{server.log()}")
+            raise RuntimeError(
+                f"{server.kind} exited with {server.process.returncode}:\n{server.log()}"
+            )
         try:
             with urllib.request.urlopen(f"{server.url}/api/tasks/", timeout=5):
                 return
@@ -122,20 +185,22 @@ def wait_until_serving(server: Server) -> None:
             return  # any HTTP answer means it serves
         except (OSError, urllib.error.URLError):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne did not answer:\n{server.log()}") from None
+                raise RuntimeError(f"{server.kind} did not answer:\n{server.log()}") from None
             time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
-def daphne_factory(django_db_setup, tmp_path_factory) -> Iterator[Callable[..., Server]]:
-    """``daphne_factory(*args, **env)`` starts a daphne process with extra command-line
-    arguments and environment variables; all of them stop with the module."""
+def server_factory(django_db_setup, tmp_path_factory) -> Iterator[Callable[..., Server]]:
+    """``server_factory(kind, *args, socket_buffer_bytes=None, **env)`` starts a daphne or
+    uvicorn process with extra command-line arguments and environment variables (see
+    ``start_server``); all of them stop (SIGTERM) with the module, and none may have logged a
+    traceback."""
     servers: list[Server] = []
     counter = itertools.count(1)
 
-    def start(*args: str, **env: str) -> Server:
-        log_path = tmp_path_factory.mktemp("daphne") / f"daphne-{next(counter)}.log"
-        server = start_daphne(log_path, *args, **env)
+    def start(kind: str, *args: str, socket_buffer_bytes: int | None = None, **env: str) -> Server:
+        log_path = tmp_path_factory.mktemp(kind) / f"{kind}-{next(counter)}.log"
+        server = start_server(kind, log_path, *args, socket_buffer_bytes=socket_buffer_bytes, **env)
         servers.append(server)
         return server
 
@@ -144,6 +209,18 @@ def daphne_factory(django_db_setup, tmp_path_factory) -> Iterator[Callable[..., 
         stop_process(server.process)
     for server in servers:
         assert server.errors() == ""
+
+
+@pytest.fixture(scope="module")
+def daphne_factory(server_factory) -> Callable[..., Server]:
+    """``daphne_factory(*args, **env)``: ``server_factory("daphne", *args, **env)``."""
+    return functools.partial(server_factory, "daphne")
+
+
+@pytest.fixture(scope="module")
+def uvicorn_factory(server_factory) -> Callable[..., Server]:
+    """``uvicorn_factory(*args, **env)``: ``server_factory("uvicorn", *args, **env)``."""
+    return functools.partial(server_factory, "uvicorn")
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +331,7 @@ def ws_connect() -> Callable[..., Any]:
             headers["Cookie"] = cookie
         async with connect(
             server.ws_url,
+            ssl=server.ssl_context(),
             origin=origin or server.url,
             additional_headers=headers,
             open_timeout=STARTUP_TIMEOUT,
@@ -345,6 +423,7 @@ def rest() -> Callable[..., Awaitable[requests.Response]]:
             json=payload,
             headers={"Authorization": f"Token {key}"},
             timeout=RECEIVE_TIMEOUT,
+            verify=True if server.ca_file is None else str(server.ca_file),
         )
 
     return request
