@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -90,12 +90,13 @@ def screenshot(page: Page, name: str) -> Path:
 @dataclass
 class Server:
     """A daphne process serving ``scheduler_project.asgi`` on a port that stays the same across
-    ``stop()`` and ``start()``."""
+    ``stop()`` and ``start()``; ``env``: settings on top of ``CLIENT_SETTINGS``."""
 
     log_path: Path
     port: int = 0
     process: subprocess.Popen | None = None
     starts: int = 0
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -121,7 +122,7 @@ class Server:
                     "scheduler_project.asgi:application",
                 ],
                 cwd=settings.BASE_DIR,
-                env=subprocess_env(**CLIENT_SETTINGS),
+                env=subprocess_env(**(CLIENT_SETTINGS | self.env)),
                 pass_fds=[listener.fileno()],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -162,6 +163,22 @@ class Server:
 def server(transactional_db, tmp_path) -> Iterator[Server]:
     """A daphne process of this test's own, stopped before the database is flushed."""
     server = Server(log_path=tmp_path / "daphne.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# A server that takes one socket and asks the others to come back in two seconds.
+ONE_SLOT_SETTINGS = {"REALTIME_MAX_CONNECTIONS": "1", "REALTIME_RETRY_AFTER_SECONDS": "2"}
+
+
+@pytest.fixture
+def one_slot_server(transactional_db, tmp_path) -> Iterator[Server]:
+    """A daphne process of this test's own that admits one socket at a time
+    (``ONE_SLOT_SETTINGS``); the others get ``server_busy`` with ``retry_after``."""
+    server = Server(log_path=tmp_path / "daphne.log", env=ONE_SLOT_SETTINGS)
     server.start()
     try:
         yield server

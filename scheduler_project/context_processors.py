@@ -20,6 +20,9 @@ LIVE_MESSAGES = {
         "connected": _("Connected"),
         "reconnecting": _("Reconnecting (attempt %(attempt)s)…"),
         "offline": _("Offline"),
+        # Refused by the server (close codes 4409 and 4503); attempts go on.
+        "limited": _("Too many connections; reconnecting (attempt %(attempt)s)…"),
+        "busy": _("Server busy; reconnecting (attempt %(attempt)s)…"),
     },
     "action": {
         "created": _("%(actor)s created %(object)s"),

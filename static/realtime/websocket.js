@@ -15,6 +15,17 @@
  * replays whatever was missed. Close code 4401 (not logged in) sends the browser to the login
  * page instead.
  *
+ * Close codes of the server (docs/realtime.md), and what the client does on each:
+ * - 4401 not logged in: to the login page, no more attempts;
+ * - 4408 slow consumer (it fell too far behind): reconnect at once and resume;
+ * - 4409 too many connections of this user: status `limited`, attempts go on with the backoff;
+ * - 4429 rate limited: reconnect with the backoff;
+ * - 4503 server busy (past its connection cap): status `busy`; the `error` frame before the close
+ *   carries `retry_after` (seconds), and the next attempt waits at least that long, spread by
+ *   jitter (`retryAfterDelay()`), so that the clients of a restarted server do not all come
+ *   back at once. Any `error` frame with `retry_after` has that effect on the next attempt.
+ * A refused socket (4409, 4503) opens and closes at once; it counts as a failed attempt.
+ *
  * Configuration: the JSON in `<script type="application/json" id="realtime-config">`
  * (see `DEFAULTS`); the page modules import the shared `realtime` instance.
  *
@@ -26,6 +37,14 @@
 
 /** Close code of a socket without a valid login. */
 export const CLOSE_UNAUTHENTICATED = 4401;
+/** Close code of a socket whose client fell too far behind (its backlog was dropped). */
+export const CLOSE_SLOW_CONSUMER = 4408;
+/** Close code of a socket refused because its user has too many connections open. */
+export const CLOSE_TOO_MANY_CONNECTIONS = 4409;
+/** Close code of a socket that sent messages too fast. */
+export const CLOSE_RATE_LIMITED = 4429;
+/** Close code of a socket refused because the server holds all the connections it takes. */
+export const CLOSE_SERVER_BUSY = 4503;
 
 /** Connection states, as `client.status` and in `realtime:status` events. */
 export const Status = Object.freeze({
@@ -34,6 +53,8 @@ export const Status = Object.freeze({
   CONNECTED: "connected",
   RECONNECTING: "reconnecting", // waiting for or making attempt `attempt`
   OFFLINE: "offline", // the browser says it has no network; attempts go on
+  LIMITED: "limited", // refused with 4409 (too many connections); waiting for or making `attempt`
+  BUSY: "busy", // refused with 4503 (server busy); waiting at least `retry_after` for `attempt`
   CLOSED: "closed", // disconnect() or 4401: no more attempts
 });
 
@@ -48,6 +69,12 @@ const DEFAULTS = Object.freeze({
 });
 
 const SEEN_IDS_KEPT = 5000;
+
+/** The statuses of the refusals, by close code; shown until a connection succeeds. */
+const REFUSALS = new Map([
+  [CLOSE_TOO_MANY_CONNECTIONS, Status.LIMITED],
+  [CLOSE_SERVER_BUSY, Status.BUSY],
+]);
 
 /** Any frame type, for `on()` and `off()`. */
 const ANY = "*";
@@ -68,6 +95,9 @@ export class RealtimeClient {
     this.started = false;
     this.attempt = 0;
     this.retryTimer = null;
+    this.retryHinted = false; // the pending retry waits for the server's `retry_after`
+    this.retryAfter = null; // seconds, from an `error` frame of the current socket
+    this.refusal = null; // Status.LIMITED or Status.BUSY while refused
     this.pingTimer = null;
     this.deadTimer = null;
     this.currentStatus = Status.IDLE;
@@ -149,15 +179,19 @@ export class RealtimeClient {
 
   open() {
     this.retryTimer = null;
+    this.retryHinted = false;
+    this.retryAfter = null;
     const socket = new WebSocket(socketUrl(this.options.url));
     this.socket = socket;
     let opened = false;
+    const attempt = this.attempt;
     this.setStatus(this.attempt === 0 ? Status.CONNECTING : this.retryingStatus());
     // A connection attempt that hangs (a server that accepts nothing) counts as failed.
     this.armDeadTimer();
     socket.onopen = () => {
       opened = true;
       this.attempt = 0;
+      this.refusal = null;
       this.clearDeadTimer();
       console.info("WebSocket connected");
       this.setStatus(Status.CONNECTED);
@@ -169,7 +203,7 @@ export class RealtimeClient {
       this.receive(message.data);
     };
     socket.onclose = (close) => {
-      if (this.socket === socket) this.closed(opened, close.code);
+      if (this.socket === socket) this.closed(opened, close.code, attempt);
     };
   }
 
@@ -182,10 +216,13 @@ export class RealtimeClient {
     if (this.socket === socket) this.closed(wasOpen, null);
   }
 
-  closed(wasOpen, code) {
+  /** @param {number} [attempt] the attempt the socket was opened by */
+  closed(wasOpen, code, attempt = this.attempt) {
     this.socket = null;
     clearInterval(this.pingTimer);
     this.clearDeadTimer();
+    const retryAfter = this.retryAfter;
+    this.retryAfter = null;
     if (wasOpen) console.info("WebSocket disconnected");
     if (code === CLOSE_UNAUTHENTICATED) {
       this.setStatus(Status.CLOSED);
@@ -194,28 +231,47 @@ export class RealtimeClient {
       return;
     }
     if (this.currentStatus === Status.CLOSED) return;
-    this.scheduleRetry();
+    this.refusal = REFUSALS.get(code) ?? null;
+    // A refused socket opened and closed at once: a failed attempt, so the backoff goes on.
+    if (this.refusal !== null) this.attempt = attempt;
+    if (code === CLOSE_SLOW_CONSUMER && retryAfter === null) {
+      this.open(); // resumes from the last event id seen
+      return;
+    }
+    this.scheduleRetry(retryAfter);
   }
 
-  scheduleRetry() {
+  /** @param {number | null} [retryAfter] the server's hint, in seconds */
+  scheduleRetry(retryAfter = null) {
     this.attempt += 1;
     this.setStatus(this.retryingStatus());
-    this.retryTimer = setTimeout(() => this.open(), backoffDelay(this.attempt, this.options));
+    let delay = backoffDelay(this.attempt, this.options);
+    if (retryAfter !== null) {
+      delay = Math.max(delay, retryAfterDelay(retryAfter));
+      this.retryHinted = true;
+    }
+    this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
   cancelRetry() {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.retryHinted = false;
   }
 
   retryingStatus() {
-    return navigator.onLine === false ? Status.OFFLINE : Status.RECONNECTING;
+    if (navigator.onLine === false) return Status.OFFLINE;
+    return this.refusal ?? Status.RECONNECTING;
   }
 
-  /** Back online or visible again: retry now instead of at the end of the backoff delay. */
+  /**
+   * Back online or visible again: retry now instead of at the end of the backoff delay (not
+   * before the time the server asked for, though).
+   */
   wake() {
     if (!this.started || this.currentStatus === Status.CLOSED) return;
     if (this.retryTimer !== null) {
+      if (this.retryHinted) return;
       this.cancelRetry();
       this.open();
     } else if (this.isOpen()) {
@@ -273,6 +329,8 @@ export class RealtimeClient {
       this.remember(frame.id);
     } else if (frame.type === "subscribed") {
       this.advance(toEventId(frame.last_event_id));
+    } else if (frame.type === "error" && isDelay(frame.retry_after)) {
+      this.retryAfter = frame.retry_after;
     }
     this.dispatch(frame);
   }
@@ -318,6 +376,20 @@ export class RealtimeClient {
 export function backoffDelay(attempt, { reconnectDelay, reconnectDelayMax }, random = Math.random()) {
   const delay = Math.min(reconnectDelayMax, reconnectDelay * 2 ** (attempt - 1));
   return delay * (0.5 + random / 2);
+}
+
+/**
+ * The wait before the attempt after a server's `retry_after` hint (seconds): at least the hint,
+ * jittered up to 150 % of it, so that the clients a server turned away do not return together.
+ * @param {number} retryAfter
+ * @param {number} [random] in [0, 1)
+ */
+export function retryAfterDelay(retryAfter, random = Math.random()) {
+  return retryAfter * 1000 * (1 + random / 2);
+}
+
+function isDelay(value) {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0;
 }
 
 function socketUrl(url) {
