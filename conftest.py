@@ -19,9 +19,6 @@ ROLES = [PLANNERS, FOREMEN, VIEWERS]
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """Give the SQLite test database a file, so that a daphne or shell subprocess can open it.
 
-    (The subprocesses keep the configured persistent connections; only this process closes
-    its connections after each use.)
-
     An in-memory database exists only inside the pytest process. PostgreSQL's test database is
     reachable from other processes by its name already, so it is left alone.
     """

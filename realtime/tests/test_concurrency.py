@@ -84,15 +84,12 @@ EVENTS_PER_WRITER = 10
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])
 def server(request, server_factory):
     # Daphne refuses a socket that the application has not accepted within 5 s; the clients
-    # that join during the burst wait behind 200 catch-ups on a busy 2-core machine. Every
-    # database_sync_to_async call opens a new connection unless connections persist, which on
-    # PostgreSQL more than doubles the time of this test.
+    # that join during the burst wait behind 200 catch-ups on a busy 2-core machine.
     options = ["--websocket_connect_timeout", "60"] if request.param == "daphne" else []
     return server_factory(
         request.param,
         *options,
         REALTIME_LOG_POLL_SECONDS="0.05",
-        DB_CONN_MAX_AGE="60",
         REALTIME_MAX_CONNECTIONS_PER_USER="0",  # every client here is the same user
     )
 
@@ -187,8 +184,8 @@ async def test_every_client_gets_every_event_of_concurrent_writers_once_and_in_o
 
     frames = len(logged) * len(everyone)
     print(
-        f"\n{server.kind}: {WRITERS} writers, {len(logged)} events, {len(everyone)} clients: written in "
-        f"{written - started:.2f} s, all delivered after {delivered - started:.2f} s "
+        f"\n{server.kind}: {WRITERS} writers, {len(logged)} events, {len(everyone)} clients: "
+        f"written in {written - started:.2f} s, all delivered after {delivered - started:.2f} s "
         f"({len(logged) / (delivered - started):.0f} events/s, {frames / (delivered - started):.0f}"
         " frames/s)"
     )

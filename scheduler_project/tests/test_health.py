@@ -51,7 +51,8 @@ def server_without_database(tmp_path):
     """A daphne whose PostgreSQL URL points at a port where nothing listens. (Its start-up
     check, a request to the API, fails with a logged 500: the probes must not.)"""
     database_url = f"postgres://schedule:secret@127.0.0.1:{free_port()}/schedule"
-    server = start_daphne(tmp_path / "daphne.log", DATABASE_URL=database_url)
+    # A pool waits DB_POOL_TIMEOUT for a connection: a short one, so /readyz says "error" soon.
+    server = start_daphne(tmp_path / "daphne.log", DATABASE_URL=database_url, DB_POOL_TIMEOUT="1")
     started = len(server.log())
     yield server
     stop_process(server.process)

@@ -1,9 +1,11 @@
 """Settings come from the environment; each case runs manage.py in a fresh process."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management.utils import get_random_secret_key
@@ -15,10 +17,14 @@ PRODUCTION_ENV = {
     "ALLOWED_HOSTS": "schedule.example.com",
     "DATABASE_URL": "sqlite:////tmp/unused-deploy-check.sqlite3",
 }
+DATABASE_ENV = ["DB_CONN_MAX_AGE", "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE", "DB_POOL_TIMEOUT"]
+POSTGRESQL_URL = "postgres://u:p@127.0.0.1:5439/schedule"
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean_env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    clean_env = {
+        k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k not in DATABASE_ENV
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=BASE_DIR,
@@ -65,8 +71,61 @@ def test_database_url_switches_the_database():
         "shell",
         "-c",
         "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])",
-        DATABASE_URL="postgres://u:p@127.0.0.1:5439/schedule",
+        DATABASE_URL=POSTGRESQL_URL,
     )
 
     assert result.returncode == 0, result.stderr
     assert "django.db.backends.postgresql" in result.stdout
+
+
+def database_settings(**env: str) -> dict[str, Any]:
+    """``settings.DATABASES['default']`` of a process started with ``env``."""
+    result = manage(
+        "shell",
+        "-c",
+        "import json; from django.conf import settings;"
+        " print(json.dumps(settings.DATABASES['default']))",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("env", "pool"),
+    [
+        ({}, {"min_size": 2, "max_size": 10, "timeout": 10.0}),
+        (
+            {"DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "20", "DB_POOL_TIMEOUT": "2.5"},
+            {"min_size": 1, "max_size": 20, "timeout": 2.5},
+        ),
+        ({"DB_POOL_MAX_SIZE": "1"}, {"min_size": 1, "max_size": 1, "timeout": 10.0}),
+        ({"DB_POOL_MAX_SIZE": "0"}, None),
+    ],
+)
+def test_postgresql_connections_come_from_a_pool_without_persistent_connections(env, pool):
+    database = database_settings(DATABASE_URL=POSTGRESQL_URL, **env)
+
+    assert database["OPTIONS"].get("pool") == pool
+    assert database["CONN_MAX_AGE"] == 0
+
+
+def test_postgresql_refuses_persistent_connections_with_the_pool():
+    result = manage("check", DATABASE_URL=POSTGRESQL_URL, DB_CONN_MAX_AGE="60")
+
+    assert result.returncode != 0
+    assert "DB_CONN_MAX_AGE must be 0 with the connection pool" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "conn_max_age"),
+    [
+        ({}, 0),
+        ({"DB_CONN_MAX_AGE": "60"}, 60),
+    ],
+)
+def test_db_conn_max_age_sets_persistent_connections_where_there_is_no_pool(env, conn_max_age):
+    sqlite = database_settings(DATABASE_URL="sqlite:////tmp/unused.sqlite3", **env)
+    unpooled = database_settings(DATABASE_URL=POSTGRESQL_URL, DB_POOL_MAX_SIZE="0", **env)
+
+    assert (sqlite["CONN_MAX_AGE"], unpooled["CONN_MAX_AGE"]) == (conn_max_age, conn_max_age)
