@@ -12,7 +12,7 @@ find_python = for candidate in $$PYTHON_BIN python3.13 python3.12 python3 \
 	    echo "$$candidate"; exit 0; fi; \
 	done; exit 1
 
-.PHONY: run test setup lint format messages demo clean
+.PHONY: run test setup lint format messages demo clean bench
 
 run: setup demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (users: admin/admin-demo, planner/planner-demo, foreman/foreman-demo, viewer/viewer-demo)"
@@ -29,6 +29,11 @@ test: $(VENV)/.dev-requirements-installed messages
 	$(BIN)/pytest -q
 	$(BIN)/pytest -q e2e
 	$(MAKE) lint
+
+# The fan-out benchmark (docs/performance.md): loopback only, a few minutes with the defaults;
+# options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--clients 100,1000 --repeat 3".
+bench: $(VENV)/.dev-requirements-installed
+	$(VENV_PYTHON) -m bench $(BENCH_ARGS)
 
 lint: $(VENV)/.dev-requirements-installed
 	$(BIN)/ruff check .

@@ -1,0 +1,1 @@
+"""The project's own benchmark of ``/api/ws`` fan-out (``make bench``; docs/performance.md)."""

@@ -1,0 +1,114 @@
+"""``python -m bench`` end to end with tiny numbers: real servers, real clients, a real report.
+
+No figure is checked against a threshold (the machine decides those); only that every event
+reached every client once and in order, and that the report has every figure. The baseline's
+order is not checked: with concurrent writers its broadcasts can overtake one another (the
+report counts it; docs/performance.md).
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.servers import BASE_DIR
+from scheduler_project.tests.subprocesses import skip_unless_available
+
+PHASE_FIGURES = {
+    "writes",
+    "seconds",
+    "server_cpu_seconds",
+    "client_cpu_seconds",
+    "deliveries",
+    "deliveries_per_cpu_second",
+    "fanout_deliveries_per_cpu_second",
+    "delivered_per_second",
+    "writes_per_second",
+    "latency_ms",
+}
+LATENCY_FIGURES = {"pairs", "p50", "p95", "p99", "max"}
+CLIENTS, WRITES = 5, 3
+BASELINES = {"fastapi", "fastapi-nodeflate"}
+
+
+def run_bench(output_dir: Path, variants: str) -> tuple[str, dict]:
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        f"--clients={CLIENTS}",
+        f"--writes={WRITES}",
+        f"--variants={variants}",
+        "--throughput-seconds=1",
+        f"--output-dir={output_dir}",
+    ]
+    result = subprocess.run(
+        command, cwd=BASE_DIR, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [path] = output_dir.glob("*.json")
+    return result.stdout, json.loads(path.read_text())
+
+
+def assert_complete_run(run: dict) -> None:
+    assert run["connect"]["connected"] == CLIENTS
+    assert (run["lost"], run["duplicated"]) == (0, 0)
+    if run["variant"] not in BASELINES:
+        assert run["out_of_order"] == 0
+    assert run["server_tracebacks"] == []
+    assert set(run["rss_kb"]) == {"before", "connected", "written"}
+    assert run["kb_per_connection"] is not None
+    assert run["server_cpu_ms_per_write_alone"] is not None
+    assert set(run["phases"]) == {"back_to_back", "isolated", "throughput"}
+    for phase in run["phases"].values():
+        assert set(phase) >= PHASE_FIGURES
+        assert set(phase["latency_ms"]) == LATENCY_FIGURES
+        assert phase["deliveries"] == phase["writes"] * CLIENTS
+        assert phase["latency_ms"]["pairs"] == phase["writes"] * CLIENTS
+    assert run["phases"]["back_to_back"]["writes"] == WRITES
+    assert run["phases"]["isolated"]["writes"] == WRITES
+
+
+def test_the_project_and_the_baseline_deliver_every_write_to_every_client(tmp_path):
+    stdout, results = run_bench(tmp_path, "uvicorn,daphne-socket,fastapi")
+
+    assert [run["variant"] for run in results["runs"]] == ["uvicorn", "daphne-socket", "fastapi"]
+    for run in results["runs"]:
+        assert_complete_run(run)
+    assert set(results["ratios"][str(CLIENTS)]) >= {
+        "uvicorn_vs_fastapi_deliveries_per_cpu",
+        "uvicorn_vs_fastapi_isolated_p99",
+        "daphne_vs_daphne_socket_deliveries_per_cpu",
+        "kb_per_connection",
+        "lost_duplicated_out_of_order",
+    }
+    assert results["ratios"][str(CLIENTS)]["uvicorn_vs_fastapi_isolated_p99"] is not None
+    assert set(results) >= {"machine", "versions", "options", "summary", "command"}
+    assert results["complete"]
+    assert "Ratios at N = 5:" in stdout
+
+
+def test_two_processes_with_redis_deliver_every_write_to_every_client(tmp_path):
+    if shutil.which("redis-server") is None:
+        skip_unless_available("redis-server is not installed (apt-get install redis-server)")
+    _stdout, results = run_bench(tmp_path, "uvicorn-redis-2")
+
+    [run] = results["runs"]
+    assert_complete_run(run)
+
+
+@pytest.mark.parametrize("argument", ["--variants=nginx", "--clients=many"])
+def test_bad_options_are_refused(argument):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", argument],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "usage: python -m bench" in result.stderr
