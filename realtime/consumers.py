@@ -311,8 +311,7 @@ class SocketFanoutConsumer(EventsConsumer):
         log_watcher.attach()
 
     async def stop_delivery(self) -> None:
-        for stream in self.cursors:
-            await self.channel_layer.group_discard(protocol.group_for(stream), self.channel_name)
+        await self.leave(list(self.cursors))
         log_watcher.detach()
 
     async def join(self, streams: list[str]) -> None:

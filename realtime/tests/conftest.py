@@ -440,3 +440,12 @@ def log_frames() -> Callable[..., Awaitable[list[dict[str, Any]]]]:
         return [json.loads(json.dumps(event.to_frame())) for event in events]
 
     return frames
+
+
+async def until(condition: Callable[[], Awaitable[bool]]) -> None:
+    """Poll ``condition`` — state in another process or in Redis, which sends no notice — until
+    it holds (the deadline only guards against a hang)."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not await condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.02)

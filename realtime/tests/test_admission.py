@@ -4,7 +4,6 @@ redis-server, shared with another Python process."""
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -15,7 +14,7 @@ from realtime import admission
 from realtime.admission import Decision, user_key
 from realtime.protocol import SERVER_BUSY, TOO_MANY_CONNECTIONS
 
-from .conftest import STARTUP_TIMEOUT, OrmProcesses, free_port
+from .conftest import STARTUP_TIMEOUT, OrmProcesses, free_port, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -122,14 +121,6 @@ async def start_holder(
         if holder.process.returncode is None:  # not killed
             holder.process.stdin.close()
             await orm.finish(holder.process)
-
-
-async def until(condition: Callable[[], Awaitable[bool]]) -> None:
-    """Poll ``condition`` until it holds (the deadline only guards against a hang)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not await condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0.02)
 
 
 async def redis_now_ms(client: redis.Redis) -> float:

@@ -1,8 +1,6 @@
 """Admission on two real daphne processes sharing a redis-server: the per-user limit counts the
 user's sockets on both (4409), and the per-process cap refuses with a retry hint (4503)."""
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,7 +13,7 @@ from realtime import protocol
 from realtime.admission import user_key
 from schedule.roles import VIEWERS
 
-from .conftest import STARTUP_TIMEOUT, Client
+from .conftest import Client, until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -52,14 +50,6 @@ async def shared(redis_url) -> AsyncIterator[redis.Redis]:
 @pytest.fixture
 def other_token(make_user) -> Token:
     return Token.objects.create(user=make_user(VIEWERS))
-
-
-async def until(condition) -> None:
-    """Poll ``condition`` until it holds (the deadline only guards against a hang)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while not await condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0.02)
 
 
 async def admitted(client: Client) -> bool:
