@@ -2,10 +2,13 @@
 authenticate with a DRF token in the ``Authorization`` header (scripts), else the session."""
 
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
+from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from channels.sessions import CookieMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
@@ -37,7 +40,7 @@ def user_for_token(key: str) -> AbstractBaseUser | None:
 class TokenAuthMiddleware(BaseMiddleware):
     """``Authorization: Token <key>`` wins over the session.
 
-    It sits inside ``AuthMiddlewareStack`` (not around it): ``AuthMiddleware`` would otherwise
+    It sits inside ``AuthMiddleware`` (not around it): ``AuthMiddleware`` would otherwise
     overwrite the user it finds in the scope.
     """
 
@@ -49,6 +52,30 @@ class TokenAuthMiddleware(BaseMiddleware):
             user = await user_for_token(key.strip())
             scope = {**scope, "user": user or AnonymousUser(), "auth_token": key.strip()}
         return await super().__call__(scope, receive, send)
+
+
+class SocketSessionMiddleware(BaseMiddleware):
+    """The session named by the handshake's cookie, as ``scope["session"]``.
+
+    Channels' ``SessionMiddleware`` wraps ``send`` to save the session and set its cookie on an
+    HTTP response; a socket has no response after its handshake, yet the wrapper inspected the
+    session on every frame sent (a sixth of the fan-out's CPU time). This one leaves ``send``
+    alone.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        key = scope["cookies"].get(settings.SESSION_COOKIE_NAME)
+        scope = {**scope, "session": self.session_store(key)}
+        return await super().__call__(scope, receive, send)
+
+
+def socket_auth_stack(inner: Any) -> Any:
+    """``scope["user"]`` from a DRF token header, else the session cookie."""
+    return CookieMiddleware(SocketSessionMiddleware(AuthMiddleware(TokenAuthMiddleware(inner))))
 
 
 class SnapshotMiddleware:

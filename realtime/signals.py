@@ -4,10 +4,12 @@ Signals rather than explicit calls in the services, because admin forms and bare
 another process (a shell, a management command) must emit too. Services never publish.
 """
 
+from functools import cache
 from typing import Any
 
 from django.db import models
 from django.db.models.signals import post_delete, post_save
+from rest_framework import serializers
 
 from daily.api import DailyWorkSerializer
 from daily.models import DailyWork
@@ -44,13 +46,20 @@ PUBLISHED = {
 }
 
 
+@cache
+def representer(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    """One serializer per class, its fields bound once, for ``to_representation`` only (which
+    keeps no state): an event's data costs no field building."""
+    return serializer_class()
+
+
 def publish_saved(sender: type[models.Model], instance: models.Model, created: bool, **_: Any):
     stream, serializer_class, _deleted = PUBLISHED[sender]
     publish(
         stream=stream,
         type=event_type(stream, CREATED if created else UPDATED),
         object_id=instance.pk,
-        data=dict(serializer_class(instance).data),
+        data=dict(representer(serializer_class).to_representation(instance)),
     )
 
 

@@ -6,7 +6,6 @@ The socket stack, outside in: the origin must be one of ALLOWED_HOSTS; the sessi
 
 import os
 
-from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
@@ -15,14 +14,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scheduler_project.settings")
 
 django_asgi_app = get_asgi_application()
 
-from realtime.middleware import TokenAuthMiddleware  # noqa: E402  (needs the app registry)
+from realtime.middleware import socket_auth_stack  # noqa: E402  (needs the app registry)
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            socket_auth_stack(URLRouter(websocket_urlpatterns))
         ),
     }
 )

@@ -120,9 +120,35 @@ def versioned_update[ModelT: "VersionedModel"](
             raise VersionConflict(locked)
         for name, value in data.items():
             setattr(locked, name, value)
-        locked.full_clean()
+        locked.full_clean(exclude=unaffected_fields(type(locked), data))
         locked.save()
     return locked
+
+
+def unaffected_fields(model: type[models.Model], changed: Iterable[str]) -> set[str]:
+    """The fields whose rules an update of ``changed`` cannot break, for ``full_clean(exclude=)``.
+
+    The stored row met every rule, and the database enforces its constraints anyway; checking
+    a unique or check constraint again costs a query each. A field stays checked when it is
+    changed or shares a constraint with a changed field (moving a monthly plan to another task
+    must still meet the one-plan-per-task-and-month rule). ``clean()`` always runs.
+    """
+    checked = set(changed)
+    groups = [set(fields) for fields in model._meta.unique_together]
+    for constraint in model._meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint) and constraint.fields:
+            fields = set(constraint.fields)
+            if constraint.condition is not None:
+                fields |= constraint.condition.referenced_base_fields
+            groups.append(fields)
+        elif isinstance(constraint, models.CheckConstraint):
+            groups.append(constraint.condition.referenced_base_fields)
+        else:
+            return set()  # a constraint on expressions: check everything
+    for fields in groups:
+        if fields & checked:
+            checked |= fields
+    return {field.name for field in model._meta.concrete_fields} - checked
 
 
 def versioned_delete(

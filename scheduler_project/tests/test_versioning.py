@@ -1,13 +1,20 @@
+from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
 from monthly.tests.factories import MonthlyTaskFactory
 from schedule.models import Task
 from schedule.tests.factories import TaskFactory
-from scheduler_project.versioning import VersionConflict, versioned_delete, versioned_update
+from scheduler_project.versioning import (
+    VersionConflict,
+    unaffected_fields,
+    versioned_delete,
+    versioned_update,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +72,30 @@ def test_deleting_a_row_deleted_meanwhile_raises_does_not_exist():
 
     with pytest.raises(MonthlyTask.DoesNotExist):
         versioned_delete(instance=plan, version=None)
+
+
+def test_an_update_still_checks_a_constraint_its_field_shares_with_an_unchanged_one():
+    plan = MonthlyTaskFactory()
+    other = MonthlyTaskFactory(month=plan.month)
+
+    with pytest.raises(ValidationError) as error:
+        versioned_update(instance=other, data={"task": plan.task}, version=None)
+
+    assert "This task already has a plan for this month." in str(error.value)
+
+
+def test_an_update_still_checks_a_rule_on_two_fields_when_one_changes():
+    task = TaskFactory(start_date=date(2026, 3, 1), end_date=date(2026, 3, 31))
+
+    with pytest.raises(ValidationError) as error:
+        versioned_update(instance=task, data={"end_date": date(2026, 2, 1)}, version=None)
+
+    assert "end_date" in error.value.message_dict
+
+
+def test_an_update_skips_only_the_rules_of_fields_it_leaves_alone():
+    assert "month" not in unaffected_fields(MonthlyTask, {"task"})
+    assert "task" not in unaffected_fields(MonthlyTask, {"month"})
+    assert {"task", "month"} <= unaffected_fields(MonthlyTask, {"volume_plan"})
+    assert "start_date" not in unaffected_fields(Task, {"end_date"})
+    assert "code" in unaffected_fields(Task, {"volume_plan"})
