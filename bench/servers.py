@@ -62,6 +62,8 @@ def passed_settings() -> dict[str, str]:
 
 UVICORN = ["uvicorn", "--lifespan", "off", "--no-access-log", "--log-level", "warning"]
 NO_DEFLATE = ["--ws-per-message-deflate", "false"]
+# The project's WebSocket protocol for uvicorn (frames encoded once per process).
+PROJECT_WS = ["--ws", "realtime.server:WebSocketProtocol"]
 # daphne as ``make run`` starts it, without the access log (uvicorn runs without one too).
 DAPHNE = ["daphne", "-v", "0"]
 
@@ -373,7 +375,7 @@ def server_command(variant: Variant) -> tuple[list[str], str]:
         return [*UVICORN, *options], "bench.baselines.fastapi_app:app"
     if variant.server == "daphne":
         return DAPHNE, "scheduler_project.asgi:application"
-    return [*UVICORN, *NO_DEFLATE], "scheduler_project.asgi:application"
+    return [*UVICORN, *NO_DEFLATE, *PROJECT_WS], "scheduler_project.asgi:application"
 
 
 @contextmanager

@@ -29,7 +29,14 @@ class Writer:
                     self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.connection.request(method, path, body=body, headers=self.headers)
                 response = self.connection.getresponse()
-                return response.status, json.loads(response.read() or b"null")
+                raw = response.read()
+                try:
+                    return response.status, json.loads(raw or b"null")
+                except ValueError:
+                    answer = raw[:3000]
+                    raise RuntimeError(
+                        f"{method} {path} answered {response.status}: {answer!r}"
+                    ) from None
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 # The server closed an idle keep-alive connection: once more on a new one.
                 self.connection.close()

@@ -28,6 +28,7 @@ from . import admission, metrics, protocol, selectors
 from .hub import ENCODER, hub, text_message
 from .protocol import ClientError, Ping, Subscribe, Unsubscribe
 from .selectors import Credentials
+from .server import ENCODED_FRAMES
 from .watcher import log_watcher
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ def close_message(code: int) -> dict[str, Any]:
     return {"type": "websocket.close", "code": code}
 
 
+# Where a shared text message keeps its frame once encoded by the server's extension.
+ENCODED_FRAME_KEY = "realtime.encoded_frame"
+
+
 class EventsConsumer(AsyncWebsocketConsumer):
     # No layer channel per socket: the hub holds the process's one (an alias that is not
     # configured gives no layer).
@@ -69,6 +74,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.writer: asyncio.Task[None] | None = None
         self.backlog: deque[dict[str, Any]] | None = None
         self.ticket: admission.Ticket | None = None
+        # uvicorn with ``realtime.server.WebSocketProtocol``: frames encoded once per process,
+        # written straight to the transport (see ``write_directly``).
+        self.encoded_frames = self.scope.get("extensions", {}).get(ENCODED_FRAMES)
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             # Accept first: a close before accept is a bare HTTP 403 with no close code.
@@ -267,6 +275,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     def enqueue(self, message: dict[str, Any]) -> None:
         if self.writer is None:
+            if self.encoded_frames is not None and self.write_directly(message):
+                return
             # Usually the write completes at once (the transport takes it): no task switch.
             loop = asyncio.get_running_loop()
             task = asyncio.Task(self.write(message), loop=loop, eager_start=True)
@@ -276,6 +286,16 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if self.backlog is None:
             self.backlog = deque()
         self.backlog.append(message)
+
+    def write_directly(self, message: dict[str, Any]) -> bool:
+        """Write a text message through the server's encoded-frames extension; the first socket
+        to write a shared message encodes it for all. ``False``: send it through ASGI."""
+        if "text" not in message:
+            return False
+        frame = message.get(ENCODED_FRAME_KEY)
+        if frame is None:
+            frame = message[ENCODED_FRAME_KEY] = self.encoded_frames["encode"](message["text"])
+        return self.encoded_frames["write"](frame)
 
     async def write(self, message: dict[str, Any]) -> None:
         try:

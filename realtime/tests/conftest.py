@@ -65,6 +65,8 @@ SERVER_COMMANDS = {
     "daphne": ["daphne"],
     "uvicorn": [
         "uvicorn",
+        "--ws",
+        "realtime.server:WebSocketProtocol",
         "--ws-per-message-deflate",
         "false",
         "--lifespan",
