@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
+
+from scheduler_project.http import call_async
 
 from . import metrics
 from .models import Event
@@ -78,4 +79,4 @@ def ring(*, stream: str, event_id: int) -> None:
     if layer is None:
         return
     message = {"type": LAYER_EVENT, "id": event_id, "committed": time.time()}
-    async_to_sync(layer.group_send)(group_for(stream), message)
+    call_async(layer.group_send, group_for(stream), message)
