@@ -21,7 +21,9 @@ from collections import deque
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from . import admission, metrics, protocol, selectors
@@ -64,6 +66,21 @@ class EventsConsumer(AsyncWebsocketConsumer):
     # No layer channel per socket: the hub holds the process's one (an alias that is not
     # configured gives no layer).
     channel_layer_alias = "realtime.hub-only"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' consumer loop for a consumer that only reads its socket: no task and no
+        ``asyncio.wait`` per message, nothing held for the socket's life but this frame."""
+        if get_channel_layer(self.channel_layer_alias) is not None:
+            await super().__call__(scope, receive, send)
+            return
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def connect(self) -> None:
         self.cursors: dict[str, int] = {}

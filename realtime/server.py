@@ -38,6 +38,14 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
                 "write": self.write_encoded,
             }
 
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The handshake's request and response are not read again; a socket lives for
+            # hours, so let their headers go (about 3 KB a socket).
+            self.request.headers.clear()
+            self.response = None
+
     def write_encoded(self, frame: bytes) -> bool:
         """Write a frame from ``encode_text_frame`` now, if the socket can take it as is."""
         if (

@@ -16,7 +16,7 @@ django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
 
-from realtime.middleware import socket_auth_stack  # noqa: E402  (needs the app registry)
+from realtime.middleware import SocketAuthMiddleware  # noqa: E402  (needs the app registry)
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from scheduler_project.http import DjangoHTTP  # noqa: E402
 
@@ -24,7 +24,7 @@ application = ProtocolTypeRouter(
     {
         "http": DjangoHTTP(threads=settings.HTTP_THREADS),
         "websocket": AllowedHostsOriginValidator(
-            socket_auth_stack(URLRouter(websocket_urlpatterns))
+            SocketAuthMiddleware(URLRouter(websocket_urlpatterns))
         ),
     }
 )
