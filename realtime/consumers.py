@@ -290,6 +290,24 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         self.enqueue(message)
 
+    def push_all(
+        self, messages: list[dict[str, Any]], joined: dict[tuple[int, ...], bytes]
+    ) -> None:
+        """Several frames at once. Through the encoded-frames extension they leave in one write
+        to the transport (fewer system calls in a burst; still one frame per event), their bytes
+        joined once for all the sockets that get the same frames (``joined``, by identity)."""
+        if len(messages) > 1 and self.writer is None and self.encoded_frames is not None:
+            if self.closing:
+                return
+            key = tuple(map(id, messages))
+            frames = joined.get(key)
+            if frames is None:
+                frames = joined[key] = b"".join(map(self.encoded_frame, messages))
+            if self.encoded_frames["write"](frames):
+                return
+        for message in messages:
+            self.push(message)
+
     def enqueue(self, message: dict[str, Any]) -> None:
         if self.writer is None:
             if self.encoded_frames is not None and self.write_directly(message):
@@ -309,10 +327,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
         to write a shared message encodes it for all. ``False``: send it through ASGI."""
         if "text" not in message:
             return False
+        return self.encoded_frames["write"](self.encoded_frame(message))
+
+    def encoded_frame(self, message: dict[str, Any]) -> bytes:
+        """The frame of a text message, encoded by the first socket that writes it."""
         frame = message.get(ENCODED_FRAME_KEY)
         if frame is None:
             frame = message[ENCODED_FRAME_KEY] = self.encoded_frames["encode"](message["text"])
-        return self.encoded_frames["write"](frame)
+        return frame
 
     async def write(self, message: dict[str, Any]) -> None:
         try:

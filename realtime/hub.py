@@ -30,9 +30,9 @@ logger = logging.getLogger(__name__)
 ENCODER = DjangoJSONEncoder()
 # channels-redis forgets group members after a day; the hub joins again well before that.
 REJOIN_SECONDS = 3600
-# A burst is handed out in slices with the event loop running in between: the loop stays
-# responsive, and a socket's backlog measures how far its client is behind, not the burst's size.
-SENDS_PER_SLICE = 2000
+# A burst is handed out in slices of events with the event loop running in between: the loop
+# stays responsive, and a socket's backlog measures how far its client is behind, not the
+# burst's size. A socket gets a slice's frames in one write where the server allows it.
 EVENTS_PER_SLICE = 32
 
 
@@ -45,6 +45,10 @@ class Subscriber(Protocol):
     closing: bool
 
     def push(self, message: dict[str, Any]) -> None: ...
+
+    def push_all(
+        self, messages: list[dict[str, Any]], joined: dict[tuple[int, ...], bytes]
+    ) -> None: ...
 
     def reject_login(self) -> None: ...
 
@@ -179,42 +183,53 @@ class Hub:
                 for connection in list(self.connections):
                     if connection.credentials in page.rejected:
                         connection.reject_login()
-            sends = events = 0
-            for frame in page.frames:
-                sends += self.deliver(frame)
-                events += 1
-                # Every event up to this one is with every live socket that wants it: a socket
-                # that ends its replay now reads on from here.
-                self.head = max(self.head, frame["id"])
-                if sends >= SENDS_PER_SLICE or events >= EVENTS_PER_SLICE:
+            frames = page.frames
+            for start in range(0, len(frames), EVENTS_PER_SLICE):
+                if start:
                     # Let the transports drain into the sockets, and pings and requests run.
                     await asyncio.sleep(0)
-                    sends = events = 0
+                handed = frames[start : start + EVENTS_PER_SLICE]
+                self.deliver(handed)
+                # Every event up to the slice's last is with every live socket that wants it: a
+                # socket that ends its replay now reads on from here.
+                self.head = max(self.head, handed[-1]["id"])
             self.head = max(self.head, page.head)
             if not page.more:
                 return
 
-    def deliver(self, frame: Any) -> int:
-        """Hand ``frame`` to every socket that is behind it; returns how many."""
-        event_id, stream = frame["id"], frame["event"]
-        committed = self.commit_times.pop(event_id, None)
-        message: dict[str, Any] | None = None
+    def deliver(self, frames: list[Any]) -> int:
+        """Hand each of ``frames`` (in id order) to every socket that is behind it, all of a
+        socket's frames at once; returns how many were handed out."""
+        batches: dict[Subscriber, list[dict[str, Any]]] = {}
         sent = 0
-        for connection in self.subscribers[stream]:
-            if connection.replaying or connection.closing:
-                continue
-            if connection.cursors.get(stream, event_id) >= event_id:
-                continue
-            if message is None:
-                message = text_message(frame)
-            connection.cursors[stream] = event_id
-            connection.push(message)
-            sent += 1
+        for frame in frames:
+            event_id, stream = frame["id"], frame["event"]
+            committed = self.commit_times.pop(event_id, None)
+            message: dict[str, Any] | None = None
+            for connection in self.subscribers[stream]:
+                if connection.replaying or connection.closing:
+                    continue
+                if connection.cursors.get(stream, event_id) >= event_id:
+                    continue
+                if message is None:
+                    message = text_message(frame)
+                connection.cursors[stream] = event_id
+                batch = batches.get(connection)
+                if batch is None:
+                    batches[connection] = [message]
+                else:
+                    batch.append(message)
+                sent += 1
+            if message is not None:
+                if committed is None:
+                    committed = frame_time(frame)
+                metrics.COMMIT_TO_SEND.observe(max(0.0, time.time() - committed))
+        # Sockets that get the same frames share their joined bytes (see push_all).
+        joined: dict[tuple[int, ...], bytes] = {}
+        for connection, batch in batches.items():
+            connection.push_all(batch, joined)
         if sent:
             metrics.FRAMES_SENT.inc(sent)
-            if committed is None:
-                committed = frame_time(frame)
-            metrics.COMMIT_TO_SEND.observe(max(0.0, time.time() - committed))
         return sent
 
 
