@@ -3,7 +3,7 @@
 The application's views and middleware are synchronous. Django's ASGI handler runs each request
 in a thread created for it and hops between that thread and the event loop for every sync/async
 boundary of the middleware chain and of its signals; measured on uvicorn, a ``/healthz`` cost 4.9
-ms of CPU that way and 1.7 ms here, an API write 15 ms and 9.5 ms. A fixed pool also bounds the
+ms of CPU that way and 1.5 ms here, an API write 15 ms and 8.6 ms. A fixed pool also bounds the
 database connections a process holds and lets them be reused (``DB_CONN_MAX_AGE``).
 
 Sync code in a request that needs the event loop (ringing the channel layer after a commit) runs
