@@ -19,6 +19,10 @@ from a2wsgi import WSGIMiddleware
 from asgiref.sync import async_to_sync
 from django.core.wsgi import get_wsgi_application
 
+# A coroutine run for a request thread that has not finished by then (the loop stopped, or hangs)
+# raises TimeoutError in the thread instead of holding it for ever.
+CALL_TIMEOUT_SECONDS = 30.0
+
 serving_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
     "serving_loop", default=None
 )
@@ -49,4 +53,9 @@ def call_async[T](function: Callable[..., Awaitable[T]], *args: Any) -> T:
         running = None
     if running is loop:
         raise RuntimeError("call_async() would block the event loop it waits for.")
-    return asyncio.run_coroutine_threadsafe(function(*args), loop).result()
+    future = asyncio.run_coroutine_threadsafe(function(*args), loop)
+    try:
+        return future.result(timeout=CALL_TIMEOUT_SECONDS)
+    except TimeoutError:
+        future.cancel()
+        raise

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from scheduler_project import http
 from scheduler_project.http import call_async, serving_loop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -102,3 +103,23 @@ async def test_call_async_refuses_to_block_the_loop_it_would_wait_for():
             call_async(running_loop)
     finally:
         serving_loop.reset(serving)
+
+
+async def test_call_async_gives_up_on_a_coroutine_that_never_finishes(monkeypatch):
+    monkeypatch.setattr(http, "CALL_TIMEOUT_SECONDS", 0.05)
+    cancelled = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    serving = serving_loop.set(asyncio.get_running_loop())
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.to_thread(call_async, forever)
+    finally:
+        serving_loop.reset(serving)
+
+    await cancelled.wait()
