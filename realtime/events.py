@@ -18,7 +18,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 
-from scheduler_project.http import call_async
+from scheduler_project.http import call_async_soon
 
 from . import metrics
 from .models import Event
@@ -79,4 +79,4 @@ def ring(*, stream: str, event_id: int) -> None:
     if layer is None:
         return
     message = {"type": LAYER_EVENT, "id": event_id, "committed": time.time()}
-    call_async(layer.group_send, group_for(stream), message)
+    call_async_soon(layer.group_send, group_for(stream), message)

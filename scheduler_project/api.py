@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -65,13 +66,17 @@ class VersionedModelSerializer(serializers.ModelSerializer):
     )
 
     def get_fields(self) -> dict[str, serializers.Field]:
-        """The fields built from the model once per class and copied for each serializer:
-        building them (model introspection, translated labels) cost about a millisecond, twice
-        per write (the request's serializer and the event's)."""
-        prototypes = type(self).__dict__.get("_field_prototypes")
+        """The fields built from the model once per class and language (some messages are
+        translated when built) and copied for each serializer: building them cost about a
+        millisecond, twice per write (the request's serializer and the event's)."""
+        cache = type(self).__dict__.get("_field_prototypes")
+        if cache is None:
+            cache = {}
+            type(self)._field_prototypes = cache
+        language = translation.get_language()
+        prototypes = cache.get(language)
         if prototypes is None:
-            prototypes = super().get_fields()
-            type(self)._field_prototypes = prototypes
+            prototypes = cache[language] = super().get_fields()
         return copy.deepcopy(prototypes)
 
     def create(self, validated_data: dict[str, Any]) -> Any:

@@ -17,6 +17,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
+from .http import call_async
+
 logger = logging.getLogger(__name__)
 
 # A check that has not answered by then counts as failed (a dead Redis host can hang a connect).
@@ -65,13 +67,19 @@ async def failure(name: str, check: Callable[[], Awaitable[None]]) -> str | None
     return None
 
 
-@login_not_required
-@require_safe
-async def readyz(request: HttpRequest) -> JsonResponse:
-    database, channel_layer = await asyncio.gather(
+async def readiness() -> list[str | None]:
+    return await asyncio.gather(
         failure("database", sync_to_async(database_check)),
         failure("channel layer", channel_layer_check),
     )
+
+
+@login_not_required
+@require_safe
+def readyz(request: HttpRequest) -> JsonResponse:
+    # On the serving loop: the channel layer's connections belong to it (with Redis, a receive
+    # from another loop fails while the hub receives).
+    database, channel_layer = call_async(readiness)
     checks = {"database": database or "ok", "channel_layer": channel_layer or "ok"}
     ready = database is None and channel_layer is None
     return JsonResponse({"ready": ready, "checks": checks}, status=200 if ready else 503)

@@ -1,5 +1,5 @@
 """The real-server fixtures of the real-time tests, for the HTTP side of the same servers."""
 
-from realtime.tests.conftest import rest, server_factory, ws_connect
+from realtime.tests.conftest import redis_url, rest, server_factory, ws_connect
 
-__all__ = ["rest", "server_factory", "ws_connect"]
+__all__ = ["redis_url", "rest", "server_factory", "ws_connect"]

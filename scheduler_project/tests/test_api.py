@@ -6,9 +6,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from schedule.api import TaskSerializer
 from schedule.models import Task
 from schedule.tests.factories import TaskFactory
 from scheduler_project.api import Pagination
@@ -180,3 +182,24 @@ def test_an_offset_past_the_end_gives_an_empty_page(api_client):
 
     assert response.status_code == 200
     assert response.json()["results"] == []
+
+
+def test_serializer_messages_follow_the_active_language_after_the_fields_are_cached():
+    TaskFactory(code="9.1")
+    duplicate = {
+        "code": "9.1",
+        "name": "n",
+        "unit": "m",
+        "volume_plan": "1",
+        "start_date": "2026-01-01",
+        "end_date": "2026-01-02",
+    }
+    with translation.override("ru"):
+        in_russian = TaskSerializer(data=duplicate)
+        assert not in_russian.is_valid()
+    with translation.override("en"):
+        in_english = TaskSerializer(data=duplicate)
+        assert not in_english.is_valid()
+
+    assert "already exists" in str(in_english.errors["code"][0])
+    assert str(in_russian.errors["code"][0]) != str(in_english.errors["code"][0])

@@ -3,10 +3,7 @@
 import pytest
 import requests
 
-from realtime.tests import conftest as realtime_fixtures
 from realtime.tests.conftest import STARTUP_TIMEOUT, free_port, start_daphne, stop_process
-
-redis_url = realtime_fixtures.redis_url  # a redis-server of the module's own
 
 
 def test_healthz_answers_ok_without_a_login_or_the_database(client):

@@ -3,15 +3,18 @@ processes: a write rings the sockets of the process that served it, and a burst 
 no more threads or database connections than the pool has."""
 
 import asyncio
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 from django.conf import settings
 from django.db import connection
 
 from scheduler_project import http
-from scheduler_project.http import call_async, serving_loop
+from scheduler_project.http import call_async, read_body, serving_loop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -65,9 +68,9 @@ async def test_a_rest_write_reaches_the_sockets_of_its_process_through_the_bell(
     connection.vendor != "sqlite", reason="SQLite's files; PostgreSQL's pool has its own test"
 )
 async def test_a_burst_of_requests_keeps_one_database_connection_per_thread(server, token, rest):
-    requests = [rest(server, "GET", "/api/tasks/", token.key) for _ in range(CONCURRENT_REQUESTS)]
+    burst = [rest(server, "GET", "/api/tasks/", token.key) for _ in range(CONCURRENT_REQUESTS)]
 
-    responses = await asyncio.gather(*requests)
+    responses = await asyncio.gather(*burst)
 
     assert {response.status_code for response in responses} == {200}
     # One kept connection per HTTP thread, plus the real-time thread's and the health check's.
@@ -123,3 +126,74 @@ async def test_call_async_gives_up_on_a_coroutine_that_never_finishes(monkeypatc
         serving_loop.reset(serving)
 
     await cancelled.wait()
+
+
+async def test_readyz_is_ready_while_sockets_use_a_redis_layer(
+    server_factory, redis_url, ws_connect, token, rest
+):
+    server = server_factory("uvicorn", REDIS_URL=redis_url)
+    async with ws_connect(server, token=token.key) as client:
+        await client.subscribe(["tasks"])
+
+        ready = await rest(server, "GET", "/readyz", token.key)
+
+    assert (ready.status_code, ready.json()["ready"]) == (200, True)
+
+
+async def test_a_body_sent_in_chunks_reaches_the_view_whole(server, token):
+    def chunks():
+        body = json.dumps({**TASK, "code": "7.2"}).encode()
+        yield body[:20]
+        yield body[20:]
+
+    created = await asyncio.to_thread(
+        requests.post,
+        f"{server.url}/api/tasks/",
+        data=chunks(),
+        headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert created.status_code == 201, created.text
+    assert created.json()["code"] == "7.2"
+
+
+async def test_a_body_over_the_upload_limit_is_refused_with_413(server, token):
+    too_large = b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 128 * 1024)
+
+    refused = await asyncio.to_thread(
+        requests.post,
+        f"{server.url}/api/tasks/",
+        data=too_large,
+        headers={"Authorization": f"Token {token.key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert refused.status_code == 413
+
+
+def scripted_receive(*messages: dict) -> Any:
+    queue = list(messages)
+
+    async def receive() -> dict:
+        return queue.pop(0)
+
+    return receive
+
+
+async def test_a_request_whose_client_left_mid_body_is_not_run():
+    receive = scripted_receive(
+        {"type": "http.request", "body": b'{"volume_plan": "12', "more_body": True},
+        {"type": "http.disconnect"},
+    )
+
+    assert await read_body(receive, limit=None) is None
+
+
+async def test_a_body_in_parts_is_read_whole():
+    receive = scripted_receive(
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": b"cd", "more_body": False},
+    )
+
+    assert await read_body(receive, limit=None) == b"abcd"
