@@ -11,6 +11,7 @@ The first test runs against a real daphne that takes one socket; the others scri
 # ruff: noqa: F811
 
 import json
+import re
 
 import pytest
 from django.conf import settings
@@ -76,7 +77,9 @@ def test_a_page_turned_away_by_a_full_server_comes_back_after_retry_after(
 
         badge = live_status(page)
         expect(badge).to_have_attribute("data-state", "busy")
-        expect(badge).to_have_text("Server busy; reconnecting (attempt 1)…")
+        # Which attempt it shows depends on how long the page took to load (one every
+        # retry_after); the numbering itself is checked on the recorded statuses below.
+        expect(badge).to_have_text(re.compile(r"^Server busy; reconnecting \(attempt \d+\)…$"))
         screenshot(page, "schedule-server-busy")
     # The slot is free: the page's next attempt gets it.
 
