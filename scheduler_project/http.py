@@ -48,7 +48,7 @@ class DjangoHTTP:
         if body is None:
             return  # the client went away
         if isinstance(body, int):
-            await answer(send, body)
+            await refuse_too_large(send)
             return
         headers = [
             (name, value)
@@ -97,12 +97,12 @@ def replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]
     return receive_again
 
 
-async def answer(send: Any, status: int) -> None:
+async def refuse_too_large(send: Any) -> None:
     body = b"Request body too large.\n"
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": 413,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),

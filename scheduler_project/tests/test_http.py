@@ -1,25 +1,20 @@
 """HTTP through the WSGI thread pool (``scheduler_project.http``) on real daphne and uvicorn
-processes: a write rings the sockets of the process that served it, and a burst of requests uses
-no more threads or database connections than the pool has."""
+processes: a write rings the sockets of the process that served it; request bodies; ``call_async``.
+(The bound on database connections: ``realtime/tests/test_database_pool.py``.)"""
 
 import asyncio
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from django.conf import settings
-from django.db import connection
 
 from scheduler_project import http
 from scheduler_project.http import call_async, read_body, serving_loop
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
-HTTP_THREADS = 3
-CONCURRENT_REQUESTS = 40
 TASK = {
     "code": "7.1",
     "name": "Кладка",
@@ -33,22 +28,7 @@ TASK = {
 @pytest.fixture(scope="module", params=["daphne", "uvicorn"])
 def server(request, server_factory):
     # No log poll: whatever a socket receives came through the bell rung after the commit.
-    return server_factory(
-        request.param, HTTP_THREADS=str(HTTP_THREADS), REALTIME_LOG_POLL_SECONDS="3600"
-    )
-
-
-def open_database_files(pid: int) -> int:
-    """How many descriptors of process ``pid`` point at the SQLite database file."""
-    database = Path(settings.DATABASES["default"]["NAME"]).resolve()
-    fds = Path(f"/proc/{pid}/fd")
-    count = 0
-    for fd in fds.iterdir():
-        try:
-            count += Path(os.readlink(fd)) == database
-        except OSError:
-            continue  # closed meanwhile
-    return count
+    return server_factory(request.param, REALTIME_LOG_POLL_SECONDS="3600")
 
 
 async def test_a_rest_write_reaches_the_sockets_of_its_process_through_the_bell(
@@ -62,19 +42,6 @@ async def test_a_rest_write_reaches_the_sockets_of_its_process_through_the_bell(
         assert created.status_code == 201
         frame = await client.receive_json()
         assert (frame["type"], frame["data"]) == ("task_created", created.json())
-
-
-@pytest.mark.skipif(
-    connection.vendor != "sqlite", reason="SQLite's files; PostgreSQL's pool has its own test"
-)
-async def test_a_burst_of_requests_keeps_one_database_connection_per_thread(server, token, rest):
-    burst = [rest(server, "GET", "/api/tasks/", token.key) for _ in range(CONCURRENT_REQUESTS)]
-
-    responses = await asyncio.gather(*burst)
-
-    assert {response.status_code for response in responses} == {200}
-    # One kept connection per HTTP thread, plus the real-time thread's and the health check's.
-    assert open_database_files(server.process.pid) <= HTTP_THREADS + 2
 
 
 async def running_loop() -> asyncio.AbstractEventLoop:
