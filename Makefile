@@ -12,9 +12,12 @@ find_python = for candidate in $$PYTHON_BIN python3.13 python3.12 python3 \
 	    echo "$$candidate"; exit 0; fi; \
 	done; exit 1
 
-.PHONY: run test setup lint format messages demo clean bench
+.PHONY: run test setup lint format messages demo clean bench system-packages
 
+# Beyond loopback, demo users with published passwords (or DEBUG's public key) refuse to serve:
+# check_demo_exposure says how to proceed (DEMO_ON_NETWORK=1 insists).
 run: setup demo
+	$(VENV_PYTHON) manage.py check_demo_exposure --host $(HOST)
 	@echo "Serving on http://$(HOST):$(PORT)/  (users: admin/admin-demo, planner/planner-demo, foreman/foreman-demo, viewer/viewer-demo)"
 	$(BIN)/daphne -b $(HOST) -p $(PORT) scheduler_project.asgi:application
 
@@ -24,8 +27,16 @@ setup: $(VENV)/.requirements-installed messages
 demo:
 	$(VENV_PYTHON) manage.py seed_demo
 
+# The Debian packages a target needs (gettext; for the tests also chromium, redis-server and
+# nginx), installed when missing and this machine allows it; else it says what to install.
+# One script shared with .ci/run. Prerequisites inherit a target's value of SYSTEM_PACKAGES_FOR.
+SYSTEM_PACKAGES_FOR := run
+test: SYSTEM_PACKAGES_FOR := test
+system-packages:
+	@.ci/system-packages $(SYSTEM_PACKAGES_FOR)
+
 # The browser tests run on their own: Playwright's sync API keeps an event loop running.
-test: $(VENV)/.dev-requirements-installed messages
+test: system-packages $(VENV)/.dev-requirements-installed messages
 	$(BIN)/pytest -q
 	$(BIN)/pytest -q e2e
 	$(MAKE) lint
@@ -43,7 +54,7 @@ format: $(VENV)/.dev-requirements-installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-messages: $(VENV)/.requirements-installed
+messages: system-packages $(VENV)/.requirements-installed
 	@command -v msgfmt >/dev/null || { echo "msgfmt not found: install GNU gettext (Debian: apt-get install gettext)." >&2; exit 1; }
 	$(VENV_PYTHON) manage.py compilemessages --ignore=$(VENV) -v0
 

@@ -5,10 +5,12 @@ works are done, some under way, some ahead. Everything is deterministic (a fixed
 """
 
 import datetime
+import ipaddress
 import random
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.db import transaction
@@ -83,6 +85,39 @@ DEMO_USERS = [
     DemoUser("foreman", "foreman-demo", "Иван", "Петров", FOREMEN),
     DemoUser("viewer", "viewer-demo", "Ольга", "Соколова", VIEWERS),
 ]
+
+
+def demo_exposure(*, host: str) -> list[str]:
+    """Why serving on ``host`` would expose this installation: demo users that still have the
+    passwords the README prints, and DEBUG's public development key. Empty on loopback."""
+    if is_loopback(host):
+        return []
+    problems = []
+    user_model = get_user_model()
+    users = {
+        u.username: u
+        for u in user_model.objects.filter(username__in=[d.username for d in DEMO_USERS])
+    }
+    known = [
+        spec.username
+        for spec in DEMO_USERS
+        if spec.username in users and users[spec.username].check_password(spec.password)
+    ]
+    if known:
+        problems.append("demo users with the passwords the README prints: " + ", ".join(known))
+    if settings.DEBUG and settings.SECRET_KEY == settings.DEVELOPMENT_SECRET_KEY:
+        problems.append("DEBUG is on with the public development SECRET_KEY")
+    return problems
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _users_ensure() -> dict[str, AbstractUser]:
