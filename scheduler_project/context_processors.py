@@ -43,6 +43,22 @@ LIVE_MESSAGES = {
         "This page was away too long to catch up change by change; its data was reloaded."
     ),
     "dismiss": _("Dismiss"),
+    # Fetches of a live table's rows that failed (static/js/live.js, LiveTable).
+    "fragment": {
+        "server_error": _(
+            "The server failed to send the latest changes (HTTP %(status)s); "
+            "trying again (attempt %(attempt)s)…"
+        ),
+        "unreachable": _(
+            "The server cannot be reached for the latest changes; "
+            "trying again (attempt %(attempt)s)…"
+        ),
+        "forbidden": _(
+            "You may no longer view this page, so it is not kept up to date. "
+            "Reload it or sign in again."
+        ),
+        "refused": _("This page can no longer be kept up to date (HTTP %(status)s). Reload it."),
+    },
 }
 
 

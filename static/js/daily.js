@@ -21,6 +21,8 @@ if (root) {
   const hasTaskChoices = document.querySelector('[data-live-part="task-options"]') !== null;
   const codeOf = (row) => row?.querySelector(".task-code")?.textContent.trim() ?? "";
 
+  // Rows are fetched by work id: a work moved to another date leaves this page (the fragment
+  // has no row for it), one moved to another task gets its new task's row.
   const onWork = async ({ detail: frame }) => {
     const { data } = frame;
     const [row] = table.rows("work", data.id);

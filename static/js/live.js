@@ -9,9 +9,14 @@
  * translations and the buttons a user may see come from the same templates as the page;
  * fetches run one at a time, in the order of the events, so an older answer never overwrites
  * a newer one.
+ *
+ * A fetch that fails for a while (a 5xx answer, no network) is tried again with the socket's
+ * backoff (doubling delays up to a cap, with jitter), so a failing server is not hammered and the
+ * rows come right once it answers again. An answer that asking again will not change (403, 404,
+ * a redirect to the login page) stops the table: a message on the page says what is wrong.
  */
 
-import { realtime } from "../realtime/websocket.js";
+import { backoffDelay, realtime } from "../realtime/websocket.js";
 
 export { realtime };
 
@@ -19,7 +24,8 @@ const messages = readJson("live-messages") ?? {};
 const NOTICE_MS = 8000;
 const NOTICES_KEPT = 4;
 const IDS_PER_FETCH = 200;
-const RETRY_DELAY_MAX_MS = 30000;
+/** Statuses worth asking again for: the server (or a proxy before it) may answer later. */
+const TRANSIENT_STATUSES = new Set([408, 429]);
 
 /** `format("%(actor)s updated %(object)s", {actor: "maria", object: "1.2 Concrete"})` */
 export function format(template, values) {
@@ -153,6 +159,19 @@ function highlight(row) {
   });
 }
 
+/** A fragment request that failed; `status` 0 means no answer at all (network). */
+class FragmentError extends Error {
+  constructor(url, status) {
+    super(`${url}: ${status ? `HTTP ${status}` : "no answer"}`);
+    this.status = status;
+  }
+
+  /** Whether asking again may get another answer. */
+  get transient() {
+    return this.status === 0 || this.status >= 500 || TRANSIENT_STATUSES.has(this.status);
+  }
+}
+
 /**
  * A table kept current from the page's fragments.
  *
@@ -161,6 +180,9 @@ function highlight(row) {
  * `id`, `data-version` and maybe `data-task-version`; a fragment answer is a `<table>` with
  * the rows asked for, followed by elements marked `data-live-part` that replace the page's
  * elements of the same mark (counts, totals, choices).
+ *
+ * Failed fetches are told on the root as DOM events: `live:retry` (`detail: {attempt, delay,
+ * status}`) before each new try, `live:stopped` (`detail: {status}`) when the table gives up.
  */
 export class LiveTable {
   /**
@@ -175,7 +197,9 @@ export class LiveTable {
     this.fragmentUrl = root.dataset.fragmentUrl;
     this.pending = [];
     this.running = false;
-    this.retryDelay = 1000;
+    this.failures = 0; // fetches failed in a row
+    this.stopped = false;
+    this.problem = null;
   }
 
   /** The rows on the page whose `param` id (`task`, `work`, …) is `id`. */
@@ -193,6 +217,7 @@ export class LiveTable {
    * @returns {Promise<boolean>} whether anything on the page changed
    */
   refresh(param, ids) {
+    if (this.stopped) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.pending.push({ param, ids: ids.map(Number), resolve });
       this.run();
@@ -230,24 +255,70 @@ export class LiveTable {
   async run() {
     if (this.running) return;
     this.running = true;
-    while (this.pending.length) {
+    while (this.pending.length && !this.stopped) {
       const batch = this.take();
+      let fragment;
       try {
-        const fragment = await this.fetch(batch);
-        const changed = batch.map((request) => this.apply(fragment, request));
-        this.replaceParts(fragment);
-        this.syncEmpty();
-        batch.forEach((request, index) => request.resolve(changed[index]));
-        this.retryDelay = 1000;
+        fragment = await this.fetch(batch);
       } catch (error) {
-        // The server is away (restarting?): try the same rows again a little later.
-        console.warn("Live update failed; retrying", error);
+        const failure =
+          error instanceof FragmentError ? error : new FragmentError(this.fragmentUrl, 0);
+        if (!failure.transient) {
+          this.stop(failure.status, batch);
+          break;
+        }
+        // The server is away or failing (restarting?): the same rows again, later and later.
         this.pending.unshift(...batch);
-        await new Promise((resume) => setTimeout(resume, this.retryDelay));
-        this.retryDelay = Math.min(this.retryDelay * 2, RETRY_DELAY_MAX_MS);
+        this.failures += 1;
+        const delay = backoffDelay(this.failures, realtime.options);
+        console.warn(`Live update failed; retrying in ${Math.round(delay)} ms`, error);
+        this.showProblem("warning", failure.status ? "server_error" : "unreachable", {
+          status: failure.status,
+          attempt: this.failures,
+        });
+        this.emit("live:retry", { attempt: this.failures, delay, status: failure.status });
+        await new Promise((resume) => setTimeout(resume, delay));
+        continue;
       }
+      const changed = batch.map((request) => this.apply(fragment, request));
+      this.replaceParts(fragment);
+      this.syncEmpty();
+      batch.forEach((request, index) => request.resolve(changed[index]));
+      this.failures = 0;
+      this.showProblem(null);
     }
     this.running = false;
+  }
+
+  /** Give up: the rows stay as they are and the page says why; later events fetch nothing. */
+  stop(status, batch) {
+    this.stopped = true;
+    for (const request of [...batch, ...this.pending.splice(0)]) request.resolve(false);
+    const forbidden = status === 401 || status === 403;
+    console.warn(`Live updates stopped: HTTP ${status}`);
+    this.showProblem("error", forbidden ? "forbidden" : "refused", { status });
+    this.emit("live:stopped", { status });
+  }
+
+  /** The message above the table about failed fetches: `null` removes it. */
+  showProblem(level, key, values = {}) {
+    if (level === null) {
+      this.problem?.remove();
+      this.problem = null;
+      return;
+    }
+    if (!this.problem) {
+      this.problem = document.createElement("p");
+      this.problem.dataset.liveProblem = "";
+      this.root.prepend(this.problem);
+    }
+    this.problem.className = `alert alert--${level} live-problem`;
+    this.problem.setAttribute("role", level === "error" ? "alert" : "status");
+    this.problem.textContent = format(messages.fragment?.[key], values);
+  }
+
+  emit(type, detail) {
+    this.root.dispatchEvent(new CustomEvent(type, { detail, bubbles: true }));
   }
 
   take() {
@@ -265,8 +336,9 @@ export class LiveTable {
     const url = new URL(this.fragmentUrl, window.location.href);
     for (const { param, ids } of batch) ids.forEach((id) => url.searchParams.append(param, id));
     const response = await fetch(url, { headers: { Accept: "text/html" } });
-    // A redirect is the login page: the session ended (the socket then closes with 4401).
-    if (!response.ok || response.redirected) throw new Error(`${url}: HTTP ${response.status}`);
+    // A redirect is the login page: the session ended, as a 401 says.
+    if (response.redirected) throw new FragmentError(url, 401);
+    if (!response.ok) throw new FragmentError(url, response.status);
     const template = document.createElement("template");
     template.innerHTML = await response.text();
     return template.content;

@@ -37,15 +37,19 @@ if (root) {
     document.addEventListener(`realtime:${type}`, onTask);
   }
 
+  // A plan moved to another task or month must leave the row that shows it (the old place)
+  // as well as reach its new one: both tasks' rows are fetched again.
   const onPlan = async ({ detail: frame }) => {
     const { data } = frame;
-    if (data.month !== month) return;
-    const [row] = table.rows("task", data.task);
-    const current =
-      row && row.dataset.monthlyTaskId === String(data.id) && Number(row.dataset.version) >= data.version;
-    if (frame.type !== "monthly_task_deleted" && current) return;
-    const label = objectLabel("monthly_task", { task: data.task_code ?? codeOf(row) });
-    if (await table.refresh("task", [data.task])) notify(describe(frame, label));
+    const shown = root.querySelector(`tr[data-monthly-task-id="${Number(data.id)}"]`);
+    const current = shown && Number(shown.dataset.version) >= data.version;
+    if (frame.type !== "monthly_task_deleted" && current) return; // already showing this version
+    const tasks = new Set();
+    if (shown) tasks.add(Number(shown.dataset.taskId));
+    if (data.month === month) tasks.add(data.task);
+    if (!tasks.size) return; // neither was nor is a plan of this month
+    const label = objectLabel("monthly_task", { task: data.task_code ?? codeOf(shown) });
+    if (await table.refresh("task", [...tasks])) notify(describe(frame, label));
   };
   for (const type of ["monthly_task_created", "monthly_task_updated", "monthly_task_deleted"]) {
     document.addEventListener(`realtime:${type}`, onPlan);
