@@ -208,20 +208,18 @@ class EventsConsumer(AsyncWebsocketConsumer):
             )
         # Join before reading the log, so no event falls between replay and live.
         await self.join([stream for stream in message.events if stream not in self.cursors])
+        # A resume from before the pruned log gets ``resync_required`` from the replay, which
+        # reads the pruning point with each page of the log.
         start = message.last_event_id
-        if start is not None:
-            pruned = await database_sync_to_async(selectors.log_pruned_through)()
-            if start < pruned:
-                await self.send_json({"type": "resync_required", "events": list(message.events)})
-                start = None
         if start is None:
             start = await database_sync_to_async(selectors.log_head)()
         for stream in message.events:
             self.cursors[stream] = start
         head = await self.replay()
-        await self.send_json(
-            {"type": "subscribed", "events": list(message.events), "last_event_id": head}
-        )
+        # Streams whose permission went during the replay were answered ``forbidden``.
+        events = [stream for stream in message.events if stream in self.cursors]
+        if events:
+            await self.send_json({"type": "subscribed", "events": events, "last_event_id": head})
 
     async def unsubscribe(self, message: Unsubscribe) -> None:
         left = [stream for stream in message.events if self.cursors.pop(stream, None) is not None]
@@ -258,7 +256,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         try:
             while True:
                 head = await self.catch_up()
-                if self.closing or head >= hub.head:
+                if self.closing or not self.cursors or head >= hub.head:
                     return head
         finally:
             self.replaying = False
@@ -268,15 +266,32 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if not self.cursors:
             return 0
         while True:
-            # The login is checked before each delivery, in the same database call as the read.
+            # The login and the permissions are checked before each delivery, in the same
+            # database call as the read.
             page = await database_sync_to_async(selectors.log_page_if_allowed)(
                 credentials=self.credentials,
                 after=min(self.cursors.values()),
                 streams=list(self.cursors),
             )
-            if page is None:
+            if self.credentials in page.logins.rejected:
                 await self.close_with(protocol.CLOSE_UNAUTHENTICATED)
                 return 0
+            viewable = page.logins.viewable.get(self.credentials.user_id, frozenset())
+            lost = [stream for stream in self.cursors if stream not in viewable]
+            if lost:
+                await self.leave(lost)
+                for stream in lost:
+                    del self.cursors[stream]
+                await self.send_json(protocol.forbidden_frame(lost))
+                if not self.cursors:
+                    return page.head
+            # Events the cursors needed may have been pruned before the read: start those
+            # streams again after this page, and have the client reload them.
+            stale = [s for s, cursor in self.cursors.items() if cursor < page.pruned_through]
+            if stale:
+                await self.send_json({"type": "resync_required", "events": stale})
+                for stream in stale:
+                    self.cursors[stream] = page.head
             sent = 0
             for frame in page.frames:
                 if frame["id"] > self.cursors.get(frame["event"], frame["id"]):
@@ -309,6 +324,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             self.closing = True
             self.enqueue(close_message(code))
+
+    def forbid(self, streams: list[str]) -> None:
+        """The hub found the view permission of ``streams`` gone, and unsubscribed them."""
+        for stream in streams:
+            self.cursors.pop(stream, None)
+        self.push(text_message(protocol.forbidden_frame(streams)))
 
     def reject_login(self) -> None:
         """The hub found the login gone (logout, deactivation, revoked token)."""

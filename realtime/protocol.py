@@ -135,6 +135,12 @@ def error_frame(error: ClientError) -> ErrorFrame:
     return {"type": "error", "code": error.code, "message": error.message}
 
 
+def forbidden_frame(streams: list[str]) -> ErrorFrame:
+    """Sent when the user loses the view permission of ``streams``: they are unsubscribed."""
+    message = f"You may no longer view: {', '.join(streams)}. Unsubscribed."
+    return {**error_frame(ClientError(FORBIDDEN, message)), "events": streams}
+
+
 # Messages the client sends.
 @dataclass(frozen=True)
 class Subscribe:

@@ -364,3 +364,30 @@ async def test_an_unexpected_exception_closes_with_1011_and_releases_every_slot(
         assert hub.hub.connections == set()
         assert watcher.log_watcher.connections == 0
     assert "A socket failed; it is closed with 1011." in caplog.messages
+
+
+@database_sync_to_async
+def leave_every_group(key: str) -> None:
+    Token.objects.get(key=key).user.groups.clear()
+
+
+async def test_a_lost_view_permission_unsubscribes_its_streams_with_forbidden():
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks", "daily_works"]})
+        await ws.receive_json_from()
+
+        await leave_every_group(key)
+        await create_task("1.1")
+
+        assert await ws.receive_json_from(timeout=5) == {
+            "type": "error",
+            "code": "forbidden",
+            "message": "You may no longer view: tasks, daily_works. Unsubscribed.",
+            "events": ["tasks", "daily_works"],
+        }
+        await create_task("1.2")
+        await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
+        await ws.receive_nothing()
