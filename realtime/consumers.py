@@ -67,20 +67,64 @@ class EventsConsumer(AsyncWebsocketConsumer):
     # configured gives no layer).
     channel_layer_alias = "realtime.hub-only"
 
+    # Until ``connect`` has run: what ``release`` and ``fail`` read.
+    ticket: admission.Ticket | None = None
+    delivering = False
+    closing = False
+    writer: asyncio.Task[None] | None = None
+    backlog: deque[dict[str, Any]] | None = None
+    encoded_frames: dict[str, Any] | None = None
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The socket's life. Whatever ends it (a disconnect, an exception anywhere on its path,
+        a cancellation), its ticket, hub entry and gauge are released here, once; an unexpected
+        exception is logged and closes the socket with 1011 instead of leaving it half dead."""
+        self.base_send = send
+        try:
+            if get_channel_layer(self.channel_layer_alias) is not None:
+                await super().__call__(scope, receive, send)
+            else:
+                await self.receive_loop(scope, receive)
+        except Exception:
+            logger.exception("A socket failed; it is closed with 1011.")
+            self.fail()
+        finally:
+            await self.release()
+
+    async def receive_loop(self, scope: dict[str, Any], receive: Any) -> None:
         """Channels' consumer loop for a consumer that only reads its socket: no task and no
         ``asyncio.wait`` per message, nothing held for the socket's life but this frame."""
-        if get_channel_layer(self.channel_layer_alias) is not None:
-            await super().__call__(scope, receive, send)
-            return
         self.scope = scope
         self.channel_layer = None
-        self.base_send = send
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+
+    def fail(self) -> None:
+        """Drop what is queued and close with 1011 (internal error), unless already closing."""
+        if self.closing:
+            return
+        self.closing = True
+        if self.backlog:
+            self.backlog.clear()
+        self.enqueue(close_message(protocol.CLOSE_INTERNAL_ERROR))
+
+    async def release(self) -> None:
+        """Give back what an admitted socket holds; does nothing the second time."""
+        ticket, self.ticket = self.ticket, None
+        if ticket is None:
+            return
+        self.closing = True
+        try:
+            if self.delivering:
+                self.delivering = False
+                await self.stop_delivery()
+        finally:
+            self.cursors = {}
+            metrics.CONNECTIONS_OPEN.dec()
+            await admission.release(ticket)
 
     async def connect(self) -> None:
         self.cursors: dict[str, int] = {}
@@ -88,9 +132,6 @@ class EventsConsumer(AsyncWebsocketConsumer):
         # frame still arrive, and are dropped; nothing more is queued.
         self.closing = False
         self.replaying = False
-        self.writer: asyncio.Task[None] | None = None
-        self.backlog: deque[dict[str, Any]] | None = None
-        self.ticket: admission.Ticket | None = None
         # uvicorn with ``realtime.server.WebSocketProtocol``: frames encoded once per process,
         # written straight to the transport (see ``write_directly``).
         self.encoded_frames = self.scope.get("extensions", {}).get(ENCODED_FRAMES)
@@ -104,6 +145,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.refuse_admission(decision)
             return
         self.ticket = decision.ticket
+        metrics.CONNECTIONS_OPEN.inc()
         self.user = user
         session = self.scope.get("session")
         self.credentials = Credentials(
@@ -115,7 +157,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             rate=settings.REALTIME_RATE_LIMIT_PER_SECOND, burst=settings.REALTIME_RATE_LIMIT_BURST
         )
         await self.accept()
-        metrics.CONNECTIONS_OPEN.inc()
+        self.delivering = True
         await self.start_delivery()
 
     async def refuse(self, code: int, reason: str, error: dict[str, Any] | None = None) -> None:
@@ -135,14 +177,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.refuse(protocol.CLOSE_TOO_MANY_CONNECTIONS, decision.reason, error)
 
     async def disconnect(self, code: int) -> None:
-        if self.ticket is None:
-            return
-        ticket, self.ticket = self.ticket, None
-        self.closing = True
-        await self.stop_delivery()
-        self.cursors = {}
-        metrics.CONNECTIONS_OPEN.dec()
-        await admission.release(ticket)
+        await self.release()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
@@ -173,20 +208,18 @@ class EventsConsumer(AsyncWebsocketConsumer):
             )
         # Join before reading the log, so no event falls between replay and live.
         await self.join([stream for stream in message.events if stream not in self.cursors])
+        # A resume from before the pruned log gets ``resync_required`` from the replay, which
+        # reads the pruning point with each page of the log.
         start = message.last_event_id
-        if start is not None:
-            pruned = await database_sync_to_async(selectors.log_pruned_through)()
-            if start < pruned:
-                await self.send_json({"type": "resync_required", "events": list(message.events)})
-                start = None
         if start is None:
             start = await database_sync_to_async(selectors.log_head)()
         for stream in message.events:
             self.cursors[stream] = start
         head = await self.replay()
-        await self.send_json(
-            {"type": "subscribed", "events": list(message.events), "last_event_id": head}
-        )
+        # Streams whose permission went during the replay were answered ``forbidden``.
+        events = [stream for stream in message.events if stream in self.cursors]
+        if events:
+            await self.send_json({"type": "subscribed", "events": events, "last_event_id": head})
 
     async def unsubscribe(self, message: Unsubscribe) -> None:
         left = [stream for stream in message.events if self.cursors.pop(stream, None) is not None]
@@ -223,7 +256,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         try:
             while True:
                 head = await self.catch_up()
-                if self.closing or head >= hub.head:
+                if self.closing or not self.cursors or head >= hub.head:
                     return head
         finally:
             self.replaying = False
@@ -233,15 +266,32 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if not self.cursors:
             return 0
         while True:
-            # The login is checked before each delivery, in the same database call as the read.
+            # The login and the permissions are checked before each delivery, in the same
+            # database call as the read.
             page = await database_sync_to_async(selectors.log_page_if_allowed)(
                 credentials=self.credentials,
                 after=min(self.cursors.values()),
                 streams=list(self.cursors),
             )
-            if page is None:
+            if self.credentials in page.logins.rejected:
                 await self.close_with(protocol.CLOSE_UNAUTHENTICATED)
                 return 0
+            viewable = page.logins.viewable.get(self.credentials.user_id, frozenset())
+            lost = [stream for stream in self.cursors if stream not in viewable]
+            if lost:
+                await self.leave(lost)
+                for stream in lost:
+                    del self.cursors[stream]
+                await self.send_json(protocol.forbidden_frame(lost))
+                if not self.cursors:
+                    return page.head
+            # Events the cursors needed may have been pruned before the read: start those
+            # streams again after this page, and have the client reload them.
+            stale = [s for s, cursor in self.cursors.items() if cursor < page.pruned_through]
+            if stale:
+                await self.send_json({"type": "resync_required", "events": stale})
+                for stream in stale:
+                    self.cursors[stream] = page.head
             sent = 0
             for frame in page.frames:
                 if frame["id"] > self.cursors.get(frame["event"], frame["id"]):
@@ -274,6 +324,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if not self.closing:
             self.closing = True
             self.enqueue(close_message(code))
+
+    def forbid(self, streams: list[str]) -> None:
+        """The hub found the view permission of ``streams`` gone, and unsubscribed them."""
+        for stream in streams:
+            self.cursors.pop(stream, None)
+        self.push(text_message(protocol.forbidden_frame(streams)))
 
     def reject_login(self) -> None:
         """The hub found the login gone (logout, deactivation, revoked token)."""

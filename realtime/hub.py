@@ -23,7 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from . import metrics
 from .protocol import STREAMS, group_for
-from .selectors import Credentials, frame_time, log_head, log_page_for_fanout
+from .selectors import Credentials, Logins, frame_time, log_head, log_page_for_fanout
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class Subscriber(Protocol):
     ) -> None: ...
 
     def reject_login(self) -> None: ...
+
+    def forbid(self, streams: list[str]) -> None: ...
 
 
 def text_message(frame: Any) -> dict[str, Any]:
@@ -179,10 +181,8 @@ class Hub:
             page = await database_sync_to_async(log_page_for_fanout)(
                 after=self.head, credentials=list(self.credentials)
             )
-            if page.rejected:
-                for connection in list(self.connections):
-                    if connection.credentials in page.rejected:
-                        connection.reject_login()
+            if page.logins is not None:
+                self.check_logins(page.logins)
             frames = page.frames
             for start in range(0, len(frames), EVENTS_PER_SLICE):
                 if start:
@@ -196,6 +196,21 @@ class Hub:
             self.head = max(self.head, page.head)
             if not page.more:
                 return
+
+    def check_logins(self, logins: Logins) -> None:
+        """Close the sockets whose login ended; unsubscribe the streams a user may no longer
+        view (before any event of them is handed out)."""
+        for connection in list(self.connections):
+            if connection.closing:
+                continue
+            if connection.credentials in logins.rejected:
+                connection.reject_login()
+                continue
+            viewable = logins.viewable.get(connection.credentials.user_id, frozenset())
+            lost = [stream for stream in connection.cursors if stream not in viewable]
+            if lost:
+                self.unsubscribe(connection, lost)
+                connection.forbid(lost)
 
     def deliver(self, frames: list[Any]) -> int:
         """Hand each of ``frames`` (in id order) to every socket that is behind it, all of a

@@ -74,6 +74,8 @@ ERROR_MESSAGES: dict[str, str] = {
 }
 
 # Close codes.
+# An unexpected exception on the socket's path (logged on the server); the client reconnects.
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_RATE_LIMITED = 4429
 # The client stopped reading and its backlog passed REALTIME_SEND_BACKLOG frames.
@@ -133,6 +135,12 @@ def error_frame(error: ClientError) -> ErrorFrame:
     return {"type": "error", "code": error.code, "message": error.message}
 
 
+def forbidden_frame(streams: list[str]) -> ErrorFrame:
+    """Sent when the user loses the view permission of ``streams``: they are unsubscribed."""
+    message = f"You may no longer view: {', '.join(streams)}. Unsubscribed."
+    return {**error_frame(ClientError(FORBIDDEN, message)), "events": streams}
+
+
 # Messages the client sends.
 @dataclass(frozen=True)
 class Subscribe:
@@ -167,7 +175,7 @@ def parse(text: str) -> ClientMessage:
     """Turn a text frame into a client message, or raise ``ClientError``."""
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deeper than the parser's stack
         raise ClientError(INVALID_JSON) from None
     if not isinstance(message, dict):
         raise ClientError(INVALID_MESSAGE, "The message must be a JSON object.")

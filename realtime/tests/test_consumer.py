@@ -14,8 +14,10 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError
 from rest_framework.authtoken.models import Token
 
-from realtime import hub, watcher
+from realtime import admission, hub, metrics, watcher
+from realtime.consumers import EventsConsumer
 from realtime.models import Event, EventLogState
+from realtime.protocol import Ping
 from schedule.models import Task
 from schedule.roles import FOREMEN, roles_ensure
 from schedule.services import task_create, task_update
@@ -337,3 +339,55 @@ async def test_a_revoked_token_stops_the_stream():
         await create_task("1.1")
 
         assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+async def test_an_unexpected_exception_closes_with_1011_and_releases_every_slot(
+    monkeypatch, caplog
+):
+    async def broken_ping(consumer, message) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(EventsConsumer.handlers, Ping, broken_ping)
+    open_before = metrics.CONNECTIONS_OPEN._value.get()
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+        await ws.receive_json_from()
+        assert metrics.CONNECTIONS_OPEN._value.get() == open_before + 1
+
+        await ws.send_json_to({"type": "ping"})
+
+        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 1011}
+        assert admission.open_connections() == 0
+        assert metrics.CONNECTIONS_OPEN._value.get() == open_before
+        assert hub.hub.connections == set()
+        assert watcher.log_watcher.connections == 0
+    assert "A socket failed; it is closed with 1011." in caplog.messages
+
+
+@database_sync_to_async
+def leave_every_group(key: str) -> None:
+    Token.objects.get(key=key).user.groups.clear()
+
+
+async def test_a_lost_view_permission_unsubscribes_its_streams_with_forbidden():
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks", "daily_works"]})
+        await ws.receive_json_from()
+
+        await leave_every_group(key)
+        await create_task("1.1")
+
+        assert await ws.receive_json_from(timeout=5) == {
+            "type": "error",
+            "code": "forbidden",
+            "message": "You may no longer view: tasks, daily_works. Unsubscribed.",
+            "events": ["tasks", "daily_works"],
+        }
+        await create_task("1.2")
+        await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
+        await ws.receive_nothing()

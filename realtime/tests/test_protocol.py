@@ -79,3 +79,12 @@ def test_an_unknown_stream_has_no_group():
 )
 def test_event_types_name_the_entity_and_what_happened(stream, action, expected):
     assert protocol.event_type(stream, action) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * 60000, '{"a":' * 30000, '{"type": "ping", "x": ' + "[" * 50000]
+)
+def test_nesting_deeper_than_the_parser_can_go_is_invalid_json(text):
+    with pytest.raises(ClientError) as raised:
+        protocol.parse(text)
+    assert raised.value.code == protocol.INVALID_JSON
