@@ -200,6 +200,13 @@ export class LiveTable {
     this.failures = 0; // fetches failed in a row
     this.stopped = false;
     this.problem = null;
+    // The server unsubscribed a stream the page shows (its view permission was removed): the
+    // page can no longer be kept current, and says so as for a 403 of a fragment.
+    document.addEventListener("realtime:error", ({ detail }) => {
+      if (detail.code === "forbidden" && Array.isArray(detail.events) && !this.stopped) {
+        this.stop(403, []);
+      }
+    });
   }
 
   /** The rows on the page whose `param` id (`task`, `work`, …) is `id`. */

@@ -329,8 +329,13 @@ export class RealtimeClient {
       this.remember(frame.id);
     } else if (frame.type === "subscribed") {
       this.advance(toEventId(frame.last_event_id));
-    } else if (frame.type === "error" && isDelay(frame.retry_after)) {
-      this.retryAfter = frame.retry_after;
+    } else if (frame.type === "error") {
+      if (isDelay(frame.retry_after)) this.retryAfter = frame.retry_after;
+      // The user lost the view permission of these streams: the server unsubscribed them, and
+      // asking for them again on the next reconnect would refuse the whole subscribe.
+      if (frame.code === "forbidden" && Array.isArray(frame.events)) {
+        frame.events.forEach((stream) => this.streams.delete(stream));
+      }
     }
     this.dispatch(frame);
   }
