@@ -77,7 +77,7 @@ def day_view(request: HttpRequest) -> HttpResponse:
             return redirect(_day_url(today))
     context = {
         **_day_context(request, day),
-        "works": daily_work_list().on_date(day),
+        "works": list(daily_work_list().on_date(day)),
         "day_form": DayForm(initial={"date": day}),
         "previous_url": _day_url(day - ONE_DAY) if day > datetime.date.min else None,
         "next_url": _day_url(day + ONE_DAY) if day < datetime.date.max else None,
@@ -113,7 +113,7 @@ def _render_fragment(request: HttpRequest, day: datetime.date) -> HttpResponse:
         .on_date(day)
         .filter(Q(pk__in=fragment_ids(request, "work")) | Q(task__in=fragment_ids(request, "task")))
     )
-    context = {**_day_context(request, day), "works": works}
+    context = {**_day_context(request, day), "works": list(works)}
     return render(request, "daily/work_rows.html", context)
 
 

@@ -43,7 +43,7 @@ def _gone(request: HttpRequest) -> HttpResponse:
 @permission_required("schedule.view_task", raise_exception=True)
 def task_list_view(request: HttpRequest) -> HttpResponse:
     if is_fragment_request(request):
-        tasks = task_list().filter(pk__in=fragment_ids(request, "task"))
+        tasks = list(task_list().filter(pk__in=fragment_ids(request, "task")))
         context = {"tasks": tasks, "task_count": Task.objects.count()}
         return render(request, "schedule/task_rows.html", context)
     tasks = list(task_list())

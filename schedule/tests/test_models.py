@@ -1,10 +1,12 @@
 import datetime
+import json
 import random
 import re
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
@@ -317,3 +319,35 @@ def test_database_refuses_a_task_without_its_code_key():
 
     with pytest.raises(IntegrityError), transaction.atomic():
         models.QuerySet(Task).filter(pk=task.pk).update(code_key="")
+
+
+def test_a_fixture_task_without_its_code_key_is_refused_rather_than_sorted_first(tmp_path):
+    fixture = tmp_path / "tasks.json"
+    fields = unsaved_task(code="2.1").__dict__
+    fixture.write_text(
+        json.dumps(
+            [
+                {
+                    "model": "schedule.task",
+                    "pk": 1,
+                    "fields": {
+                        name: str(fields[name])
+                        for name in [
+                            "code",
+                            "name",
+                            "unit",
+                            "volume_plan",
+                            "start_date",
+                            "end_date",
+                        ]
+                    }
+                    | {"created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z"},
+                }
+            ]
+        )
+    )
+
+    with pytest.raises(IntegrityError, match="task_code_key_set"):
+        call_command("loaddata", fixture, verbosity=0)
+
+    assert not Task.objects.exists()
