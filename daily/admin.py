@@ -10,7 +10,7 @@ class DailyWorkAdmin(admin.ModelAdmin):
     list_filter = ["date", "task__unit", "created_by"]
     search_fields = ["task__code", "task__name", "description"]
     date_hierarchy = "date"
-    ordering = ["-date", "task__code"]
+    ordering = ["-date", "task"]
     autocomplete_fields = ["task"]
     list_select_related = ["task", "created_by"]
     readonly_fields = ["created_by", "version", "created_at", "updated_at"]

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from schedule.forms import DateInput, VolumeInput
 from schedule.models import Task
-from scheduler_project.pages import VersionedModelForm, code_sort_key
+from scheduler_project.pages import VersionedModelForm
 
 from .models import MIN_VOLUME, DailyWork
 
@@ -39,7 +39,7 @@ class DailyWorkForm(VersionedModelForm):
         field.queryset = Task.objects.all()
         if day is None:
             day = self.instance.date if self.instance.pk else self.initial.get("date")
-        tasks = sorted(field.queryset, key=lambda task: (code_sort_key(task.code), task.pk))
+        tasks = list(field.queryset)  # in Task's order
         choices = [(task.pk, str(task)) for task in tasks]
         if isinstance(day, datetime.date):
             running = [

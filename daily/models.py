@@ -95,7 +95,7 @@ class DailyWork(VersionedModel):
     objects = DailyWorkQuerySet.as_manager()
 
     class Meta:
-        ordering = ["date", "task__code", "id"]
+        ordering = ["date", "task", "id"]  # "task": in Task's order
         verbose_name = _("daily work")
         verbose_name_plural = _("daily works")
         constraints = [

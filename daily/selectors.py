@@ -7,9 +7,7 @@ from .models import DailyWork
 
 
 def daily_work_list() -> QuerySet[DailyWork]:
-    return DailyWork.objects.select_related("task", "created_by").order_by(
-        "date", "task__code", "id"
-    )
+    return DailyWork.objects.select_related("task", "created_by").order_by("date", "task", "id")
 
 
 def daily_work_totals_by_unit(*, day: datetime.date) -> list[tuple[str, Decimal]]:

@@ -2,7 +2,6 @@
 
 import copy
 import datetime
-from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import messages
@@ -19,7 +18,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from scheduler_project.pages import (
     GONE_MESSAGE,
     DeleteForm,
-    code_sort_key,
     fragment_ids,
     is_fragment_request,
     submit,
@@ -79,7 +77,7 @@ def day_view(request: HttpRequest) -> HttpResponse:
             return redirect(_day_url(today))
     context = {
         **_day_context(request, day),
-        "works": _sorted(daily_work_list().on_date(day)),
+        "works": list(daily_work_list().on_date(day)),
         "day_form": DayForm(initial={"date": day}),
         "previous_url": _day_url(day - ONE_DAY) if day > datetime.date.min else None,
         "next_url": _day_url(day + ONE_DAY) if day < datetime.date.max else None,
@@ -88,10 +86,6 @@ def day_view(request: HttpRequest) -> HttpResponse:
         "page_url": _day_url(day),
     }
     return render(request, "daily/day.html", context)
-
-
-def _sorted(works: Iterable[DailyWork]) -> list[DailyWork]:
-    return sorted(works, key=lambda work: (code_sort_key(work.task.code), work.pk))
 
 
 def _day_context(request: HttpRequest, day: datetime.date) -> dict[str, Any]:
@@ -119,7 +113,7 @@ def _render_fragment(request: HttpRequest, day: datetime.date) -> HttpResponse:
         .on_date(day)
         .filter(Q(pk__in=fragment_ids(request, "work")) | Q(task__in=fragment_ids(request, "task")))
     )
-    context = {**_day_context(request, day), "works": _sorted(works)}
+    context = {**_day_context(request, day), "works": list(works)}
     return render(request, "daily/work_rows.html", context)
 
 

@@ -10,7 +10,7 @@ class MonthlyTaskAdmin(admin.ModelAdmin):
     list_filter = ["month", "task__unit"]
     search_fields = ["task__code", "task__name"]
     date_hierarchy = "month"
-    ordering = ["-month", "task__code"]
+    ordering = ["-month", "task"]
     autocomplete_fields = ["task"]
     list_select_related = ["task"]
     readonly_fields = ["version", "created_at", "updated_at"]

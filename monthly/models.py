@@ -40,7 +40,7 @@ class MonthlyTask(VersionedModel):
     objects = MonthlyTaskQuerySet.as_manager()
 
     class Meta:
-        ordering = ["month", "task__code", "id"]
+        ordering = ["month", "task", "id"]  # "task": in Task's order
         verbose_name = _("monthly order")
         verbose_name_plural = _("monthly orders")
         constraints = [

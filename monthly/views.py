@@ -21,7 +21,6 @@ from scheduler_project.pages import (
     Conflict,
     DeleteForm,
     Submission,
-    code_sort_key,
     conflict_for,
     fragment_ids,
     is_fragment_request,
@@ -85,8 +84,7 @@ def _order_rows(
     can_change = request.user.has_perm("monthly.change_monthlytask")
     rows = []
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    order = sorted(monthly_order(month=month), key=lambda row: code_sort_key(row.task.code))
-    for task, plan in order:
+    for task, plan in monthly_order(month=month):
         if plan is not None:
             totals[task.unit] += plan.volume_plan
         if only is not None and task.pk not in only:

@@ -1,7 +1,13 @@
 """The single emitter: one receiver per published model and signal.
 
 Signals rather than explicit calls in the services, because admin forms and bare ORM code in
-another process (a shell, a management command) must emit too. Services never publish.
+another process (a shell, a management command) must emit too. Services never publish. The
+bulk queryset paths, which send no ``post_save``, call ``publish_saved`` themselves
+(``VersionedQuerySet``).
+
+``loaddata`` saves raw: its rows are published by nobody. A fixture is the state a database
+starts from, not a change someone made, and its rows may arrive before the rows they point at
+(a daily work before its task), so they cannot even be serialized yet.
 """
 
 from functools import cache
@@ -53,14 +59,22 @@ def representer(serializer_class: type[serializers.Serializer]) -> serializers.S
     return serializer_class()
 
 
-def publish_saved(sender: type[models.Model], instance: models.Model, created: bool, **_: Any):
-    stream, serializer_class, _deleted = PUBLISHED[sender]
+def publish_saved(instance: models.Model, *, created: bool) -> None:
+    """Publish a row as written: the receiver's path and the bulk paths' one."""
+    stream, serializer_class, _deleted = PUBLISHED[type(instance)]
     publish(
         stream=stream,
         type=event_type(stream, CREATED if created else UPDATED),
         object_id=instance.pk,
         data=dict(representer(serializer_class).to_representation(instance)),
     )
+
+
+def _saved(
+    sender: type[models.Model], instance: models.Model, created: bool, raw: bool, **_: Any
+) -> None:
+    if not raw:
+        publish_saved(instance, created=created)
 
 
 def publish_deleted(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
@@ -75,5 +89,5 @@ def publish_deleted(sender: type[models.Model], instance: models.Model, **_: Any
 
 def connect() -> None:
     for model in PUBLISHED:
-        post_save.connect(publish_saved, sender=model, dispatch_uid=f"realtime.saved.{model}")
+        post_save.connect(_saved, sender=model, dispatch_uid=f"realtime.saved.{model}")
         post_delete.connect(publish_deleted, sender=model, dispatch_uid=f"realtime.deleted.{model}")

@@ -40,7 +40,6 @@ class TaskAdmin(admin.ModelAdmin):
     list_filter = ["unit", "start_date", "end_date"]
     search_fields = ["code", "name"]
     date_hierarchy = "start_date"
-    ordering = ["code"]
     readonly_fields = ["volume_fact", "version", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["code", "name", "unit"]}),

@@ -1,7 +1,6 @@
 """The schedule pages: the task table and the forms that create, edit and delete tasks."""
 
 import copy
-from collections.abc import Iterable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -14,7 +13,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from scheduler_project.pages import (
     GONE_MESSAGE,
     DeleteForm,
-    code_sort_key,
     fragment_ids,
     is_fragment_request,
     submit,
@@ -36,10 +34,6 @@ def _units() -> list[str]:
     return list(Task.objects.order_by("unit").values_list("unit", flat=True).distinct())
 
 
-def _sorted(tasks: Iterable[Task]) -> list[Task]:
-    return sorted(tasks, key=lambda task: (code_sort_key(task.code), task.pk))
-
-
 def _gone(request: HttpRequest) -> HttpResponse:
     messages.warning(request, GONE_MESSAGE)
     return redirect(_list_url())
@@ -49,10 +43,10 @@ def _gone(request: HttpRequest) -> HttpResponse:
 @permission_required("schedule.view_task", raise_exception=True)
 def task_list_view(request: HttpRequest) -> HttpResponse:
     if is_fragment_request(request):
-        tasks = _sorted(task_list().filter(pk__in=fragment_ids(request, "task")))
+        tasks = list(task_list().filter(pk__in=fragment_ids(request, "task")))
         context = {"tasks": tasks, "task_count": Task.objects.count()}
         return render(request, "schedule/task_rows.html", context)
-    tasks = _sorted(task_list())
+    tasks = list(task_list())
     return render(request, "schedule/task_list.html", {"tasks": tasks, "task_count": len(tasks)})
 
 

@@ -7,7 +7,6 @@ instead of overwriting them.
 """
 
 import datetime
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,15 +38,6 @@ def plain_decimal(value: Decimal) -> Decimal:
     """``12.500`` → ``12.5`` and ``100.000`` → ``100``, never ``1E+2``."""
     number = value.normalize()
     return number.quantize(Decimal(1)) if number == number.to_integral_value() else number
-
-
-def code_sort_key(code: str) -> tuple[tuple[int, int, str], ...]:
-    """Order codes as people read them: ``1.2`` < ``1.10`` < ``2.1`` < ``10.1``."""
-    return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part)
-        for part in re.split(r"(\d+)", code.casefold())
-        if part
-    )
 
 
 def format_person(user: AbstractBaseUser | None) -> str:

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.db.models import F
-from django.db.models.signals import post_save
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
@@ -34,23 +33,22 @@ class VersionConflict(Exception):
 
 
 class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
-    """Bulk writes behave like saves: versions move on and ``post_save`` is sent for each row.
+    """Bulk writes behave like saves: versions move on and each row is published once.
 
-    ``update``, ``bulk_create`` and ``bulk_update`` send no signals by themselves, so without
-    this the real-time log (fed by ``post_save``) would miss them. ``delete`` needs nothing:
-    Django sends ``post_delete`` per row whenever a receiver is connected.
+    ``update``, ``bulk_create`` and ``bulk_update`` send no ``post_save``, so they publish
+    through ``realtime.signals.publish_saved`` themselves (STYLE rule 8). They do not send
+    ``post_save`` by hand: a receiver would take rows that were never saved one by one for
+    saves (no ``save()`` ran, ``update_fields`` unknown). ``delete`` needs nothing: Django
+    sends ``post_delete`` per row whenever a receiver is connected.
     """
 
-    def _send_post_save(self, objs: Iterable[ModelT], *, created: bool) -> None:
+    def _publish_saved(self, objs: Iterable[ModelT], *, created: bool) -> None:
+        # Imported here: realtime.signals serializes with the apps' API modules, which import
+        # the models built on this module.
+        from realtime.signals import publish_saved
+
         for obj in objs:
-            post_save.send(
-                sender=self.model,
-                instance=obj,
-                created=created,
-                raw=False,
-                using=self.db,
-                update_fields=None,
-            )
+            publish_saved(obj, created=created)
 
     def update(self, **kwargs: Any) -> int:
         with transaction.atomic(using=self.db):
@@ -58,13 +56,13 @@ class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
             kwargs.setdefault("version", F("version") + 1)
             count = super().update(**kwargs)
             changed = self.model._default_manager.filter(pk__in=pks).order_by("pk")
-            self._send_post_save(changed, created=False)
+            self._publish_saved(changed, created=False)
         return count
 
     def bulk_create(self, objs: Iterable[ModelT], *args: Any, **kwargs: Any) -> list[ModelT]:
         with transaction.atomic(using=self.db):
             created = super().bulk_create(objs, *args, **kwargs)
-            self._send_post_save(created, created=True)
+            self._publish_saved(created, created=True)
         return created
 
     def bulk_update(
@@ -73,7 +71,7 @@ class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
         objs = list(objs)
         for obj in objs:
             obj.version += 1
-        # Django implements bulk_update with update() on this queryset class, which signals.
+        # Django implements bulk_update with update() on this queryset class, which publishes.
         return super().bulk_update(objs, [*fields, "version"], *args, **kwargs)
 
 

@@ -50,3 +50,12 @@ def test_totals_by_unit_sum_the_days_volumes_per_unit():
 
 def test_totals_by_unit_of_a_day_without_works_are_empty():
     assert daily_work_totals_by_unit(day=NOV_25) == []
+
+
+def test_daily_work_list_puts_task_codes_in_natural_order():
+    for code in ["10.1", "2.1", "1.10", "1.2"]:
+        DailyWorkFactory(task=TaskFactory(code=code), date=NOV_25)
+
+    codes = [work.task.code for work in daily_work_list().on_date(NOV_25)]
+
+    assert codes == ["1.2", "1.10", "2.1", "10.1"]

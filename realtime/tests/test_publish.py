@@ -1,10 +1,13 @@
 """Every write path emits exactly its events, after commit, carrying what the REST API returns."""
 
 import datetime
+import json
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
 
@@ -15,6 +18,7 @@ from monthly.models import MonthlyTask
 from monthly.tests.factories import MonthlyTaskFactory
 from realtime.events import acting_as
 from realtime.models import Event
+from realtime.signals import PUBLISHED, representer
 from schedule.models import Task
 from schedule.services import task_create
 from schedule.tests.factories import TaskFactory
@@ -247,3 +251,91 @@ def test_every_event_type_says_what_the_api_says_right_after_the_change(
     [event] = [e for e in events if e.type == f"{entity}_deleted"]
     assert event.object_id == event.data["id"] == created["id"]
     assert api_client.get(detail).status_code == 404
+
+
+def _create_tasks() -> list[Task]:
+    return Task.objects.bulk_create(
+        [Task(**{**TASK_DATA, "code": code}) for code in ["8.1", "8.2"]]
+    )
+
+
+def _update_tasks() -> list[Task]:
+    tasks = TaskFactory.create_batch(2)
+    Task.objects.filter(pk__in=[task.pk for task in tasks]).update(unit="t")
+    return tasks
+
+
+def _bulk_update_tasks() -> list[Task]:
+    tasks = TaskFactory.create_batch(2)
+    for task in tasks:
+        task.code = f"9.{task.pk}"
+    Task.objects.bulk_update(tasks, ["code"])
+    return tasks
+
+
+def _create_works() -> list[DailyWork]:
+    task = TaskFactory()
+    return DailyWork.objects.bulk_create(
+        [DailyWork(task=task, date=datetime.date(2026, 11, day), volume=1) for day in (2, 3)]
+    )
+
+
+def _update_works() -> list[DailyWork]:
+    works = DailyWorkFactory.create_batch(2)
+    DailyWork.objects.filter(pk__in=[work.pk for work in works]).update(volume=5)
+    return works
+
+
+BULK_WRITES = [
+    (_create_tasks, "task_created"),
+    (_update_tasks, "task_updated"),
+    (_bulk_update_tasks, "task_updated"),
+    (_create_works, "daily_work_created"),
+    (_update_works, "daily_work_updated"),
+]
+
+
+@pytest.mark.parametrize(("write", "event_type"), BULK_WRITES)
+def test_each_bulk_path_publishes_each_row_once_as_it_is_stored(capture_events, write, event_type):
+    with capture_events() as events:
+        rows = write()
+
+    model = type(rows[0])
+    published = [e for e in events if e.type == event_type]
+    assert sorted(e.object_id for e in published) == sorted(row.pk for row in rows)
+    for event in published:
+        stored = model.objects.get(pk=event.object_id)
+        assert event.data["version"] == stored.version
+        assert event.data == api_data(stored)
+
+
+def api_data(instance) -> dict:
+    _stream, serializer_class, _deleted = PUBLISHED[type(instance)]
+    return dict(representer(serializer_class).to_representation(instance))
+
+
+def test_loaddata_loads_silently_even_a_daily_work_listed_before_its_task(tmp_path, capture_events):
+    task = TaskFactory(code="4.1")
+    MonthlyTaskFactory(task=task)
+    DailyWorkFactory(task=task, volume=Decimal(3))
+    dumped = StringIO()
+    call_command("dumpdata", "schedule.task", "monthly", "daily", stdout=dumped)
+    rows = json.loads(dumped.getvalue())
+    rows.sort(key=lambda row: row["model"] != "daily.dailywork")  # works first
+    fixture = tmp_path / "schedule.json"
+    fixture.write_text(json.dumps(rows))
+    stored = snapshot()
+    Task.objects.all().delete()
+
+    with capture_events(expected=0):
+        call_command("loaddata", fixture, verbosity=0)
+
+    assert snapshot() == stored
+
+
+def snapshot() -> list[list[tuple]]:
+    return [
+        list(Task.objects.values_list("pk", "code", "code_key", "version", "volume_fact")),
+        list(MonthlyTask.objects.values_list("pk", "task_id", "volume_plan", "version")),
+        list(DailyWork.objects.values_list("pk", "task_id", "volume", "version")),
+    ]

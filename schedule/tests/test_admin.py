@@ -137,3 +137,17 @@ def test_inline_daily_work_added_on_a_task_counts_in_volume_fact(admin_client):
     task.refresh_from_db()
     assert task.volume_fact == Decimal("4.25")
     assert DailyWork.objects.get().created_by == admin_client.admin_user
+
+
+@pytest.mark.parametrize(("app_label", "model"), MODELS)
+def test_changelists_list_codes_in_natural_order(admin_client, app_label, model):
+    for code in ["10.1", "2.1", "1.10", "1.2"]:
+        task = TaskFactory(code=code)
+        MonthlyTaskFactory(task=task)
+        DailyWorkFactory(task=task)
+
+    response = admin_client.get(reverse(f"admin:{app_label}_{model}_changelist"))
+
+    rows = response.context["cl"].result_list
+    codes = [getattr(row, "task", row).code for row in rows]
+    assert codes == ["1.2", "1.10", "2.1", "10.1"]

@@ -267,7 +267,7 @@ def test_destroy_deletes_the_task(api_client):
 @pytest.mark.parametrize(
     ("query", "codes"),
     [
-        ("", ["1.1", "1.2", "12.1", "2.1"]),
+        ("", ["1.1", "1.2", "2.1", "12.1"]),
         ("?code=1.", ["1.1", "1.2"]),
         ("?code=1", ["1.1", "1.2", "12.1"]),
         ("?code=3", []),

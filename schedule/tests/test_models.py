@@ -1,15 +1,24 @@
 import datetime
+import json
+import random
+import re
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.core.management import call_command
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from daily.models import DailyWork
 from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
 from monthly.tests.factories import MonthlyTaskFactory
-from schedule.models import Task
+from schedule.models import CODE_KEY_MAX_LENGTH, CODE_MAX_LENGTH, Task, task_code_key
+from schedule.services import task_update
 
 from .factories import TaskFactory
 
@@ -178,3 +187,167 @@ def test_overlapping_selects_tasks_sharing_at_least_one_day_with_the_period():
         october,
         november,
     ]
+
+
+# The one order of codes: ``code_key``.
+
+READING_ORDER = [
+    "1",
+    "1.1",
+    "1.2",
+    "1.2a",
+    "1.10",
+    "01.11",
+    "1a",
+    "2.1",
+    "10.1",
+    "A-3",
+    "a-10",
+    "B-2",
+    "А-1",  # Cyrillic letters after Latin ones
+    "б-2",
+]
+
+
+def shuffled(codes: list[str]) -> list[str]:
+    codes = list(codes)
+    random.Random(10).shuffle(codes)
+    return codes
+
+
+def reading_order(code: str) -> tuple[tuple[int, int, str], ...]:
+    """The order people read codes in, spelled as directly as possible to check the key by."""
+    return tuple(
+        (0, int(run), "") if index % 2 else (1, 0, run)
+        for index, run in enumerate(re.split(r"([0-9]+)", code.casefold()))
+        if run
+    )
+
+
+def sign(a, b) -> int:
+    return (a > b) - (a < b)
+
+
+def test_codes_sort_as_people_read_them():
+    assert sorted(shuffled(READING_ORDER), key=task_code_key) == READING_ORDER
+
+
+@given(st.text(max_size=CODE_MAX_LENGTH), st.text(max_size=CODE_MAX_LENGTH))
+@example("1", "1.1")
+@example("1.1", "1a")
+@example("ß", "ss")
+@example("1.02", "1.2")
+def test_keys_compare_as_text_like_the_codes_they_stand_for(first, second):
+    assert sign(task_code_key(first), task_code_key(second)) == sign(
+        reading_order(first), reading_order(second)
+    )
+
+
+@given(st.text(max_size=CODE_MAX_LENGTH))
+@example("ﬃ" * CODE_MAX_LENGTH)
+def test_a_key_is_digits_that_fit_its_column(code):
+    key = task_code_key(code)
+
+    assert set(key) <= set("0123456789")
+    assert len(key) <= CODE_KEY_MAX_LENGTH
+
+
+def test_the_database_orders_tasks_by_code_as_people_read_them():
+    for code in shuffled(READING_ORDER):
+        TaskFactory(code=code)
+
+    assert list(Task.objects.values_list("code", flat=True)) == READING_ORDER
+
+
+def _save(task: Task, code: str) -> None:
+    task.code = code
+    task.save()
+
+
+def _save_update_fields(task: Task, code: str) -> None:
+    task.code = code
+    task.save(update_fields=["code"])
+
+
+def _service(task: Task, code: str) -> None:
+    task_update(task=task, data={"code": code}, version=task.version)
+
+
+def _bulk_update(task: Task, code: str) -> None:
+    task.code = code
+    Task.objects.bulk_update([task], ["code"])
+
+
+def _queryset_update(task: Task, code: str) -> None:
+    Task.objects.filter(pk=task.pk).update(code=code)
+
+
+@pytest.mark.parametrize(
+    "write", [_save, _save_update_fields, _service, _bulk_update, _queryset_update]
+)
+def test_every_write_path_keeps_the_code_key(write):
+    task = TaskFactory(code="2.1")
+
+    write(task, "10.1")
+
+    assert Task.objects.values_list("code", "code_key").get(pk=task.pk) == (
+        "10.1",
+        task_code_key("10.1"),
+    )
+
+
+def test_bulk_create_gives_each_task_its_code_key():
+    Task.objects.bulk_create([unsaved_task(code=code) for code in ["10.1", "2.1"]], batch_size=1)
+
+    assert list(Task.objects.values_list("code", "code_key")) == [
+        ("2.1", task_code_key("2.1")),
+        ("10.1", task_code_key("10.1")),
+    ]
+
+
+def test_a_queryset_update_of_the_code_to_an_expression_is_refused():
+    task = TaskFactory(code="2.1")
+
+    with pytest.raises(TypeError, match="takes a string"):
+        Task.objects.filter(pk=task.pk).update(code=Concat(F("code"), Value("0")))
+
+    assert Task.objects.get(pk=task.pk).code == "2.1"
+
+
+def test_database_refuses_a_task_without_its_code_key():
+    task = TaskFactory()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        models.QuerySet(Task).filter(pk=task.pk).update(code_key="")
+
+
+def test_a_fixture_task_without_its_code_key_is_refused_rather_than_sorted_first(tmp_path):
+    fixture = tmp_path / "tasks.json"
+    fields = unsaved_task(code="2.1").__dict__
+    fixture.write_text(
+        json.dumps(
+            [
+                {
+                    "model": "schedule.task",
+                    "pk": 1,
+                    "fields": {
+                        name: str(fields[name])
+                        for name in [
+                            "code",
+                            "name",
+                            "unit",
+                            "volume_plan",
+                            "start_date",
+                            "end_date",
+                        ]
+                    }
+                    | {"created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z"},
+                }
+            ]
+        )
+    )
+
+    with pytest.raises(IntegrityError, match="task_code_key_set"):
+        call_command("loaddata", fixture, verbosity=0)
+
+    assert not Task.objects.exists()

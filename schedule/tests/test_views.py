@@ -375,7 +375,10 @@ def test_fragment_renders_the_rows_asked_for_and_the_task_count(client, viewer):
     assert response.status_code == 200
     assert [task.code for task in response.context["tasks"]] == ["1.1", "1.10"]
     assert html.lstrip().startswith("<table><tbody>")
-    assert f'<tr id="task-{first.pk}" data-task-id="{first.pk}" data-version="1">' in html
+    assert (
+        f'<tr id="task-{first.pk}" data-sort-key="{first.code_key}" data-task-id="{first.pk}"'
+        ' data-version="1">'
+    ) in html
     assert '<p class="page-header__lead" data-live-part="task-count">3 tasks</p>' in html
 
 

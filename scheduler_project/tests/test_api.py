@@ -10,6 +10,8 @@ from django.utils import translation
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from daily.tests.factories import DailyWorkFactory
+from monthly.tests.factories import MonthlyTaskFactory
 from schedule.api import TaskSerializer
 from schedule.models import Task
 from schedule.tests.factories import TaskFactory
@@ -18,6 +20,8 @@ from scheduler_project.api import Pagination
 pytestmark = pytest.mark.django_db
 
 LIST_URLS = ["/api/tasks/", "/api/monthly-tasks/", "/api/daily-works/"]
+CODES = ["10.1", "2.1", "1.10", "1.2"]
+NATURAL_ORDER = ["1.2", "1.10", "2.1", "10.1"]
 
 
 @pytest.mark.parametrize("url", LIST_URLS)
@@ -203,3 +207,22 @@ def test_serializer_messages_follow_the_active_language_after_the_fields_are_cac
 
     assert "already exists" in str(in_english.errors["code"][0])
     assert str(in_russian.errors["code"][0]) != str(in_english.errors["code"][0])
+
+
+@pytest.mark.parametrize(
+    ("url", "code_field"),
+    [
+        ("/api/tasks/", "code"),
+        ("/api/monthly-tasks/", "task_code"),
+        ("/api/daily-works/", "task_code"),
+    ],
+)
+def test_lists_come_in_the_natural_order_of_codes(api_client, url, code_field):
+    for code in CODES:
+        task = TaskFactory(code=code)
+        MonthlyTaskFactory(task=task)
+        DailyWorkFactory(task=task)
+
+    response = api_client.get(url)
+
+    assert [row[code_field] for row in response.json()["results"]] == NATURAL_ORDER

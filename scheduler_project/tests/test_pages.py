@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from scheduler_project.pages import code_sort_key, format_value, format_volume
+from scheduler_project.pages import format_value, format_volume
 
 
 @pytest.mark.parametrize(
@@ -21,21 +21,6 @@ def test_volumes_lose_trailing_zeros_and_follow_the_language(value, english, rus
         assert format_volume(value) == english
     with translation.override("ru"):
         assert format_volume(value) == russian
-
-
-def test_codes_sort_as_people_read_them():
-    codes = ["10.1", "1.10", "2.1", "1.2", "1.1", "B-2", "a-10", "A-3"]
-
-    assert sorted(codes, key=code_sort_key) == [
-        "1.1",
-        "1.2",
-        "1.10",
-        "2.1",
-        "10.1",
-        "A-3",
-        "a-10",
-        "B-2",
-    ]
 
 
 @pytest.mark.parametrize(("value", "shown"), [("", "—"), (None, "—"), ("Pit", "Pit")])

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models.signals import post_save
 
 from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
@@ -99,3 +100,34 @@ def test_an_update_skips_only_the_rules_of_fields_it_leaves_alone():
     assert {"task", "month"} <= unaffected_fields(MonthlyTask, {"volume_plan"})
     assert "start_date" not in unaffected_fields(Task, {"end_date"})
     assert "code" in unaffected_fields(Task, {"volume_plan"})
+
+
+def _bulk_create_tasks(tasks: list[Task]) -> None:
+    Task.objects.bulk_create([TaskFactory.build(code=f"9.{task.pk}") for task in tasks])
+
+
+def _update_tasks(tasks: list[Task]) -> None:
+    Task.objects.update(name="Renamed")
+
+
+def _bulk_update_tasks(tasks: list[Task]) -> None:
+    for task in tasks:
+        task.code = f"9.{task.pk}"
+    Task.objects.bulk_update(tasks, ["code"])
+
+
+@pytest.mark.parametrize("bulk_write", [_bulk_create_tasks, _update_tasks, _bulk_update_tasks])
+def test_bulk_paths_send_no_post_save_for_rows_never_saved_one_by_one(bulk_write):
+    tasks = TaskFactory.create_batch(2)
+    saves = []
+
+    def receiver(sender, instance, **kwargs) -> None:
+        saves.append(instance)
+
+    post_save.connect(receiver, sender=Task, weak=False, dispatch_uid="test.bulk")
+    try:
+        bulk_write(tasks)
+    finally:
+        post_save.disconnect(sender=Task, dispatch_uid="test.bulk")
+
+    assert saves == []

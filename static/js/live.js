@@ -95,34 +95,14 @@ export function notifyResynced() {
 
 // Rows.
 
-/** Order of codes as people read them (1.2 < 1.10 < 2.1), like the server's code_sort_key. */
-function codeKey(code) {
-  return code
-    .toLowerCase()
-    .split(/(\d+)/)
-    .filter(Boolean)
-    .map((part) => (/^\d+$/.test(part) ? [0, Number(part), ""] : [1, 0, part]));
-}
-
-function compareKeys(a, b) {
-  for (let i = 0; i < Math.min(a.length, b.length); i += 1) {
-    for (let j = 0; j < 3; j += 1) {
-      if (a[i][j] < b[i][j]) return -1;
-      if (a[i][j] > b[i][j]) return 1;
-    }
-  }
-  return a.length - b.length;
-}
-
-function rowOrder(row) {
-  const code = row.querySelector(".task-code")?.textContent.trim() ?? "";
-  return [codeKey(code), Number(row.id.replace(/\D+/g, ""))];
-}
-
+/**
+ * The server's order of rows: by `data-sort-key` (the task's code key, digits only, so plain
+ * string comparison agrees with the database), then by id.
+ */
 function compareRows(a, b) {
-  const [codeA, idA] = rowOrder(a);
-  const [codeB, idB] = rowOrder(b);
-  return compareKeys(codeA, codeB) || idA - idB;
+  const [keyA, keyB] = [a.dataset.sortKey ?? "", b.dataset.sortKey ?? ""];
+  if (keyA !== keyB) return keyA < keyB ? -1 : 1;
+  return Number(a.id.replace(/\D+/g, "")) - Number(b.id.replace(/\D+/g, ""));
 }
 
 /** What a row shows: changed text or input values get the row highlighted. */
@@ -392,7 +372,7 @@ export class LiveTable {
     return visibleChange;
   }
 
-  /** Put `row` where the server's order puts it: by code, then id. */
+  /** Put `row` where the server's order puts it (compareRows). */
   place(row) {
     const others = [...this.tbody.children].filter(
       (other) => other !== row && !other.classList.contains("row-message"),
