@@ -1,10 +1,11 @@
 from django.contrib import admin
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from daily.models import DailyWork
 from monthly.models import MonthlyTask
 
-from .models import Task
+from .models import CalendarDay, Task
 
 
 class MonthlyTaskInline(admin.TabularInline):
@@ -60,3 +61,17 @@ class TaskAdmin(admin.ModelAdmin):
             if isinstance(instance, DailyWork) and instance.pk is None:
                 instance.created_by = request.user
         super().save_formset(request, form, formset, change)
+
+
+@admin.register(CalendarDay)
+class CalendarDayAdmin(admin.ModelAdmin):
+    list_display = ["date", "weekday", "is_working", "note", "updated_at"]
+    list_filter = ["is_working", "date"]
+    search_fields = ["note"]
+    date_hierarchy = "date"
+    ordering = ["-date"]
+    readonly_fields = ["version", "created_at", "updated_at"]
+
+    @admin.display(description=_("weekday"))
+    def weekday(self, day: CalendarDay) -> str:
+        return date_format(day.date, "l")

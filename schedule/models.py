@@ -161,3 +161,33 @@ class Task(VersionedModel):
         return (Decimal(self.volume_fact) * 100 / Decimal(self.volume_plan)).quantize(
             Decimal("0.1")
         )
+
+
+class CalendarDayQuerySet(VersionedQuerySet["CalendarDay"]):
+    def between(self, first_day, last_day) -> "CalendarDayQuerySet":
+        return self.filter(date__gte=first_day, date__lte=last_day)
+
+
+class CalendarDay(VersionedModel):
+    """An exception to the working calendar: a day off on a working weekday, or a working day on
+    a weekend or public holiday (a transferred Saturday). It wins over the weekdays and holidays
+    (schedule/working_days.py)."""
+
+    date = models.DateField(_("date"), unique=True)
+    is_working = models.BooleanField(
+        _("working day"),
+        help_text=_("Ticked: the site works that day; unticked: a day off."),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = CalendarDayQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["date"]
+        verbose_name = _("calendar exception")
+        verbose_name_plural = _("calendar exceptions")
+
+    def __str__(self) -> str:
+        return f"{self.date.isoformat()} {_('working day') if self.is_working else _('day off')}"

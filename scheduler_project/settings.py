@@ -26,6 +26,22 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_weekdays(name: str, default: str) -> tuple[int, ...]:
+    """ISO weekday numbers (1 = Monday … 7 = Sunday) from a list of numbers and ranges: "1-5",
+    "1-6", "1,2,3,4,5,6", "1-3,5"."""
+    value = os.environ.get(name, "").strip() or default
+    days: set[int] = set()
+    for item in value.replace(" ", "").split(","):
+        first, _dash, last = item.partition("-")
+        if not (first.isdigit() and (last.isdigit() or not _dash)):
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a weekday number or range (1-7).")
+        low, high = int(first), int(last or first)
+        if not 1 <= low <= high <= 7:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a weekday number or range (1-7).")
+        days.update(range(low, high + 1))
+    return tuple(sorted(days))
+
+
 DEBUG = env_bool("DEBUG", True)
 
 # Public: `make run` refuses to serve it beyond loopback (schedule.demo.demo_exposure).
@@ -204,6 +220,13 @@ REALTIME_CLIENT_HEARTBEAT_TIMEOUT_MS = int(
 # sessions; empty (the default) turns token access off. Several server processes add up their
 # metrics when PROMETHEUS_MULTIPROC_DIR is set in their environment (see realtime/metrics.py).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# The working calendar (schedule/working_days.py): the weekdays the site works, ISO numbers
+# (1 = Monday); the country whose public holidays and transferred working days apply (a code
+# the `holidays` package knows, e.g. RU; empty: none). Single days off and working days on top
+# of these are kept in the database (CalendarDay, edited in the admin).
+WORK_WEEKDAYS = env_weekdays("WORK_WEEKDAYS", "1-5")
+HOLIDAYS_COUNTRY = os.environ.get("HOLIDAYS_COUNTRY", "RU").strip().upper()
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -8,8 +8,9 @@ from django.urls import reverse
 from daily.models import DailyWork
 from daily.tests.factories import DailyWorkFactory
 from monthly.tests.factories import MonthlyTaskFactory
-from schedule.models import Task
+from schedule.models import CalendarDay, Task
 from schedule.tests.factories import TaskFactory
+from schedule.working_days import is_working_day
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +152,38 @@ def test_changelists_list_codes_in_natural_order(admin_client, app_label, model)
     rows = response.context["cl"].result_list
     codes = [getattr(row, "task", row).code for row in rows]
     assert codes == ["1.2", "1.10", "2.1", "10.1"]
+
+
+def test_a_calendar_exception_added_in_admin_changes_the_working_days(admin_client, settings):
+    settings.WORK_WEEKDAYS = (1, 2, 3, 4, 5)
+    settings.HOLIDAYS_COUNTRY = "RU"
+    saturday = datetime.date(2026, 1, 17)
+    assert not is_working_day(saturday)
+
+    response = admin_client.post(
+        reverse("admin:schedule_calendarday_add"),
+        {"date": "2026-01-17", "is_working": "on", "note": "Transferred working Saturday"},
+    )
+
+    assert response.status_code == 302
+    assert is_working_day(saturday)
+    day = CalendarDay.objects.get()
+    for url in [
+        reverse("admin:schedule_calendarday_changelist"),
+        reverse("admin:schedule_calendarday_change", args=[day.pk]),
+    ]:
+        assert admin_client.get(url).status_code == 200, url
+
+
+def test_admin_refuses_a_second_exception_for_the_same_date(admin_client):
+    CalendarDay.objects.create(date=datetime.date(2026, 1, 17), is_working=True)
+
+    response = admin_client.post(
+        reverse("admin:schedule_calendarday_add"), {"date": "2026-01-17", "note": "Day off"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "date": ["Calendar exception with this Date already exists."]
+    }
+    assert CalendarDay.objects.get().is_working

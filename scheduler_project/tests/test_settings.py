@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
+
+from scheduler_project.settings import env_weekdays
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
@@ -131,3 +134,50 @@ def test_db_conn_max_age_sets_persistent_connections_where_there_is_no_pool(env,
     unpooled = database_settings(DATABASE_URL=POSTGRESQL_URL, DB_POOL_MAX_SIZE="0", **env)
 
     assert (sqlite["CONN_MAX_AGE"], unpooled["CONN_MAX_AGE"]) == conn_max_age
+
+
+@pytest.mark.parametrize(
+    ("value", "weekdays"),
+    [
+        ("", (1, 2, 3, 4, 5)),
+        ("1-5", (1, 2, 3, 4, 5)),
+        ("1-6", (1, 2, 3, 4, 5, 6)),
+        ("1,2,3,4,5,6", (1, 2, 3, 4, 5, 6)),
+        ("1-3, 5", (1, 2, 3, 5)),
+        ("6,7,1-2", (1, 2, 6, 7)),
+        ("3", (3,)),
+    ],
+)
+def test_work_weekdays_read_iso_numbers_and_ranges(monkeypatch, value, weekdays):
+    monkeypatch.setenv("WORK_WEEKDAYS", value)
+
+    assert env_weekdays("WORK_WEEKDAYS", "1-5") == weekdays
+
+
+@pytest.mark.parametrize("value", ["0-5", "1-8", "5-1", "mon-fri", "1,,2", "1-", "-5", "1.5"])
+def test_work_weekdays_refuse_anything_but_iso_numbers_and_ranges(monkeypatch, value):
+    monkeypatch.setenv("WORK_WEEKDAYS", value)
+
+    with pytest.raises(ImproperlyConfigured, match="WORK_WEEKDAYS"):
+        env_weekdays("WORK_WEEKDAYS", "1-5")
+
+
+def test_the_working_calendar_settings_come_from_the_environment():
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings;"
+        " print(settings.WORK_WEEKDAYS, repr(settings.HOLIDAYS_COUNTRY))",
+        WORK_WEEKDAYS="1-6",
+        HOLIDAYS_COUNTRY="de",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "(1, 2, 3, 4, 5, 6) 'DE'"
+
+
+def test_manage_py_check_refuses_an_unknown_holidays_country():
+    result = manage("check", HOLIDAYS_COUNTRY="XX")
+
+    assert result.returncode != 0
+    assert "schedule.E001" in result.stderr
