@@ -155,3 +155,31 @@ def test_a_failing_server_is_asked_again_later_and_later_until_the_row_comes_rig
         longest = min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (retry["attempt"] - 1))
         assert longest / 2 <= retry["delay"] <= longest
     assert watcher.evaluate("window.e2eStops") == []
+
+
+def test_a_page_whose_stream_the_user_loses_stops_and_says_why(open_page, make_user):
+    task = TaskFactory(code="1.1", name="Excavation")
+    maria = make_user(PLANNERS, username="maria")
+    ivan = make_user(VIEWERS, username="ivan")
+    watcher = open_page(ivan, "/")
+    record(watcher)
+    watcher.evaluate(
+        """() => document.addEventListener("realtime:error", ({ detail }) => {
+             document.documentElement.dataset.e2eForbidden = detail.events.join(",");
+           })"""
+    )
+
+    ivan.groups.clear()
+    task_update(task=task, data={"name": "Excavation by hand"}, version=task.version, actor=maria)
+
+    expect(watcher.locator("html")).to_have_attribute("data-e2e-forbidden", "tasks")
+    problem = watcher.locator("[data-live-problem]")
+    expect(problem).to_have_text(FORBIDDEN)
+    expect(watcher.locator(f"#task-{task.pk} .task-name")).to_have_text("Excavation")
+    assert watcher.evaluate("window.e2eFetches") == []
+    assert watcher.evaluate("window.e2eStops") == [403]
+    # The client forgets the stream: a reconnect does not ask for it (and fail) again.
+    streams = watcher.evaluate(
+        """async () => [...(await import("/static/realtime/websocket.js")).realtime.streams]"""
+    )
+    assert streams == []
