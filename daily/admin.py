@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from scheduler_project.admin import VersionedModelAdmin
+
 from .models import DailyWork
+from .services import daily_work_update
 
 
 @admin.register(DailyWork)
-class DailyWorkAdmin(admin.ModelAdmin):
+class DailyWorkAdmin(VersionedModelAdmin):
     list_display = ["date", "task", "volume", "unit", "description", "created_by", "updated_at"]
     list_filter = ["date", "task__unit", "created_by"]
     search_fields = ["task__code", "task__name", "description"]
@@ -13,7 +16,9 @@ class DailyWorkAdmin(admin.ModelAdmin):
     ordering = ["-date", "task"]
     autocomplete_fields = ["task"]
     list_select_related = ["task", "created_by"]
-    readonly_fields = ["created_by", "version", "created_at", "updated_at"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    update_service = daily_work_update
+    service_object_name = "daily_work"
 
     @admin.display(description=_("unit"), ordering="task__unit")
     def unit(self, daily_work: DailyWork) -> str:

@@ -15,9 +15,11 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from realtime.protocol import DAILY_WORKS
 from scheduler_project.pages import (
     GONE_MESSAGE,
     DeleteForm,
+    deletion_message,
     fragment_ids,
     is_fragment_request,
     submit,
@@ -48,6 +50,25 @@ def _day_or_today(value: str | None) -> datetime.date:
 def _gone(request: HttpRequest, day: datetime.date) -> HttpResponse:
     messages.warning(request, GONE_MESSAGE)
     return redirect(_day_url(day))
+
+
+def _deleted_while_editing(request: HttpRequest, pk: int, day: datetime.date) -> HttpResponse:
+    """The edit of a work deleted meanwhile: say who deleted it and offer the entry as a new
+    work (the form posts to the create view), so that nothing typed is lost."""
+    if not request.user.has_perm("daily.add_dailywork"):
+        return _gone(request, day)
+    form = DailyWorkForm(request.POST)
+    return render(
+        request,
+        "daily/daily_work_form.html",
+        {
+            "form": form,
+            "deletion": deletion_message(stream=DAILY_WORKS, object_id=pk, name=_("This work")),
+            "action_url": reverse("daily:daily_work_create"),
+            "back_url": _day_url(_day_or_today(str(form["date"].value()))),
+        },
+        status=410,
+    )
 
 
 def _work_label(work: DailyWork) -> str:
@@ -147,7 +168,10 @@ def daily_work_create_view(request: HttpRequest) -> HttpResponse:
 def daily_work_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     work = daily_work_list().filter(pk=pk).first()
     if work is None:
-        return _gone(request, _day_or_today(request.GET.get("date")))
+        day = _day_or_today(request.GET.get("date"))
+        if request.method == "POST":
+            return _deleted_while_editing(request, pk, day)
+        return _gone(request, day)
     submission = None
     if request.method != "POST":
         form = DailyWorkForm(instance=work)
@@ -160,14 +184,15 @@ def daily_work_update_view(request: HttpRequest, pk: int) -> HttpResponse:
             ),
         )
         if submission.gone:
-            return _gone(request, work.date)
+            return _deleted_while_editing(request, pk, work.date)
         if submission.saved is not None:
             saved = submission.saved
             messages.success(request, _("Work %(work)s saved.") % {"work": _work_label(saved)})
             return redirect(_day_url(saved.date, saved.pk))
         form = submission.form
         if submission.conflict is not None:
-            work = daily_work_list().get(pk=pk)
+            # The stored row as the conflict found it: reading it again could find it deleted.
+            work = submission.conflict.current
     return render(
         request,
         "daily/daily_work_form.html",
@@ -206,7 +231,8 @@ def daily_work_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(_day_url(work.date))
         form = submission.form
         if submission.conflict is not None:
-            work = daily_work_list().get(pk=pk)
+            # The stored row as the conflict found it: reading it again could find it deleted.
+            work = submission.conflict.current
     return render(
         request,
         "daily/daily_work_confirm_delete.html",

@@ -1,11 +1,14 @@
 from django.contrib import admin
 
+from scheduler_project.admin import VersionedModelAdmin
+
 from .fields import format_month
 from .models import MonthlyTask
+from .services import monthly_task_update
 
 
 @admin.register(MonthlyTask)
-class MonthlyTaskAdmin(admin.ModelAdmin):
+class MonthlyTaskAdmin(VersionedModelAdmin):
     list_display = ["month_label", "task", "volume_plan", "updated_at"]
     list_filter = ["month", "task__unit"]
     search_fields = ["task__code", "task__name"]
@@ -13,7 +16,9 @@ class MonthlyTaskAdmin(admin.ModelAdmin):
     ordering = ["-month", "task"]
     autocomplete_fields = ["task"]
     list_select_related = ["task"]
-    readonly_fields = ["version", "created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at"]
+    update_service = monthly_task_update
+    service_object_name = "monthly_task"
 
     @admin.display(description=MonthlyTask._meta.get_field("month").verbose_name, ordering="month")
     def month_label(self, monthly_task: MonthlyTask) -> str:

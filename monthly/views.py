@@ -16,12 +16,15 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from realtime.protocol import MONTHLY_TASKS
+from schedule.models import Task
 from scheduler_project.pages import (
     GONE_MESSAGE,
     Conflict,
     DeleteForm,
     Submission,
     conflict_for,
+    deletion_message,
     fragment_ids,
     is_fragment_request,
     submit,
@@ -229,13 +232,49 @@ def monthly_task_create_view(request: HttpRequest) -> HttpResponse:
     return _render_order(request, month, task_id=task.pk, submission=submission)
 
 
+def _deleted_while_editing(
+    request: HttpRequest, pk: int, *, task_id: object, month: datetime.date
+) -> HttpResponse:
+    """The edit of a plan deleted meanwhile: say who deleted it and keep the entry in the task's
+    row as a new plan (its form posts to the create view), so that nothing typed is lost.
+
+    The row's form names its task in the URL (``?task=``) for this case: the plan is gone.
+    """
+    message = deletion_message(stream=MONTHLY_TASKS, object_id=pk, name=_("This plan"))
+    raw = str(task_id)
+    task = Task.objects.filter(pk=int(raw)).first() if raw.isascii() and raw.isdigit() else None
+    if task is None or not request.user.has_perm("monthly.add_monthlytask"):
+        messages.warning(request, message)
+        return redirect(_order_url(month))
+    form = MonthlyTaskCreateForm(
+        {
+            "task": task.pk,
+            "month": format_month(month),
+            "volume_plan": request.POST.get("volume_plan", ""),
+        },
+        auto_id=row_auto_id(task.pk),
+    )
+    hint = _("Your entry is kept in the row: add it to plan it again.")
+    return _render_order(
+        request,
+        month,
+        task_id=task.pk,
+        submission=Submission(form=form, gone=True),
+        row_errors=[f"{message} {hint}"],
+    )
+
+
 @require_POST
 @permission_required("monthly.change_monthlytask", raise_exception=True)
 def monthly_task_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     plan = MonthlyTask.objects.select_related("task").filter(pk=pk).first()
     if plan is None:
-        messages.warning(request, GONE_MESSAGE)
-        return redirect(_order_url(_month_or_current(request.GET.get("month"))))
+        return _deleted_while_editing(
+            request,
+            pk,
+            task_id=request.GET.get("task", ""),
+            month=_month_or_current(request.GET.get("month")),
+        )
     submission = submit(
         MonthlyTaskUpdateForm(request.POST, instance=plan, auto_id=row_auto_id(plan.task_id)),
         lambda data, version: monthly_task_update(
@@ -243,8 +282,7 @@ def monthly_task_update_view(request: HttpRequest, pk: int) -> HttpResponse:
         ),
     )
     if submission.gone:
-        messages.warning(request, GONE_MESSAGE)
-        return redirect(_order_url(plan.month))
+        return _deleted_while_editing(request, pk, task_id=plan.task_id, month=plan.month)
     if submission.saved is not None:
         messages.success(request, _saved_message(submission.saved))
         return redirect(_order_url(plan.month, plan.task_id))
@@ -282,7 +320,8 @@ def monthly_task_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(_order_url(plan.month, plan.task_id))
         form = submission.form
         if submission.conflict is not None:
-            plan = MonthlyTask.objects.select_related("task").get(pk=plan.pk)
+            # The stored row as the conflict found it: reading it again could find it deleted.
+            plan = submission.conflict.current
     return render(
         request,
         "monthly/monthly_task_confirm_delete.html",

@@ -3,29 +3,38 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from daily.models import DailyWork
+from daily.services import daily_work_delete, daily_work_update
 from monthly.models import MonthlyTask
+from monthly.services import monthly_task_delete, monthly_task_update
+from scheduler_project.admin import VersionedInline, VersionedModelAdmin
 
 from .models import CalendarDay, Task
+from .services import task_update
 
 
-class MonthlyTaskInline(admin.TabularInline):
+class MonthlyTaskInline(VersionedInline):
     model = MonthlyTask
     extra = 0
     fields = ["month", "volume_plan", "version"]
-    readonly_fields = ["version"]
     ordering = ["month"]
+    update_service = monthly_task_update
+    delete_service = monthly_task_delete
+    service_object_name = "monthly_task"
 
 
-class DailyWorkInline(admin.TabularInline):
+class DailyWorkInline(VersionedInline):
     model = DailyWork
     extra = 0
     fields = ["date", "volume", "description", "created_by", "version"]
-    readonly_fields = ["created_by", "version"]
+    readonly_fields = ["created_by"]
     ordering = ["-date", "-id"]
+    update_service = daily_work_update
+    delete_service = daily_work_delete
+    service_object_name = "daily_work"
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(VersionedModelAdmin):
     list_display = [
         "code",
         "name",
@@ -41,7 +50,7 @@ class TaskAdmin(admin.ModelAdmin):
     list_filter = ["unit", "start_date", "end_date"]
     search_fields = ["code", "name"]
     date_hierarchy = "start_date"
-    readonly_fields = ["volume_fact", "version", "created_at", "updated_at"]
+    readonly_fields = ["volume_fact", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["code", "name", "unit"]}),
         (_("Volumes"), {"fields": ["volume_plan", "volume_fact"]}),
@@ -49,6 +58,8 @@ class TaskAdmin(admin.ModelAdmin):
         (_("Record"), {"fields": ["version", "created_at", "updated_at"]}),
     ]
     inlines = [MonthlyTaskInline, DailyWorkInline]
+    update_service = task_update
+    service_object_name = "task"
 
     @admin.display(description=_("progress, %"))
     def progress(self, task: Task) -> str:

@@ -10,9 +10,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from realtime.protocol import TASKS
 from scheduler_project.pages import (
     GONE_MESSAGE,
     DeleteForm,
+    deletion_message,
     fragment_ids,
     is_fragment_request,
     submit,
@@ -37,6 +39,24 @@ def _units() -> list[str]:
 def _gone(request: HttpRequest) -> HttpResponse:
     messages.warning(request, GONE_MESSAGE)
     return redirect(_list_url())
+
+
+def _deleted_while_editing(request: HttpRequest, pk: int) -> HttpResponse:
+    """The edit of a task deleted meanwhile: say who deleted it and offer the entry as a new
+    task (the form posts to the create view), so that nothing typed is lost."""
+    if not request.user.has_perm("schedule.add_task"):
+        return _gone(request)
+    return render(
+        request,
+        "schedule/task_form.html",
+        {
+            "form": TaskForm(request.POST),
+            "units": _units(),
+            "deletion": deletion_message(stream=TASKS, object_id=pk, name=_("This task")),
+            "action_url": reverse("schedule:task_create"),
+        },
+        status=410,
+    )
 
 
 @require_GET
@@ -78,6 +98,8 @@ def task_create_view(request: HttpRequest) -> HttpResponse:
 def task_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     task = Task.objects.filter(pk=pk).first()
     if task is None:
+        if request.method == "POST":
+            return _deleted_while_editing(request, pk)
         return _gone(request)
     submission = None
     if request.method != "POST":
@@ -91,7 +113,7 @@ def task_update_view(request: HttpRequest, pk: int) -> HttpResponse:
             ),
         )
         if submission.gone:
-            return _gone(request)
+            return _deleted_while_editing(request, pk)
         if submission.saved is not None:
             messages.success(request, _("Task %(task)s saved.") % {"task": submission.saved})
             return redirect(_list_url(submission.saved))

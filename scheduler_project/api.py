@@ -1,6 +1,7 @@
 """What the three apps' REST APIs share: permissions, error mapping and the versioned viewset."""
 
 import copy
+import re
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -9,10 +10,16 @@ from django.db import IntegrityError
 from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -42,8 +49,56 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             {"detail": str(exc), "code": "version_conflict", "current": current},
             status=status.HTTP_409_CONFLICT,
+            headers={"ETag": etag(exc.current.version)},
         )
     return drf_exception_handler(exc, context)
+
+
+def etag(version: int) -> str:
+    """The strong entity tag of an object's version: ``"3"``."""
+    return f'"{version}"'
+
+
+STRONG_ETAG = re.compile(r'"([1-9][0-9]{0,9})"')
+
+
+def if_match_version(request: Request) -> int | None:
+    """The version an ``If-Match`` header names (``"3"``); None without one or for ``*``.
+
+    If-Match compares strongly (RFC 9110), so a weak tag (``W/"3"``) could never match and is
+    refused as malformed rather than silently ignored, as is a list of tags: a write names
+    the one version it was based on.
+    """
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = STRONG_ETAG.fullmatch(header.strip())
+    if match is None:
+        raise ValidationError(
+            {"If-Match": [_('Send one version as a strong entity tag, e.g. "3".')]}
+        )
+    return int(match.group(1))
+
+
+def query_version(request: Request) -> int | None:
+    """The version in ``?version=N``, None without one."""
+    raw = request.query_params.get("version")
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
+        raise ValidationError({"version": [_("The version is a whole number from 1.")]})
+    return int(raw)
+
+
+def one_version(**given: int | None) -> int | None:
+    """The version the client sent in one or more places; places that disagree are an error."""
+    versions = {version for version in given.values() if version is not None}
+    if len(versions) > 1:
+        names = ", ".join(name for name, version in given.items() if version is not None)
+        raise ValidationError(
+            {"version": [_("The versions sent in %(places)s differ.") % {"places": names}]}
+        )
+    return versions.pop() if versions else None
 
 
 class VersionConflictSerializer(serializers.Serializer):
@@ -102,13 +157,49 @@ def versioned_schema(serializer_class: type[serializers.Serializer]) -> Any:
     )
     refused = {401: unauthenticated, 403: forbidden}
     update = {200: serializer_class, 400: invalid, **refused, 404: not_found, 409: conflict}
+    if_match = OpenApiParameter(
+        "If-Match",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description=(
+            'The version the client last saw as a strong entity tag ("3", the ETag of a read); '
+            "a stale one is refused with 409 and the current object. Optional; `*` matches any. "
+            "On an update it may stand instead of the body's `version`; both must then agree."
+        ),
+        pattern=r'^(\*|"[1-9][0-9]{0,9}")$',
+    )
+    version = OpenApiParameter(
+        "version",
+        {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        OpenApiParameter.QUERY,
+        description=(
+            "The version the client last saw; a stale one is refused with 409 and the current "
+            "object. Optional; If-Match says the same as a header."
+        ),
+    )
+    etag_header = OpenApiParameter(
+        "ETag",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description='The object\'s version as a strong entity tag ("3"), for If-Match.',
+        response=[200, 201, 409],
+    )
     return extend_schema_view(
         list=extend_schema(responses={200: serializer_class, 400: invalid, **refused}),
-        create=extend_schema(responses={201: serializer_class, 400: invalid, **refused}),
-        retrieve=extend_schema(responses={200: serializer_class, **refused, 404: not_found}),
-        update=extend_schema(responses=update),
-        partial_update=extend_schema(responses=update),
-        destroy=extend_schema(responses={204: None, **refused, 404: not_found}),
+        create=extend_schema(
+            parameters=[etag_header],
+            responses={201: serializer_class, 400: invalid, **refused},
+        ),
+        retrieve=extend_schema(
+            parameters=[etag_header],
+            responses={200: serializer_class, **refused, 404: not_found},
+        ),
+        update=extend_schema(parameters=[if_match, etag_header], responses=update),
+        partial_update=extend_schema(parameters=[if_match, etag_header], responses=update),
+        destroy=extend_schema(
+            parameters=[if_match, version, etag_header],
+            responses={204: None, 400: invalid, **refused, 404: not_found, 409: conflict},
+        ),
     )
 
 
@@ -146,9 +237,35 @@ class VersionedModelViewSet(viewsets.ModelViewSet):
         data.pop("version", None)
         serializer.instance = type(self).create_service(data=data, actor=self.request.user)
 
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        """An object answer carries its version as ``ETag``, for a later If-Match."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        if (
+            self.action in {"retrieve", "create", "update", "partial_update"}
+            and status.is_success(response.status_code)
+            and isinstance(data, dict)
+            and isinstance(data.get("version"), int)
+        ):
+            response["ETag"] = etag(data["version"])
+        return response
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # A malformed If-Match is refused before anything else is looked at.
+        self.if_match = if_match_version(request)
+        return super().update(request, *args, **kwargs)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        self.delete_version = one_version(
+            **{"If-Match": if_match_version(request), "version": query_version(request)}
+        )
+        return super().destroy(request, *args, **kwargs)
+
     def perform_update(self, serializer: serializers.ModelSerializer) -> None:
         data = dict(serializer.validated_data)
-        version = data.pop("version", None)
+        version = one_version(**{"If-Match": self.if_match, "version": data.pop("version", None)})
         serializer.instance = type(self).update_service(
             **{self.service_object_name: serializer.instance},
             data=data,
@@ -157,4 +274,8 @@ class VersionedModelViewSet(viewsets.ModelViewSet):
         )
 
     def perform_destroy(self, instance: Any) -> None:
-        type(self).delete_service(**{self.service_object_name: instance}, actor=self.request.user)
+        type(self).delete_service(
+            **{self.service_object_name: instance},
+            version=self.delete_version,
+            actor=self.request.user,
+        )

@@ -17,10 +17,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import IntegrityError, models
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from realtime.models import Event
+from realtime.protocol import DELETED, event_type
 
 from .versioning import VersionConflict
 
@@ -151,6 +155,8 @@ class Submission:
 
     @property
     def status(self) -> int:
+        if self.gone:
+            return 410
         if self.conflict is not None:
             return 409
         if self.form.is_bound and self.form.errors:
@@ -210,6 +216,31 @@ def submit_delete(
 
 
 GONE_MESSAGE = gettext_lazy("Someone else deleted this meanwhile.")
+
+
+def deletion_message(*, stream: str, object_id: int, name: str) -> str:
+    """Who deleted an object and when, from the newest ``*_deleted`` event of it in the log.
+
+    The log may have been pruned since: then the message only says that it was deleted.
+    """
+    event = (
+        Event.objects.filter(stream=stream, type=event_type(stream, DELETED), object_id=object_id)
+        .select_related("actor")
+        .order_by("-id")
+        .first()
+    )
+    if event is None:
+        return _("%(object)s was deleted meanwhile.") % {"object": name}
+    when = date_format(timezone.localtime(event.created_at), "SHORT_DATETIME_FORMAT")
+    actor = format_person(event.actor) or event.actor_username
+    if not actor:
+        return _("%(object)s was deleted meanwhile (at %(time)s).") % {"object": name, "time": when}
+    return _("%(object)s was deleted at %(time)s by %(actor)s.") % {
+        "object": name,
+        "actor": actor,
+        "time": when,
+    }
+
 
 FRAGMENT_IDS_MAX = 500
 

@@ -6,8 +6,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
+from daily import views as daily_views
 from daily.models import DailyWork
+from daily.services import daily_work_delete
+from realtime.models import Event
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.tests.factories import TaskFactory
 
@@ -364,3 +368,72 @@ def test_work_forms_watch_their_work(client, foreman, page):
 
     assert 'data-live-watch data-stream="daily_works" data-entity="daily_work"' in html
     assert f'data-object-id="{work.pk}" data-version="{work.version}"' in html
+
+
+def test_saving_a_work_deleted_meanwhile_says_who_deleted_it_and_offers_the_entry_again(
+    client, foreman, planner
+):
+    work = DailyWorkFactory(date=DAY)
+    pk, task, url = work.pk, work.task, update_url(work)
+    daily_work_delete(daily_work=work, actor=planner)
+    deleted_at = Event.objects.get(type="daily_work_deleted", object_id=pk).created_at
+    client.force_login(foreman)
+
+    response = client.post(url, work_data(task, volume="9") | {"version": 1})
+    html = response.content.decode()
+
+    when = date_format(timezone.localtime(deleted_at), "SHORT_DATETIME_FORMAT")
+    assert response.status_code == 410
+    assert f"This work was deleted at {when} by {planner.username}." in html
+    assert f'action="{CREATE_URL}"' in html
+    assert "Create again" in html
+    assert response.context["form"].data["volume"] == "9"
+    assert not DailyWork.objects.exists()
+
+    again = client.post(CREATE_URL, response.context["form"].data)
+
+    assert again.status_code == 302
+    assert DailyWork.objects.get().volume == Decimal("9")
+
+
+def test_a_work_deleted_before_the_log_was_pruned_is_reported_without_a_name(client, foreman):
+    work = DailyWorkFactory(date=DAY)
+    task, url = work.task, update_url(work)
+    work.delete()
+    Event.objects.all().delete()
+    client.force_login(foreman)
+
+    response = client.post(url, work_data(task) | {"version": 1})
+
+    assert response.status_code == 410
+    assert "This work was deleted meanwhile." in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("service", "page", "data"),
+    [
+        ("daily_work_update", update_url, lambda work: work_data(work.task) | {"version": 1}),
+        ("daily_work_delete", delete_url, lambda work: {"version": 1}),
+    ],
+)
+def test_a_work_deleted_right_after_a_conflict_still_shows_the_conflict(
+    client, foreman, monkeypatch, service, page, data
+):
+    """Another request deletes the row between the refused write and the page's answer."""
+    work = DailyWorkFactory(date=DAY)
+    work.save()  # version 2: the page's version 1 is stale
+    real = getattr(daily_views, service)
+
+    def refused_then_deleted(**kwargs):
+        try:
+            real(**kwargs)
+        finally:
+            DailyWork.objects.filter(pk=work.pk).delete()
+
+    monkeypatch.setattr(daily_views, service, refused_then_deleted)
+    client.force_login(foreman)
+
+    response = client.post(page(work), data(work))
+
+    assert response.status_code == 409
+    assert "Someone changed this meanwhile." in response.content.decode()

@@ -7,7 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from monthly import views as monthly_views
 from monthly.models import MonthlyTask
+from monthly.services import monthly_task_delete
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.tests.factories import TaskFactory
 
@@ -179,7 +181,7 @@ def test_plan_entered_by_someone_else_meanwhile_is_shown_instead_of_duplicated(c
     assert response.status_code == 409
     assert MonthlyTask.objects.get().volume_plan == Decimal("40")
     assert "This task already has a plan for this month." in html
-    assert f'action="{update_url(plan)}?month=2026-11"' in html
+    assert f'action="{update_url(plan)}?month=2026-11&amp;task={plan.task_id}"' in html
 
 
 @pytest.mark.parametrize(
@@ -384,3 +386,64 @@ def test_plan_delete_page_watches_its_plan(client, planner):
     html = client.get(reverse("monthly:monthly_task_delete", args=[plan.pk])).content.decode()
 
     assert 'data-live-watch data-stream="monthly_tasks" data-entity="monthly_task"' in html
+
+
+def test_saving_a_plan_deleted_meanwhile_says_who_deleted_it_and_keeps_the_entry_in_its_row(
+    client, planner
+):
+    task = task_in_november()
+    plan = MonthlyTaskFactory(task=task, month=NOVEMBER, volume_plan=Decimal("40"))
+    client.force_login(planner)
+    page = client.get(order_url("2026-11")).content.decode()
+    action = f"{update_url(plan)}?month=2026-11&amp;task={task.pk}"
+    assert f'action="{action}"' in page
+    monthly_task_delete(monthly_task=plan, actor=planner)
+
+    response = client.post(action.replace("&amp;", "&"), {"volume_plan": "50", "version": 1})
+    html = response.content.decode()
+
+    assert response.status_code == 410
+    assert "This plan was deleted at " in html and f" by {planner.username}." in html
+    assert "Your entry is kept in the row: add it to plan it again." in html
+    assert f'action="{CREATE_URL}"' in html
+    assert 'value="50"' in html
+    assert not MonthlyTask.objects.exists()
+
+    again = client.post(CREATE_URL, {"task": task.pk, "month": "2026-11", "volume_plan": "50"})
+
+    assert again.status_code == 302
+    assert MonthlyTask.objects.get().volume_plan == Decimal("50")
+
+
+def test_saving_a_plan_whose_task_was_deleted_meanwhile_says_so_above_the_table(client, planner):
+    plan = MonthlyTaskFactory(task=task_in_november(), month=NOVEMBER)
+    url = f"{update_url(plan)}?month=2026-11&task={plan.task_id}"
+    plan.task.delete()
+    client.force_login(planner)
+
+    response = client.post(url, {"volume_plan": "50", "version": 1}, follow=True)
+
+    assert response.redirect_chain == [(order_url("2026-11"), 302)]
+    assert "This plan was deleted meanwhile (at " in response.content.decode()
+
+
+def test_a_plan_deleted_right_after_a_refused_delete_still_shows_the_conflict(
+    client, planner, monkeypatch
+):
+    """Another request deletes the row between the refused delete and the page's answer."""
+    plan = MonthlyTaskFactory()
+    plan.save()  # version 2: the page's version 1 is stale
+
+    def refused_then_deleted(**kwargs):
+        try:
+            monthly_task_delete(**kwargs)
+        finally:
+            MonthlyTask.objects.filter(pk=plan.pk).delete()
+
+    monkeypatch.setattr(monthly_views, "monthly_task_delete", refused_then_deleted)
+    client.force_login(planner)
+
+    response = client.post(delete_url(plan), {"version": 1})
+
+    assert response.status_code == 409
+    assert "Someone changed this meanwhile." in response.content.decode()

@@ -3,7 +3,9 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.forms.models import model_to_dict
 from django.urls import reverse
+from django.utils.text import capfirst
 
 from daily.models import DailyWork
 from daily.tests.factories import DailyWorkFactory
@@ -11,6 +13,8 @@ from monthly.tests.factories import MonthlyTaskFactory
 from schedule.models import CalendarDay, Task
 from schedule.tests.factories import TaskFactory
 from schedule.working_days import is_working_day
+from scheduler_project.admin import VersionedAdminForm
+from scheduler_project.versioning import versioned_update
 
 pytestmark = pytest.mark.django_db
 
@@ -49,15 +53,15 @@ def test_changelist_add_and_change_pages_load(admin_client, objects, app_label, 
         assert admin_client.get(url).status_code == 200, url
 
 
-def test_task_change_page_shows_volume_fact_and_version_read_only_and_both_inlines(
+def test_task_change_page_shows_volume_fact_read_only_carries_the_version_and_both_inlines(
     admin_client, objects
 ):
     response = admin_client.get(reverse("admin:schedule_task_change", args=[objects["task"].pk]))
 
     form = response.context["adminform"].form
     assert "volume_fact" not in form.fields
-    assert "version" not in form.fields
-    assert {"volume_fact", "version"} <= set(response.context["adminform"].readonly_fields)
+    assert form.fields["version"].widget.is_hidden
+    assert "volume_fact" in response.context["adminform"].readonly_fields
     inline_models = {formset.formset.model for formset in response.context["inline_admin_formsets"]}
     assert inline_models == {DailyWork, objects["monthlytask"].__class__}
 
@@ -123,6 +127,7 @@ def test_inline_daily_work_added_on_a_task_counts_in_volume_fact(admin_client):
         "volume_plan": "50",
         "start_date": task.start_date.isoformat(),
         "end_date": task.end_date.isoformat(),
+        "version": task.version,
         "monthly_tasks-TOTAL_FORMS": "0",
         "monthly_tasks-INITIAL_FORMS": "0",
         "daily_works-TOTAL_FORMS": "1",
@@ -187,3 +192,185 @@ def test_admin_refuses_a_second_exception_for_the_same_date(admin_client):
         "date": ["Calendar exception with this Date already exists."]
     }
     assert CalendarDay.objects.get().is_working
+
+
+def submitted(response) -> dict[str, str]:
+    """What a browser sends for the admin change form as rendered (hidden values included)."""
+    forms = [response.context["adminform"].form]
+    for inline in response.context.get("inline_admin_formsets", []):
+        forms.extend([inline.formset.management_form, *inline.formset.forms])
+    data: dict[str, str] = {}
+    for form in forms:
+        for field in form:
+            value = field.value()
+            if value is False:
+                continue
+            data[field.html_name] = "" if value is None else str(value)
+            if field.field.show_hidden_initial:
+                seen = form.data.get(field.html_initial_name, data[field.html_name])
+                data[field.html_initial_name] = seen
+    return data
+
+
+def change_url(obj) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+# the model, the field someone else changes (and its new value, as the message shows it), and
+# the field the admin user changes
+STALE_CASES = [
+    pytest.param("task", ("name", "Changed by the API", "Changed by the API"), "unit", id="task"),
+    pytest.param("monthlytask", ("volume_plan", Decimal("44"), "44"), "volume_plan", id="plan"),
+    pytest.param("dailywork", ("description", "Axis D", "Axis D"), "volume", id="work"),
+]
+ADMIN_ENTRY = {"unit": "km", "volume_plan": "50", "volume": "3"}
+
+
+@pytest.mark.parametrize(("model", "theirs", "mine"), STALE_CASES)
+def test_a_stale_admin_save_is_shown_again_naming_what_changed_and_writes_nothing(
+    admin_client, objects, capture_events, model, theirs, mine
+):
+    obj = objects[model]
+    data = submitted(admin_client.get(change_url(obj)))
+    name, value, shown = theirs
+    versioned_update(instance=obj, data={name: value}, version=None)
+    obj.refresh_from_db()
+    before = model_to_dict(obj)
+
+    with capture_events(expected=0):
+        response = admin_client.post(change_url(obj), data | {mine: ADMIN_ENTRY[mine]})
+
+    label = capfirst(obj._meta.get_field(name).verbose_name)
+    assert response.status_code == 200
+    assert f"Changed meanwhile: {label}: {shown}." in response.content.decode()
+    obj.refresh_from_db()
+    assert model_to_dict(obj) == before
+    assert response.context["adminform"].form["version"].value() == str(obj.version)
+
+    stored_version = obj.version
+
+    again = admin_client.post(change_url(obj), submitted(response))
+
+    assert again.status_code == 302
+    obj.refresh_from_db()
+    assert str(getattr(obj, mine)).rstrip("0").rstrip(".") == ADMIN_ENTRY[mine]
+    assert obj.version == stored_version + 1
+
+
+@pytest.mark.parametrize(("model", "theirs", "mine"), STALE_CASES)
+def test_a_fresh_admin_save_applies_and_moves_the_version_on(
+    admin_client, objects, model, theirs, mine
+):
+    obj = objects[model]
+    obj.refresh_from_db()
+    data = submitted(admin_client.get(change_url(obj)))
+
+    response = admin_client.post(change_url(obj), data | {mine: ADMIN_ENTRY[mine]})
+
+    assert response.status_code == 302
+    version = obj.version
+    obj.refresh_from_db()
+    assert str(getattr(obj, mine)).rstrip("0").rstrip(".") == ADMIN_ENTRY[mine]
+    assert obj.version == version + 1
+
+
+def test_a_stale_inline_row_is_shown_again_naming_what_changed_and_nothing_is_written(
+    admin_client, objects, capture_events
+):
+    task, plan = objects["task"], objects["monthlytask"]
+    task.refresh_from_db()
+    data = submitted(admin_client.get(change_url(task)))
+    versioned_update(instance=plan, data={"volume_plan": Decimal("44")}, version=None)
+
+    with capture_events(expected=0):
+        response = admin_client.post(
+            change_url(task),
+            data | {"name": "Renamed in admin", "monthly_tasks-0-volume_plan": "60"},
+        )
+    version = task.version
+
+    assert response.status_code == 200
+    assert "Changed meanwhile: Planned volume: 44." in response.content.decode()
+    task.refresh_from_db()
+    plan.refresh_from_db()
+    assert (task.name, task.version) == ("Разработка грунта", version)
+    assert plan.volume_plan == Decimal("44")
+
+    again = admin_client.post(change_url(task), submitted(response))
+
+    assert again.status_code == 302
+    plan.refresh_from_db()
+    assert plan.volume_plan == Decimal("60")
+
+
+def test_deleting_a_stale_inline_row_is_refused_with_what_changed(admin_client, objects):
+    task, work = objects["task"], objects["dailywork"]
+    data = submitted(admin_client.get(change_url(task)))
+    versioned_update(instance=work, data={"description": "Axis D"}, version=None)
+
+    response = admin_client.post(change_url(task), data | {"daily_works-0-DELETE": "on"})
+
+    assert response.status_code == 200
+    assert "Changed meanwhile: Description: Axis D." in response.content.decode()
+    assert DailyWork.objects.filter(pk=work.pk).exists()
+
+
+def test_an_inline_row_changed_meanwhile_but_left_alone_is_not_overwritten(admin_client, objects):
+    task, work = objects["task"], objects["dailywork"]
+    data = submitted(admin_client.get(change_url(task)))
+    versioned_update(instance=work, data={"description": "Axis D"}, version=None)
+
+    response = admin_client.post(change_url(task), data | {"name": "Renamed in admin"})
+
+    assert response.status_code == 302
+    task.refresh_from_db()
+    work.refresh_from_db()
+    assert (task.name, work.description) == ("Renamed in admin", "Axis D")
+
+
+def test_a_change_landing_between_the_check_and_the_write_writes_nothing(
+    admin_client, objects, capture_events, monkeypatch
+):
+    """The forms' check runs before the write; the services compare again under a row lock.
+
+    The first check is made to miss the change (as if it landed right after it); the write
+    then refuses it, the whole save (inlines too) rolls back and the form is shown again.
+    """
+    task, plan = objects["task"], objects["monthlytask"]
+    planned = plan.volume_plan
+    data = submitted(admin_client.get(change_url(task)))
+    task = versioned_update(instance=task, data={"name": "Changed by the API"}, version=None)
+    stored = (task.name, task.unit, task.version)
+    real = VersionedAdminForm.stale_message
+    calls = []
+
+    def misses_it_once(form):
+        calls.append(form)
+        return None if len(calls) == 1 else real(form)
+
+    monkeypatch.setattr(VersionedAdminForm, "stale_message", misses_it_once)
+
+    with capture_events(expected=0):
+        response = admin_client.post(
+            change_url(task), data | {"unit": "km", "monthly_tasks-0-volume_plan": "60"}
+        )
+
+    assert response.status_code == 200
+    assert "Changed meanwhile: Name: Changed by the API." in response.content.decode()
+    task.refresh_from_db()
+    plan.refresh_from_db()
+    assert (task.name, task.unit, task.version) == stored
+    assert (plan.volume_plan, plan.version) == (planned, 1)
+
+
+def test_a_change_form_sent_without_its_version_is_refused(admin_client, objects):
+    task = objects["task"]
+    data = submitted(admin_client.get(change_url(task)))
+    del data["version"]
+
+    response = admin_client.post(change_url(task), data | {"name": "No version"})
+
+    assert response.status_code == 200
+    assert "This form came without the version of the task" in response.content.decode()
+    task.refresh_from_db()
+    assert task.name == "Разработка грунта"

@@ -2,6 +2,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -11,6 +12,7 @@ from monthly.tests.factories import MonthlyTaskFactory
 from realtime.models import Event
 from schedule.models import Task
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
+from schedule.services import task_delete
 
 from .factories import TaskFactory
 
@@ -312,14 +314,17 @@ def test_stale_delete_shows_the_stored_values_and_deletes_nothing(client, planne
     assert 'name="version" value="2"' in html
 
 
-@pytest.mark.parametrize("page", [update_url, delete_url])
-def test_pages_of_a_task_deleted_meanwhile_lead_back_to_the_schedule(client, planner, page):
+@pytest.mark.parametrize(
+    ("page", "method"), [(update_url, "get"), (delete_url, "get"), (delete_url, "post")]
+)
+def test_pages_of_a_task_deleted_meanwhile_lead_back_to_the_schedule(client, planner, page, method):
+    """Saving an edit of a deleted task instead offers to create it again (below)."""
     task = TaskFactory()
     url = page(task)
     task.delete()
     client.force_login(planner)
 
-    response = client.post(url, task_data(version=1), follow=True)
+    response = getattr(client, method)(url, task_data(version=1), follow=True)
 
     assert response.redirect_chain == [(LIST_URL, 302)]
     assert "Someone else deleted this meanwhile." in response.content.decode()
@@ -470,3 +475,41 @@ def test_new_task_form_watches_nothing(client, planner):
     client.force_login(planner)
 
     assert "data-live-watch" not in client.get(CREATE_URL).content.decode()
+
+
+def test_saving_a_task_deleted_meanwhile_says_who_deleted_it_and_offers_to_create_it_again(
+    client, planner, make_user
+):
+    other = make_user(PLANNERS, username="olga", first_name="Olga", last_name="Petrova")
+    task = TaskFactory(code="1.1")
+    url = update_url(task)
+    task_delete(task=task, actor=other)
+    client.force_login(planner)
+
+    response = client.post(url, task_data(code="1.1", name="Mine", version=1))
+    html = response.content.decode()
+
+    assert response.status_code == 410
+    assert "This task was deleted at " in html and " by Olga Petrova." in html
+    assert f'action="{CREATE_URL}"' in html
+    assert 'value="Mine"' in html
+    assert not Task.objects.exists()
+
+    again = client.post(CREATE_URL, task_data(code="1.1", name="Mine"))
+
+    assert again.status_code == 302
+    assert Task.objects.get().name == "Mine"
+
+
+def test_a_role_that_cannot_create_tasks_is_only_told_the_task_was_deleted(client, make_user):
+    editor = make_user(None, username="editor")
+    editor.user_permissions.add(Permission.objects.get(codename="change_task"))
+    task = TaskFactory(code="1.1")
+    url = update_url(task)
+    task.delete()
+    client.force_login(editor)
+
+    response = client.post(url, task_data(code="1.1", version=1), follow=True)
+
+    assert response.redirect_chain == [(LIST_URL, 302)]
+    assert "Someone else deleted this meanwhile." in response.content.decode()

@@ -1,0 +1,189 @@
+"""The version contract on the REST API: ETag on reads, ``If-Match`` and ``?version=`` on writes."""
+
+import pytest
+from django.db import models
+
+from daily.tests.factories import DailyWorkFactory
+from monthly.tests.factories import MonthlyTaskFactory
+from schedule.models import Task
+from schedule.tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+# url, factory, a field and a value a PATCH may set
+KINDS = [
+    pytest.param("/api/tasks/", TaskFactory, {"name": "Renamed"}, id="task"),
+    pytest.param("/api/monthly-tasks/", MonthlyTaskFactory, {"volume_plan": "5.000"}, id="plan"),
+    pytest.param("/api/daily-works/", DailyWorkFactory, {"description": "Redone"}, id="work"),
+]
+
+
+@pytest.fixture
+def admin_api(api_client_for, make_user):
+    user = make_user(None)
+    user.is_superuser = True
+    user.save()
+    return api_client_for(user)
+
+
+def changed_meanwhile(obj: models.Model) -> models.Model:
+    """The object after someone else saved it: version 2 in the database."""
+    obj.save()
+    obj.refresh_from_db()
+    assert obj.version == 2
+    return obj
+
+
+@pytest.mark.parametrize(("url", "factory", "change"), KINDS)
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param({"QUERY_STRING": "version=1"}, id="query"),
+        pytest.param({"HTTP_IF_MATCH": '"1"'}, id="if-match"),
+    ],
+)
+def test_a_stale_delete_is_refused_with_409_and_the_current_object(
+    admin_api, url, factory, change, how
+):
+    obj = changed_meanwhile(factory())
+    current = admin_api.get(f"{url}{obj.pk}/").json()
+
+    response = admin_api.delete(f"{url}{obj.pk}/", **how)
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "version_conflict"
+    assert response.json()["current"] == current
+    assert response.headers["ETag"] == '"2"'
+    assert type(obj).objects.filter(pk=obj.pk).exists()
+
+
+@pytest.mark.parametrize(("url", "factory", "change"), KINDS)
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param({"QUERY_STRING": "version=2"}, id="query"),
+        pytest.param({"HTTP_IF_MATCH": '"2"'}, id="if-match"),
+        pytest.param({"HTTP_IF_MATCH": "*"}, id="if-match-any"),
+        pytest.param({}, id="no-version"),
+    ],
+)
+def test_a_delete_with_the_current_version_or_none_deletes(admin_api, url, factory, change, how):
+    obj = changed_meanwhile(factory())
+
+    response = admin_api.delete(f"{url}{obj.pk}/", **how)
+
+    assert response.status_code == 204
+    assert not type(obj).objects.filter(pk=obj.pk).exists()
+
+
+@pytest.mark.parametrize(("url", "factory", "change"), KINDS)
+def test_a_read_sends_the_version_as_etag_and_if_match_guards_an_update(
+    admin_api, url, factory, change
+):
+    obj = factory()
+    read = admin_api.get(f"{url}{obj.pk}/")
+    changed_meanwhile(obj)
+
+    stale = admin_api.patch(
+        f"{url}{obj.pk}/", change, format="json", HTTP_IF_MATCH=read.headers["ETag"]
+    )
+    fresh = admin_api.patch(f"{url}{obj.pk}/", change, format="json", HTTP_IF_MATCH='"2"')
+
+    assert read.headers["ETag"] == '"1"'
+    assert stale.status_code == 409
+    assert stale.json()["current"]["version"] == 2
+    assert fresh.status_code == 200
+    assert fresh.headers["ETag"] == '"3"' == f'"{fresh.json()["version"]}"'
+
+
+def test_a_created_object_answers_with_its_etag(admin_api):
+    response = admin_api.post(
+        "/api/tasks/",
+        {
+            "code": "9.9",
+            "name": "New",
+            "unit": "m",
+            "volume_plan": "1",
+            "start_date": "2026-11-01",
+            "end_date": "2026-11-02",
+        },
+        format="json",
+    )
+
+    assert response.status_code == 201
+    assert response.headers["ETag"] == '"1"'
+
+
+@pytest.mark.parametrize(
+    ("send", "errors"),
+    [
+        (
+            {"HTTP_IF_MATCH": 'W/"1"'},
+            {"If-Match": ['Send one version as a strong entity tag, e.g. "3".']},
+        ),
+        (
+            {"HTTP_IF_MATCH": "1"},
+            {"If-Match": ['Send one version as a strong entity tag, e.g. "3".']},
+        ),
+        (
+            {"HTTP_IF_MATCH": '"1", "2"'},
+            {"If-Match": ['Send one version as a strong entity tag, e.g. "3".']},
+        ),
+        ({"QUERY_STRING": "version=abc"}, {"version": ["The version is a whole number from 1."]}),
+        ({"QUERY_STRING": "version=0"}, {"version": ["The version is a whole number from 1."]}),
+        (
+            {"QUERY_STRING": "version=1", "HTTP_IF_MATCH": '"2"'},
+            {"version": ["The versions sent in If-Match, version differ."]},
+        ),
+    ],
+)
+def test_a_malformed_or_contradictory_delete_version_is_refused_with_400(admin_api, send, errors):
+    task = TaskFactory()
+
+    response = admin_api.delete(f"/api/tasks/{task.pk}/", **send)
+
+    assert response.status_code == 400
+    assert response.json() == errors
+    assert Task.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "header", "errors"),
+    [
+        (
+            {"version": 1},
+            '"2"',
+            {"version": ["The versions sent in If-Match, version differ."]},
+        ),
+        ({}, 'W/"1"', {"If-Match": ['Send one version as a strong entity tag, e.g. "3".']}),
+    ],
+)
+def test_an_update_whose_if_match_is_malformed_or_contradicts_the_body_is_refused_with_400(
+    admin_api, body, header, errors
+):
+    task = TaskFactory(name="Kept")
+
+    response = admin_api.patch(
+        f"/api/tasks/{task.pk}/", {"name": "Lost"} | body, format="json", HTTP_IF_MATCH=header
+    )
+
+    assert response.status_code == 400
+    assert response.json() == errors
+    task.refresh_from_db()
+    assert (task.name, task.version) == ("Kept", 1)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/tasks/{id}/", "/api/monthly-tasks/{id}/", "/api/daily-works/{id}/"]
+)
+def test_the_schema_documents_if_match_version_and_etag(admin_api, path):
+    operations = admin_api.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"][path]
+
+    def parameters(method: str) -> set[tuple[str, str]]:
+        return {(p["in"], p["name"]) for p in operations[method]["parameters"]}
+
+    assert {("header", "If-Match"), ("query", "version")} <= parameters("delete")
+    assert ("header", "If-Match") in parameters("put")
+    assert ("header", "If-Match") in parameters("patch")
+    assert "409" in operations["delete"]["responses"]
+    assert "ETag" in operations["get"]["responses"]["200"]["headers"]
