@@ -131,3 +131,32 @@ def test_db_conn_max_age_sets_persistent_connections_where_there_is_no_pool(env,
     unpooled = database_settings(DATABASE_URL=POSTGRESQL_URL, DB_POOL_MAX_SIZE="0", **env)
 
     assert (sqlite["CONN_MAX_AGE"], unpooled["CONN_MAX_AGE"]) == conn_max_age
+
+
+@pytest.mark.parametrize(
+    ("env", "hsts"),
+    [
+        ({}, [31536000, False, False]),
+        ({"SECURE_HSTS_INCLUDE_SUBDOMAINS": "1"}, [31536000, True, False]),
+        (
+            {"SECURE_HSTS_INCLUDE_SUBDOMAINS": "1", "SECURE_HSTS_PRELOAD": "1"},
+            [31536000, True, True],
+        ),
+    ],
+)
+def test_hsts_covers_subdomains_and_asks_for_preloading_only_when_told(env, hsts):
+    """Both bind every subdomain for a year, and leaving the preload list takes months: the
+    operator opts in; the deploy check passes either way."""
+    settings = manage(
+        "shell",
+        "-c",
+        "import json; from django.conf import settings as s; print(json.dumps([s.SECURE_HSTS_SECONDS,"
+        " s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD]))",
+        **PRODUCTION_ENV,
+        **env,
+    )
+    check = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV, **env)
+
+    assert settings.returncode == 0, settings.stderr
+    assert json.loads(settings.stdout.splitlines()[-1]) == hsts
+    assert check.returncode == 0, check.stdout + check.stderr
