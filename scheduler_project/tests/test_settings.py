@@ -150,8 +150,9 @@ def test_hsts_covers_subdomains_and_asks_for_preloading_only_when_told(env, hsts
     settings = manage(
         "shell",
         "-c",
-        "import json; from django.conf import settings as s; print(json.dumps([s.SECURE_HSTS_SECONDS,"
-        " s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD]))",
+        "import json; from django.conf import settings as s;"
+        " print(json.dumps([s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS,"
+        " s.SECURE_HSTS_PRELOAD]))",
         **PRODUCTION_ENV,
         **env,
     )
