@@ -103,6 +103,11 @@ ASGI_APPLICATION = "scheduler_project.asgi.application"
 # where there is no pool (SQLite: opening the file and setting it up cost about 1 ms a request).
 # PostgreSQL's pool (below) needs DB_CONN_MAX_AGE 0.
 HTTP_THREADS = int(os.environ.get("HTTP_THREADS", "8"))
+# Request bodies are read before authentication (scheduler_project/http.py): one must arrive
+# whole within HTTP_BODY_TIMEOUT_SECONDS (else 408), and the bodies a process holds at once may
+# add up to HTTP_BODY_BUFFER_MAX_BYTES (else 503 with Retry-After; 0: no cap).
+HTTP_BODY_TIMEOUT_SECONDS = float(os.environ.get("HTTP_BODY_TIMEOUT_SECONDS", "30"))
+HTTP_BODY_BUFFER_MAX_BYTES = int(os.environ.get("HTTP_BODY_BUFFER_MAX_BYTES", str(32 * 2**20)))
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
