@@ -10,6 +10,11 @@ A request's body is read on the event loop before a thread takes the request: a 
 held by a slow upload, a body sent in chunks (no ``Content-Length``, which Django's WSGI request
 needs) is handed over with its length, a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is
 answered 413, and a request whose client went away before its body was complete never runs.
+Bodies are read before anyone is authenticated, so two bounds keep anonymous clients from
+holding memory: a body not complete within ``HTTP_BODY_TIMEOUT_SECONDS`` is answered 408, and
+past ``HTTP_BODY_BUFFER_MAX_BYTES`` held by the process's requests at once (read, waiting for a
+thread or running) a request is answered 503 with ``Retry-After``. (Measured before: 30
+connections each holding back the last byte of a 2.6 MB body held 77 MB.)
 
 Sync code in a request that needs the event loop runs its coroutine on the loop that serves the
 request: ``call_async`` (and waits for it), ``call_async_soon`` (does not wait).
@@ -25,8 +30,21 @@ from a2wsgi import WSGIMiddleware
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
+from prometheus_client import Counter, Gauge
 
 logger = logging.getLogger(__name__)
+
+# How long a client refused with 503 for the body cap is asked to wait.
+RETRY_AFTER_SECONDS = 5
+
+BODY_BYTES_HELD = Gauge(
+    "http_request_body_bytes_held",
+    "Bytes of request bodies held by requests being read, waiting or running.",
+    multiprocess_mode="livesum",
+)
+REQUESTS_REFUSED = Counter(
+    "http_requests_refused", "HTTP requests refused before they ran, by status.", ["status"]
+)
 
 # A coroutine run for a request thread that has not finished by then (the loop stopped, or hangs)
 # raises TimeoutError in the thread instead of holding it for ever.
@@ -42,23 +60,53 @@ class DjangoHTTP:
 
     def __init__(self, *, threads: int) -> None:
         self.wsgi = WSGIMiddleware(get_wsgi_application(), workers=threads)
+        self.bodies = BodyBuffer()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = await read_body(receive, limit=body_limit())
+        try:
+            async with asyncio.timeout(settings.HTTP_BODY_TIMEOUT_SECONDS or None):
+                body = await read_body(receive, limit=body_limit(), buffer=self.bodies)
+        except TimeoutError:
+            body = 408
         if body is None:
             return  # the client went away
         if isinstance(body, int):
-            await refuse_too_large(send)
+            REQUESTS_REFUSED.labels(status=str(body)).inc()
+            await refuse(send, body)
             return
-        headers = [
-            (name, value)
-            for name, value in scope.get("headers", [])
-            if name not in (b"content-length", b"transfer-encoding")
-        ]
-        headers.append((b"content-length", str(len(body)).encode()))
-        # The request's thread runs in a copy of this context (a2wsgi), so it sees the loop.
-        serving_loop.set(asyncio.get_running_loop())
-        await self.wsgi({**scope, "headers": headers}, replay(body, receive), send)
+        try:
+            headers = [
+                (name, value)
+                for name, value in scope.get("headers", [])
+                if name not in (b"content-length", b"transfer-encoding")
+            ]
+            headers.append((b"content-length", str(len(body)).encode()))
+            # The request's thread runs in a copy of this context (a2wsgi), so it sees the loop.
+            serving_loop.set(asyncio.get_running_loop())
+            await self.wsgi({**scope, "headers": headers}, replay(body, receive), send)
+        finally:
+            self.bodies.give_back(len(body))
+
+
+class BodyBuffer:
+    """The bytes of request bodies this process's requests hold, with a cap
+    (``HTTP_BODY_BUFFER_MAX_BYTES``, 0: none). Used on the event loop only: no lock."""
+
+    def __init__(self) -> None:
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        """Count ``size`` more bytes; ``False`` (and nothing counted) past the cap."""
+        cap = settings.HTTP_BODY_BUFFER_MAX_BYTES
+        if cap and self.held + size > cap:
+            return False
+        self.held += size
+        BODY_BYTES_HELD.inc(size)
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.held -= size
+        BODY_BYTES_HELD.dec(size)
 
 
 def body_limit() -> int | None:
@@ -66,21 +114,34 @@ def body_limit() -> int | None:
     return None if limit is None else limit + 64 * 1024  # room for a form's field names
 
 
-async def read_body(receive: Any, *, limit: int | None) -> bytes | int | None:
-    """The whole request body; ``None`` if the client disconnected first, 413 if too large."""
+async def read_body(
+    receive: Any, *, limit: int | None, buffer: BodyBuffer | None = None
+) -> bytes | int | None:
+    """The whole request body; ``None`` if the client disconnected first, 413 if too large,
+    503 if ``buffer`` is full. The bytes of a returned body stay counted in ``buffer``: the
+    caller gives them back when the request is done; on any other outcome they are given back
+    here (a cancellation by the read timeout too)."""
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if limit is not None and size > limit:
-            return 413
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            if limit is not None and size + len(chunk) > limit:
+                return 413
+            if buffer is not None and not buffer.take(len(chunk)):
+                return 503
+            size += len(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                body = b"".join(chunks)
+                size = 0  # now the caller's
+                return body
+    finally:
+        if buffer is not None and size:
+            buffer.give_back(size)
 
 
 def replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
@@ -97,18 +158,26 @@ def replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]
     return receive_again
 
 
-async def refuse_too_large(send: Any) -> None:
-    body = b"Request body too large.\n"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+REFUSALS = {
+    413: b"Request body too large.\n",
+    408: b"Request body not received in time.\n",
+    503: b"Too many request bodies in transit: retry later.\n",
+}
+
+
+async def refuse(send: Any, status: int) -> None:
+    """Answer ``status`` without running the request. 408 and 503 close the connection: the
+    rest of the body is never read."""
+    body = REFUSALS[status]
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status != 413:
+        headers.append((b"connection", b"close"))
+    if status == 503:
+        headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

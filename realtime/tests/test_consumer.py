@@ -25,7 +25,8 @@ from scheduler_project.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
-# The validator reads ALLOWED_HOSTS when asgi.py is imported: the development default here.
+# A socket opens only from its own origin: the Host a browser on http://127.0.0.1:8000 sends.
+HOST = (b"host", b"127.0.0.1:8000")
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 
 
@@ -55,7 +56,7 @@ def make_token(role: str | None = FOREMEN, username: str = "ivan") -> str:
 
 @asynccontextmanager
 async def socket(*headers: tuple[bytes, bytes]) -> AsyncIterator[WebsocketCommunicator]:
-    communicator = WebsocketCommunicator(application, "/api/ws", headers=list(headers))
+    communicator = WebsocketCommunicator(application, "/api/ws", headers=[HOST, *headers])
     try:
         yield communicator
     finally:

@@ -61,7 +61,9 @@ WEBSOCKET_SOURCE = settings.BASE_DIR / "static" / "realtime" / "websocket.js"
 @pytest.fixture(scope="module", params=PAIRS, ids="+".join)
 def instances(request, server_factory, redis_url) -> Iterator[tuple[Server, Server]]:
     """Two server processes as docs/deploy.md runs them behind a proxy."""
-    env = {"REDIS_URL": redis_url, "REALTIME_LOG_POLL_SECONDS": "3600"}
+    # BEHIND_TLS_PROXY as docs/deploy.md's environment has it: daphne puts no forwarded scheme
+    # on a WebSocket's scope, so its sockets' origin check needs Django's own setting.
+    env = {"REDIS_URL": redis_url, "REALTIME_LOG_POLL_SECONDS": "3600", "BEHIND_TLS_PROXY": "1"}
     a, b = (server_factory(kind, *DEPLOY_OPTIONS[kind], **env) for kind in request.param)
     yield a, b
     for server in (a, b):
@@ -434,7 +436,9 @@ async def test_a_rolling_restart_behind_the_proxy_loses_nothing(
     """The process holding the client's socket stops (uvicorn closes it with 1012), writes go on
     through the proxy (which skips the stopped process), and the client comes back through the
     proxy to the other process and resumes."""
-    env = {"REDIS_URL": redis_url, "REALTIME_LOG_POLL_SECONDS": "3600"}
+    # BEHIND_TLS_PROXY as docs/deploy.md's environment has it: daphne puts no forwarded scheme
+    # on a WebSocket's scope, so its sockets' origin check needs Django's own setting.
+    env = {"REDIS_URL": redis_url, "REALTIME_LOG_POLL_SECONDS": "3600", "BEHIND_TLS_PROXY": "1"}
     instances = [server_factory("uvicorn", *DEPLOY_OPTIONS["uvicorn"], **env) for _ in range(2)]
     proxy = start_nginx(nginx_executable, tmp_path_factory.mktemp("nginx"), tuple(instances))
     try:

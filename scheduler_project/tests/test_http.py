@@ -4,12 +4,14 @@ processes: a write rings the sockets of the process that served it; request bodi
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import pytest
 import requests
 from django.conf import settings
 
+from realtime.tests.conftest import RECEIVE_TIMEOUT, until
 from scheduler_project import http
 from scheduler_project.http import call_async, read_body, serving_loop
 
@@ -164,3 +166,94 @@ async def test_a_body_in_parts_is_read_whole():
     )
 
     assert await read_body(receive, limit=None) == b"abcd"
+
+
+# Request bodies come before authentication: a read timeout and a cap on the bytes held.
+# uvicorn (production) hands a body to the application as it arrives; daphne (Twisted) keeps
+# the whole body itself, in a temporary file above 100 KB, and calls the application only when
+# it is complete, so a held-back body never reaches this code there.
+
+METRICS_TOKEN = "metrics-token-for-the-test"
+
+
+def hold_back_the_last_byte(port: int, length: int) -> socket.socket:
+    """An anonymous POST of ``length`` bytes whose last byte is never sent."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=RECEIVE_TIMEOUT)
+    head = (
+        f"POST /api/tasks/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+    raw.sendall(head.encode() + b"x" * (length - 1))
+    return raw
+
+
+def answer(raw: socket.socket) -> bytes:
+    """All the server sends until it closes the connection."""
+    reply = b""
+    while chunk := raw.recv(65536):
+        reply += chunk
+    return reply
+
+
+async def test_a_body_not_complete_in_time_is_answered_408_and_the_connection_closed(
+    server_factory,
+):
+    server = server_factory("uvicorn", HTTP_BODY_TIMEOUT_SECONDS="1")
+
+    with hold_back_the_last_byte(server.port, 1000) as raw:
+        reply = await asyncio.to_thread(answer, raw)
+
+    assert reply.startswith(b"HTTP/1.1 408 ")
+    assert reply.endswith(b"\r\n\r\nRequest body not received in time.\n")
+
+
+def bytes_held(server) -> float:
+    metrics = requests.get(
+        f"{server.url}/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        timeout=RECEIVE_TIMEOUT,
+    ).text
+    lines = [
+        line for line in metrics.splitlines() if line.startswith("http_request_body_bytes_held ")
+    ]
+    return float(lines[0].split()[1]) if lines else -1.0
+
+
+def post(server, size: int) -> requests.Response:
+    return requests.post(
+        f"{server.url}/api/tasks/",
+        data=b"x" * size,
+        headers={"Content-Type": "application/json"},
+        timeout=RECEIVE_TIMEOUT,
+    )
+
+
+async def test_bodies_past_the_process_cap_are_answered_503_until_the_held_ones_are_gone(
+    server_factory,
+):
+    server = server_factory(
+        "uvicorn",
+        HTTP_BODY_BUFFER_MAX_BYTES="1000000",
+        HTTP_BODY_TIMEOUT_SECONDS="600",
+        METRICS_TOKEN=METRICS_TOKEN,
+    )
+
+    async def held_at_least(size: int) -> bool:
+        return await asyncio.to_thread(bytes_held, server) >= size
+
+    with hold_back_the_last_byte(server.port, 700_000):
+        await until(lambda: held_at_least(699_999))
+
+        refused = await asyncio.to_thread(post, server, 400_000)
+        small = await asyncio.to_thread(post, server, 1000)
+
+    async def nothing_held() -> bool:
+        return await asyncio.to_thread(bytes_held, server) == 0
+
+    await until(nothing_held)
+    after = await asyncio.to_thread(post, server, 400_000)
+
+    assert (refused.status_code, refused.headers["Retry-After"]) == (503, "5")
+    assert refused.text == "Too many request bodies in transit: retry later.\n"
+    assert small.status_code == 401  # read, run, and refused for want of a login
+    assert after.status_code == 401

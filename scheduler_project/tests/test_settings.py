@@ -181,3 +181,33 @@ def test_manage_py_check_refuses_an_unknown_holidays_country():
 
     assert result.returncode != 0
     assert "schedule.E001" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "hsts"),
+    [
+        ({}, [31536000, False, False]),
+        ({"SECURE_HSTS_INCLUDE_SUBDOMAINS": "1"}, [31536000, True, False]),
+        (
+            {"SECURE_HSTS_INCLUDE_SUBDOMAINS": "1", "SECURE_HSTS_PRELOAD": "1"},
+            [31536000, True, True],
+        ),
+    ],
+)
+def test_hsts_covers_subdomains_and_asks_for_preloading_only_when_told(env, hsts):
+    """Both bind every subdomain for a year, and leaving the preload list takes months: the
+    operator opts in; the deploy check passes either way."""
+    settings = manage(
+        "shell",
+        "-c",
+        "import json; from django.conf import settings as s;"
+        " print(json.dumps([s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS,"
+        " s.SECURE_HSTS_PRELOAD]))",
+        **PRODUCTION_ENV,
+        **env,
+    )
+    check = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV, **env)
+
+    assert settings.returncode == 0, settings.stderr
+    assert json.loads(settings.stdout.splitlines()[-1]) == hsts
+    assert check.returncode == 0, check.stdout + check.stderr
