@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -31,12 +32,19 @@ HANDSHAKE_TIMEOUT = 60.0
 Received = tuple[float, int, int]
 
 
+def origin_of(url: str) -> str:
+    """The page origin a browser would send for a socket URL: the server's own (it refuses any
+    other scheme, host or port)."""
+    parts = urlsplit(url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return urlunsplit((scheme, parts.netloc, "", "", ""))
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """The clients of one worker: one WebSocket URL per client."""
 
     urls: list[str]
-    origin: str
     token: str
     compression: str | None = "deflate"  # offered, as browsers do; the server decides
     connect_concurrency: int = 16  # handshakes in flight
@@ -154,7 +162,7 @@ class Worker:
             try:
                 ws = await connect(
                     url,
-                    origin=self.spec.origin,
+                    origin=origin_of(url),
                     additional_headers={"Authorization": f"Token {self.spec.token}"},
                     compression=self.spec.compression,
                     proxy=None,

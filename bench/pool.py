@@ -29,7 +29,6 @@ class ClientPool:
         self,
         urls: list[str],
         *,
-        origin: str,
         token: str,
         workers: int,
         compression: str | None = "deflate",
@@ -39,7 +38,6 @@ class ClientPool:
         self.specs = [
             WorkerSpec(
                 urls=urls[start : start + size],
-                origin=origin,
                 token=token,
                 compression=compression,
                 connect_concurrency=max(1, CONNECT_CONCURRENCY // workers),

@@ -258,9 +258,7 @@ def measure(
         rss_before = deployment.rss_kb()
         servers = deployment.servers
         urls = [servers[index % len(servers)].ws_url for index in range(clients)]
-        with ClientPool(
-            urls, origin=deployment.writer.url, token=deployment.token, workers=workers
-        ) as pool:
+        with ClientPool(urls, token=deployment.token, workers=workers) as pool:
             connect = pool.connect()
             rss_connected = deployment.rss_kb()
             measurement = Measurement(deployment, pool, writer, write_cpu)

@@ -203,6 +203,16 @@ def run_orm(code: str) -> str:
 # Pages.
 
 
+def log_in(context: BrowserContext, user: AbstractUser, server: "Server") -> None:
+    """Give the browser context a session of ``user`` on ``server`` (no login form)."""
+    client = Client()
+    client.force_login(user)
+    session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session_key, "url": server.url}]
+    )
+
+
 @pytest.fixture
 def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]:
     """``open_page(user, path, locale="en-US")``: a page in a new browser context logged in as
@@ -216,12 +226,7 @@ def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]
             base_url=server.url, locale=locale, viewport={"width": 1280, "height": 800}
         )
         contexts.append(context)
-        client = Client()
-        client.force_login(user)
-        session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session_key, "url": server.url}]
-        )
+        log_in(context, user, server)
         page = context.new_page()
         pages.append(page)
         page.goto(path)

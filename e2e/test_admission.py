@@ -14,13 +14,11 @@ import json
 import re
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from playwright.sync_api import Browser, WebSocketRoute, expect
 from rest_framework.authtoken.models import Token
 from websockets.sync.client import connect
 
-from e2e.conftest import ONE_SLOT_SETTINGS, live_status, screenshot
+from e2e.conftest import ONE_SLOT_SETTINGS, live_status, log_in, screenshot
 from e2e.test_client import client_page, run, scripted, task_updated  # noqa: F401
 from realtime import protocol
 from schedule.roles import VIEWERS
@@ -66,12 +64,7 @@ def test_a_page_turned_away_by_a_full_server_comes_back_after_retry_after(
 
         context = browser.new_context(base_url=server.url, locale="en-US")
         context.add_init_script(RECORDER)
-        client = Client()
-        client.force_login(user)
-        session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session_key, "url": server.url}]
-        )
+        log_in(context, user, server)
         page = context.new_page()
         page.goto("/")
 

@@ -4,13 +4,11 @@ reported, and the page still does its job (the live badge connects, the API docs
 from collections.abc import Callable, Iterator
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
-from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from daily.tests.factories import DailyWorkFactory
-from e2e.conftest import Server, live_status
+from e2e.conftest import Server, live_status, log_in
 from schedule.roles import PLANNERS
 from schedule.tests.factories import TaskFactory, UserFactory
 
@@ -39,12 +37,7 @@ def visit(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]:
         contexts.append(context)
         context.add_init_script(RECORD_VIOLATIONS)
         if user is not None:
-            client = Client()
-            client.force_login(user)
-            session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
-            context.add_cookies(
-                [{"name": settings.SESSION_COOKIE_NAME, "value": session_key, "url": server.url}]
-            )
+            log_in(context, user, server)
         page = context.new_page()
         page.on("console", lambda message: console.append(message.text))
         pages.append(page)
