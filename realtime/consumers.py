@@ -263,9 +263,11 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def catch_up(self) -> int:
         """Send every event of the subscribed streams after the cursors; returns the log head."""
-        if not self.cursors:
-            return 0
+        head = 0
         while True:
+            # The hub may have taken every stream away (lost permissions) while this waited.
+            if not self.cursors:
+                return head
             # The login and the permissions are checked before each delivery, in the same
             # database call as the read.
             page = await database_sync_to_async(selectors.log_page_if_allowed)(
@@ -302,8 +304,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
                 metrics.FRAMES_SENT.inc(sent)
             for stream, cursor in self.cursors.items():
                 self.cursors[stream] = max(cursor, page.head)
+            head = page.head
             if not page.more:
-                return page.head
+                return head
 
     # Sending: one writer per socket, frames in order, a bounded backlog.
     async def send_json(self, content: Any) -> None:

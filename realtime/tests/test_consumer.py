@@ -14,8 +14,8 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError
 from rest_framework.authtoken.models import Token
 
-from realtime import admission, hub, metrics, watcher
-from realtime.consumers import EventsConsumer
+from realtime import admission, hub, metrics, selectors, watcher
+from realtime.consumers import EventsConsumer, SocketFanoutConsumer
 from realtime.models import Event, EventLogState
 from realtime.protocol import Ping
 from schedule.models import Task
@@ -370,6 +370,35 @@ async def test_an_unexpected_exception_closes_with_1011_and_releases_every_slot(
 @database_sync_to_async
 def leave_every_group(key: str) -> None:
     Token.objects.get(key=key).user.groups.clear()
+
+
+async def test_a_replay_whose_streams_are_all_taken_away_midway_ends_quietly(monkeypatch):
+    """The hub may unsubscribe every stream of a replaying socket (lost permissions) while the
+    replay waits for its client: the replay stops there instead of failing the socket."""
+    monkeypatch.setattr(selectors, "BATCH", 1)  # one event a page: the replay reads three
+    for code in ("1.1", "1.2", "1.3"):
+        await create_task(code)
+    key = await make_token()
+
+    for consumer in (EventsConsumer, SocketFanoutConsumer):
+        send_replayed = consumer.send_replayed
+
+        async def send_then_lose_every_stream(self, frame, send_replayed=send_replayed):
+            await send_replayed(self, frame)
+            self.cursors.clear()  # what the hub's forbid() leaves when every stream is lost
+
+        monkeypatch.setattr(consumer, "send_replayed", send_then_lose_every_stream)
+
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"], "last_event_id": 0})
+
+        first = await ws.receive_json_from()
+        assert (first["type"], first["data"]["code"]) == ("task_created", "1.1")
+        # No `subscribed`: nothing is left subscribed. The socket carries on.
+        await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_json_from() == {"type": "pong"}
+        await ws.receive_nothing()
 
 
 async def test_a_lost_view_permission_unsubscribes_its_streams_with_forbidden():
