@@ -152,7 +152,7 @@ def daily_plan(*, month: datetime.date, tasks: QuerySet[Task] | None = None) -> 
             | Q(pk__in=MonthlyTask.objects.for_month(first).values("task"))
         )
         .prefetch_related(Prefetch("monthly_tasks", queryset=MonthlyTask.objects.order_by()))
-        .order_by("code", "id")
+        .order_by("code_key", "id")
     )
     calendar = working_calendar(
         first=min([first, *(task.start_date for task in selected)]),

@@ -180,14 +180,14 @@ def test_a_task_with_no_working_day_reports_its_volume_as_unspread(plans, unspre
 
 
 def test_only_tasks_running_in_the_month_or_planned_for_it_are_listed_in_code_order():
-    task_with_plans(volume="1", start="2026-02-01", end="2026-02-28", plans={JAN: "1"}, code="1.2")
-    TaskFactory(code="1.1", start_date=d("2026-01-31"), end_date=d("2026-03-31"))
+    task_with_plans(volume="1", start="2026-02-01", end="2026-02-28", plans={JAN: "1"}, code="10.2")
+    TaskFactory(code="2.1", start_date=d("2026-01-31"), end_date=d("2026-03-31"))
     TaskFactory(code="0.9", start_date=d("2026-02-01"), end_date=d("2026-02-28"))
     TaskFactory(code="0.8", start_date=d("2025-12-01"), end_date=d("2025-12-31"))
 
     rows = daily_plan(month=d("2026-01-15")).rows
 
-    assert [row.task.code for row in rows] == ["1.1", "1.2"]
+    assert [row.task.code for row in rows] == ["2.1", "10.2"]
 
 
 def test_the_tasks_argument_narrows_the_rows():
