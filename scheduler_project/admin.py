@@ -127,7 +127,9 @@ class VersionedAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if getattr(self, "check_version", True):
+        # A form the user left alone writes nothing, so its version does not matter: a task's
+        # inline rows can be saved while a foreman's report moves the task's version on.
+        if getattr(self, "check_version", True) and self.has_changed():
             message = self.stale_message()
             if message is not None:
                 raise forms.ValidationError(message, code="version_conflict")
@@ -267,6 +269,8 @@ class VersionedModelAdmin(admin.ModelAdmin):
         if not change:
             super().save_model(request, obj, form, change)
             return
+        if not form.has_changed():
+            return  # nothing of the object itself to write (only its inline rows, maybe)
         saved = type(self).update_service(
             **{self.service_object_name: obj},
             data=form.service_data(),

@@ -328,6 +328,28 @@ def test_an_inline_row_changed_meanwhile_but_left_alone_is_not_overwritten(admin
     assert (task.name, work.description) == ("Renamed in admin", "Axis D")
 
 
+def test_a_task_left_alone_saves_its_inline_rows_though_a_report_moved_its_version_on(
+    admin_client, objects, capture_events
+):
+    """A foreman's report recalculates the task (its version moves on) while a planner edits a
+    monthly plan on the task's page: the plan is saved, the task is not written."""
+    task, plan = objects["task"], objects["monthlytask"]
+    data = submitted(admin_client.get(change_url(task)))
+    DailyWorkFactory(task=task, date=task.start_date, volume=Decimal("2"))
+    task.refresh_from_db()
+    version, volume_fact = task.version, task.volume_fact
+
+    with capture_events(expected=1) as events:
+        response = admin_client.post(change_url(task), data | {"monthly_tasks-0-volume_plan": "60"})
+
+    assert response.status_code == 302
+    assert [event.type for event in events] == ["monthly_task_updated"]
+    plan.refresh_from_db()
+    task.refresh_from_db()
+    assert plan.volume_plan == Decimal("60")
+    assert (task.version, task.volume_fact) == (version, volume_fact)
+
+
 def test_a_change_landing_between_the_check_and_the_write_writes_nothing(
     admin_client, objects, capture_events, monkeypatch
 ):
