@@ -15,12 +15,14 @@ WEBSOCKET_PATH = "/api/ws"
 TASKS = "tasks"
 DAILY_WORKS = "daily_works"
 MONTHLY_TASKS = "monthly_tasks"
+CALENDAR_DAYS = "calendar_days"
 
 # The permission a user needs to subscribe to a stream.
 STREAM_PERMISSIONS: dict[str, str] = {
     TASKS: "schedule.view_task",
     DAILY_WORKS: "daily.view_dailywork",
     MONTHLY_TASKS: "monthly.view_monthlytask",
+    CALENDAR_DAYS: "schedule.view_calendarday",
 }
 STREAMS = tuple(STREAM_PERMISSIONS)
 
@@ -29,6 +31,7 @@ STREAM_ENTITIES: dict[str, str] = {
     TASKS: "task",
     DAILY_WORKS: "daily_work",
     MONTHLY_TASKS: "monthly_task",
+    CALENDAR_DAYS: "calendar_day",
 }
 CREATED, UPDATED, DELETED = "created", "updated", "deleted"
 
@@ -64,7 +67,7 @@ ERROR_MESSAGES: dict[str, str] = {
     INVALID_JSON: "The frame is not valid JSON.",
     INVALID_MESSAGE: "The message is not a JSON object with the fields its type needs.",
     UNKNOWN_TYPE: "Unknown message type; expected subscribe, unsubscribe or ping.",
-    UNKNOWN_EVENT: "Unknown stream; expected tasks, daily_works or monthly_tasks.",
+    UNKNOWN_EVENT: "Unknown stream; expected tasks, daily_works, monthly_tasks or calendar_days.",
     FORBIDDEN: "You may not view this stream.",
     TOO_LARGE: "The frame is larger than the limit.",
     RATE_LIMITED: "Too many messages; the connection is closed.",

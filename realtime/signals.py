@@ -22,11 +22,20 @@ from daily.models import DailyWork
 from monthly.api import MonthlyTaskSerializer
 from monthly.fields import format_month
 from monthly.models import MonthlyTask
-from schedule.api import TaskSerializer
-from schedule.models import Task
+from schedule.api import CalendarDaySerializer, TaskSerializer
+from schedule.models import CalendarDay, Task
 
 from .events import publish
-from .protocol import CREATED, DAILY_WORKS, DELETED, MONTHLY_TASKS, TASKS, UPDATED, event_type
+from .protocol import (
+    CALENDAR_DAYS,
+    CREATED,
+    DAILY_WORKS,
+    DELETED,
+    MONTHLY_TASKS,
+    TASKS,
+    UPDATED,
+    event_type,
+)
 
 
 def _task_deleted_data(task: Task) -> dict[str, Any]:
@@ -41,6 +50,10 @@ def _monthly_task_deleted_data(monthly_task: MonthlyTask) -> dict[str, Any]:
     }
 
 
+def _calendar_day_deleted_data(calendar_day: CalendarDay) -> dict[str, Any]:
+    return {"id": calendar_day.pk, "date": calendar_day.date.isoformat()}
+
+
 def _daily_work_deleted_data(daily_work: DailyWork) -> dict[str, Any]:
     return {"id": daily_work.pk, "task": daily_work.task_id, "date": daily_work.date.isoformat()}
 
@@ -49,6 +62,7 @@ PUBLISHED = {
     Task: (TASKS, TaskSerializer, _task_deleted_data),
     MonthlyTask: (MONTHLY_TASKS, MonthlyTaskSerializer, _monthly_task_deleted_data),
     DailyWork: (DAILY_WORKS, DailyWorkSerializer, _daily_work_deleted_data),
+    CalendarDay: (CALENDAR_DAYS, CalendarDaySerializer, _calendar_day_deleted_data),
 }
 
 

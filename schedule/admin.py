@@ -9,7 +9,7 @@ from monthly.services import monthly_task_delete, monthly_task_update
 from scheduler_project.admin import VersionedInline, VersionedModelAdmin
 
 from .models import CalendarDay, Task
-from .services import task_update
+from .services import calendar_day_update, task_update
 
 
 class MonthlyTaskInline(VersionedInline):
@@ -75,13 +75,16 @@ class TaskAdmin(VersionedModelAdmin):
 
 
 @admin.register(CalendarDay)
-class CalendarDayAdmin(admin.ModelAdmin):
+class CalendarDayAdmin(VersionedModelAdmin):
     list_display = ["date", "weekday", "is_working", "note", "updated_at"]
     list_filter = ["is_working", "date"]
     search_fields = ["note"]
     date_hierarchy = "date"
     ordering = ["-date"]
-    readonly_fields = ["version", "created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at"]
+    fields = ["date", "is_working", "note", "version", "created_at", "updated_at"]
+    update_service = calendar_day_update
+    service_object_name = "calendar_day"
 
     @admin.display(description=_("weekday"))
     def weekday(self, day: CalendarDay) -> str:

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from scheduler_project.api import VersionedModelSerializer, VersionedModelViewSet, versioned_schema
 
-from .models import Task
+from .models import CalendarDay, Task
 from .selectors import task_list
 from .services import task_create, task_delete, task_update
 
@@ -28,6 +28,15 @@ class TaskSerializer(VersionedModelSerializer):
             "version",
         ]
         read_only_fields = ["volume_fact", "created_at", "updated_at"]
+
+
+class CalendarDaySerializer(VersionedModelSerializer):
+    """An exception to the working calendar (the data of ``calendar_day_*`` events)."""
+
+    class Meta:
+        model = CalendarDay
+        fields = ["id", "date", "is_working", "note", "created_at", "updated_at", "version"]
+        read_only_fields = ["created_at", "updated_at"]
 
 
 class TaskFilter(django_filters.FilterSet):

@@ -7,9 +7,10 @@ PLANNERS = "planners"
 FOREMEN = "foremen"
 VIEWERS = "viewers"
 
-MODELS = ["schedule.task", "monthly.monthlytask", "daily.dailywork"]
+MODELS = ["schedule.task", "monthly.monthlytask", "daily.dailywork", "schedule.calendarday"]
 ALL_ACTIONS = ["view", "add", "change", "delete"]
 
+# Everyone sees the working calendar (it shapes every plan per day); planners keep it.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     PLANNERS: [f"{model}.{action}" for model in MODELS for action in ALL_ACTIONS],
     FOREMEN: [f"{model}.view" for model in MODELS]

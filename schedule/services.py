@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from scheduler_project.versioning import versioned_create, versioned_delete, versioned_update
 
-from .models import Task
+from .models import CalendarDay, Task
 
 
 def task_create(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = None) -> Task:
@@ -57,3 +57,25 @@ def task_recalculate_volume_fact(*, task_ids: Iterable[int]) -> None:
             if task.volume_fact != total:
                 task.volume_fact = total
                 task.save(update_fields=["volume_fact"])
+
+
+def calendar_day_create(
+    *, data: Mapping[str, Any], actor: AbstractBaseUser | None = None
+) -> CalendarDay:
+    return versioned_create(model=CalendarDay, data=data, actor=actor)
+
+
+def calendar_day_update(
+    *,
+    calendar_day: CalendarDay,
+    data: Mapping[str, Any],
+    version: int | None,
+    actor: AbstractBaseUser | None = None,
+) -> CalendarDay:
+    return versioned_update(instance=calendar_day, data=data, version=version, actor=actor)
+
+
+def calendar_day_delete(
+    *, calendar_day: CalendarDay, version: int | None = None, actor: AbstractBaseUser | None = None
+) -> None:
+    versioned_delete(instance=calendar_day, version=version, actor=actor)

@@ -54,6 +54,8 @@ def format_value(value: Any) -> str:
     """A stored or entered value as the pages show it."""
     if value is None or value == "":
         return EMPTY_DISPLAY
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
     if isinstance(value, Decimal | int) and not isinstance(value, bool):
         return format_volume(value)
     if isinstance(value, datetime.date):

@@ -19,7 +19,7 @@ from monthly.tests.factories import MonthlyTaskFactory
 from realtime.events import acting_as
 from realtime.models import Event
 from realtime.signals import PUBLISHED, representer
-from schedule.models import Task
+from schedule.models import CalendarDay, Task
 from schedule.services import task_create
 from schedule.tests.factories import TaskFactory
 
@@ -339,3 +339,54 @@ def snapshot() -> list[list[tuple]]:
         list(MonthlyTask.objects.values_list("pk", "task_id", "volume_plan", "version")),
         list(DailyWork.objects.values_list("pk", "task_id", "volume", "version")),
     ]
+
+
+def test_calendar_exceptions_publish_on_every_write_path(client, capture_events):
+    """The working calendar shapes every plan per day: its changes reach open pages too."""
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-12345-x")
+    client.force_login(admin)
+
+    with capture_events(expected=1) as added:
+        client.post(
+            reverse("admin:schedule_calendarday_add"),
+            {"date": "2026-01-17", "is_working": "on", "note": "Transferred Saturday"},
+        )
+    day = CalendarDay.objects.get()
+    with capture_events(expected=1) as changed:
+        client.post(
+            reverse("admin:schedule_calendarday_change", args=[day.pk]),
+            {
+                "date": "2026-01-17",
+                "note": "Day off after all",
+                "version": str(day.version),
+                "initial-date": "2026-01-17",
+                "initial-is_working": "on",
+                "initial-note": "Transferred Saturday",
+            },
+        )
+    with capture_events(expected=2) as bulk:
+        CalendarDay.objects.bulk_create(
+            [CalendarDay(date=datetime.date(2026, 1, 19), is_working=False)]
+        )
+        CalendarDay.objects.filter(date=datetime.date(2026, 1, 19)).update(note="Frost")
+    with capture_events(expected=2) as deleted:
+        CalendarDay.objects.all().delete()
+
+    assert [e.type for e in added + changed + bulk + deleted] == [
+        "calendar_day_created",
+        "calendar_day_updated",
+        "calendar_day_created",
+        "calendar_day_updated",
+        "calendar_day_deleted",
+        "calendar_day_deleted",
+    ]
+    assert changed[0].data | {"updated_at": None} == {
+        "id": day.pk,
+        "date": "2026-01-17",
+        "is_working": False,
+        "note": "Day off after all",
+        "created_at": added[0].data["created_at"],
+        "updated_at": None,
+        "version": 2,
+    }
+    assert (added[0].stream, added[0].actor) == ("calendar_days", admin)

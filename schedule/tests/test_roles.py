@@ -28,7 +28,7 @@ def test_setup_roles_command_is_idempotent_and_repairs_drift():
     call_command("setup_roles")
 
     assert Group.objects.filter(name__in=ROLE_PERMISSIONS).count() == 3
-    assert planners.permissions.count() == 12
+    assert planners.permissions.count() == 16
 
 
 def test_foremen_may_change_daily_works_but_only_view_tasks(foreman):
@@ -41,3 +41,11 @@ def test_foremen_may_change_daily_works_but_only_view_tasks(foreman):
 def test_viewers_may_only_view(viewer):
     assert viewer.has_perm("monthly.view_monthlytask")
     assert not viewer.has_perm("daily.add_dailywork")
+
+
+@pytest.mark.parametrize("role_user", ["planner", "foreman", "viewer"])
+def test_every_role_sees_the_working_calendar_and_only_planners_keep_it(role_user, request):
+    user = request.getfixturevalue(role_user)
+
+    assert user.has_perm("schedule.view_calendarday")
+    assert user.has_perm("schedule.change_calendarday") is (role_user == "planner")
