@@ -52,10 +52,13 @@ class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
 
     def update(self, **kwargs: Any) -> int:
         with transaction.atomic(using=self.db):
-            pks = list(self.values_list("pk", flat=True))
+            # Exactly the rows read (and locked) here are updated and published: a matching row
+            # committed in between by another transaction is neither.
+            pks = list(self.select_for_update().values_list("pk", flat=True))
             kwargs.setdefault("version", F("version") + 1)
-            count = super().update(**kwargs)
-            changed = self.model._default_manager.filter(pk__in=pks).order_by("pk")
+            rows = self.model._default_manager.using(self.db).filter(pk__in=pks)
+            count = super(VersionedQuerySet, rows).update(**kwargs)
+            changed = rows.order_by("pk")
             self._publish_saved(changed, created=False)
         return count
 
