@@ -313,8 +313,9 @@ SILENCED_SYSTEM_CHECKS = [
     *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
 ]
 # Content-Security-Policy on every response: scripts and styles only from the site's own files,
-# no inline ones (a nonce lets Django admin's one inline style through); connect-src 'self'
-# covers the page's own ws:/wss: socket (CSP Level 3); no framing.
+# no inline ones. The nonce is for Django admin, whose templates mark their scripts and styles
+# with it (and have one inline style); connect-src 'self' covers the page's own ws:/wss: socket
+# (CSP Level 3); no framing.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
