@@ -76,7 +76,7 @@ def test_a_page_turned_away_by_a_full_server_comes_back_after_retry_after(
         screenshot(page, "schedule-server-busy")
     # The slot is free: the page's next attempt gets it.
 
-    page.wait_for_function("window.e2eSubscribed === 1")
+    page.wait_for_function("() => window.e2eSubscribed === 1")
     expect(badge).to_have_text("Connected")
     statuses = page.evaluate("window.e2eStatuses")
     attempts = page.evaluate("window.e2eAttempts")
