@@ -7,7 +7,10 @@ from schedule.demo import DEMO_USERS, demo_seed
 
 
 class Command(BaseCommand):
-    help = "Create demo users, a schedule, monthly plans and daily works (idempotent)."
+    help = (
+        "Create demo users, a schedule, monthly plans, a calendar exception and daily works "
+        "(idempotent)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -24,8 +27,8 @@ class Command(BaseCommand):
             )
         counts = demo_seed()
         self.stdout.write(
-            f"Created {counts['tasks']} tasks, {counts['monthly_tasks']} monthly plans, "
-            f"{counts['daily_works']} daily works."
+            f"Created tasks: {counts['tasks']}, monthly plans: {counts['monthly_tasks']}, "
+            f"daily works: {counts['daily_works']}, calendar exceptions: {counts['calendar_days']}."
         )
         for user in DEMO_USERS:
             self.stdout.write(f"  user {user.username!r} password {user.password!r}")
