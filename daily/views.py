@@ -170,17 +170,6 @@ class DailyWorkPages(VersionedEditFlow[DailyWork]):
 
 pages = DailyWorkPages()
 
-
-@require_http_methods(["GET", "POST"])
-def daily_work_create_view(request: HttpRequest) -> HttpResponse:
-    return pages.create_view(request)
-
-
-@require_http_methods(["GET", "POST"])
-def daily_work_update_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.update_view(request, pk)
-
-
-@require_http_methods(["GET", "POST"])
-def daily_work_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.delete_view(request, pk)
+daily_work_create_view = require_http_methods(["GET", "POST"])(pages.create_view)
+daily_work_update_view = require_http_methods(["GET", "POST"])(pages.update_view)
+daily_work_delete_view = require_http_methods(["GET", "POST"])(pages.delete_view)

@@ -82,16 +82,6 @@ def task_list_view(request: HttpRequest) -> HttpResponse:
     return render(request, "schedule/task_list.html", {"tasks": tasks, "task_count": len(tasks)})
 
 
-@require_http_methods(["GET", "POST"])
-def task_create_view(request: HttpRequest) -> HttpResponse:
-    return pages.create_view(request)
-
-
-@require_http_methods(["GET", "POST"])
-def task_update_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.update_view(request, pk)
-
-
-@require_http_methods(["GET", "POST"])
-def task_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return pages.delete_view(request, pk)
+task_create_view = require_http_methods(["GET", "POST"])(pages.create_view)
+task_update_view = require_http_methods(["GET", "POST"])(pages.update_view)
+task_delete_view = require_http_methods(["GET", "POST"])(pages.delete_view)

@@ -9,7 +9,7 @@ instead of overwriting them.
 import copy
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -155,7 +155,8 @@ class Submission:
 
     ``saved`` is the written object. Otherwise ``form`` holds the errors, or, on a conflict, is a
     fresh form bound to nothing but showing the stored values and their new version; ``gone`` says
-    the object was deleted meanwhile, and ``deletion`` by whom and when once the page knows it.
+    the object was deleted meanwhile, and ``deletion`` by whom and when once the page knows it;
+    ``notes`` are errors of an entry that the fresh form no longer holds.
     """
 
     form: forms.BaseForm
@@ -163,6 +164,7 @@ class Submission:
     conflict: Conflict | None = None
     gone: bool = False
     deletion: str = ""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> int:
@@ -353,13 +355,14 @@ class VersionedEditFlow[ModelT: VersionedModel]:
         if stored is None:
             return self.render_form(request, submission, None)
         # Show what the other user stored, ready to edit, with the rule the entry broke.
-        fresh = self.build_form(request, instance=stored)
-        for error in form.non_field_errors():
-            fresh.add_error(None, error)
-        conflict = conflict_for(
-            current=stored, form_class=self.form_class, entered=form.cleaned_data
+        submission = Submission(
+            form=self.build_form(request, instance=stored),
+            conflict=conflict_for(
+                current=stored, form_class=self.form_class, entered=form.cleaned_data
+            ),
+            notes=list(form.non_field_errors()),
         )
-        return self.render_form(request, Submission(form=fresh, conflict=conflict), stored)
+        return self.render_form(request, submission, stored)
 
     def update_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         self.require(request, "change")
