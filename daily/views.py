@@ -1,7 +1,7 @@
 """The daily order page: the works done on a day, with totals per unit, and their forms."""
 
-import copy
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import messages
@@ -13,17 +13,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from realtime.protocol import DAILY_WORKS
 from scheduler_project.pages import (
-    GONE_MESSAGE,
-    DeleteForm,
-    deletion_message,
+    Outcome,
+    VersionedEditFlow,
     fragment_ids,
     is_fragment_request,
-    submit,
-    submit_delete,
 )
 
 from .forms import DailyWorkForm, DayForm
@@ -45,30 +43,6 @@ def _day_or_today(value: str | None) -> datetime.date:
         return datetime.datetime.strptime(value or "", ISO_DATE).date()
     except ValueError:
         return timezone.localdate()
-
-
-def _gone(request: HttpRequest, day: datetime.date) -> HttpResponse:
-    messages.warning(request, GONE_MESSAGE)
-    return redirect(_day_url(day))
-
-
-def _deleted_while_editing(request: HttpRequest, pk: int, day: datetime.date) -> HttpResponse:
-    """The edit of a work deleted meanwhile: say who deleted it and offer the entry as a new
-    work (the form posts to the create view), so that nothing typed is lost."""
-    if not request.user.has_perm("daily.add_dailywork"):
-        return _gone(request, day)
-    form = DailyWorkForm(request.POST)
-    return render(
-        request,
-        "daily/daily_work_form.html",
-        {
-            "form": form,
-            "deletion": deletion_message(stream=DAILY_WORKS, object_id=pk, name=_("This work")),
-            "action_url": reverse("daily:daily_work_create"),
-            "back_url": _day_url(_day_or_today(str(form["date"].value()))),
-        },
-        status=410,
-    )
 
 
 def _work_label(work: DailyWork) -> str:
@@ -138,109 +112,64 @@ def _render_fragment(request: HttpRequest, day: datetime.date) -> HttpResponse:
     return render(request, "daily/work_rows.html", context)
 
 
-@require_http_methods(["GET", "POST"])
-@permission_required("daily.add_dailywork", raise_exception=True)
-def daily_work_create_view(request: HttpRequest) -> HttpResponse:
-    submission = None
-    if request.method != "POST":
-        form = DailyWorkForm(initial={"date": _day_or_today(request.GET.get("date"))})
-    else:
-        submission = submit(
-            DailyWorkForm(request.POST),
-            lambda data, version: daily_work_create(data=data, actor=request.user),
-        )
-        if submission.saved is not None:
-            work = submission.saved
-            messages.success(request, _("Work %(work)s added.") % {"work": _work_label(work)})
-            return redirect(_day_url(work.date, work.pk))
-        form = submission.form
-    day = form["date"].value() if form.is_bound else form.initial["date"]
-    return render(
-        request,
-        "daily/daily_work_form.html",
-        {"form": form, "back_url": _day_url(_day_or_today(str(day)))},
-        status=submission.status if submission else 200,
-    )
+class DailyWorkPages(VersionedEditFlow[DailyWork]):
+    form_class = DailyWorkForm
+    form_template = "daily/daily_work_form.html"
+    delete_template = "daily/daily_work_confirm_delete.html"
+    context_object_name = "work"
+    create_url_name = "daily:daily_work_create"
+    stream = DAILY_WORKS
+    deleted_name = gettext_lazy("This work")
+
+    def create(self, *, data: dict[str, Any], actor: Any) -> DailyWork:
+        return daily_work_create(data=data, actor=actor)
+
+    def update(
+        self, obj: DailyWork, *, data: dict[str, Any], version: int | None, actor: Any
+    ) -> DailyWork:
+        return daily_work_update(daily_work=obj, data=data, version=version, actor=actor)
+
+    def delete(self, obj: DailyWork, *, version: int, actor: Any) -> None:
+        daily_work_delete(daily_work=obj, version=version, actor=actor)
+
+    def message(self, obj: DailyWork, outcome: Outcome) -> str:
+        messages = {
+            "created": _("Work %(work)s added."),
+            "saved": _("Work %(work)s saved."),
+            "deleted": _("Work %(work)s deleted."),
+        }
+        return messages[outcome] % {"work": _work_label(obj)}
+
+    def list_url(self, request: HttpRequest, obj: DailyWork | None, *, anchor: bool = False) -> str:
+        if obj is None:
+            return _day_url(_day_or_today(request.GET.get("date")))
+        return _day_url(obj.date, obj.pk if anchor else None)
+
+    def get_object(self, pk: int) -> DailyWork | None:
+        return daily_work_list().filter(pk=pk).first()
+
+    def build_form(
+        self,
+        request: HttpRequest,
+        data: Mapping[str, Any] | None = None,
+        *,
+        instance: DailyWork | None = None,
+    ) -> DailyWorkForm:
+        if data is None and instance is None:
+            return DailyWorkForm(initial={"date": _day_or_today(request.GET.get("date"))})
+        return DailyWorkForm(data, instance=instance)
+
+    def form_context(
+        self, request: HttpRequest, form: Any, obj: DailyWork | None
+    ) -> dict[str, Any]:
+        if obj is not None:
+            return {}
+        # A new work leads back to the day it is entered for.
+        return {"back_url": _day_url(_day_or_today(str(form["date"].value())))}
 
 
-@require_http_methods(["GET", "POST"])
-@permission_required("daily.change_dailywork", raise_exception=True)
-def daily_work_update_view(request: HttpRequest, pk: int) -> HttpResponse:
-    work = daily_work_list().filter(pk=pk).first()
-    if work is None:
-        day = _day_or_today(request.GET.get("date"))
-        if request.method == "POST":
-            return _deleted_while_editing(request, pk, day)
-        return _gone(request, day)
-    submission = None
-    if request.method != "POST":
-        form = DailyWorkForm(instance=work)
-    else:
-        submission = submit(
-            # The form validates a copy, so the page title keeps showing the stored work.
-            DailyWorkForm(request.POST, instance=copy.copy(work)),
-            lambda data, version: daily_work_update(
-                daily_work=work, data=data, version=version, actor=request.user
-            ),
-        )
-        if submission.gone:
-            return _deleted_while_editing(request, pk, work.date)
-        if submission.saved is not None:
-            saved = submission.saved
-            messages.success(request, _("Work %(work)s saved.") % {"work": _work_label(saved)})
-            return redirect(_day_url(saved.date, saved.pk))
-        form = submission.form
-        if submission.conflict is not None:
-            # The stored row as the conflict found it: reading it again could find it deleted.
-            work = submission.conflict.current
-    return render(
-        request,
-        "daily/daily_work_form.html",
-        {
-            "form": form,
-            "work": work,
-            "back_url": _day_url(work.date, work.pk),
-            "conflict": submission.conflict if submission else None,
-        },
-        status=submission.status if submission else 200,
-    )
+pages = DailyWorkPages()
 
-
-@require_http_methods(["GET", "POST"])
-@permission_required("daily.delete_dailywork", raise_exception=True)
-def daily_work_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    work = daily_work_list().filter(pk=pk).first()
-    if work is None:
-        return _gone(request, _day_or_today(request.GET.get("date")))
-    submission = None
-    if request.method != "POST":
-        form = DeleteForm(initial={"version": work.version})
-    else:
-        submission = submit_delete(
-            DeleteForm(request.POST),
-            instance=work,
-            form_class=DailyWorkForm,
-            delete=lambda version: daily_work_delete(
-                daily_work=work, version=version, actor=request.user
-            ),
-        )
-        if submission.gone:
-            return _gone(request, work.date)
-        if submission.saved is not None:
-            messages.success(request, _("Work %(work)s deleted.") % {"work": _work_label(work)})
-            return redirect(_day_url(work.date))
-        form = submission.form
-        if submission.conflict is not None:
-            # The stored row as the conflict found it: reading it again could find it deleted.
-            work = submission.conflict.current
-    return render(
-        request,
-        "daily/daily_work_confirm_delete.html",
-        {
-            "form": form,
-            "work": work,
-            "back_url": _day_url(work.date, work.pk),
-            "conflict": submission.conflict if submission else None,
-        },
-        status=submission.status if submission else 200,
-    )
+daily_work_create_view = require_http_methods(["GET", "POST"])(pages.create_view)
+daily_work_update_view = require_http_methods(["GET", "POST"])(pages.update_view)
+daily_work_delete_view = require_http_methods(["GET", "POST"])(pages.delete_view)

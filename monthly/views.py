@@ -3,9 +3,11 @@
 import calendar
 import datetime
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
@@ -14,21 +16,19 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from realtime.protocol import MONTHLY_TASKS
 from schedule.models import Task
 from scheduler_project.pages import (
-    GONE_MESSAGE,
     Conflict,
-    DeleteForm,
+    Outcome,
     Submission,
-    conflict_for,
-    deletion_message,
+    VersionedEditFlow,
+    VersionedModelForm,
     fragment_ids,
     is_fragment_request,
-    submit,
-    submit_delete,
 )
 
 from .fields import format_month, parse_month
@@ -78,7 +78,6 @@ def _order_rows(
     *,
     task_id: int | None = None,
     submission: Submission | None = None,
-    row_errors: list[str] | None = None,
     only: set[int] | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, Decimal]]]:
     """The order's rows (those of the tasks in ``only`` if given) and its totals per unit;
@@ -96,7 +95,10 @@ def _order_rows(
         errors: list[str] = []
         form: Any = None
         if submission is not None and task.pk == task_id:
-            form, conflict, errors = submission.form, submission.conflict, row_errors or []
+            form, conflict, errors = submission.form, submission.conflict, submission.notes
+            if submission.deletion:
+                hint = _("Your entry is kept in the row: add it to plan it again.")
+                errors = [*errors, f"{submission.deletion} {hint}"]
         elif plan is not None and can_change:
             form = MonthlyTaskUpdateForm(instance=plan, auto_id=row_auto_id(task.pk))
         elif plan is None and can_add:
@@ -124,12 +126,9 @@ def _render_order(
     *,
     task_id: int | None = None,
     submission: Submission | None = None,
-    row_errors: list[str] | None = None,
 ) -> HttpResponse:
     """The order page; after a failed write, the row of ``task_id`` shows that outcome."""
-    rows, totals = _order_rows(
-        request, month, task_id=task_id, submission=submission, row_errors=row_errors
-    )
+    rows, totals = _order_rows(request, month, task_id=task_id, submission=submission)
     this_month = _this_month()
     previous_month, next_month = _shift(month, -1), _shift(month, 1)
     context = {
@@ -188,148 +187,104 @@ def order_view(request: HttpRequest) -> HttpResponse:
     return _render_order(request, month)
 
 
-def _saved_message(plan: MonthlyTask) -> str:
-    return _("Plan of %(task)s for %(month)s saved.") % {
-        "task": plan.task.code,
-        "month": date_format(plan.month, "YEAR_MONTH_FORMAT"),
-    }
+class MonthlyTaskPages(VersionedEditFlow[MonthlyTask]):
+    """A plan is edited in its task's row of the order page, which the flow renders."""
 
+    form_class = MonthlyTaskUpdateForm
+    create_form_class = MonthlyTaskCreateForm
+    delete_template = "monthly/monthly_task_confirm_delete.html"
+    context_object_name = "plan"
+    stream = MONTHLY_TASKS
+    deleted_name = gettext_lazy("This plan")
 
-@require_POST
-@permission_required("monthly.add_monthlytask", raise_exception=True)
-def monthly_task_create_view(request: HttpRequest) -> HttpResponse:
-    task_id = request.POST.get("task", "")
-    form = MonthlyTaskCreateForm(request.POST, auto_id=row_auto_id(task_id))
-    submission = submit(
-        form, lambda data, version: monthly_task_create(data=data, actor=request.user)
-    )
-    if submission.saved is not None:
-        messages.success(request, _saved_message(submission.saved))
-        return redirect(_order_url(submission.saved.month, submission.saved.task_id))
-    month = form.cleaned_data.get("month") or _month_or_current(request.POST.get("month"))
-    task = form.cleaned_data.get("task")
-    if task is None:
-        # The row is not on the page (its task was deleted meanwhile): tell it above the table.
-        for error in form.errors.values():
-            messages.error(request, " ".join(error))
-        return redirect(_order_url(month))
-    stored = MonthlyTask.objects.filter(task=task, month=month).select_related("task").first()
-    if stored is not None:
-        # Someone planned this task for the month meanwhile: show their plan, ready to edit.
-        submission = Submission(
-            form=MonthlyTaskUpdateForm(instance=stored, auto_id=row_auto_id(task.pk)),
-            conflict=conflict_for(
-                current=stored, form_class=MonthlyTaskUpdateForm, entered=form.cleaned_data
-            ),
+    def create(self, *, data: dict[str, Any], actor: Any) -> MonthlyTask:
+        return monthly_task_create(data=data, actor=actor)
+
+    def update(
+        self, obj: MonthlyTask, *, data: dict[str, Any], version: int | None, actor: Any
+    ) -> MonthlyTask:
+        return monthly_task_update(monthly_task=obj, data=data, version=version, actor=actor)
+
+    def delete(self, obj: MonthlyTask, *, version: int, actor: Any) -> None:
+        monthly_task_delete(monthly_task=obj, version=version, actor=actor)
+
+    def message(self, obj: MonthlyTask, outcome: Outcome) -> str:
+        text = (
+            _("Plan of %(task)s for %(month)s deleted.")
+            if outcome == "deleted"
+            else _("Plan of %(task)s for %(month)s saved.")
         )
-        return _render_order(
-            request,
-            month,
-            task_id=task.pk,
-            submission=submission,
-            row_errors=list(form.non_field_errors()),
-        )
-    return _render_order(request, month, task_id=task.pk, submission=submission)
+        return text % {"task": obj.task.code, "month": date_format(obj.month, "YEAR_MONTH_FORMAT")}
 
+    def list_url(
+        self, request: HttpRequest, obj: MonthlyTask | None, *, anchor: bool = False
+    ) -> str:
+        if obj is None:
+            return _order_url(_month_or_current(request.GET.get("month")))
+        return _order_url(obj.month, obj.task_id if anchor else None)
 
-def _deleted_while_editing(
-    request: HttpRequest, pk: int, *, task_id: object, month: datetime.date
-) -> HttpResponse:
-    """The edit of a plan deleted meanwhile: say who deleted it and keep the entry in the task's
-    row as a new plan (its form posts to the create view), so that nothing typed is lost.
+    def deleted_url(self, request: HttpRequest, obj: MonthlyTask) -> str:
+        return self.list_url(request, obj, anchor=True)  # the task's row stays
 
-    The row's form names its task in the URL (``?task=``) for this case: the plan is gone.
-    """
-    message = deletion_message(stream=MONTHLY_TASKS, object_id=pk, name=_("This plan"))
-    raw = str(task_id)
-    task = Task.objects.filter(pk=int(raw)).first() if raw.isascii() and raw.isdigit() else None
-    if task is None or not request.user.has_perm("monthly.add_monthlytask"):
-        messages.warning(request, message)
-        return redirect(_order_url(month))
-    form = MonthlyTaskCreateForm(
-        {
+    def get_object(self, pk: int) -> MonthlyTask | None:
+        return MonthlyTask.objects.select_related("task").filter(pk=pk).first()
+
+    def build_form(
+        self,
+        request: HttpRequest,
+        data: Mapping[str, Any] | None = None,
+        *,
+        instance: MonthlyTask | None = None,
+    ) -> VersionedModelForm:
+        if instance is not None:
+            return MonthlyTaskUpdateForm(
+                data, instance=instance, auto_id=row_auto_id(instance.task_id)
+            )
+        task_id = data.get("task", "") if data is not None else ""
+        return MonthlyTaskCreateForm(data, auto_id=row_auto_id(task_id))
+
+    def recreate_form(
+        self, request: HttpRequest, obj: MonthlyTask | None
+    ) -> VersionedModelForm | None:
+        """The row's form names its task in the URL (``?task=``) for this case: the plan is gone."""
+        raw = str(obj.task_id if obj is not None else request.GET.get("task", ""))
+        task = Task.objects.filter(pk=int(raw)).first() if raw.isascii() and raw.isdigit() else None
+        if task is None:
+            return None
+        month = obj.month if obj is not None else _month_or_current(request.GET.get("month"))
+        data = {
             "task": task.pk,
             "month": format_month(month),
             "volume_plan": request.POST.get("volume_plan", ""),
-        },
-        auto_id=row_auto_id(task.pk),
-    )
-    hint = _("Your entry is kept in the row: add it to plan it again.")
-    return _render_order(
-        request,
-        month,
-        task_id=task.pk,
-        submission=Submission(form=form, gone=True),
-        row_errors=[f"{message} {hint}"],
-    )
+        }
+        return self.build_form(request, data)
 
+    def created_meanwhile(self, form: forms.BaseForm) -> MonthlyTask | None:
+        task, month = form.cleaned_data.get("task"), form.cleaned_data.get("month")
+        if task is None or month is None:
+            return None
+        return MonthlyTask.objects.filter(task=task, month=month).select_related("task").first()
 
-@require_POST
-@permission_required("monthly.change_monthlytask", raise_exception=True)
-def monthly_task_update_view(request: HttpRequest, pk: int) -> HttpResponse:
-    plan = MonthlyTask.objects.select_related("task").filter(pk=pk).first()
-    if plan is None:
-        return _deleted_while_editing(
-            request,
-            pk,
-            task_id=request.GET.get("task", ""),
-            month=_month_or_current(request.GET.get("month")),
-        )
-    submission = submit(
-        MonthlyTaskUpdateForm(request.POST, instance=plan, auto_id=row_auto_id(plan.task_id)),
-        lambda data, version: monthly_task_update(
-            monthly_task=plan, data=data, version=version, actor=request.user
-        ),
-    )
-    if submission.gone:
-        return _deleted_while_editing(request, pk, task_id=plan.task_id, month=plan.month)
-    if submission.saved is not None:
-        messages.success(request, _saved_message(submission.saved))
-        return redirect(_order_url(plan.month, plan.task_id))
-    return _render_order(request, plan.month, task_id=plan.task_id, submission=submission)
-
-
-@require_http_methods(["GET", "POST"])
-@permission_required("monthly.delete_monthlytask", raise_exception=True)
-def monthly_task_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    plan = MonthlyTask.objects.select_related("task").filter(pk=pk).first()
-    if plan is None:
-        messages.warning(request, GONE_MESSAGE)
-        return redirect(_order_url(_month_or_current(request.GET.get("month"))))
-    submission = None
-    if request.method != "POST":
-        form = DeleteForm(initial={"version": plan.version})
-    else:
-        submission = submit_delete(
-            DeleteForm(request.POST),
-            instance=plan,
-            form_class=MonthlyTaskUpdateForm,
-            delete=lambda version: monthly_task_delete(
-                monthly_task=plan, version=version, actor=request.user
-            ),
-        )
-        if submission.gone:
-            messages.warning(request, GONE_MESSAGE)
-            return redirect(_order_url(plan.month))
-        if submission.saved is not None:
-            messages.success(
-                request,
-                _("Plan of %(task)s for %(month)s deleted.")
-                % {"task": plan.task.code, "month": date_format(plan.month, "YEAR_MONTH_FORMAT")},
-            )
-            return redirect(_order_url(plan.month, plan.task_id))
+    def render_form(
+        self, request: HttpRequest, submission: Submission, obj: MonthlyTask | None
+    ) -> HttpResponse:
+        """The order page with the plan's row showing the outcome."""
+        if obj is not None:
+            return _render_order(request, obj.month, task_id=obj.task_id, submission=submission)
         form = submission.form
-        if submission.conflict is not None:
-            # The stored row as the conflict found it: reading it again could find it deleted.
-            plan = submission.conflict.current
-    return render(
-        request,
-        "monthly/monthly_task_confirm_delete.html",
-        {
-            "form": form,
-            "plan": plan,
-            "order_url": _order_url(plan.month, plan.task_id),
-            "conflict": submission.conflict if submission else None,
-        },
-        status=submission.status if submission else 200,
-    )
+        form.is_valid()  # a new plan's task and month are in its cleaned data
+        month = form.cleaned_data.get("month") or _month_or_current(request.POST.get("month"))
+        task = form.cleaned_data.get("task")
+        if task is None:
+            # The row is not on the page (its task was deleted meanwhile): tell it above the table.
+            for error in form.errors.values():
+                messages.error(request, " ".join(error))
+            return redirect(_order_url(month))
+        return _render_order(request, month, task_id=task.pk, submission=submission)
+
+
+pages = MonthlyTaskPages()
+
+monthly_task_create_view = require_POST(pages.create_view)
+monthly_task_update_view = require_POST(pages.update_view)
+monthly_task_delete_view = require_http_methods(["GET", "POST"])(pages.delete_view)

@@ -6,19 +6,25 @@ a stale ``version`` raises ``VersionConflict``, which a page shows next to the s
 instead of overwriting them.
 """
 
+import copy
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_permission_codename
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import IntegrityError, models
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
+from django.utils.functional import Promise
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -26,7 +32,9 @@ from django.utils.translation import gettext_lazy
 from realtime.models import Event
 from realtime.protocol import DELETED, event_type
 
-from .versioning import VersionConflict
+from .versioning import VersionConflict, VersionedModel
+
+StrOrPromise = str | Promise
 
 EMPTY_DISPLAY = "—"
 
@@ -147,13 +155,16 @@ class Submission:
 
     ``saved`` is the written object. Otherwise ``form`` holds the errors, or, on a conflict, is a
     fresh form bound to nothing but showing the stored values and their new version; ``gone`` says
-    the object was deleted meanwhile.
+    the object was deleted meanwhile, and ``deletion`` by whom and when once the page knows it;
+    ``notes`` are errors of an entry that the fresh form no longer holds.
     """
 
     form: forms.BaseForm
     saved: Any = None
     conflict: Conflict | None = None
     gone: bool = False
+    deletion: str = ""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> int:
@@ -242,6 +253,207 @@ def deletion_message(*, stream: str, object_id: int, name: str) -> str:
         "actor": actor,
         "time": when,
     }
+
+
+Outcome = Literal["created", "saved", "deleted"]
+
+
+class VersionedEditFlow[ModelT: VersionedModel]:
+    """The create, edit and delete pages of one versioned model: the one flow every page form,
+    inline row edit and cell goes through, so that all of them treat versions alike.
+
+    A write goes to the app's service with the version the user saw. A stale version answers
+    409 with the stored values beside the entry; an object deleted meanwhile (before the page
+    read it, or under the write) answers 410 with who deleted it and the entry kept as a new
+    object; a missing permission is 403. An app subclasses it in ``views.py`` and fills in the
+    service calls, its URLs, messages and templates; a page rendered elsewhere (a table row)
+    overrides ``render_form``.
+    """
+
+    form_class: type[VersionedModelForm]
+    # The form of a new object when it differs from the edit form (other fields shown).
+    create_form_class: type[VersionedModelForm] | None = None
+    form_template = ""
+    delete_template = ""
+    context_object_name = "object"
+    create_url_name = ""
+    stream = ""
+    # How a deletion message names the object: "This task".
+    deleted_name: StrOrPromise = ""
+
+    # The app's service calls and presentation.
+    def create(self, *, data: dict[str, Any], actor: Any) -> ModelT:
+        raise NotImplementedError
+
+    def update(
+        self, obj: ModelT, *, data: dict[str, Any], version: int | None, actor: Any
+    ) -> ModelT:
+        raise NotImplementedError
+
+    def delete(self, obj: ModelT, *, version: int, actor: Any) -> None:
+        raise NotImplementedError
+
+    def message(self, obj: ModelT, outcome: Outcome) -> str:
+        raise NotImplementedError
+
+    def list_url(self, request: HttpRequest, obj: ModelT | None, *, anchor: bool = False) -> str:
+        """The page listing ``obj`` (or the one the request names), at its row if ``anchor``."""
+        raise NotImplementedError
+
+    def deleted_url(self, request: HttpRequest, obj: ModelT) -> str:
+        return self.list_url(request, obj)
+
+    def form_context(
+        self, request: HttpRequest, form: forms.BaseForm, obj: ModelT | None
+    ) -> dict[str, Any]:
+        return {}
+
+    def delete_context(self, request: HttpRequest, obj: ModelT) -> dict[str, Any]:
+        return {}
+
+    def get_object(self, pk: int) -> ModelT | None:
+        return self.form_class._meta.model._default_manager.filter(pk=pk).first()
+
+    def build_form(
+        self,
+        request: HttpRequest,
+        data: Mapping[str, Any] | None = None,
+        *,
+        instance: ModelT | None = None,
+    ) -> VersionedModelForm:
+        form_class = self.create_form_class if instance is None else None
+        return (form_class or self.form_class)(data, instance=instance)
+
+    def recreate_form(self, request: HttpRequest, obj: ModelT | None) -> forms.BaseForm | None:
+        """The entry of an edit whose object is gone, as a form creating it again (None when
+        it cannot be: what it belonged to is gone too)."""
+        return self.build_form(request, request.POST)
+
+    def created_meanwhile(self, form: forms.BaseForm) -> ModelT | None:
+        """The object someone else created meanwhile in place of the one ``form`` creates."""
+        return None
+
+    # The flow.
+    def permission(self, action: str) -> str:
+        opts = self.form_class._meta.model._meta
+        return f"{opts.app_label}.{get_permission_codename(action, opts)}"
+
+    def require(self, request: HttpRequest, action: str) -> None:
+        if not request.user.has_perm(self.permission(action)):
+            raise PermissionDenied
+
+    def create_view(self, request: HttpRequest) -> HttpResponse:
+        self.require(request, "add")
+        if request.method != "POST":
+            return self.render_form(request, Submission(form=self.build_form(request)), None)
+        form = self.build_form(request, request.POST)
+        submission = submit(form, lambda data, version: self.create(data=data, actor=request.user))
+        if submission.saved is not None:
+            messages.success(request, self.message(submission.saved, "created"))
+            return redirect(self.list_url(request, submission.saved, anchor=True))
+        stored = self.created_meanwhile(form)
+        if stored is None:
+            return self.render_form(request, submission, None)
+        # Show what the other user stored, ready to edit, with the rule the entry broke.
+        submission = Submission(
+            form=self.build_form(request, instance=stored),
+            conflict=conflict_for(
+                current=stored, form_class=self.form_class, entered=form.cleaned_data
+            ),
+            notes=list(form.non_field_errors()),
+        )
+        return self.render_form(request, submission, stored)
+
+    def update_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        self.require(request, "change")
+        obj = self.get_object(pk)
+        if obj is None:
+            if request.method == "POST":
+                return self.deleted_meanwhile(request, pk, None)
+            return self.gone(request, None)
+        if request.method != "POST":
+            form = self.build_form(request, instance=obj)
+            return self.render_form(request, Submission(form=form), obj)
+        submission = submit(
+            # The form validates a copy, so the page keeps showing the stored object.
+            self.build_form(request, request.POST, instance=copy.copy(obj)),
+            lambda data, version: self.update(obj, data=data, version=version, actor=request.user),
+        )
+        if submission.gone:
+            return self.deleted_meanwhile(request, pk, obj)
+        if submission.saved is not None:
+            messages.success(request, self.message(submission.saved, "saved"))
+            return redirect(self.list_url(request, submission.saved, anchor=True))
+        if submission.conflict is not None:
+            # The stored row as the conflict found it: reading it again could find it deleted.
+            obj = submission.conflict.current
+        return self.render_form(request, submission, obj)
+
+    def delete_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        self.require(request, "delete")
+        obj = self.get_object(pk)
+        if obj is None:
+            return self.gone(request, None)
+        if request.method != "POST":
+            submission = Submission(form=DeleteForm(initial={"version": obj.version}))
+        else:
+            submission = submit_delete(
+                DeleteForm(request.POST),
+                instance=obj,
+                form_class=self.form_class,
+                delete=lambda version: self.delete(obj, version=version, actor=request.user),
+            )
+            if submission.gone:
+                return self.gone(request, obj)
+            if submission.saved is not None:
+                messages.success(request, self.message(obj, "deleted"))
+                return redirect(self.deleted_url(request, obj))
+            if submission.conflict is not None:
+                obj = submission.conflict.current
+        context = {
+            "form": submission.form,
+            self.context_object_name: obj,
+            "conflict": submission.conflict,
+            "back_url": self.list_url(request, obj, anchor=True),
+            **self.delete_context(request, obj),
+        }
+        return render(request, self.delete_template, context, status=submission.status)
+
+    def render_form(
+        self, request: HttpRequest, submission: Submission, obj: ModelT | None
+    ) -> HttpResponse:
+        """The form page: empty, with its errors, beside a conflict, or kept after a deletion."""
+        context = {
+            "form": submission.form,
+            self.context_object_name: obj,
+            "conflict": submission.conflict,
+            "back_url": self.list_url(request, obj, anchor=obj is not None),
+            **self.form_context(request, submission.form, obj),
+        }
+        if submission.gone:
+            # The entry posts to the create page.
+            context |= {
+                "deletion": submission.deletion,
+                "action_url": reverse(self.create_url_name),
+            }
+        return render(request, self.form_template, context, status=submission.status)
+
+    def gone(self, request: HttpRequest, obj: ModelT | None) -> HttpResponse:
+        messages.warning(request, GONE_MESSAGE)
+        return redirect(self.list_url(request, obj))
+
+    def deleted_meanwhile(self, request: HttpRequest, pk: int, obj: ModelT | None) -> HttpResponse:
+        """An edit of an object deleted meanwhile: say who deleted it and when, and keep the entry
+        to create it again, so that nothing typed is lost. A user who may not create it is only
+        told that it is gone; where the entry cannot be created again, who deleted it."""
+        if not request.user.has_perm(self.permission("add")):
+            return self.gone(request, obj)
+        deletion = deletion_message(stream=self.stream, object_id=pk, name=str(self.deleted_name))
+        form = self.recreate_form(request, obj)
+        if form is None:
+            messages.warning(request, deletion)
+            return redirect(self.list_url(request, obj))
+        return self.render_form(request, Submission(form=form, gone=True, deletion=deletion), None)
 
 
 FRAGMENT_IDS_MAX = 500

@@ -370,6 +370,23 @@ def test_work_forms_watch_their_work(client, foreman, page):
     assert f'data-object-id="{work.pk}" data-version="{work.version}"' in html
 
 
+def test_a_works_links_name_its_day_so_that_a_work_deleted_meanwhile_leads_back_to_it(
+    client, foreman
+):
+    work = DailyWorkFactory(date=DAY)
+    client.force_login(foreman)
+    html = client.get(day_url("2026-11-25")).content.decode()
+    link = f"{update_url(work)}?date=2026-11-25"
+    assert f'href="{link}"' in html
+    assert f'href="{delete_url(work)}?date=2026-11-25"' in html
+    work.delete()
+
+    response = client.get(link, follow=True)
+
+    assert response.redirect_chain == [(day_url("2026-11-25"), 302)]
+    assert "Someone else deleted this meanwhile." in response.content.decode()
+
+
 def test_saving_a_work_deleted_meanwhile_says_who_deleted_it_and_offers_the_entry_again(
     client, foreman, planner
 ):
