@@ -491,3 +491,9 @@ def test_the_curve_comes_as_json_per_section_and_for_the_site(api_client_for, vi
     assert curve["weighting"] == "equal"
     assert curve["days"] == [f"2026-01-{day}" for day in range(14, 20)]
     assert (curve["site"], curve["sections"]) == (series, [{"section": "3", **series}])
+
+
+def test_a_bad_progress_query_is_explained_in_russian(api_client_for, viewer):
+    response = api_client_for(viewer).get(f"{MONTH_URL}?month=1800-01", HTTP_ACCEPT_LANGUAGE="ru")
+
+    assert response.json() == {"month": ["Укажите месяц с 1900-01 по 2199-12."]}
