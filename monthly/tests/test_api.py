@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils import translation
 from rest_framework.fields import DateTimeField
 
 from daily.tests.factories import DailyWorkFactory
@@ -494,6 +495,10 @@ def test_the_curve_comes_as_json_per_section_and_for_the_site(api_client_for, vi
 
 
 def test_a_bad_progress_query_is_explained_in_russian(api_client_for, viewer):
-    response = api_client_for(viewer).get(f"{MONTH_URL}?month=1800-01", HTTP_ACCEPT_LANGUAGE="ru")
+    # The request activates Russian for the thread; override() puts the language back after.
+    with translation.override("en"):
+        response = api_client_for(viewer).get(
+            f"{MONTH_URL}?month=1800-01", HTTP_ACCEPT_LANGUAGE="ru"
+        )
 
     assert response.json() == {"month": ["Укажите месяц с 1900-01 по 2199-12."]}
