@@ -1,16 +1,36 @@
 import datetime
+from decimal import Decimal
 from typing import Any
 
 import django_filters
-from drf_spectacular.utils import extend_schema_field
+from django.utils.timezone import localdate
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from schedule.models import Task
-from scheduler_project.api import VersionedModelSerializer, VersionedModelViewSet, versioned_schema
+from daily.models import DailyWork
+from schedule.models import CODE_MAX_LENGTH, VOLUME_DECIMALS, Task
+from schedule.selectors import ForecastStatus, Weighting
+from scheduler_project.api import (
+    ErrorDetailSerializer,
+    VersionedModelSerializer,
+    VersionedModelViewSet,
+    versioned_schema,
+)
+from scheduler_project.permissions import ViewModelsPermission
 
 from .fields import MonthFormField, format_month, parse_month
 from .models import MonthlyTask
-from .selectors import monthly_task_list
+from .selectors import GridCell, ProgressCurve, month_grid, monthly_task_list, progress_curve
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
 
 
@@ -75,3 +95,231 @@ class MonthlyTaskViewSet(VersionedModelViewSet):
     update_service = monthly_task_update
     delete_service = monthly_task_delete
     service_object_name = "monthly_task"
+
+
+# The МСГ and the S-curve (docs/msg.md): read-only views of selectors; the figures are computed
+# there, these serializers only shape them.
+
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+class DayColumnSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    is_working = serializers.BooleanField()
+    is_holiday = serializers.BooleanField(
+        help_text="A public holiday, a day off moved for one, or a day off by exception."
+    )
+    is_today = serializers.BooleanField()
+
+
+class GridCellSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    plan = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=VOLUME_DECIMALS,
+        allow_null=True,
+        help_text="Null on a day that is not a working day of the task.",
+    )
+    fact = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=VOLUME_DECIMALS,
+        allow_null=True,
+        help_text="The day's reports summed; null without any.",
+    )
+    is_behind = serializers.BooleanField(help_text="A day before today with fact below plan.")
+
+
+def _volume(value: Decimal | None) -> str | None:
+    """A volume as ``DecimalField(decimal_places=3)`` writes it."""
+    return None if value is None else f"{value:.{VOLUME_DECIMALS}f}"
+
+
+@extend_schema_field(GridCellSerializer(many=True))
+class GridCellsField(serializers.Field):
+    """The cells written directly: a month of 300 tasks has 9,300 of them, and a serializer per
+    cell would take several times as long as computing the grid."""
+
+    def to_representation(self, cells: list[GridCell]) -> list[dict[str, Any]]:
+        return [
+            {
+                "date": cell.date.isoformat(),
+                "plan": _volume(cell.plan),
+                "fact": _volume(cell.fact),
+                "is_behind": cell.is_behind,
+            }
+            for cell in cells
+        ]
+
+
+def _decimal(places: int, **kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=None, decimal_places=places, **kwargs)
+
+
+class ForecastSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ForecastStatus.choices)
+    rate = _decimal(
+        VOLUME_DECIMALS, allow_null=True, help_text="Average fact per report day of the window."
+    )
+    window_days = serializers.IntegerField(help_text="The report days the rate averages.")
+    remaining = _decimal(VOLUME_DECIMALS)
+    finish = serializers.DateField(allow_null=True)
+    days_late = serializers.IntegerField(
+        allow_null=True, help_text="Working days after the end date (negative: before it)."
+    )
+    is_late = serializers.BooleanField()
+
+
+class GridRowSerializer(serializers.Serializer):
+    task = serializers.IntegerField(source="task.pk")
+    code = serializers.CharField(source="task.code")
+    name = serializers.CharField(source="task.name")
+    unit = serializers.CharField(source="task.unit")
+    section = serializers.CharField()
+    monthly_task = serializers.IntegerField(source="monthly_task.pk", allow_null=True)
+    monthly_task_version = serializers.IntegerField(source="monthly_task.version", allow_null=True)
+    plan = _decimal(VOLUME_DECIMALS)
+    unspread = _decimal(VOLUME_DECIMALS)
+    fact = _decimal(VOLUME_DECIMALS)
+    percent = _decimal(1, allow_null=True)
+    remaining = _decimal(VOLUME_DECIMALS)
+    plan_to_date = _decimal(VOLUME_DECIMALS)
+    is_behind = serializers.BooleanField()
+    days_left = serializers.IntegerField()
+    needed_per_day = _decimal(VOLUME_DECIMALS, allow_null=True)
+    forecast = ForecastSerializer()
+    cells = GridCellsField()
+
+
+class GridTotalsSerializer(serializers.Serializer):
+    tasks = serializers.IntegerField()
+    behind = serializers.IntegerField()
+    percent = _decimal(1, allow_null=True)
+
+
+class GridSectionSerializer(serializers.Serializer):
+    section = serializers.CharField()
+    totals = GridTotalsSerializer()
+    rows = GridRowSerializer(many=True)
+
+
+class MonthGridSerializer(serializers.Serializer):
+    month = MonthSerializerField()
+    today = serializers.DateField()
+    weighting = serializers.ChoiceField(choices=Weighting.choices)
+    days = DayColumnSerializer(many=True)
+    sections = GridSectionSerializer(many=True)
+    totals = GridTotalsSerializer()
+
+
+class CurveSeriesSerializer(serializers.Serializer):
+    tasks = serializers.IntegerField()
+    planned = serializers.ListField(child=_decimal(1))
+    actual = serializers.ListField(child=_decimal(1, allow_null=True))
+
+
+class SectionCurveSerializer(CurveSeriesSerializer):
+    section = serializers.CharField()
+
+
+class ProgressCurveSerializer(serializers.Serializer):
+    today = serializers.DateField()
+    weighting = serializers.ChoiceField(choices=Weighting.choices)
+    days = serializers.ListField(child=serializers.DateField())
+    site = CurveSeriesSerializer()
+    sections = serializers.SerializerMethodField()
+
+    @extend_schema_field(SectionCurveSerializer(many=True))
+    def get_sections(self, curve: ProgressCurve) -> list[dict[str, Any]]:
+        return [
+            {"section": name, **CurveSeriesSerializer(series).data}
+            for name, series in curve.sections.items()
+        ]
+
+
+class SectionQuerySerializer(serializers.Serializer):
+    section = serializers.CharField(
+        required=False, allow_blank=True, max_length=CODE_MAX_LENGTH, default=""
+    )
+
+    def validate_section(self, value: str) -> str:
+        if "." in value:
+            raise serializers.ValidationError(
+                _("A section is the first level of a code, the part before the first dot.")
+            )
+        return value
+
+
+class MonthGridQuerySerializer(SectionQuerySerializer):
+    month = MonthSerializerField()
+
+    def validate_month(self, value: datetime.date) -> datetime.date:
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise serializers.ValidationError(
+                _("Enter a month from %(first)s to %(last)s.")
+                % {"first": f"{FIRST_YEAR}-01", "last": f"{LAST_YEAR}-12"}
+            )
+        return value
+
+
+SECTION_PARAMETER = OpenApiParameter(
+    "section",
+    OpenApiTypes.STR,
+    description="Only the tasks whose code's first level (before the first dot) is this.",
+    pattern=r"^[^.]*$",
+)
+ERROR_RESPONSES = {
+    400: OpenApiResponse(
+        OpenApiTypes.OBJECT, description="Invalid query: each parameter with its messages."
+    ),
+    401: OpenApiResponse(ErrorDetailSerializer, description="Not logged in."),
+    403: OpenApiResponse(
+        ErrorDetailSerializer, description="No view permission on tasks and daily works."
+    ),
+}
+
+
+class ProgressView(APIView):
+    """Shows tasks, their plans and their reports: view permission on tasks and daily works."""
+
+    permission_classes = [ViewModelsPermission]
+    view_models = [Task, DailyWork]
+
+    def query(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+        query = serializer_class(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return {**query.validated_data, "section": query.validated_data["section"] or None}
+
+
+class MonthGridView(ProgressView):
+    @extend_schema(
+        operation_id="progress_month",
+        summary="The МСГ: a month's plan and fact per task and day",
+        parameters=[
+            OpenApiParameter(
+                "month",
+                OpenApiTypes.STR,
+                required=True,
+                description="The month, YYYY-MM.",
+                pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$",
+            ),
+            SECTION_PARAMETER,
+        ],
+        responses={200: MonthGridSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(MonthGridQuerySerializer)
+        grid = month_grid(month=query["month"], today=localdate(), section=query["section"])
+        return Response(MonthGridSerializer(grid).data)
+
+
+class ProgressCurveView(ProgressView):
+    @extend_schema(
+        operation_id="progress_curve",
+        summary="The S-curve: planned against actual cumulative progress by day",
+        parameters=[SECTION_PARAMETER],
+        responses={200: ProgressCurveSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request: Request) -> Response:
+        query = self.query(SectionQuerySerializer)
+        curve = progress_curve(today=localdate(), section=query["section"])
+        return Response(ProgressCurveSerializer(curve).data)

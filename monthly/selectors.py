@@ -1,14 +1,23 @@
 import calendar
 import datetime
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet, Sum
 
-from schedule.models import VOLUME_DECIMALS, Task
-from schedule.working_days import WorkingCalendar, month_last_day, working_calendar
+from daily.models import DailyWork
+from schedule.models import VOLUME_DECIMALS, Task, task_section
+from schedule.selectors import Forecast, Weighting, task_forecasts, task_weights
+from schedule.working_days import (
+    WorkingCalendar,
+    country_days,
+    month_last_day,
+    working_calendar,
+)
 
 from .models import MonthlyTask, first_of_month
 
@@ -161,4 +170,352 @@ def daily_plan(*, month: datetime.date, tasks: QuerySet[Task] | None = None) -> 
     return MonthPlan(
         calendar=calendar,
         rows=[_task_month_plan(task, month=first, calendar=calendar) for task in selected],
+    )
+
+
+PERCENT_QUANTUM = Decimal("0.1")
+HUNDRED = Decimal(100)
+
+
+def _percent(part: Decimal, whole: Decimal) -> Decimal:
+    return (part * HUNDRED / whole).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
+
+
+def _section_tasks(section: str | None) -> QuerySet[Task]:
+    return Task.objects.all() if section is None else Task.objects.in_section(section)
+
+
+def _in_section(task: Task, section: str | None) -> bool:
+    """The exact test behind ``in_section`` (SQLite's LIKE ignores the case of ASCII letters)."""
+    return section is None or task_section(task.code) == section
+
+
+@dataclass(frozen=True, slots=True)
+class GridDay:
+    """A day column of the МСГ."""
+
+    date: datetime.date
+    is_working: bool
+    is_holiday: bool
+    """Not working, and a public holiday, a day off moved for one, or a day off by exception on
+    a working weekday: the days to shade apart from ordinary weekends."""
+    is_today: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GridCell:
+    date: datetime.date
+    plan: Decimal | None
+    """None on a day that is not a working day of the task."""
+    fact: Decimal | None
+    """The day's reports summed; None without any."""
+    is_behind: bool
+    """A day before today whose fact is below its plan (today is not over yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GridRow:
+    """A task's month in the МСГ (docs/msg.md, "The МСГ")."""
+
+    task: Task
+    section: str
+    monthly_task: MonthlyTask | None
+    cells: list[GridCell]
+    plan: Decimal
+    """The month's plan: the monthly plan, or the month's share of the unallocated volume."""
+    unspread: Decimal
+    fact: Decimal
+    percent: Decimal | None
+    """Fact against plan, one decimal, half up; None when the month plans nothing."""
+    remaining: Decimal
+    plan_to_date: Decimal
+    """The plan of the task's working days before today."""
+    is_behind: bool
+    """The month's fact is below its plan to date."""
+    days_left: int
+    """The task's working days in the month from today on (today included)."""
+    needed_per_day: Decimal | None
+    """``remaining`` / ``days_left`` rounded up to the volume's decimals (doing it every day
+    meets the plan); 0 when nothing remains; None when something remains but no day does."""
+    forecast: Forecast
+
+
+@dataclass(frozen=True, slots=True)
+class GridTotals:
+    tasks: int
+    behind: int
+    """Tasks whose month fact is below their plan to date."""
+    percent: Decimal | None
+    """The weighted mean of the tasks' month percents, each capped at 100 (an overrun does not
+    hide another task's lag); tasks planning nothing this month left out; None if all are."""
+
+
+@dataclass(frozen=True, slots=True)
+class GridSection:
+    section: str
+    rows: list[GridRow]
+    totals: GridTotals
+
+
+@dataclass(frozen=True, slots=True)
+class MonthGrid:
+    month: datetime.date
+    today: datetime.date
+    days: list[GridDay]
+    sections: list[GridSection]
+    totals: GridTotals
+    weighting: Weighting
+    """What the totals' percents are weighted by (``task_weights``)."""
+
+
+def _grid_totals(rows: Sequence[GridRow], weights: dict[int, Decimal]) -> GridTotals:
+    counted = [row for row in rows if row.percent is not None]
+    weight = sum((weights[row.task.pk] for row in counted), Decimal(0))
+    percent = None
+    if counted and weight:
+        capped = sum(weights[row.task.pk] * min(row.percent, HUNDRED) for row in counted)
+        percent = (capped / weight).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
+    return GridTotals(
+        tasks=len(rows), behind=sum(1 for row in rows if row.is_behind), percent=percent
+    )
+
+
+def _grid_row(
+    plan: TaskMonthPlan,
+    *,
+    month_days: list[datetime.date],
+    facts: dict[datetime.date, Decimal],
+    today: datetime.date,
+    forecast: Forecast,
+) -> GridRow:
+    month_plan = plan.total + plan.unspread
+    fact = sum(facts.values(), Decimal(0))
+    remaining = max(Decimal(0), month_plan - fact)
+    days_left = sum(1 for day in plan.days if day >= today)
+    if not remaining:
+        needed = Decimal(0)
+    elif days_left:
+        needed = (remaining / days_left).quantize(VOLUME_QUANTUM, ROUND_CEILING)
+    else:
+        needed = None
+    plan_to_date = sum((v for day, v in plan.days.items() if day < today), Decimal(0))
+    cells = []
+    for day in month_days:
+        day_plan, day_fact = plan.days.get(day), facts.get(day)
+        behind = day < today and day_plan is not None and (day_fact or 0) < day_plan
+        cells.append(GridCell(date=day, plan=day_plan, fact=day_fact, is_behind=behind))
+    return GridRow(
+        task=plan.task,
+        section=task_section(plan.task.code),
+        monthly_task=plan.monthly_task,
+        cells=cells,
+        plan=month_plan,
+        unspread=plan.unspread,
+        fact=fact,
+        percent=_percent(fact, month_plan) if month_plan else None,
+        remaining=remaining,
+        plan_to_date=plan_to_date,
+        is_behind=fact < plan_to_date,
+        days_left=days_left,
+        needed_per_day=needed,
+        forecast=forecast,
+    )
+
+
+def _grid_days(
+    month: datetime.date, *, calendar: WorkingCalendar, today: datetime.date
+) -> list[GridDay]:
+    days_off = country_days(settings.HOLIDAYS_COUNTRY, month.year)[0]
+    weekdays = frozenset(settings.WORK_WEEKDAYS)
+    days = []
+    for number in range(1, month_last_day(month).day + 1):
+        day = month.replace(day=number)
+        working = calendar.is_working(day)
+        holiday = not working and (day in days_off or day.isoweekday() in weekdays)
+        days.append(
+            GridDay(date=day, is_working=working, is_holiday=holiday, is_today=day == today)
+        )
+    return days
+
+
+def month_grid(
+    *, month: datetime.date, today: datetime.date, section: str | None = None
+) -> MonthGrid:
+    """The МСГ of ``month``: per task running in it or planned for it (of ``section``, the
+    first level of codes, default all), per day its plan and fact, the month's figures and the
+    forecast; grouped by section with subtotals (docs/msg.md, "The МСГ").
+
+    Six queries whatever the number of tasks: ``daily_plan``'s three, the month's reports, and
+    the forecasts' two.
+    """
+    first = first_of_month(month)
+    last = month_last_day(first)
+    plan = daily_plan(month=first, tasks=_section_tasks(section))
+    plans = [row for row in plan.rows if _in_section(row.task, section)]
+    facts: dict[int, dict[datetime.date, Decimal]] = defaultdict(dict)
+    reports = (
+        DailyWork.objects.filter(task_id__in=[row.task.pk for row in plans])
+        .filter(date__gte=first, date__lte=last)
+        .order_by()
+        .values("task_id", "date")
+        .annotate(volume=Sum("volume"))
+        .values_list("task_id", "date", "volume")
+    )
+    for task_id, day, volume in reports:
+        facts[task_id][day] = volume
+    forecasts = task_forecasts(tasks=[row.task for row in plans], today=today)
+    weighting, weights = task_weights(row.task for row in plans)
+    days = _grid_days(first, calendar=plan.calendar, today=today)
+    month_days = [day.date for day in days]
+    sections: dict[str, list[GridRow]] = {}
+    for task_plan in plans:
+        row = _grid_row(
+            task_plan,
+            month_days=month_days,
+            facts=facts.get(task_plan.task.pk, {}),
+            today=today,
+            forecast=forecasts[task_plan.task.pk],
+        )
+        sections.setdefault(row.section, []).append(row)
+    return MonthGrid(
+        month=first,
+        today=today,
+        days=days,
+        sections=[
+            GridSection(section=name, rows=rows, totals=_grid_totals(rows, weights))
+            for name, rows in sections.items()
+        ],
+        totals=_grid_totals([row for rows in sections.values() for row in rows], weights),
+        weighting=weighting,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CurveSeries:
+    """Cumulative progress in percent, one value per day of the curve, one decimal (half up)."""
+
+    tasks: int
+    planned: list[Decimal]
+    actual: list[Decimal | None]
+    """None after today: what is not reported yet is not drawn."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressCurve:
+    """The S-curve (docs/msg.md, "The S-curve")."""
+
+    today: datetime.date
+    weighting: Weighting
+    days: list[datetime.date]
+    """Every day from the earliest start (or report) to the latest end (or report)."""
+    site: CurveSeries
+    """All the tasks shown: the whole site, or the one section asked for."""
+    sections: dict[str, CurveSeries]
+
+
+def _task_plan_days(task: Task, *, calendar: WorkingCalendar) -> dict[datetime.date, Decimal]:
+    """The task's plan per working day over all its months (the months' rule, docs/msg.md)."""
+    days: dict[datetime.date, Decimal] = {}
+    for month in _months(task.start_date, task.end_date):
+        days.update(_task_month_plan(task, month=month, calendar=calendar).days)
+    return days
+
+
+class _Increments:
+    """Weighted daily steps of cumulative progress for a group of tasks."""
+
+    def __init__(self, size: int) -> None:
+        self.tasks = 0
+        self.weight = Decimal(0)
+        self.planned = [Decimal(0)] * size
+        self.actual = [Decimal(0)] * size
+
+    def series(self, *, reported: int) -> CurveSeries:
+        def cumulative(steps: list[Decimal]) -> list[Decimal]:
+            total, values = Decimal(0), []
+            for step in steps:
+                total += step
+                values.append(_percent(total, self.weight) if self.weight else Decimal(0))
+            return values
+
+        actual: list[Decimal | None] = list(cumulative(self.actual[:reported]))
+        return CurveSeries(
+            tasks=self.tasks,
+            planned=cumulative(self.planned),
+            actual=actual + [None] * (len(self.actual) - reported),
+        )
+
+
+def progress_curve(*, today: datetime.date, section: str | None = None) -> ProgressCurve:
+    """Planned against actual cumulative progress by day, for the site (or ``section``) and per
+    section. A task's planned share at a day is its plan per day to date over its whole spread
+    plan; its actual share its fact to date over its planned volume, capped at 100 %; shares are
+    weighted by ``task_weights`` over all the tasks shown.
+
+    Four queries whatever the number of tasks: the tasks, their monthly plans, their reports per
+    day, and the calendar exceptions of their span.
+    """
+    tasks = [
+        task
+        for task in _section_tasks(section)
+        .prefetch_related(Prefetch("monthly_tasks", queryset=MonthlyTask.objects.order_by()))
+        .order_by("code_key", "id")
+        if _in_section(task, section)
+    ]
+    reports: dict[int, list[tuple[datetime.date, Decimal]]] = defaultdict(list)
+    for task_id, day, volume in (
+        DailyWork.objects.filter(task_id__in=[task.pk for task in tasks])
+        .order_by()
+        .values("task_id", "date")
+        .annotate(volume=Sum("volume"))
+        .values_list("task_id", "date", "volume")
+    ):
+        reports[task_id].append((day, volume))
+    weighting, weights = task_weights(tasks)
+    if not tasks:
+        empty = CurveSeries(tasks=0, planned=[], actual=[])
+        return ProgressCurve(today=today, weighting=weighting, days=[], site=empty, sections={})
+    report_days = [day for days in reports.values() for day, _volume in days]
+    starts = [task.start_date for task in tasks]
+    ends = [task.end_date for task in tasks]
+    calendar = working_calendar(first=min(starts), last=max(ends))
+    first, last = min(starts + report_days), max(ends + report_days)
+    size = (last - first).days + 1
+    days = [first + datetime.timedelta(days=i) for i in range(size)]
+    site = _Increments(size)
+    sections: dict[str, _Increments] = {}
+    for task in tasks:
+        weight = weights[task.pk]
+        groups = [site, sections.setdefault(task_section(task.code), _Increments(size))]
+        plan = _task_plan_days(task, calendar=calendar)
+        planned_total = sum(plan.values(), Decimal(0))
+        # Nothing spread (no volume, or no working day): planned all at once on the end date.
+        steps = (
+            [(day, weight * volume / planned_total) for day, volume in plan.items() if volume]
+            if planned_total
+            else [(task.end_date, weight)]
+        )
+        if task.volume_plan:
+            done, actual = Decimal(0), []
+            for day, volume in sorted(reports.get(task.pk, [])):
+                step = min(volume, task.volume_plan - done)
+                if step > 0:
+                    done += step
+                    actual.append((day, weight * step / task.volume_plan))
+        else:
+            actual = steps  # nothing to do: neither ahead of its plan nor behind it
+        for group in groups:
+            group.tasks += 1
+            group.weight += weight
+            for day, step in steps:
+                group.planned[(day - first).days] += step
+            for day, step in actual:
+                group.actual[(day - first).days] += step
+    reported = max(0, min(size, (today - first).days + 1))
+    return ProgressCurve(
+        today=today,
+        weighting=weighting,
+        days=days,
+        site=site.series(reported=reported),
+        sections={name: group.series(reported=reported) for name, group in sections.items()},
     )

@@ -53,7 +53,7 @@ class TaskAdmin(VersionedModelAdmin):
     readonly_fields = ["volume_fact", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["code", "name", "unit"]}),
-        (_("Volumes"), {"fields": ["volume_plan", "volume_fact"]}),
+        (_("Volumes"), {"fields": ["volume_plan", "volume_fact", "estimated_cost"]}),
         (_("Dates"), {"fields": ["start_date", "end_date"]}),
         (_("Record"), {"fields": ["version", "created_at", "updated_at"]}),
     ]

@@ -23,6 +23,7 @@ class TaskSerializer(VersionedModelSerializer):
             "progress_percent",
             "start_date",
             "end_date",
+            "estimated_cost",
             "created_at",
             "updated_at",
             "version",

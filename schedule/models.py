@@ -13,11 +13,18 @@ from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 VOLUME_DIGITS = 14
 VOLUME_DECIMALS = 3
 CODE_MAX_LENGTH = 32
+COST_DIGITS = 16
+COST_DECIMALS = 2
 # casefold() makes a character at most three, and each one costs at most eight digits of key.
 CODE_KEY_MAX_LENGTH = 3 * CODE_MAX_LENGTH * 8
 
 _NUMBERS = re.compile(r"([0-9]+)")
 _CHARACTER_OFFSET = 2_000_000  # every code point becomes 7 digits starting with 2 or 3
+
+
+def task_section(code: str) -> str:
+    """The first level of a code, which groups tasks into sections: ``2`` for ``2.1.3``."""
+    return code.partition(".")[0]
 
 
 def task_code_key(code: str) -> str:
@@ -50,6 +57,10 @@ class TaskQuerySet(VersionedQuerySet["Task"]):
 
     def overlapping(self, first_day, last_day) -> "TaskQuerySet":
         return self.filter(start_date__lte=last_day, end_date__gte=first_day)
+
+    def in_section(self, section: str) -> "TaskQuerySet":
+        """Tasks whose code's first level is ``section`` (``task_section``)."""
+        return self.filter(models.Q(code=section) | models.Q(code__startswith=f"{section}."))
 
     def update(self, **kwargs: Any) -> int:
         if "code" in kwargs and "code_key" not in kwargs:
@@ -102,6 +113,17 @@ class Task(VersionedModel):
     )
     start_date = models.DateField(_("start date"))
     end_date = models.DateField(_("end date"))
+    estimated_cost = models.DecimalField(
+        _("estimated cost"),
+        max_digits=COST_DIGITS,
+        decimal_places=COST_DECIMALS,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_(
+            "The work's cost in the estimate; when every task has one, progress is weighted by it."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -126,6 +148,10 @@ class Task(VersionedModel):
             models.CheckConstraint(
                 condition=models.Q(volume_plan__gte=0),
                 name="task_volume_plan_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(estimated_cost__gte=0) | models.Q(estimated_cost__isnull=True),
+                name="task_estimated_cost_not_negative",
             ),
         ]
 

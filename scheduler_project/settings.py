@@ -235,6 +235,10 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # of these are kept in the database (CalendarDay, edited in the admin).
 WORK_WEEKDAYS = env_weekdays("WORK_WEEKDAYS", "1-5")
 HOLIDAYS_COUNTRY = os.environ.get("HOLIDAYS_COUNTRY", "RU").strip().upper()
+# Forecasts (docs/msg.md): a task's rate is its average fact over its last N days with reports.
+FORECAST_WINDOW_DAYS = int(os.environ.get("FORECAST_WINDOW_DAYS", "10"))
+if FORECAST_WINDOW_DAYS < 1:
+    raise ImproperlyConfigured("FORECAST_WINDOW_DAYS: a whole number of days from 1.")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

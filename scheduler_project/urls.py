@@ -7,7 +7,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
 from daily.api import DailyWorkViewSet
-from monthly.api import MonthlyTaskViewSet
+from monthly.api import MonthGridView, MonthlyTaskViewSet, ProgressCurveView
 from realtime.views import metrics_view
 from schedule.api import TaskViewSet
 from scheduler_project.health import healthz, readyz
@@ -32,6 +32,8 @@ api_patterns = [
         ),
         name="docs",
     ),
+    path("progress/month/", MonthGridView.as_view(), name="progress-month"),
+    path("progress/curve/", ProgressCurveView.as_view(), name="progress-curve"),
     *router.urls,
 ]
 

@@ -2,9 +2,13 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
+from django.utils import translation
 from rest_framework.fields import DateTimeField
 
+from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
+from realtime.models import Event
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.tests.factories import TaskFactory
 
@@ -324,3 +328,177 @@ def test_bad_input_is_refused_with_the_field_errors(api_client, changes, errors)
     assert response.status_code == 400
     assert response.json() == errors
     assert MonthlyTask.objects.count() == 1
+
+
+# The МСГ and the S-curve (docs/msg.md). January 2026 is past whatever the clock says, so its
+# figures do not depend on today: the task of 150 m³ over 12–30 January plans 30 for January,
+# 2 a working day (12–16, 19–23, 26–30).
+
+MONTH_URL = "/api/progress/month/"
+CURVE_URL = "/api/progress/curve/"
+PROGRESS_URLS = [f"{MONTH_URL}?month=2026-01", CURVE_URL]
+
+
+def january_task(code: str = "1.1", **reports: str):
+    task = TaskFactory(
+        code=code,
+        volume_plan=Decimal(150),
+        start_date=datetime.date(2026, 1, 12),
+        end_date=datetime.date(2026, 1, 30),
+    )
+    MonthlyTaskFactory(task=task, month=datetime.date(2026, 1, 1), volume_plan=Decimal(30))
+    for day, volume in reports.items():
+        DailyWorkFactory(task=task, date=datetime.date(2026, 1, int(day[2:])), volume=volume)
+    return task
+
+
+@pytest.fixture(autouse=True)
+def russian_five_day_week(settings):
+    settings.WORK_WEEKDAYS = (1, 2, 3, 4, 5)
+    settings.HOLIDAYS_COUNTRY = "RU"
+
+
+@pytest.fixture
+def task_viewer(make_user):
+    """May view tasks but not daily works."""
+    user = make_user(None, username="task-viewer")
+    user.user_permissions.add(Permission.objects.get(codename="view_task"))
+    return user
+
+
+@pytest.mark.parametrize("url", PROGRESS_URLS)
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        (PLANNERS, 200),
+        (FOREMEN, 200),
+        (VIEWERS, 200),
+        ("task viewer", 403),
+        ("no group", 403),
+        ("anonymous", 401),
+    ],
+)
+def test_progress_needs_the_view_permission_on_tasks_and_daily_works(
+    url, who, status, make_user, task_viewer, api_client_for
+):
+    special = {"anonymous": None, "no group": make_user(None), "task viewer": task_viewer}
+    user = special[who] if who in special else make_user(who)
+
+    response = api_client_for(user).get(url)
+
+    assert response.status_code == status
+    if status == 401:
+        assert response["WWW-Authenticate"] == "Token"
+    if status == 200:
+        assert response["X-Last-Event-Id"] == str(Event.objects.latest_id())
+
+
+@pytest.mark.parametrize(
+    ("url", "errors"),
+    [
+        (MONTH_URL, {"month": ["This field is required."]}),
+        (f"{MONTH_URL}?month=2026-13", {"month": ["Enter a month as YYYY-MM, e.g. 2026-11."]}),
+        (f"{MONTH_URL}?month=january", {"month": ["Enter a month as YYYY-MM, e.g. 2026-11."]}),
+        (f"{MONTH_URL}?month=1899-12", {"month": ["Enter a month from 1900-01 to 2199-12."]}),
+        (f"{MONTH_URL}?month=9999-12", {"month": ["Enter a month from 1900-01 to 2199-12."]}),
+        (
+            f"{MONTH_URL}?month=2026-01&section=1.2",
+            {"section": ["A section is the first level of a code, the part before the first dot."]},
+        ),
+        (
+            f"{CURVE_URL}?section=1.2",
+            {"section": ["A section is the first level of a code, the part before the first dot."]},
+        ),
+        (
+            f"{CURVE_URL}?section={'9' * 33}",
+            {"section": ["Ensure this field has no more than 32 characters."]},
+        ),
+    ],
+)
+def test_a_bad_progress_query_is_refused_with_what_is_wrong(url, errors, api_client_for, viewer):
+    response = api_client_for(viewer).get(url)
+
+    assert (response.status_code, response.json()) == (400, errors)
+
+
+def test_the_month_grid_comes_as_json_with_its_rows_cells_and_totals(api_client_for, viewer):
+    task = january_task(on12="2", on13="1", on14="2")
+    january_task("2.1")
+
+    response = api_client_for(viewer).get(f"{MONTH_URL}?month=2026-01&section=1")
+
+    grid = response.json()
+    assert (grid["month"], grid["weighting"], len(grid["days"])) == ("2026-01", "equal", 31)
+    assert grid["days"][0] == {
+        "date": "2026-01-01",
+        "is_working": False,
+        "is_holiday": True,
+        "is_today": False,
+    }
+    (section,) = grid["sections"]
+    (row,) = section.pop("rows")
+    cells, forecast = row.pop("cells"), row.pop("forecast")
+    plan = MonthlyTask.objects.get(task=task)
+    assert row == {
+        "task": task.pk,
+        "code": "1.1",
+        "name": task.name,
+        "unit": "m³",
+        "section": "1",
+        "monthly_task": plan.pk,
+        "monthly_task_version": plan.version,
+        "plan": "30.000",
+        "unspread": "0.000",
+        "fact": "5.000",
+        "percent": "16.7",
+        "remaining": "25.000",
+        "plan_to_date": "30.000",
+        "is_behind": True,
+        "days_left": 0,
+        "needed_per_day": None,
+    }
+    assert cells[11:14] == [
+        {"date": "2026-01-12", "plan": "2.000", "fact": "2.000", "is_behind": False},
+        {"date": "2026-01-13", "plan": "2.000", "fact": "1.000", "is_behind": True},
+        {"date": "2026-01-14", "plan": "2.000", "fact": "2.000", "is_behind": False},
+    ]
+    assert cells[0] == {"date": "2026-01-01", "plan": None, "fact": None, "is_behind": False}
+    assert (forecast["status"], forecast["rate"], forecast["window_days"]) == (
+        "in_progress",
+        "1.667",
+        3,
+    )
+    totals = {"tasks": 1, "behind": 1, "percent": "16.7"}
+    assert section == {"section": "1", "totals": totals} and grid["totals"] == totals
+
+
+def test_the_curve_comes_as_json_per_section_and_for_the_site(api_client_for, viewer):
+    # 10 over 15, 16 and 19 January (3.333, 3.334, 3.333); 1 done on the 14th: 10 %.
+    task = TaskFactory(
+        code="3.1",
+        volume_plan=Decimal(10),
+        start_date=datetime.date(2026, 1, 15),
+        end_date=datetime.date(2026, 1, 19),
+    )
+    DailyWorkFactory(task=task, date=datetime.date(2026, 1, 14), volume=Decimal(1))
+
+    curve = api_client_for(viewer).get(f"{CURVE_URL}?section=3").json()
+
+    series = {
+        "tasks": 1,
+        "planned": ["0.0", "33.3", "66.7", "66.7", "66.7", "100.0"],
+        "actual": ["10.0"] * 6,
+    }
+    assert curve["weighting"] == "equal"
+    assert curve["days"] == [f"2026-01-{day}" for day in range(14, 20)]
+    assert (curve["site"], curve["sections"]) == (series, [{"section": "3", **series}])
+
+
+def test_a_bad_progress_query_is_explained_in_russian(api_client_for, viewer):
+    # The request activates Russian for the thread; override() puts the language back after.
+    with translation.override("en"):
+        response = api_client_for(viewer).get(
+            f"{MONTH_URL}?month=1800-01", HTTP_ACCEPT_LANGUAGE="ru"
+        )
+
+    assert response.json() == {"month": ["Укажите месяц с 1900-01 по 2199-12."]}

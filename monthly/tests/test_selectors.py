@@ -6,8 +6,18 @@ from decimal import Decimal
 
 import pytest
 
-from monthly.selectors import daily_plan, monthly_order, monthly_task_list
+from daily.tests.factories import DailyWorkFactory
+from monthly.selectors import (
+    GridRow,
+    GridTotals,
+    daily_plan,
+    month_grid,
+    monthly_order,
+    monthly_task_list,
+    progress_curve,
+)
 from schedule.models import CalendarDay, Task
+from schedule.selectors import Weighting, task_forecasts
 from schedule.tests.factories import TaskFactory
 
 from .factories import MonthlyTaskFactory
@@ -244,3 +254,245 @@ def test_monthly_task_list_puts_task_codes_in_natural_order_within_a_month():
         MonthlyTaskFactory(task=TaskFactory(code=code), month=NOV_1)
 
     assert [plan.task.code for plan in monthly_task_list()] == NATURAL_ORDER
+
+
+# The МСГ (docs/msg.md, "The МСГ"): a task of 150 m³ over 12–30 January with a plan of 30 for
+# January, 2 a working day.
+
+
+def msg_task(code: str = "1.1", *, plan: str = "30", cost: str | None = None, **reports) -> Task:
+    task = task_with_plans(
+        volume="150",
+        start="2026-01-12",
+        end="2026-01-30",
+        plans={JAN: plan},
+        code=code,
+        estimated_cost=None if cost is None else Decimal(cost),
+    )
+    for day, volume in reports.items():
+        DailyWorkFactory(task=task, date=d(f"2026-01-{day.removeprefix('on')}"), volume=volume)
+    task.refresh_from_db()
+    return task
+
+
+def grid_row(task: Task, *, today: str, month: datetime.date = JAN) -> GridRow:
+    grid = month_grid(month=month, today=d(today))
+    (row,) = [row for section in grid.sections for row in section.rows if row.task == task]
+    return row
+
+
+def test_a_grid_row_has_the_month_figures_and_the_rate_needed_for_the_rest_of_the_month():
+    # 5 of 30 done by the 15th: 16.7 %; 25 left over the 12 working days from the 15th
+    # (15, 16, 19–23, 26–30) is 2.0833… a day, rounded up to 2.084. The plan before the 15th
+    # is 6, so the row is behind.
+    task = msg_task(on12="2", on13="1", on14="2")
+
+    row = grid_row(task, today="2026-01-15")
+
+    assert [row.plan, row.fact, row.percent, row.remaining] == volumes("30", "5", "16.7", "25")
+    assert (row.days_left, row.needed_per_day) == (12, Decimal("2.084"))
+    assert (row.plan_to_date, row.is_behind, row.section) == (Decimal(6), True, "1")
+    assert row.forecast == task_forecasts(tasks=[task], today=d("2026-01-15"))[task.pk]
+
+
+def test_grid_cells_hold_the_day_plan_and_fact_and_mark_past_days_behind_their_plan():
+    task = msg_task(on12="2", on13="0.5", on15="1")  # the 15th is today
+    DailyWorkFactory(task=task, date=d("2026-01-13"), volume=Decimal("0.5"))  # 1 that day
+    DailyWorkFactory(task=task, date=d("2026-01-17"), volume=Decimal("3"))  # a Saturday
+
+    cells = {cell.date.day: cell for cell in grid_row(task, today="2026-01-15").cells}
+
+    assert len(cells) == 31
+    assert [(c.plan, c.fact, c.is_behind) for c in (cells[12], cells[13], cells[14])] == [
+        (Decimal(2), Decimal(2), False),
+        (Decimal(2), Decimal(1), True),
+        (Decimal(2), None, True),
+    ]
+    assert (cells[15].plan, cells[15].fact, cells[15].is_behind) == (Decimal(2), 1, False)
+    assert (cells[16].is_behind, cells[17].plan, cells[17].fact) == (False, None, 3)
+    assert (cells[1].plan, cells[1].fact) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("today", "month", "done", "days_left", "needed", "percent"),
+    [
+        ("2026-01-15", JAN, "40", 12, "0", "133.3"),  # over-fulfilled: nothing needed
+        ("2026-01-30", JAN, "6", 1, "24.000", "20.0"),  # the last working day is today
+        ("2026-01-31", JAN, "6", 0, None, "20.0"),  # no working day left: cannot be met
+        ("2026-02-10", JAN, "6", 0, None, "20.0"),  # a past month
+        ("2026-02-10", JAN, "30", 0, "0", "100.0"),  # a past month, met
+        ("2025-12-20", JAN, "0", 15, "2.000", "0.0"),  # a future month: its plan per day
+    ],
+)
+def test_the_rate_needed_counts_the_task_working_days_left_from_today(
+    today, month, done, days_left, needed, percent
+):
+    task = msg_task()
+    if Decimal(done):
+        DailyWorkFactory(task=task, date=d("2026-01-12"), volume=Decimal(done))
+
+    row = grid_row(task, today=today, month=month)
+
+    assert (row.days_left, row.needed_per_day, row.percent) == (
+        days_left,
+        None if needed is None else Decimal(needed),
+        Decimal(percent),
+    )
+
+
+def test_a_month_planning_nothing_has_no_percent():
+    task = msg_task(plan="0")
+
+    row = grid_row(task, today="2026-01-15")
+
+    assert (row.plan, row.percent, row.needed_per_day) == (Decimal(0), None, Decimal(0))
+
+
+def test_the_day_columns_flag_working_days_holidays_and_today():
+    days = {day.date.day: day for day in month_grid(month=JAN, today=d("2026-01-15")).days}
+
+    assert len(days) == 31
+    flags = {n: (day.is_working, day.is_holiday, day.is_today) for n, day in days.items()}
+    assert flags[1] == flags[3] == flags[7] == flags[9] == (False, True, False)  # 9: moved
+    assert flags[10] == flags[11] == (False, False, False)  # an ordinary weekend
+    assert (flags[12], flags[15]) == ((True, False, False), (True, False, True))
+
+
+@pytest.mark.parametrize(
+    ("costs", "weighting", "section_1", "section_2", "month"),
+    [
+        ((None, None, None), Weighting.EQUAL, "75.0", "0.0", "50.0"),
+        # (1 × 50 + 1 × 100 + 2 × 0) / 4
+        (("1", "1", "2"), Weighting.ESTIMATED_COST, "75.0", "0.0", "37.5"),
+    ],
+)
+def test_rows_are_grouped_by_section_with_subtotals_and_month_totals(
+    costs, weighting, section_1, section_2, month
+):
+    # Of 30 each in January: 1.1 did 15 (50 %), 1.2 did 45 (150 %, counted as 100), 2.1 nothing.
+    msg_task("1.1", cost=costs[0], on12="15")
+    msg_task("1.2", cost=costs[1], on12="45")
+    msg_task("2.1", cost=costs[2])
+
+    grid = month_grid(month=JAN, today=d("2026-02-10"))
+
+    assert grid.weighting == weighting
+    assert [(s.section, [r.task.code for r in s.rows]) for s in grid.sections] == [
+        ("1", ["1.1", "1.2"]),
+        ("2", ["2.1"]),
+    ]
+    assert [s.totals for s in grid.sections] == [
+        GridTotals(tasks=2, behind=1, percent=Decimal(section_1)),
+        GridTotals(tasks=1, behind=1, percent=Decimal(section_2)),
+    ]
+    assert grid.totals == GridTotals(tasks=3, behind=2, percent=Decimal(month))
+
+
+def test_a_section_narrows_the_grid_to_the_codes_whose_first_level_it_is():
+    for code in ["1", "1.1", "10.1", "1a", "2.1"]:
+        msg_task(code)
+
+    grid = month_grid(month=JAN, today=d("2026-01-15"), section="1")
+
+    assert [row.task.code for s in grid.sections for row in s.rows] == ["1", "1.1"]
+    assert grid.totals.tasks == 2
+
+
+@pytest.mark.parametrize("task_count", [1, 30])
+def test_the_grid_costs_six_queries_whatever_the_number_of_tasks(
+    django_assert_num_queries, task_count
+):
+    for number in range(task_count):
+        msg_task(f"{number % 3 + 1}.{number}", on12="1", on13="2")
+
+    with django_assert_num_queries(6):
+        grid = month_grid(month=JAN, today=d("2026-01-15"))
+
+    assert grid.totals.tasks == task_count
+
+
+# The S-curve (docs/msg.md, "The S-curve"): tasks of Monday 12 to Friday 16 January without
+# monthly plans, so each spreads its volume evenly over its five working days: 20 % a day.
+
+
+def curve_task(code: str, volume: str, *, cost: str | None = None, **reports) -> Task:
+    task = task_with_plans(
+        volume=volume,
+        start="2026-01-12",
+        end="2026-01-16",
+        code=code,
+        estimated_cost=None if cost is None else Decimal(cost),
+    )
+    for day, amount in reports.items():
+        DailyWorkFactory(task=task, date=d(f"2026-01-{day.removeprefix('on')}"), volume=amount)
+    return task
+
+
+def percents(*values: str | None) -> list[Decimal | None]:
+    return [None if value is None else Decimal(value) for value in values]
+
+
+@pytest.mark.parametrize(
+    ("costs", "weighting", "site_actual"),
+    [
+        ((None, None), Weighting.EQUAL, percents("20.0", "40.0", None, None, None)),
+        (("3", "1"), Weighting.ESTIMATED_COST, percents("20.0", "50.0", None, None, None)),
+    ],
+)
+def test_the_curve_weighs_planned_and_actual_progress_per_section_and_for_the_site(
+    costs, weighting, site_actual
+):
+    # 1.1: 6 of 10 by the 13th (20 %, then 60 %); 2.1: 4 of 20 on the 12th (20 %).
+    curve_task("1.1", "10", cost=costs[0], on12="2", on13="4")
+    curve_task("2.1", "20", cost=costs[1], on12="4")
+
+    curve = progress_curve(today=d("2026-01-13"))
+
+    assert curve.weighting == weighting
+    assert curve.days == [d(f"2026-01-{day}") for day in range(12, 17)]
+    assert curve.site.planned == percents("20.0", "40.0", "60.0", "80.0", "100.0")
+    assert curve.site.actual == site_actual
+    assert curve.sections["1"].actual == percents("20.0", "60.0", None, None, None)
+    assert curve.sections["2"].actual == percents("20.0", "20.0", None, None, None)
+    assert (curve.site.tasks, curve.sections["2"].tasks) == (2, 1)
+
+
+def test_a_task_done_beyond_its_volume_counts_as_done_and_no_more():
+    curve_task("1.1", "10", on12="4", on13="12")
+    curve_task("1.2", "10")
+
+    curve = progress_curve(today=d("2026-01-16"))
+
+    assert curve.site.actual == percents("20.0", "50.0", "50.0", "50.0", "50.0")
+
+
+def test_the_planned_curve_follows_the_plan_per_day_rounded_half_up():
+    # 10 over three working days: 3.333, 3.334, 3.333 → 33.33 %, 66.67 %, 100 %; the weekend
+    # of the 17th and 18th adds nothing, and a report before the start widens the span.
+    task = task_with_plans(volume="10", start="2026-01-15", end="2026-01-19", code="3.1")
+    DailyWorkFactory(task=task, date=d("2026-01-14"), volume=Decimal("1"))
+
+    curve = progress_curve(today=d("2026-01-14"), section="3")
+
+    assert curve.days[0] == d("2026-01-14")
+    assert curve.site.planned == percents("0.0", "33.3", "66.7", "66.7", "66.7", "100.0")
+    assert curve.site.actual == percents("10.0", None, None, None, None, None)
+
+
+def test_a_curve_of_no_tasks_is_empty():
+    curve = progress_curve(today=d("2026-01-14"), section="9")
+
+    assert (curve.days, curve.site.planned, curve.sections) == ([], [], {})
+
+
+@pytest.mark.parametrize("task_count", [1, 30])
+def test_the_curve_costs_four_queries_whatever_the_number_of_tasks(
+    django_assert_num_queries, task_count
+):
+    for number in range(task_count):
+        curve_task(f"{number % 3 + 1}.{number}", "10", on12="1")
+
+    with django_assert_num_queries(4):
+        curve = progress_curve(today=d("2026-01-15"))
+
+    assert curve.site.tasks == task_count

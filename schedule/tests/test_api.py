@@ -41,6 +41,7 @@ def task_json(task: Task) -> dict:
         "progress_percent": f"{task.progress_percent:.1f}",
         "start_date": task.start_date.isoformat(),
         "end_date": task.end_date.isoformat(),
+        "estimated_cost": None if task.estimated_cost is None else f"{task.estimated_cost:.2f}",
         "created_at": DateTimeField().to_representation(task.created_at),
         "updated_at": DateTimeField().to_representation(task.updated_at),
         "version": task.version,
@@ -128,6 +129,7 @@ def test_list_returns_every_task_ordered_by_code(api_client):
         "progress_percent": "25.0",
         "start_date": "2026-11-01",
         "end_date": "2026-12-31",
+        "estimated_cost": None,
         "created_at": None,
         "updated_at": None,
         "version": 2,
@@ -170,10 +172,32 @@ def test_create_stores_the_task_and_returns_it(api_client):
         "id": None,
         "volume_fact": "0.000",
         "progress_percent": "0.0",
+        "estimated_cost": None,
         "created_at": None,
         "updated_at": None,
         "version": 1,
     }
+
+
+@pytest.mark.parametrize(
+    ("cost", "status", "stored"),
+    [
+        ("1500000.50", 201, Decimal("1500000.50")),
+        ("0", 201, Decimal(0)),
+        (None, 201, None),
+        ("-1", 400, None),
+        ("1.005", 400, None),
+    ],
+)
+def test_a_task_may_carry_an_estimated_cost_that_is_not_negative(api_client, cost, status, stored):
+    response = api_client.post(LIST_URL, NEW_TASK | {"estimated_cost": cost}, format="json")
+
+    assert response.status_code == status
+    if status == 201:
+        assert Task.objects.get().estimated_cost == stored
+        assert response.json()["estimated_cost"] == (None if cost is None else f"{stored:.2f}")
+    else:
+        assert set(response.json()) == {"estimated_cost"}
 
 
 def test_create_ignores_read_only_fields(api_client):

@@ -165,6 +165,8 @@ def test_schema_renders_for_a_logged_in_user(api_client_for, viewer):
         "/api/monthly-tasks/{id}/",
         "/api/daily-works/",
         "/api/daily-works/{id}/",
+        "/api/progress/month/",
+        "/api/progress/curve/",
     }
 
 
