@@ -73,6 +73,17 @@ const todayLine = {
   },
 };
 
+/**
+ * The frames worth a notice: a report's own, not the `task_updated` of its task that follows
+ * it (the server recounts the task's fact).
+ */
+function told(frames) {
+  const reported = new Set(
+    frames.filter((f) => f.type.startsWith("daily_work_")).map((f) => f.data.task),
+  );
+  return frames.filter((f) => !(f.type === "task_updated" && reported.has(f.data.id)));
+}
+
 class ProgressPage {
   constructor(element) {
     this.root = element;
@@ -173,7 +184,7 @@ class ProgressPage {
           },
         },
         plugins: {
-          legend: { position: "bottom", labels: { color: muted, usePointStyle: true } },
+          legend: { position: "bottom", labels: { color: muted, boxWidth: 26, boxHeight: 3 } },
           tooltip: {
             callbacks: {
               title: (items) => this.longDate.format(dateOf(items[0].label)),
@@ -287,7 +298,7 @@ class ProgressPage {
       if (moved) flash(this.root.querySelector("[data-curve-chart]"));
       this.failures = 0;
       this.showProblem(null);
-      if (moved || changed) frames.slice(-NOTICES_PER_REFRESH).forEach((f) => this.tell(f));
+      if (moved || changed) told(frames).slice(-NOTICES_PER_REFRESH).forEach((f) => this.tell(f));
       this.emit("progress:updated", { moved, changed });
     } catch (error) {
       this.failed(error, frames);
