@@ -137,3 +137,21 @@ def test_the_russian_progress_page_on_the_demo_site(open_page):
     page.screenshot(path=path.with_name("ru-progress-phone.png"))  # the viewport: chart first
     page.locator(".progress-lag-table").scroll_into_view_if_needed()
     page.screenshot(path=path.with_name("ru-progress-phone-table.png"))
+
+
+def test_the_chart_draws_under_the_content_security_policy(open_page, make_user):
+    today = datetime.date.today()
+    TaskFactory(code="1.1", start_date=today - 5 * DAY, end_date=today + 5 * DAY)
+    page = open_page(make_user(PLANNERS), "/progress/")
+    # Recorded from the start of the next load: whatever the browser refuses.
+    page.context.add_init_script(
+        """window.cspViolations = [];
+        document.addEventListener("securitypolicyviolation", (event) => {
+          window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+        });"""
+    )
+    page.reload()
+
+    expect(summary(page, "planned")).not_to_have_text("—")
+    assert len(chart_series(page)["labels"]) == 11
+    assert page.evaluate("() => window.cspViolations") == []
