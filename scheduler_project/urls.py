@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from daily.api import DailyWorkViewSet
 from monthly.api import MonthGridView, MonthlyTaskViewSet, ProgressCurveView
+from monthly.progress_views import progress_view
 from realtime.views import metrics_view
 from schedule.api import TaskViewSet
 from scheduler_project.health import healthz, readyz
@@ -48,4 +49,5 @@ urlpatterns = [
     path("", include("schedule.urls")),
     path("monthly/", include("monthly.urls")),
     path("daily/", include("daily.urls")),
+    path("progress/", include(([path("", progress_view, name="page")], "progress"))),
 ]

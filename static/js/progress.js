@@ -1,0 +1,414 @@
+/**
+ * The progress page, live: the S-curve (Chart.js, vendored, read from `window.Chart`) and the
+ * two tables follow every change of tasks, reports, plans and the calendar.
+ *
+ * Events come in bursts (a foreman saves a day's reports, a planner moves ten tasks), and one
+ * report changes the whole curve from its day on, so the page does not patch anything per
+ * event: a burst is debounced (`DEBOUNCE_MS`) into one refetch of the curve's JSON
+ * (`data-curve-url`, the API's shape, as embedded at load in `#progress-curve`) and of the
+ * server-rendered tables (`data-fragment-url`). One refetch runs at a time; events during it
+ * ask for one more. Changed rows and the moved figures are highlighted.
+ */
+
+import { backoffDelay, realtime } from "../realtime/websocket.js";
+import { describe, format, notify, notifyResynced, objectLabel } from "./live.js";
+
+const DEBOUNCE_MS = 300;
+const NOTICES_PER_REFRESH = 3;
+const EVENT_TYPES = ["task", "daily_work", "monthly_task", "calendar_day"].flatMap((entity) =>
+  ["created", "updated", "deleted"].map((action) => `${entity}_${action}`),
+);
+
+const root = document.querySelector('[data-live-page="progress"]');
+
+function readJson(id) {
+  const element = document.getElementById(id);
+  return element ? JSON.parse(element.textContent) : null;
+}
+
+/** A CSS custom property of the page (colours follow the light or dark scheme). */
+function cssColor(name, fallback) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+}
+
+function flash(element) {
+  element.classList.remove("is-live-changed");
+  void element.offsetWidth; // restart the animation
+  element.classList.add("is-live-changed");
+  element.addEventListener("animationend", () => element.classList.remove("is-live-changed"), {
+    once: true,
+  });
+}
+
+/** Where today falls among the curve's days: its index, or -1 before the first day. */
+function todayIndex(curve) {
+  if (!curve.days.length || curve.today < curve.days[0]) return -1;
+  const index = curve.days.indexOf(curve.today);
+  return index === -1 ? curve.days.length - 1 : index;
+}
+
+/** Draws today's line and its label over the chart (Chart.js has no such built-in). */
+const todayLine = {
+  id: "todayLine",
+  afterDatasetsDraw(chart, _args, options) {
+    const { index, label, color } = options;
+    if (index === undefined || index < 0 || index >= chart.data.labels.length) return;
+    const x = chart.scales.x.getPixelForValue(index);
+    const { top, bottom } = chart.chartArea;
+    const { ctx } = chart;
+    ctx.save();
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash([4, 4]);
+    ctx.beginPath();
+    ctx.moveTo(x, top);
+    ctx.lineTo(x, bottom);
+    ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = color;
+    ctx.font = "600 12px system-ui, sans-serif";
+    ctx.textAlign = x > chart.chartArea.right - 60 ? "right" : "left";
+    ctx.fillText(label, x + (ctx.textAlign === "left" ? 5 : -5), top + 12);
+    ctx.restore();
+  },
+};
+
+/**
+ * The frames worth a notice: a report's own, not the `task_updated` of its task that follows
+ * it (the server recounts the task's fact).
+ */
+function told(frames) {
+  const reported = new Set(
+    frames.filter((f) => f.type.startsWith("daily_work_")).map((f) => f.data.task),
+  );
+  return frames.filter((f) => !(f.type === "task_updated" && reported.has(f.data.id)));
+}
+
+class ProgressPage {
+  constructor(element) {
+    this.root = element;
+    this.labels = readJson("progress-labels") ?? {};
+    this.curve = readJson("progress-curve");
+    this.lang = document.documentElement.lang || undefined;
+    this.percent = new Intl.NumberFormat(this.lang, {
+      minimumFractionDigits: 1,
+      maximumFractionDigits: 1,
+    });
+    this.signedPercent = new Intl.NumberFormat(this.lang, {
+      minimumFractionDigits: 1,
+      maximumFractionDigits: 1,
+      signDisplay: "exceptZero",
+    });
+    this.shortDate = new Intl.DateTimeFormat(this.lang, { day: "numeric", month: "short" });
+    this.longDate = new Intl.DateTimeFormat(this.lang, { dateStyle: "long" });
+    this.timer = null;
+    this.running = false;
+    this.again = false;
+    this.failures = 0;
+    this.stopped = false;
+    this.frames = [];
+    this.problem = null;
+    this.chart = this.createChart();
+    this.showSummary(this.curve);
+  }
+
+  // The chart.
+
+  series(curve) {
+    const toNumber = (value) => (value === null ? null : Number(value));
+    return {
+      labels: curve.days,
+      planned: curve.site.planned.map(toNumber),
+      actual: curve.site.actual.map(toNumber),
+    };
+  }
+
+  createChart() {
+    const canvas = this.root.querySelector("[data-progress-chart]");
+    const { labels, planned, actual } = this.series(this.curve);
+    const accent = cssColor("--accent", "#2f6f9f");
+    const actualColor = cssColor("--success", "#2f7d4f");
+    const muted = cssColor("--text-muted", "#5c6b7a");
+    const grid = cssColor("--border", "#dfe3e8");
+    const dateOf = (iso) => new Date(`${iso}T00:00:00`);
+    return new window.Chart(canvas, {
+      type: "line",
+      data: {
+        labels,
+        datasets: [
+          {
+            label: this.labels.planned,
+            data: planned,
+            borderColor: accent,
+            backgroundColor: accent,
+            borderDash: [6, 4],
+            borderWidth: 2,
+            pointRadius: 0,
+            pointHoverRadius: 4,
+            tension: 0,
+          },
+          {
+            label: this.labels.actual,
+            data: actual,
+            borderColor: actualColor,
+            backgroundColor: `${actualColor}22`,
+            borderWidth: 2.5,
+            pointRadius: 0,
+            pointHoverRadius: 4,
+            fill: "origin",
+            tension: 0,
+          },
+        ],
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: { duration: 250 },
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          x: {
+            grid: { display: false },
+            ticks: {
+              color: muted,
+              maxRotation: 0,
+              autoSkip: true,
+              maxTicksLimit: 12,
+              callback: (_value, index) => this.shortDate.format(dateOf(labels[index] ?? "")),
+            },
+          },
+          y: {
+            min: 0,
+            max: 100,
+            grid: { color: grid },
+            ticks: { color: muted, stepSize: 20, callback: (value) => `${value} %` },
+          },
+        },
+        plugins: {
+          legend: { position: "bottom", labels: { color: muted, boxWidth: 26, boxHeight: 3 } },
+          tooltip: {
+            callbacks: {
+              title: (items) => this.longDate.format(dateOf(items[0].label)),
+              label: (item) =>
+                `${item.dataset.label}: ${this.percent.format(item.parsed.y)} %`,
+            },
+          },
+          todayLine: {
+            index: todayIndex(this.curve),
+            label: this.labels.today,
+            color: cssColor("--danger", "#b4372f"),
+          },
+        },
+      },
+      plugins: [todayLine],
+    });
+  }
+
+  /** Put a new curve in the chart; returns whether anything drawn changed. */
+  applyCurve(curve) {
+    const before = JSON.stringify(this.series(this.curve));
+    const after = this.series(curve);
+    this.curve = curve;
+    const chart = this.chart;
+    // The x ticks' callback reads the labels array it was made with: keep that array.
+    chart.data.labels.splice(0, chart.data.labels.length, ...after.labels);
+    chart.data.datasets[0].data = after.planned;
+    chart.data.datasets[1].data = after.actual;
+    chart.options.plugins.todayLine.index = todayIndex(curve);
+    chart.update();
+    this.root.querySelector("[data-curve-chart]").hidden = !curve.days.length;
+    this.root.querySelector("[data-curve-empty]").hidden = Boolean(curve.days.length);
+    for (const note of this.root.querySelectorAll("[data-weighting]")) {
+      note.hidden = note.dataset.weighting !== curve.weighting;
+    }
+    const changed = before !== JSON.stringify(after);
+    this.showSummary(curve, changed);
+    return changed;
+  }
+
+  /** Today's planned and actual figures above the chart. */
+  showSummary(curve, highlight = false) {
+    const index = todayIndex(curve);
+    const planned = index < 0 ? 0 : Number(curve.site.planned[index]);
+    const actualValue = index < 0 ? null : curve.site.actual[index];
+    const actual = actualValue === null ? 0 : Number(actualValue);
+    const values = {
+      planned: `${this.percent.format(planned)} %`,
+      actual: `${this.percent.format(actual)} %`,
+      deviation: `${this.signedPercent.format(actual - planned)} %`,
+    };
+    for (const [name, text] of Object.entries(values)) {
+      const element = this.root.querySelector(`[data-curve-value="${name}"]`);
+      if (element.textContent === text) continue;
+      element.textContent = text;
+      if (highlight) flash(element);
+    }
+    const deviation = this.root.querySelector('[data-curve-value="deviation"]');
+    deviation.classList.toggle("is-behind", actual < planned);
+    deviation.classList.toggle("is-ahead", actual > planned);
+  }
+
+  // The tables.
+
+  /** Replace the page's parts with the fragment's; rows whose text changed are highlighted. */
+  applyTables(fragment) {
+    let changed = false;
+    for (const part of fragment.querySelectorAll("[data-progress-part]")) {
+      const name = CSS.escape(part.dataset.progressPart);
+      const current = this.root.querySelector(`[data-progress-part="${name}"]`);
+      if (!current) continue;
+      const text = (element) => element.textContent.replace(/\s+/g, " ").trim();
+      if (text(current) === text(part)) continue;
+      const before = new Map([...current.querySelectorAll("tr[id]")].map((row) => [row.id, text(row)]));
+      const incoming = part.cloneNode(true);
+      current.replaceWith(incoming);
+      changed = true;
+      for (const row of incoming.querySelectorAll("tbody > tr[id]")) {
+        if (before.get(row.id) !== text(row)) flash(row);
+      }
+      for (const stat of incoming.querySelectorAll("[data-month-stat]")) {
+        const old = current.querySelector(`[data-month-stat="${stat.dataset.monthStat}"]`);
+        if (!old || text(old) !== text(stat)) flash(stat);
+      }
+    }
+    return changed;
+  }
+
+  // Live updates.
+
+  /** Refresh after a quiet `DEBOUNCE_MS`; a frame given is told in a notice if it moved anything. */
+  schedule(frame = null) {
+    if (this.stopped) return;
+    if (frame) this.frames.push(frame);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.refresh(), DEBOUNCE_MS);
+  }
+
+  async refresh() {
+    this.timer = null;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    const frames = this.frames.splice(0);
+    try {
+      const [curve, fragment] = await Promise.all([this.fetchCurve(), this.fetchTables()]);
+      const moved = this.applyCurve(curve);
+      const changed = this.applyTables(fragment);
+      if (moved) flash(this.root.querySelector("[data-curve-chart]"));
+      this.failures = 0;
+      this.showProblem(null);
+      if (moved || changed) told(frames).slice(-NOTICES_PER_REFRESH).forEach((f) => this.tell(f));
+      this.emit("progress:updated", { moved, changed });
+    } catch (error) {
+      this.failed(error, frames);
+    } finally {
+      this.running = false;
+    }
+    if (this.again && !this.stopped) {
+      this.again = false;
+      this.schedule();
+    }
+  }
+
+  failed(error, frames) {
+    const status = error.status ?? 0;
+    // A 4xx other than these says the same on every try (logged out, no permission).
+    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      this.stop(status);
+      return;
+    }
+    this.failures += 1;
+    this.frames.unshift(...frames);
+    const delay = backoffDelay(this.failures, realtime.options);
+    console.warn(`Progress update failed; retrying in ${Math.round(delay)} ms`, error);
+    this.showProblem("warning", status ? "server_error" : "unreachable", {
+      status,
+      attempt: this.failures,
+    });
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.refresh(), delay);
+  }
+
+  stop(status) {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const forbidden = status === 401 || status === 403;
+    this.showProblem("error", forbidden ? "forbidden" : "refused", { status });
+  }
+
+  showProblem(level, key, values = {}) {
+    if (level === null) {
+      this.problem?.remove();
+      this.problem = null;
+      return;
+    }
+    const messages = readJson("live-messages") ?? {};
+    if (!this.problem) {
+      this.problem = document.createElement("p");
+      this.problem.dataset.liveProblem = "";
+      this.root.prepend(this.problem);
+    }
+    this.problem.className = `alert alert--${level} live-problem`;
+    this.problem.setAttribute("role", level === "error" ? "alert" : "status");
+    this.problem.textContent = format(messages.fragment?.[key], values);
+  }
+
+  tell(frame) {
+    const { data } = frame;
+    const entity = frame.type.slice(0, frame.type.lastIndexOf("_"));
+    if (entity === "task") notify(describe(frame, `${data.code} ${data.name ?? ""}`.trim()));
+    else if (entity === "daily_work" || entity === "monthly_task") {
+      notify(describe(frame, objectLabel(entity, { task: data.task_code ?? "" })));
+    }
+  }
+
+  emit(type, detail) {
+    this.root.dispatchEvent(new CustomEvent(type, { detail, bubbles: true }));
+  }
+
+  async fetchCurve() {
+    const response = await this.get(this.root.dataset.curveUrl, "application/json");
+    return response.json();
+  }
+
+  async fetchTables() {
+    const response = await this.get(this.root.dataset.fragmentUrl, "text/html");
+    const template = document.createElement("template");
+    template.innerHTML = await response.text();
+    return template.content;
+  }
+
+  async get(url, accept) {
+    let response;
+    try {
+      response = await fetch(url, { headers: { Accept: accept } });
+    } catch (error) {
+      throw Object.assign(new Error(`${url}: no answer`), { status: 0, cause: error });
+    }
+    // A redirect is the login page: the session ended.
+    const status = response.redirected ? 401 : response.status;
+    if (!response.ok || response.redirected) {
+      throw Object.assign(new Error(`${url}: HTTP ${status}`), { status });
+    }
+    return response;
+  }
+}
+
+if (root && window.Chart) {
+  const page = new ProgressPage(root);
+  for (const type of EVENT_TYPES) {
+    document.addEventListener(`realtime:${type}`, ({ detail }) => page.schedule(detail));
+  }
+  document.addEventListener("realtime:resync_required", async () => {
+    page.schedule();
+    root.addEventListener("progress:updated", () => notifyResynced(), { once: true });
+  });
+  // A change of section is a new page: the chart and the tables are the section's.
+  const sectionForm = document.querySelector("[data-section-form]");
+  sectionForm?.querySelector("select")?.addEventListener("change", () => sectionForm.submit());
+
+  const streams = (root.dataset.streams ?? "").split(" ").filter(Boolean);
+  realtime.subscribe(streams);
+  realtime.connect();
+}
