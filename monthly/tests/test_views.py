@@ -280,11 +280,32 @@ def test_bad_month_falls_back_to_the_current_month_with_a_message(client, planne
     )
 
 
-@pytest.mark.parametrize("month", ["0001-01", "9999-12"])
-def test_months_at_the_ends_of_the_calendar_render(client, planner, month):
+@pytest.mark.parametrize(
+    ("month", "previous", "next_"), [("1900-01", None, "1900-02"), ("2199-12", "2199-11", None)]
+)
+def test_months_at_the_ends_of_the_shown_range_render_without_a_link_beyond(
+    client, planner, month, previous, next_
+):
     client.force_login(planner)
 
-    assert client.get(order_url(month)).status_code == 200
+    response = client.get(order_url(month))
+
+    assert response.status_code == 200
+    assert [response.context["previous_url"], response.context["next_url"]] == [
+        order_url(previous) if previous else None,
+        order_url(next_) if next_ else None,
+    ]
+
+
+@pytest.mark.parametrize("month", ["0001-01", "1899-12", "2200-01", "9999-12"])
+def test_months_outside_the_shown_range_fall_back_to_the_current_month(client, planner, month):
+    client.force_login(planner)
+
+    response = client.get(order_url(month), follow=True)
+
+    this_month = timezone.localdate().strftime("%Y-%m")
+    assert response.redirect_chain == [(order_url(this_month), 302)]
+    assert "The schedule shows the months from 1900-01 to 2199-12" in response.content.decode()
 
 
 def test_order_needs_the_same_queries_for_many_tasks(client, planner):
@@ -353,7 +374,8 @@ def test_fragment_totals_cover_the_whole_month(client, viewer):
 
     html = client.get(fragment_url("2026-11")).content.decode()
 
-    assert "<tbody></tbody>" in html
+    assert "data-task-id" not in html  # no row asked for
+    assert 'data-live-part="msg-section-1"' in html  # every section's subtotal is
     assert '<td class="num monthly-total-value">20</td>' in html
 
 
