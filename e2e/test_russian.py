@@ -60,7 +60,7 @@ def test_the_russian_interface_renders_and_updates_live(open_page):
     screenshot(daily, "ru-daily")
 
     monthly = open_page(users["planner"], "/monthly/", locale="ru-RU")
-    expect(monthly.locator("h1")).to_have_text("Месячное задание")
+    expect(monthly.locator("h1")).to_have_text("Месячно-суточный график")
     screenshot(monthly, "ru-monthly")
 
     schedule.set_viewport_size({"width": 390, "height": 844})  # a phone: rows become cards

@@ -4,6 +4,7 @@ from django import forms
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from daily.forms import DailyWorkForm
 from schedule.forms import VolumeInput
 from scheduler_project.pages import VersionedModelForm
 
@@ -52,3 +53,14 @@ class MonthlyTaskUpdateForm(_PlanForm):
         model = MonthlyTask
         fields = ["volume_plan"]
         widgets = {"volume_plan": VolumeInput}
+
+
+class CellWorkForm(DailyWorkForm):
+    """A day's work entered in its МСГ cell: the cell gives the task and the date."""
+
+    class Meta(DailyWorkForm.Meta):
+        widgets = {
+            **DailyWorkForm.Meta.widgets,
+            "task": forms.HiddenInput,
+            "date": forms.HiddenInput,
+        }

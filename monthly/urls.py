@@ -9,4 +9,7 @@ urlpatterns = [
     path("plans/", views.monthly_task_create_view, name="monthly_task_create"),
     path("plans/<int:pk>/", views.monthly_task_update_view, name="monthly_task_update"),
     path("plans/<int:pk>/delete/", views.monthly_task_delete_view, name="monthly_task_delete"),
+    path("cell/", views.cell_view, name="cell"),
+    path("cell/works/", views.cell_create_view, name="cell_create"),
+    path("cell/works/<int:pk>/", views.cell_update_view, name="cell_update"),
 ]

@@ -1,7 +1,9 @@
-"""The monthly order page: the month's tasks with their plans, edited right in the table."""
+"""The МСГ (month-by-day schedule) page: per task of the month its plan and fact per day, the
+month's figures and forecast, the plans edited right in their rows and a day's work entered in
+its cell (monthly/selectors.py ``month_grid`` computes every figure)."""
 
-import calendar
 import datetime
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
@@ -10,8 +12,9 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -19,8 +22,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from daily.models import DailyWork
+from daily.views import DailyWorkPages
 from realtime.protocol import MONTHLY_TASKS
-from schedule.models import Task
+from schedule.models import Task, task_code_key
+from schedule.working_days import month_last_day
 from scheduler_project.pages import (
     Conflict,
     Outcome,
@@ -31,15 +37,17 @@ from scheduler_project.pages import (
     is_fragment_request,
 )
 
+from .api import FIRST_YEAR, LAST_YEAR
 from .fields import format_month, parse_month
 from .forms import (
+    CellWorkForm,
     MonthForm,
     MonthlyTaskCreateForm,
     MonthlyTaskUpdateForm,
     row_auto_id,
 )
 from .models import MonthlyTask, first_of_month
-from .selectors import monthly_order
+from .selectors import GridCell, GridDay, GridRow, MonthGrid, month_grid
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
 
 
@@ -48,12 +56,15 @@ def _this_month() -> datetime.date:
 
 
 def _shift(month: datetime.date, months: int) -> datetime.date | None:
-    """The first of the month ``months`` away, or None past the calendar's ends."""
+    """The first of the month ``months`` away, or None outside the months shown."""
     index = month.year * 12 + month.month - 1 + months
-    try:
-        return datetime.date(index // 12, index % 12 + 1, 1)
-    except ValueError:
-        return None
+    shifted = datetime.date(max(1, min(9999, index // 12)), index % 12 + 1, 1)
+    return shifted if _is_shown(shifted) else None
+
+
+def _is_shown(month: datetime.date) -> bool:
+    """The МСГ shows the months the API does (its working calendar needs real years)."""
+    return FIRST_YEAR <= month.year <= LAST_YEAR
 
 
 def _order_url(month: datetime.date, task_id: int | None = None) -> str:
@@ -67,57 +78,135 @@ def _optional_order_url(month: datetime.date | None) -> str | None:
 
 def _month_or_current(value: str | None) -> datetime.date:
     try:
-        return parse_month(value or "")
+        month = parse_month(value or "")
     except ValueError:
         return _this_month()
+    return month if _is_shown(month) else _this_month()
 
 
-def _order_rows(
+def _grid_rows(
     request: HttpRequest,
-    month: datetime.date,
+    grid: MonthGrid,
     *,
     task_id: int | None = None,
     submission: Submission | None = None,
     only: set[int] | None = None,
-) -> tuple[list[dict[str, Any]], list[tuple[str, Decimal]]]:
-    """The order's rows (those of the tasks in ``only`` if given) and its totals per unit;
-    after a failed write, the row of ``task_id`` shows that outcome."""
-    can_add = request.user.has_perm("monthly.add_monthlytask")
-    can_change = request.user.has_perm("monthly.change_monthlytask")
-    rows = []
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, Decimal]]]:
+    """The МСГ's rows (those of the tasks in ``only`` if given), its sections with their rows,
+    and the month's plans summed per unit; after a failed write, the row of ``task_id`` shows
+    that outcome."""
+    user = request.user
+    can_add = user.has_perm("monthly.add_monthlytask")
+    can_change = user.has_perm("monthly.change_monthlytask")
+    can_report = user.has_perm("daily.add_dailywork") or user.has_perm("daily.change_dailywork")
+    works = _works_per_cell(grid)
+    rows: list[dict[str, Any]] = []
+    sections: list[dict[str, Any]] = []
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for task, plan in monthly_order(month=month):
-        if plan is not None:
-            totals[task.unit] += plan.volume_plan
-        if only is not None and task.pk not in only:
-            continue
-        conflict: Conflict | None = None
-        errors: list[str] = []
-        form: Any = None
-        if submission is not None and task.pk == task_id:
-            form, conflict, errors = submission.form, submission.conflict, submission.notes
-            if submission.deletion:
-                hint = _("Your entry is kept in the row: add it to plan it again.")
-                errors = [*errors, f"{submission.deletion} {hint}"]
-        elif plan is not None and can_change:
-            form = MonthlyTaskUpdateForm(instance=plan, auto_id=row_auto_id(task.pk))
-        elif plan is None and can_add:
-            form = MonthlyTaskCreateForm(
-                initial={"task": task, "month": month}, auto_id=row_auto_id(task.pk)
-            )
-        # Errors of the volume show in its cell; the rest go to a message row under it.
-        other_errors = form is not None and any(name != "volume_plan" for name in form.errors)
-        rows.append(
-            {
+    for section in grid.sections:
+        section_rows = []
+        for grid_row in section.rows:
+            task, plan = grid_row.task, grid_row.monthly_task
+            if plan is not None:
+                totals[task.unit] += plan.volume_plan
+            if only is not None and task.pk not in only:
+                continue
+            conflict: Conflict | None = None
+            errors: list[str] = []
+            form: Any = None
+            if submission is not None and task.pk == task_id:
+                form, conflict, errors = submission.form, submission.conflict, submission.notes
+                if submission.deletion:
+                    hint = _("Your entry is kept in the row: add it to plan it again.")
+                    errors = [*errors, f"{submission.deletion} {hint}"]
+            elif plan is not None and can_change:
+                form = MonthlyTaskUpdateForm(instance=plan, auto_id=row_auto_id(task.pk))
+            elif plan is None and can_add:
+                form = MonthlyTaskCreateForm(
+                    initial={"task": task, "month": grid.month}, auto_id=row_auto_id(task.pk)
+                )
+            # Errors of the volume show in its cell; the rest go to a message row under it.
+            other_errors = form is not None and any(name != "volume_plan" for name in form.errors)
+            task_works = works.get(task.pk, {})
+            row = {
                 "task": task,
                 "plan": plan,
+                "grid": grid_row,
+                "cells": [
+                    _cell(
+                        cell,
+                        day,
+                        task=task,
+                        works=task_works.get(cell.date, []),
+                        can_report=can_report,
+                    )
+                    for cell, day in zip(grid_row.cells, grid.days, strict=True)
+                ],
                 "form": form,
                 "conflict": conflict,
                 "errors": errors,
                 "has_problem": bool(conflict or errors or other_errors),
+                "fingerprint": _fingerprint(grid_row, task_works),
+                "work_ids": " ".join(str(pk) for ids in task_works.values() for pk in ids),
+            }
+            rows.append(row)
+            section_rows.append(row)
+        sections.append(
+            {
+                "name": section.section,
+                "sort_key": task_code_key(section.section),
+                "totals": section.totals,
+                "rows": section_rows,
             }
         )
-    return rows, sorted(totals.items())
+    return rows, sections, sorted(totals.items())
+
+
+def _works_per_cell(grid: MonthGrid) -> dict[int, dict[datetime.date, list[int]]]:
+    """The ids of the month's works per task and day: a cell with one work edits it, a cell
+    with several leads to the daily page. One query."""
+    last = month_last_day(grid.month)
+    works: dict[int, dict[datetime.date, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for work_id, task_id, day in (
+        DailyWork.objects.filter(date__gte=grid.month, date__lte=last)
+        .order_by("id")
+        .values_list("id", "task_id", "date")
+    ):
+        works[task_id][day].append(work_id)
+    return works
+
+
+def _cell(
+    cell: GridCell, day: GridDay, *, task: Task, works: list[int], can_report: bool
+) -> dict[str, Any]:
+    url = None
+    if can_report and len(works) > 1:
+        url = _day_url(cell.date)
+    elif can_report:
+        url = f"{reverse('monthly:cell')}?task={task.pk}&date={cell.date.isoformat()}"
+    return {"cell": cell, "day": day, "url": url, "works": len(works)}
+
+
+def _fingerprint(row: GridRow, works: Mapping[datetime.date, list[int]]) -> str:
+    """What the row shows, digested: live updates replace a row whose fingerprint changed (the
+    task's and the plan's versions alone miss the daily works)."""
+    plan = row.monthly_task
+    state = (
+        plan.pk if plan else None,
+        plan.version if plan else None,
+        [(cell.plan, cell.fact, cell.is_behind) for cell in row.cells],
+        row.plan,
+        row.fact,
+        row.needed_per_day,
+        row.is_behind,
+        row.forecast,
+        sorted(works.items()),
+    )
+    return hashlib.blake2b(repr(state).encode(), digest_size=8).hexdigest()
+
+
+def _day_url(day: datetime.date) -> str:
+    return f"{reverse('daily:day')}?date={day.isoformat()}"
 
 
 def _render_order(
@@ -127,14 +216,16 @@ def _render_order(
     task_id: int | None = None,
     submission: Submission | None = None,
 ) -> HttpResponse:
-    """The order page; after a failed write, the row of ``task_id`` shows that outcome."""
-    rows, totals = _order_rows(request, month, task_id=task_id, submission=submission)
+    """The МСГ; after a failed write, the row of ``task_id`` shows that outcome."""
+    grid = month_grid(month=month, today=timezone.localdate())
+    rows, sections, totals = _grid_rows(request, grid, task_id=task_id, submission=submission)
     this_month = _this_month()
     previous_month, next_month = _shift(month, -1), _shift(month, 1)
     context = {
-        **_order_context(request, month),
+        **_order_context(request, grid),
         "month_form": MonthForm(initial={"month": format_month(month)}),
         "rows": rows,
+        "sections": sections,
         "totals": totals,
         "previous_month": previous_month,
         "next_month": next_month,
@@ -148,22 +239,39 @@ def _render_order(
     return render(request, "monthly/order.html", context, status=status)
 
 
-def _order_context(request: HttpRequest, month: datetime.date) -> dict[str, Any]:
+def _order_context(request: HttpRequest, grid: MonthGrid) -> dict[str, Any]:
     """What the rows need besides themselves, on the page and in its fragments."""
-    last = month.replace(day=calendar.monthrange(month.year, month.month)[1])
+    month = grid.month
     return {
+        "grid": grid,
         "month": month,
         "month_key": format_month(month),
         "month_first": month.isoformat(),
-        "month_last": last.isoformat(),
+        "month_last": month_last_day(month).isoformat(),
         "can_delete": request.user.has_perm("monthly.delete_monthlytask"),
+        "figure_columns": FIGURE_COLUMNS,
+        "columns": FIXED_COLUMNS + FIGURE_COLUMNS + len(grid.days),
+        "after_plan_columns": FIGURE_COLUMNS - 1 + len(grid.days),
     }
 
 
+FIXED_COLUMNS = 3
+"""Code, work, unit: the sticky columns."""
+FIGURE_COLUMNS = 6
+"""Plan, fact, %, remaining, needed per day, forecast."""
+
+
 def _render_fragment(request: HttpRequest, month: datetime.date) -> HttpResponse:
-    """The rows of the tasks asked for (those in the month) and the month's totals."""
-    rows, totals = _order_rows(request, month, only=set(fragment_ids(request, "task")))
-    context = {**_order_context(request, month), "rows": rows, "totals": totals}
+    """The rows of the tasks asked for (those in the month), every section's subtotal row, the
+    day header and the month's totals."""
+    grid = month_grid(month=month, today=timezone.localdate())
+    rows, sections, totals = _grid_rows(request, grid, only=set(fragment_ids(request, "task")))
+    context = {
+        **_order_context(request, grid),
+        "rows": rows,
+        "sections": sections,
+        "totals": totals,
+    }
     return render(request, "monthly/order_rows.html", context)
 
 
@@ -182,6 +290,16 @@ def order_view(request: HttpRequest) -> HttpResponse:
             request,
             _("“%(value)s” is not a month (YYYY-MM); showing the current month instead.")
             % {"value": raw[:20]},
+        )
+        return redirect(_order_url(_this_month()))
+    if not _is_shown(month):
+        messages.warning(
+            request,
+            _(
+                "The schedule shows the months from %(first)s-01 to %(last)s-12; "
+                "showing the current month instead."
+            )
+            % {"first": FIRST_YEAR, "last": LAST_YEAR},
         )
         return redirect(_order_url(_this_month()))
     return _render_order(request, month)
@@ -288,3 +406,79 @@ pages = MonthlyTaskPages()
 monthly_task_create_view = require_POST(pages.create_view)
 monthly_task_update_view = require_POST(pages.update_view)
 monthly_task_delete_view = require_http_methods(["GET", "POST"])(pages.delete_view)
+
+
+class CellWorkPages(DailyWorkPages):
+    """A day's work entered or corrected in its МСГ cell: the daily pages' flow and services
+    (versions, conflicts, deleted meanwhile), leading back to the task's row of the МСГ."""
+
+    form_class = CellWorkForm
+    form_template = "monthly/cell_form.html"
+    create_url_name = "monthly:cell_create"
+
+    def list_url(self, request: HttpRequest, obj: DailyWork | None, *, anchor: bool = False) -> str:
+        if obj is None:
+            day = _as_date(request.GET.get("date")) or timezone.localdate()
+            return _order_url(first_of_month(day))
+        return _order_url(first_of_month(obj.date), obj.task_id if anchor else None)
+
+    def build_form(
+        self,
+        request: HttpRequest,
+        data: Mapping[str, Any] | None = None,
+        *,
+        instance: DailyWork | None = None,
+    ) -> CellWorkForm:
+        if data is None and instance is None:
+            initial = {"task": request.GET.get("task"), "date": _as_date(request.GET.get("date"))}
+            return CellWorkForm(initial=initial)
+        return CellWorkForm(data, instance=instance)
+
+    def form_context(
+        self, request: HttpRequest, form: Any, obj: DailyWork | None
+    ) -> dict[str, Any]:
+        task_id, day = str(form["task"].value() or ""), _as_date(form["date"].value())
+        task = Task.objects.filter(pk=int(task_id)).first() if task_id.isdigit() else None
+        context: dict[str, Any] = {"cell_task": task, "cell_date": day}
+        if day is not None:
+            context["back_url"] = _order_url(first_of_month(day), task.pk if task else None)
+        return context
+
+
+def _as_date(value: object) -> datetime.date | None:
+    if isinstance(value, datetime.date):
+        return value
+    try:
+        return datetime.date.fromisoformat(str(value or ""))
+    except ValueError:
+        return None
+
+
+cell_pages = CellWorkPages()
+
+
+@require_GET
+def cell_view(request: HttpRequest) -> HttpResponse:
+    """A day cell of the МСГ: the form adding the task's work of that day, or correcting it
+    when there is one; the daily page of that date when there are several."""
+    if not (
+        request.user.has_perm("daily.add_dailywork")
+        or request.user.has_perm("daily.change_dailywork")
+    ):
+        raise PermissionDenied
+    raw_task, day = request.GET.get("task", ""), _as_date(request.GET.get("date"))
+    if not (raw_task.isascii() and raw_task.isdigit()) or day is None:
+        return HttpResponseBadRequest(
+            _("A cell is named by ?task=<id>&date=<YYYY-MM-DD>."), content_type="text/plain"
+        )
+    task = get_object_or_404(Task, pk=int(raw_task))
+    works = list(DailyWork.objects.filter(task=task, date=day).values_list("pk", flat=True)[:2])
+    if len(works) > 1:
+        return redirect(_day_url(day))
+    if works:
+        return cell_pages.update_view(request, works[0])
+    return cell_pages.create_view(request)
+
+
+cell_create_view = require_POST(cell_pages.create_view)
+cell_update_view = require_POST(cell_pages.update_view)

@@ -7,6 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from daily.models import DailyWork
+from daily.services import daily_work_delete, daily_work_update
+from daily.tests.factories import DailyWorkFactory
 from monthly import views as monthly_views
 from monthly.models import MonthlyTask
 from monthly.services import monthly_task_delete
@@ -280,11 +283,32 @@ def test_bad_month_falls_back_to_the_current_month_with_a_message(client, planne
     )
 
 
-@pytest.mark.parametrize("month", ["0001-01", "9999-12"])
-def test_months_at_the_ends_of_the_calendar_render(client, planner, month):
+@pytest.mark.parametrize(
+    ("month", "previous", "next_"), [("1900-01", None, "1900-02"), ("2199-12", "2199-11", None)]
+)
+def test_months_at_the_ends_of_the_shown_range_render_without_a_link_beyond(
+    client, planner, month, previous, next_
+):
     client.force_login(planner)
 
-    assert client.get(order_url(month)).status_code == 200
+    response = client.get(order_url(month))
+
+    assert response.status_code == 200
+    assert [response.context["previous_url"], response.context["next_url"]] == [
+        order_url(previous) if previous else None,
+        order_url(next_) if next_ else None,
+    ]
+
+
+@pytest.mark.parametrize("month", ["0001-01", "1899-12", "2200-01", "9999-12"])
+def test_months_outside_the_shown_range_fall_back_to_the_current_month(client, planner, month):
+    client.force_login(planner)
+
+    response = client.get(order_url(month), follow=True)
+
+    this_month = timezone.localdate().strftime("%Y-%m")
+    assert response.redirect_chain == [(order_url(this_month), 302)]
+    assert "The schedule shows the months from 1900-01 to 2199-12" in response.content.decode()
 
 
 def test_order_needs_the_same_queries_for_many_tasks(client, planner):
@@ -353,7 +377,8 @@ def test_fragment_totals_cover_the_whole_month(client, viewer):
 
     html = client.get(fragment_url("2026-11")).content.decode()
 
-    assert "<tbody></tbody>" in html
+    assert "data-task-id" not in html  # no row asked for
+    assert 'data-live-part="msg-section-1"' in html  # every section's subtotal is
     assert '<td class="num monthly-total-value">20</td>' in html
 
 
@@ -447,3 +472,264 @@ def test_a_plan_deleted_right_after_a_refused_delete_still_shows_the_conflict(
 
     assert response.status_code == 409
     assert "Someone changed this meanwhile." in response.content.decode()
+
+
+# The МСГ: plan and fact per day, the month's figures, sections, day cells.
+
+MARCH_2025 = "2025-03"  # long past: every figure of the month is final
+
+
+def march_task(**fields: object):
+    """Monday 3 to Friday 7 March 2025: five working days."""
+    return TaskFactory(
+        **{
+            "code": "1.1",
+            "unit": "m³",
+            "volume_plan": Decimal(10),
+            "start_date": datetime.date(2025, 3, 3),
+            "end_date": datetime.date(2025, 3, 7),
+        }
+        | fields
+    )
+
+
+def day_cell(html: str, task, day: str) -> str:
+    """The ``<td>`` of the task's row for ``day`` (YYYY-MM-DD)."""
+    row = html[html.index(f'id="task-{task.pk}"') :]
+    cell = row[row.rindex("<td", 0, row.index(f'data-date="{day}"')) :]
+    return cell[: cell.index("</td>")]
+
+
+def test_grid_shows_each_days_plan_and_fact_and_marks_the_days_behind(client, viewer):
+    task = march_task()
+    DailyWorkFactory(task=task, date=datetime.date(2025, 3, 3), volume=Decimal(2))
+    DailyWorkFactory(task=task, date=datetime.date(2025, 3, 4), volume=Decimal(1))
+    client.force_login(viewer)
+
+    html = client.get(order_url(MARCH_2025)).content.decode()
+
+    on_plan, short, missed = (day_cell(html, task, f"2025-03-0{day}") for day in (3, 4, 5))
+    saturday = day_cell(html, task, "2025-03-08")  # International Women's Day, a Saturday
+    assert '<span class="msg-cell__plan">2</span><span class="msg-cell__fact">2</span>' in on_plan
+    assert "is-behind" not in on_plan
+    assert "is-behind" in short and '<span class="msg-cell__fact">1</span>' in short
+    assert "is-behind" in missed and '<span class="msg-cell__fact"></span>' in missed
+    assert "is-off" in saturday and '<span class="msg-cell__plan"></span>' in saturday
+
+
+def test_grid_rows_carry_the_months_figures_and_sections_their_subtotals(client, viewer):
+    task = march_task()
+    MonthlyTaskFactory(task=task, month=datetime.date(2025, 3, 1), volume_plan=Decimal(8))
+    march_task(code="1.2", name="Backfill")
+    march_task(code="2.1", name="Roofing")
+    DailyWorkFactory(task=task, date=datetime.date(2025, 3, 3), volume=Decimal(2))
+    client.force_login(viewer)
+
+    response = client.get(order_url(MARCH_2025))
+    html = response.content.decode()
+
+    row = html[html.index(f'id="task-{task.pk}"') :]
+    figures = [
+        (name, row[row.index(f"msg-{name}") :].split(">", 1)[1].split("<", 1)[0])
+        for name in ("fact", "percent", "remaining")
+    ]
+    assert figures == [("fact", "2"), ("percent", "25.0%"), ("remaining", "6")]
+    assert [section["name"] for section in response.context["sections"]] == ["1", "2"]
+    section = html[html.index('data-section-row="1"') :]
+    assert '2 tasks · <span class="msg-totals__behind">2 behind</span>' in section
+    assert "12.5% of the month's plan" in section  # 25 % and 0 %, equal weights
+
+
+@pytest.mark.parametrize(
+    ("role", "links"),
+    [(FOREMEN, True), (PLANNERS, True), (VIEWERS, False)],
+)
+def test_day_cells_link_to_their_form_for_those_who_report_works(client, make_user, role, links):
+    task = march_task()
+    client.force_login(make_user(role))
+
+    html = client.get(order_url(MARCH_2025)).content.decode()
+
+    cell_url = f"{CELL_URL}?task={task.pk}&amp;date=2025-03-05"
+    assert (f'<a class="msg-cell" href="{cell_url}" data-cell' in html) is links
+
+
+def test_a_day_cell_with_several_works_links_to_the_daily_page(client, foreman):
+    task = march_task()
+    for volume in (1, 2):
+        DailyWorkFactory(task=task, date=datetime.date(2025, 3, 5), volume=volume)
+    client.force_login(foreman)
+
+    cell = day_cell(client.get(order_url(MARCH_2025)).content.decode(), task, "2025-03-05")
+
+    assert f'href="{reverse("daily:day")}?date=2025-03-05"' in cell
+    assert "data-cell" not in cell.replace("data-date", "")
+    assert '<span class="msg-cell__fact">3</span>' in cell
+
+
+@pytest.mark.parametrize("tasks", [1, 20])
+def test_grid_needs_the_same_queries_for_1_and_20_tasks(
+    client, planner, django_assert_num_queries, tasks
+):
+    for number in range(tasks):
+        task = march_task(code=f"{number % 3 + 1}.{number}")
+        MonthlyTaskFactory(task=task, month=datetime.date(2025, 3, 1))
+        DailyWorkFactory(task=task, date=datetime.date(2025, 3, 4))
+    client.force_login(planner)
+    client.get(order_url(MARCH_2025))  # the session and the calendar's cache warmed
+
+    with django_assert_num_queries(GRID_QUERIES):
+        response = client.get(order_url(MARCH_2025))
+
+    assert len(response.context["rows"]) == tasks
+
+
+GRID_QUERIES = 12
+"""Session and user, permissions, the event log's head, the grid's six, the month's works, and
+the savepoint pair of the messages' storage."""
+
+
+def test_fragment_says_which_event_it_reflects_and_its_rows_change_with_the_works(client, viewer):
+    task = march_task()
+    client.force_login(viewer)
+    url = f"{ORDER_URL}?month={MARCH_2025}&fragment=rows&task={task.pk}"
+    before = client.get(url).content.decode()
+    work = DailyWorkFactory(task=task, date=datetime.date(2025, 3, 5))
+
+    after = client.get(url).content.decode()
+
+    def attribute(html: str, name: str) -> str:
+        return html.split(f'{name}="', 1)[1].split('"', 1)[0]
+
+    assert int(attribute(after, "data-snapshot")) > int(attribute(before, "data-snapshot"))
+    assert attribute(after, "data-version") != attribute(before, "data-version")
+    assert attribute(after, "data-work-ids") == str(work.pk)
+    assert '<thead data-live-part="msg-head">' in after
+
+
+# A day cell's form: the daily works' edit flow, leading back to the МСГ.
+
+CELL_URL = reverse("monthly:cell")
+CELL_CREATE_URL = reverse("monthly:cell_create")
+
+
+def cell_update_url(work: DailyWork) -> str:
+    return reverse("monthly:cell_update", args=[work.pk])
+
+
+def test_an_empty_cell_opens_the_form_of_a_new_work_of_that_task_and_day(client, foreman):
+    task = march_task()
+    client.force_login(foreman)
+
+    response = client.get(CELL_URL, {"task": task.pk, "date": "2025-03-05"})
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert f'action="{CELL_CREATE_URL}"' in html
+    assert f'name="task" value="{task.pk}"' in html
+    assert 'name="date" value="2025-03-05"' in html
+
+
+def test_a_foreman_adds_a_days_work_from_its_cell_and_returns_to_its_row(client, foreman):
+    task = march_task()
+    client.force_login(foreman)
+
+    response = client.post(
+        CELL_CREATE_URL,
+        {"task": task.pk, "date": "2025-03-05", "volume": "2.5", "description": "Two crews"},
+    )
+
+    work = DailyWork.objects.get()
+    assert response.status_code == 302
+    assert response.url == f"{order_url(MARCH_2025)}#task-{task.pk}"
+    assert (work.task, work.volume, work.created_by) == (task, Decimal("2.5"), foreman)
+    assert "Work 1.1 on 03/05/2025 added." in client.get(response.url).content.decode()
+
+
+def test_a_cell_with_one_work_corrects_it_with_its_version(client, foreman):
+    work = DailyWorkFactory(task=march_task(), date=datetime.date(2025, 3, 5), volume=2)
+    client.force_login(foreman)
+
+    page = client.get(CELL_URL, {"task": work.task_id, "date": "2025-03-05"}).content.decode()
+    response = client.post(
+        cell_update_url(work),
+        {"task": work.task_id, "date": "2025-03-05", "volume": "3", "version": work.version},
+    )
+
+    assert f'action="{cell_update_url(work)}"' in page
+    assert f'name="version" value="{work.version}"' in page and 'value="2"' in page
+    assert response.status_code == 302
+    work.refresh_from_db()
+    assert (work.volume, work.version) == (Decimal(3), 2)
+
+
+def test_a_stale_cell_correction_shows_the_stored_work_and_overwrites_nothing(client, foreman):
+    work = DailyWorkFactory(task=march_task(), date=datetime.date(2025, 3, 5), volume=2)
+    daily_work_update(daily_work=work, data={"volume": Decimal(4)}, version=1)
+    client.force_login(foreman)
+
+    response = client.post(
+        cell_update_url(work),
+        {"task": work.task_id, "date": "2025-03-05", "volume": "3", "version": 1},
+    )
+    html = response.content.decode()
+
+    assert response.status_code == 409
+    assert "Someone changed this meanwhile." in html
+    assert 'name="version" value="2"' in html
+    work.refresh_from_db()
+    assert work.volume == Decimal(4)
+
+
+def test_correcting_a_work_deleted_meanwhile_keeps_the_entry_to_add_again(client, foreman):
+    work = DailyWorkFactory(task=march_task(), date=datetime.date(2025, 3, 5))
+    daily_work_delete(daily_work=work, actor=foreman)
+    client.force_login(foreman)
+
+    response = client.post(
+        cell_update_url(work),
+        {"task": work.task_id, "date": "2025-03-05", "volume": "3", "version": 1},
+    )
+    html = response.content.decode()
+
+    assert response.status_code == 410
+    assert f"by {foreman.username}." in html
+    assert f'action="{CELL_CREATE_URL}"' in html and 'value="3"' in html
+
+
+def test_a_cell_with_several_works_leads_to_the_daily_page(client, foreman):
+    task = march_task()
+    DailyWorkFactory.create_batch(2, task=task, date=datetime.date(2025, 3, 5))
+    client.force_login(foreman)
+
+    response = client.get(CELL_URL, {"task": task.pk, "date": "2025-03-05"})
+
+    assert response.status_code == 302
+    assert response.url == f"{reverse('daily:day')}?date=2025-03-05"
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"task": "x", "date": "2025-03-05"}, 400),
+        ({"task": "1", "date": "2025-02-30"}, 400),
+        ({"date": "2025-03-05"}, 400),
+        ({"task": "999999", "date": "2025-03-05"}, 404),
+    ],
+)
+def test_a_cell_named_badly_is_refused(client, foreman, query, status):
+    client.force_login(foreman)
+
+    assert client.get(CELL_URL, query).status_code == status
+
+
+@pytest.mark.parametrize("role", [VIEWERS, None])
+def test_who_may_not_report_works_gets_no_cell_form(client, make_user, role):
+    task = march_task()
+    client.force_login(make_user(role))
+
+    page = client.get(CELL_URL, {"task": task.pk, "date": "2025-03-05"})
+    post = client.post(CELL_CREATE_URL, {"task": task.pk, "date": "2025-03-05", "volume": "1"})
+
+    assert (page.status_code, post.status_code) == (403, 403)
+    assert not DailyWork.objects.exists()

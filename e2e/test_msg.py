@@ -1,0 +1,155 @@
+"""The МСГ (month-by-day schedule), live, in a real browser: a foreman's report reaches the
+planner's open grid (its cell, the row's figures, the needed rate, the section subtotal and the
+month's totals) with one fragment request; a foreman enters a day's work in a cell; the Russian
+grid on a laptop and a phone.
+
+With ``E2E_UPDATE_DOCS=1`` the laptop screenshot is written to ``docs/screenshot-msg.png``
+(otherwise only to ``artifacts/``).
+"""
+
+import datetime
+import os
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from playwright.sync_api import Page, expect
+
+from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
+from monthly.models import first_of_month
+from monthly.selectors import month_grid
+from monthly.tests.factories import MonthlyTaskFactory
+from schedule.demo import demo_seed
+from schedule.roles import FOREMEN, PLANNERS
+from schedule.tests.factories import TaskFactory
+from schedule.working_days import month_last_day
+from scheduler_project.pages import format_volume
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+README_SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "screenshot-msg.png"
+
+
+def month_tasks() -> tuple[object, object]:
+    """Two tasks of section 3 over this whole month; the first planned at 100 for it."""
+    today = datetime.date.today()
+    dates = {"start_date": first_of_month(today), "end_date": month_last_day(today)}
+    brickwork = TaskFactory(code="3.1", name="Brickwork", unit="m³", volume_plan=200, **dates)
+    plaster = TaskFactory(code="3.2", name="Plaster", unit="m²", volume_plan=50, **dates)
+    MonthlyTaskFactory(task=brickwork, month=first_of_month(today), volume_plan=Decimal(100))
+    return brickwork, plaster
+
+
+def needed_per_day(task) -> str:
+    """The needed rate the grid computes for the task now (today is the server's today)."""
+    today = datetime.date.today()
+    grid = month_grid(month=today, today=today)
+    row = next(row for section in grid.sections for row in section.rows if row.task == task)
+    return format_volume(row.needed_per_day) if row.needed_per_day is not None else "—"
+
+
+def count_fragment_requests(page: Page) -> list[str]:
+    requests: list[str] = []
+    page.on(
+        "request", lambda request: "fragment=rows" in request.url and requests.append(request.url)
+    )
+    return requests
+
+
+def test_a_report_on_the_daily_page_reaches_the_planners_grid_with_one_request(
+    open_page, make_user
+):
+    brickwork, _plaster = month_tasks()
+    today = datetime.date.today().isoformat()
+    planner = open_page(make_user(PLANNERS, username="maria"), "/monthly/")
+    mark_document(planner)
+    fragments = count_fragment_requests(planner)
+    row = planner.locator(f"#task-{brickwork.pk}")
+    cell = row.locator(f'td[data-date="{today}"]')
+    section = planner.locator('[data-live-part="msg-section-3"]')
+    totals = planner.locator('[data-live-part="monthly-totals"] .msg-total')
+    expect(row.locator(".msg-fact")).to_have_text("0")
+    expect(section).to_contain_text("2 tasks")
+    expect(section).to_contain_text("0.0% of the month's plan")
+    needed_before = row.locator(".msg-needed").inner_text()
+
+    foreman = open_page(make_user(FOREMEN, username="petr"), "/daily/")
+    foreman.get_by_label("Task").select_option(label="3.1 Brickwork")
+    foreman.get_by_label("Volume").fill("7")
+    foreman.get_by_role("button", name="Add", exact=True).click()
+    expect(foreman.get_by_text(re.compile(r"Work 3\.1 on .* added\."))).to_be_visible()
+
+    expect(cell.locator(".msg-cell__fact")).to_have_text("7")
+    expect(row.locator(".msg-fact")).to_have_text("7")
+    expect(row.locator(".msg-percent")).to_have_text("7.0%")
+    expect(row.locator(".msg-remaining")).to_have_text("93")
+    expect(row.locator(".msg-needed")).to_have_text(needed_per_day(brickwork))
+    assert needed_per_day(brickwork) != needed_before or needed_before == "—"
+    expect(section).to_contain_text("3.5% of the month's plan")  # 7 % and 0 %, equal weights
+    expect(totals).to_contain_text("3.5% of the month's plan")
+    expect(row).to_have_class(re.compile(r"\bis-live-changed\b"))
+    expect(notices(planner)).to_have_text(["petr created the work of 3.1"])
+    # The work's event and its task's (volume done) touch one row: fetched once.
+    assert len(fragments) == 1, fragments
+    assert_not_reloaded(planner)
+
+
+def test_a_foreman_enters_and_corrects_a_days_work_in_its_cell(open_page, make_user):
+    brickwork, _plaster = month_tasks()
+    today = datetime.date.today().isoformat()
+    watcher = open_page(make_user(PLANNERS, username="maria"), "/monthly/")
+    mark_document(watcher)
+    foreman = open_page(make_user(FOREMEN, username="petr"), "/monthly/")
+    foreman_cell = foreman.locator(f'#task-{brickwork.pk} td[data-date="{today}"]')
+    watched_cell = watcher.locator(f'#task-{brickwork.pk} td[data-date="{today}"]')
+    dialog = foreman.locator("[data-cell-dialog]")
+
+    foreman_cell.get_by_role("link").click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("3.1 Brickwork")
+    dialog.get_by_label("Volume").fill("5.5")
+    dialog.get_by_label("Description").fill("Two crews")
+    screenshot(foreman, "msg-cell-dialog")
+    dialog.get_by_role("button", name="Add").click()
+
+    expect(foreman.get_by_text(re.compile(r"Work 3\.1 on .* added\."))).to_be_visible()
+    expect(foreman_cell.locator(".msg-cell__fact")).to_have_text("5.5")
+    expect(watched_cell.locator(".msg-cell__fact")).to_have_text("5.5")
+
+    foreman_cell.get_by_role("link").click()
+    expect(dialog.get_by_label("Volume")).to_have_value("5.5")
+    dialog.get_by_label("Volume").fill("6")
+    dialog.get_by_role("button", name="Save").click()
+
+    expect(foreman.get_by_text(re.compile(r"Work 3\.1 on .* saved\."))).to_be_visible()
+    expect(watched_cell.locator(".msg-cell__fact")).to_have_text("6")
+    expect(watcher.locator(f"#task-{brickwork.pk} .msg-fact")).to_have_text("6")
+    expect(notices(watcher)).to_have_text(
+        ["petr created the work of 3.1", "petr updated the work of 3.1"]
+    )
+    assert_not_reloaded(watcher)
+
+
+def test_the_russian_grid_on_a_laptop_and_a_phone(open_page):
+    demo_seed()
+    users = {user.username: user for user in get_user_model().objects.all()}
+    page = open_page(users["planner"], "/monthly/", locale="ru-RU")
+
+    expect(page.locator("h1")).to_have_text("Месячно-суточный график")
+    expect(page.locator(".msg-table thead")).to_contain_text("Нужно в день")
+    expect(page.locator(".msg-section").first).to_contain_text(re.compile(r"Раздел \d+"))
+    path = screenshot(page, "ru-msg")
+    page.screenshot(path=path.with_name("readme-msg.png"))  # the viewport, as a user sees it
+    if os.environ.get("E2E_UPDATE_DOCS") == "1":
+        shutil.copyfile(path.with_name("readme-msg.png"), README_SCREENSHOT)
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: a task's month as a list
+    # Days that plan and report nothing leave the list; the card fits the screen.
+    expect(page.locator("tr.msg-row td.msg-day.is-empty").first).to_be_hidden()
+    assert page.locator("tr.msg-row").first.bounding_box()["width"] <= 390
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=path.with_name("ru-msg-phone.png"))
