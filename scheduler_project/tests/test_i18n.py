@@ -75,7 +75,7 @@ def test_accept_language_russian_renders_the_schedule_in_russian(client, planner
 
     assert '<html lang="ru">' in html
     assert "<h1>График</h1>" in html
-    assert ">Месячное задание</a>" in html
+    assert ">МСГ</a>" in html
     assert ">Суточное задание</a>" in html
     assert "Новая работа" in html
     assert "Факт" in html
@@ -118,7 +118,7 @@ def test_switching_back_to_english(client, planner):
 @pytest.mark.parametrize(
     ("url", "text"),
     [
-        (reverse("monthly:order") + "?month=2026-11", "Месячное задание"),
+        (reverse("monthly:order") + "?month=2026-11", "Месячно-суточный график"),
         (reverse("daily:day") + "?date=2026-11-25", "Суточное задание"),
         (reverse("schedule:task_create"), "Наименование"),
     ],
