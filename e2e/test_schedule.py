@@ -169,14 +169,15 @@ def test_a_report_moved_to_another_day_moves_the_forecast_though_the_volume_stay
 ):
     task, _first = late_task(code="4.1", name="Basement walls")
     today = datetime.date.today()
-    second = DailyWorkFactory(task=task, date=today - datetime.timedelta(days=2), volume=98)
+    # 40 done at 20 a day: 60 left takes three working days.
+    second = DailyWorkFactory(task=task, date=today - datetime.timedelta(days=2), volume=39)
     schedule = open_page(make_user(VIEWERS, username="ivan"), "/")
     mark_document(schedule)
     row = schedule.locator(f"#task-{task.pk}")
     expect(row.locator(".forecast__delta")).to_have_text(re.compile(r"early$|^on time$"))
 
-    # Another process moves the big report past today: it no longer counts in the rate (the
-    # volume done stays 99, so no task_updated follows).
+    # Another process moves the big report past today: it no longer counts in the rate, 1 a day
+    # is left (the volume done stays 40, so no task_updated follows).
     tomorrow = (today + datetime.timedelta(days=1)).isoformat()
     run_orm(
         "import datetime; from daily.models import DailyWork; "
@@ -186,5 +187,5 @@ def test_a_report_moved_to_another_day_moves_the_forecast_though_the_volume_stay
 
     expect(row).to_have_class(re.compile(r"\bis-late\b"))
     expect(row.locator(".forecast__delta")).to_have_text(re.compile(r"working days? late$"))
-    expect(row.locator(".task-volume-fact")).to_have_text("99")
+    expect(row.locator(".task-volume-fact")).to_have_text("40")
     assert_not_reloaded(schedule)

@@ -546,9 +546,17 @@ def jan(day: int) -> datetime.date:
     ("end", "reports", "forecast"),
     [
         # The docs' example: 20 in 3 report days, 80 left: 12 working days from the 14th.
-        (jan(30), [(jan(12), "5"), (jan(13), "5"), (jan(14), "10")], "01/29/2026 1 working day early"),
+        (
+            jan(30),
+            [(jan(12), "5"), (jan(13), "5"), (jan(14), "10")],
+            "01/29/2026 1 working day early",
+        ),
         (jan(29), [(jan(12), "5"), (jan(13), "5"), (jan(14), "10")], "01/29/2026 on time"),
-        (jan(23), [(jan(12), "5"), (jan(13), "5"), (jan(14), "10")], "01/29/2026 4 working days late"),
+        (
+            jan(23),
+            [(jan(12), "5"), (jan(13), "5"), (jan(14), "10")],
+            "01/29/2026 4 working days late",
+        ),
         (jan(30), [], "not started"),
         (jan(30), [(jan(12), "60"), (jan(13), "40")], "done 01/13/2026"),
     ],
@@ -601,7 +609,7 @@ def test_a_late_task_is_marked_with_a_titled_word_not_only_a_colour(
     marker = (
         '<span class="late-marker" title="At the rate of its recent reports this task finishes'
         ' after its end date."><span class="late-marker__icon" aria-hidden="true">▲</span>'
-        " Late</span>"
+        ' <span class="late-marker__word">Late</span></span>'
     )
     assert (marker in html) is late
 
@@ -733,7 +741,7 @@ def test_timeline_lays_bars_progress_and_overrun_on_the_date_axis(client, viewer
     assert '<details class="timeline-section" data-section="2" open>' in html
 
 
-def test_timeline_positions_stay_numbers_in_russian(client, viewer, today):
+def test_timeline_speaks_russian_and_keeps_its_positions_numbers(client, viewer, today):
     today(MAR_2)
     TaskFactory(start_date=datetime.date(2026, 3, 4), end_date=datetime.date(2026, 3, 17))
     client.force_login(viewer)
@@ -741,6 +749,8 @@ def test_timeline_positions_stay_numbers_in_russian(client, viewer, today):
     html = client.get(TIMELINE_URL, headers={"accept-language": "ru"}).content.decode()
 
     assert '<html lang="ru">' in html
+    assert 'aria-current="page">Диаграмма</a>' in html
+    assert "Раздел 1" in html
     # 4 March on the 21 days from Monday 2 March, at 960 / 21 = 45.71 px a day
     assert '<rect class="timeline-bar" x="91.4" y="7" width="640" height="14" rx="3"/>' in html
     assert "91,4" not in html
@@ -798,3 +808,17 @@ def test_timeline_fragment_is_its_body_with_the_task_count(client, viewer, today
     assert html.lstrip().startswith('<div class="timeline-body" data-timeline-body>')
     assert '<p class="page-header__lead" data-live-part="task-count">3 tasks</p>' in html
     assert "<html" not in html
+
+
+def test_forecast_speaks_russian(client, viewer, today):
+    today(JAN_14)
+    task = TaskFactory(volume_plan=Decimal(100), start_date=jan(12), end_date=jan(23))
+    report(task, (jan(12), "5"), (jan(13), "5"), (jan(14), "10"))
+    client.force_login(viewer)
+
+    html = client.get(LIST_URL, headers={"accept-language": "ru"}).content.decode()
+
+    assert ">Прогноз</th>" in html
+    assert "на 4 рабочих дня позже" in html
+    assert "Отстаёт</span>" in html
+    assert "6,667 в день в среднем за последние 3 дня с отчётами; осталось 80." in html

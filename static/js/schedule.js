@@ -121,6 +121,7 @@ function liveTimeline(root) {
         (section) => section.dataset.section,
       ),
     );
+    const scrolled = current.querySelector(".timeline")?.scrollLeft ?? 0;
     const before = new Map(
       [...current.querySelectorAll(".timeline-task")].map((row) => [row.id, row.outerHTML]),
     );
@@ -128,6 +129,8 @@ function liveTimeline(root) {
       section.open = !folded.has(section.dataset.section);
     }
     current.replaceWith(body);
+    const scroller = body.querySelector(".timeline");
+    if (scroller) scroller.scrollLeft = scrolled;
     for (const row of body.querySelectorAll(".timeline-task")) {
       if (before.get(row.id) !== row.outerHTML) row.classList.add("is-live-changed");
     }
@@ -163,6 +166,8 @@ function liveTimeline(root) {
     return running;
   };
 
+  scrollToToday(root.querySelector(".timeline"));
+
   listen(TASK_EVENTS, ({ detail: frame }) => {
     const row = root.querySelector(`.timeline-task[data-task-id="${Number(frame.data.id)}"]`);
     refresh(describe(frame, taskLabel(frame.data, row)));
@@ -172,6 +177,15 @@ function liveTimeline(root) {
     await refresh(null);
     notifyResynced();
   });
+}
+
+/** On a screen narrower than the timeline, start with today's line in view, a third in. */
+function scrollToToday(scroller) {
+  const today = scroller?.querySelector(".timeline-row--axis .timeline-today");
+  if (!today || scroller.scrollWidth <= scroller.clientWidth) return;
+  const label = scroller.querySelector(".timeline-label").offsetWidth;
+  const x = Number(today.getAttribute("x1"));
+  scroller.scrollLeft = Math.max(0, x - (scroller.clientWidth - label) / 3);
 }
 
 const page = document.querySelector("[data-live-page]");
