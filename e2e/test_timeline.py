@@ -93,9 +93,13 @@ def test_the_timeline_and_the_forecast_column_of_the_demo_site(open_page):
     expect(timeline.locator(".timeline-task.is-late .timeline-bar__overrun").first).to_be_attached()
     screenshot(timeline, "timeline")
     timeline.set_viewport_size({"width": 390, "height": 844})
+    timeline.reload()  # on a narrow screen the timeline opens with today in view
+    expect(timeline.locator(".timeline")).not_to_have_js_property("scrollLeft", 0)
     screenshot(timeline, "timeline-phone")
     schedule.set_viewport_size({"width": 390, "height": 844})
-    screenshot(schedule, "schedule-forecast-phone")
+    schedule.locator("tr.is-late").first.scroll_into_view_if_needed()
+    path = screenshot(schedule, "schedule-forecast")
+    schedule.screenshot(path=path.with_name("schedule-forecast-phone.png"))  # the viewport
     russian = open_page(viewer, "/?view=timeline", locale="ru-RU")
     expect(russian.get_by_role("link", name="Диаграмма")).to_have_attribute("aria-current", "page")
     screenshot(russian, "ru-timeline")
