@@ -172,7 +172,10 @@ def test_a_page_whose_stream_the_user_loses_stops_and_says_why(open_page, make_u
     ivan.groups.clear()
     task_update(task=task, data={"name": "Excavation by hand"}, version=task.version, actor=maria)
 
-    expect(watcher.locator("html")).to_have_attribute("data-e2e-forbidden", "tasks")
+    # The schedule follows the streams that move a forecast too (docs/realtime.md).
+    expect(watcher.locator("html")).to_have_attribute(
+        "data-e2e-forbidden", "tasks,daily_works,calendar_days"
+    )
     problem = watcher.locator("[data-live-problem]")
     expect(problem).to_have_text(FORBIDDEN)
     expect(watcher.locator(f"#task-{task.pk} .task-name")).to_have_text("Excavation")

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from daily.tests.factories import DailyWorkFactory
-from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
+from e2e.conftest import assert_not_reloaded, mark_document, notices, run_orm, screenshot
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.tests.factories import TaskFactory
 
@@ -61,6 +61,7 @@ def test_a_task_created_on_the_page_appears_for_another_user_without_a_reload(op
             re.compile(r"0\.0\s%"),
             "11/02/2026",
             "12/18/2026",
+            "not started",
         ]
     )
     expect(row.get_by_role("link")).to_have_count(0)  # a viewer may not edit or delete
@@ -119,3 +120,72 @@ def test_volume_done_and_progress_follow_the_daily_works(open_page, make_user):
     expect(row.locator("progress")).to_have_attribute("value", "25.5")
     expect(notices(schedule)).to_have_text(["petr updated 3.1 Formwork"])
     screenshot(schedule, "schedule")
+
+
+def late_task(**fields: object):
+    """A task around today that its one report so far makes late: 1 a day, 99 left, due in
+    three weeks."""
+    today = datetime.date.today()
+    task = TaskFactory(
+        volume_plan=Decimal(100),
+        start_date=today - datetime.timedelta(days=14),
+        end_date=today + datetime.timedelta(days=21),
+        **fields,
+    )
+    work = DailyWorkFactory(task=task, date=today - datetime.timedelta(days=3), volume=Decimal(1))
+    return task, work
+
+
+def test_a_report_by_another_user_moves_the_forecast_with_one_fetch(open_page, make_user):
+    task, _work = late_task(code="4.1", name="Basement walls", unit="m³")
+    schedule = open_page(make_user(PLANNERS, username="olga"), "/")
+    mark_document(schedule)
+    fetches = []
+    schedule.on("request", lambda request: "fragment=rows" in request.url and fetches.append(1))
+    row = schedule.locator(f"#task-{task.pk}")
+    expect(row).to_have_class(re.compile(r"\bis-late\b"))
+    expect(row.locator(".late-marker")).to_have_text("▲ Late")
+    expect(row.locator(".late-marker")).to_have_attribute("title", re.compile("after its end date"))
+    expect(row.locator(".forecast__delta")).to_have_text(re.compile(r"working days late$"))
+    screenshot(schedule, "schedule-forecast-late")
+
+    daily = open_page(make_user(FOREMEN, username="petr"), "/daily/")
+    daily.get_by_label("Task").select_option(label="4.1 Basement walls")
+    daily.get_by_label("Volume").fill("98")  # 99 done at 49.5 a day: 1 left
+    daily.get_by_role("button", name="Add", exact=True).click()
+
+    expect(row.locator(".task-volume-fact")).to_have_text("99")
+    expect(row).not_to_have_class(re.compile(r"\bis-late\b"))
+    expect(row.locator(".late-marker")).to_have_count(0)
+    expect(row.locator(".forecast__delta")).to_have_text(re.compile(r"early$|^on time$"))
+    expect(notices(schedule)).to_have_text(["petr updated 4.1 Basement walls"])
+    # The report's event and the task_updated that follows it, committed together: one fetch.
+    assert fetches == [1]
+    assert_not_reloaded(schedule)
+
+
+def test_a_report_moved_to_another_day_moves_the_forecast_though_the_volume_stays(
+    open_page, make_user
+):
+    task, _first = late_task(code="4.1", name="Basement walls")
+    today = datetime.date.today()
+    # 40 done at 20 a day: 60 left takes three working days.
+    second = DailyWorkFactory(task=task, date=today - datetime.timedelta(days=2), volume=39)
+    schedule = open_page(make_user(VIEWERS, username="ivan"), "/")
+    mark_document(schedule)
+    row = schedule.locator(f"#task-{task.pk}")
+    expect(row.locator(".forecast__delta")).to_have_text(re.compile(r"early$|^on time$"))
+
+    # Another process moves the big report past today: it no longer counts in the rate, 1 a day
+    # is left (the volume done stays 40, so no task_updated follows).
+    tomorrow = (today + datetime.timedelta(days=1)).isoformat()
+    run_orm(
+        "import datetime; from daily.models import DailyWork; "
+        f"work = DailyWork.objects.get(pk={second.pk}); "
+        f"work.date = datetime.date.fromisoformat('{tomorrow}'); work.save()"
+    )
+
+    expect(row).to_have_class(re.compile(r"\bis-late\b"))
+    expect(row.locator(".forecast__delta")).to_have_text(re.compile(r"working days? late$"))
+    expect(row.locator(".task-volume-fact")).to_have_text("40")
+    assert_not_reloaded(schedule)

@@ -1,11 +1,16 @@
-"""The schedule pages: the task table and the forms that create, edit and delete tasks."""
+"""The schedule pages: the task table, its timeline, and the forms that create, edit and delete
+tasks."""
 
-from typing import Any
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
 
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
@@ -19,8 +24,8 @@ from scheduler_project.pages import (
 )
 
 from .forms import TaskForm
-from .models import Task
-from .selectors import task_list
+from .models import Task, task_section
+from .selectors import Forecast, ForecastStatus, task_forecasts, task_list
 from .services import task_create, task_delete, task_update
 
 
@@ -71,15 +76,220 @@ class TaskPages(VersionedEditFlow[Task]):
 pages = TaskPages()
 
 
+def _with_forecasts(tasks: list[Task], *, today: datetime.date) -> list[Task]:
+    """The tasks, each with its ``forecast`` and whether it ``is_late`` (two queries for any
+    number of tasks)."""
+    forecasts = task_forecasts(tasks=tasks, today=today)
+    for task in tasks:
+        task.forecast = forecasts[task.pk]
+        task.is_late = is_late(task.forecast)
+    return tasks
+
+
+# The timeline: the date axis is this many pixels wide whatever the span; a span of up to
+# TIMELINE_WEEKS_MAX_DAYS is drawn by weeks, a longer one by months.
+TIMELINE_WIDTH = 960
+TIMELINE_WEEKS_MAX_DAYS = 16 * 7
+ONE_DAY = datetime.timedelta(days=1)
+
+
+def _px(value: float) -> float:
+    """A position to a tenth of a pixel, written without a trailing ``.0``."""
+    value = round(value, 1)
+    return int(value) if value.is_integer() else value
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineTick:
+    day: datetime.date
+    """The first day of the week or month the tick starts."""
+    x: float
+    labelled: bool
+    """Months of a span over two years are labelled once a quarter, so that labels fit."""
+    with_year: bool
+    """The first month label, and each January, carry the year."""
+
+    @property
+    def label_x(self) -> float:
+        return _px(self.x + 4)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineAxis:
+    first: datetime.date
+    last: datetime.date
+    unit: Literal["week", "month"]
+    day_width: float
+    ticks: list[TimelineTick]
+    today_x: float | None
+    """The middle of today, when today is on the axis."""
+    width: int = TIMELINE_WIDTH
+
+    def x(self, day: datetime.date) -> float:
+        """Where ``day`` starts, in pixels from the axis's first day; clamped to the axis."""
+        days = min(max((day - self.first).days, 0), (self.last - self.first).days + 1)
+        return _px(days * self.day_width)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineBar:
+    task: Task
+    forecast: Forecast
+    x: float
+    width: float
+    """The planned bar: from the start of the start date to the end of the end date."""
+    done_width: float
+    """The part of the bar filled to the task's progress (at most the whole bar)."""
+    overrun_width: float | None
+    """The forecast beyond the end date, drawn from the bar's end: to the forecast finish, or
+    to the axis's end when the forecast is beyond the horizon; None when not late."""
+
+    @property
+    def end_x(self) -> float:
+        return _px(self.x + self.width)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineSection:
+    section: str
+    bars: list[TimelineBar]
+    x: float
+    width: float
+    """The section's span: its earliest start to its latest end."""
+
+    @property
+    def late_count(self) -> int:
+        return sum(1 for bar in self.bars if bar.task.is_late)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    axis: TimelineAxis
+    sections: list[TimelineSection]
+
+
+def is_late(forecast: Forecast) -> bool:
+    """Late: in progress with a forecast finish after the end date, or none in sight (beyond
+    the horizon). A task done after its end date is not marked: nothing can be done about it."""
+    if forecast.status != ForecastStatus.IN_PROGRESS:
+        return False
+    return forecast.finish is None or forecast.is_late
+
+
+def _forecast_end(task: Task) -> datetime.date:
+    """The last day the task's bar and overrun need on the axis."""
+    finish = task.forecast.finish
+    if task.is_late and finish is not None:
+        return max(task.end_date, finish)
+    return task.end_date
+
+
+def timeline_axis(
+    *, first: datetime.date, last: datetime.date, today: datetime.date
+) -> TimelineAxis:
+    """The axis from whole week (or month) to whole week (or month) around ``first``–``last``."""
+    if (last - first).days + 1 <= TIMELINE_WEEKS_MAX_DAYS:
+        unit: Literal["week", "month"] = "week"
+        start = first - datetime.timedelta(days=first.weekday())
+        end = last + datetime.timedelta(days=6 - last.weekday())
+        starts = [start + datetime.timedelta(weeks=n) for n in range((end - start).days // 7 + 1)]
+    else:
+        unit = "month"
+        start = first.replace(day=1)
+        starts = [start]
+        while (following := _next_month(starts[-1])) <= last:
+            starts.append(following)
+        end = _next_month(starts[-1]) - ONE_DAY
+    day_width = TIMELINE_WIDTH / ((end - start).days + 1)
+    quarterly = unit == "month" and len(starts) > 24
+    ticks = [
+        TimelineTick(
+            day=day,
+            x=_px((day - start).days * day_width),
+            labelled=not quarterly or day.month % 3 == 1,
+            with_year=unit == "month" and (index == 0 or day.month == 1),
+        )
+        for index, day in enumerate(starts)
+    ]
+    today_x = None
+    if start <= today <= end:
+        today_x = _px(((today - start).days + 0.5) * day_width)
+    return TimelineAxis(
+        first=start, last=end, unit=unit, day_width=day_width, ticks=ticks, today_x=today_x
+    )
+
+
+def _next_month(day: datetime.date) -> datetime.date:
+    return (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+
+
+def _timeline_bar(task: Task, axis: TimelineAxis) -> TimelineBar:
+    x = axis.x(task.start_date)
+    width = _px(axis.x(task.end_date + ONE_DAY) - x)
+    share = min(task.progress_percent, Decimal(100)) / 100
+    overrun = None
+    if task.is_late:
+        finish = task.forecast.finish
+        until = axis.width if finish is None else axis.x(finish + ONE_DAY)
+        overrun = _px(until - (x + width))
+    return TimelineBar(
+        task=task,
+        forecast=task.forecast,
+        x=x,
+        width=width,
+        done_width=_px(width * float(share)),
+        overrun_width=overrun,
+    )
+
+
+def task_timeline(*, tasks: list[Task], today: datetime.date) -> Timeline | None:
+    """The tasks (with their forecasts) laid out on a date axis from the earliest start to the
+    latest end or late forecast finish, grouped by section; None without tasks."""
+    if not tasks:
+        return None
+    axis = timeline_axis(
+        first=min(task.start_date for task in tasks),
+        last=max(_forecast_end(task) for task in tasks),
+        today=today,
+    )
+    grouped: dict[str, list[Task]] = {}
+    for task in tasks:
+        grouped.setdefault(task_section(task.code), []).append(task)
+    sections = []
+    for section, members in grouped.items():
+        x = axis.x(min(task.start_date for task in members))
+        end = axis.x(max(task.end_date for task in members) + ONE_DAY)
+        bars = [_timeline_bar(task, axis) for task in members]
+        sections.append(TimelineSection(section=section, bars=bars, x=x, width=_px(end - x)))
+    return Timeline(axis=axis, sections=sections)
+
+
+VIEWS = ("table", "timeline")
+
+
 @require_GET
 @permission_required("schedule.view_task", raise_exception=True)
 def task_list_view(request: HttpRequest) -> HttpResponse:
+    """The schedule as a table (``?view=table``, the default) or as a timeline
+    (``?view=timeline``); an unknown view shows the table, as an unknown month shows the
+    current one on the monthly page."""
+    today = timezone.localdate()
+    view = request.GET.get("view")
+    view = view if view in VIEWS else "table"
     if is_fragment_request(request):
         tasks = list(task_list().filter(pk__in=fragment_ids(request, "task")))
-        context = {"tasks": tasks, "task_count": Task.objects.count()}
+        context = {
+            "tasks": _with_forecasts(tasks, today=today),
+            "task_count": Task.objects.count(),
+        }
         return render(request, "schedule/task_rows.html", context)
-    tasks = list(task_list())
-    return render(request, "schedule/task_list.html", {"tasks": tasks, "task_count": len(tasks)})
+    tasks = _with_forecasts(list(task_list()), today=today)
+    context = {"tasks": tasks, "task_count": len(tasks), "view": view, "today": today}
+    if view == "timeline":
+        context["timeline"] = task_timeline(tasks=tasks, today=today)
+        if request.GET.get("fragment") == "timeline":
+            return render(request, "schedule/timeline_body.html", context)
+    return render(request, "schedule/task_list.html", context)
 
 
 task_create_view = require_http_methods(["GET", "POST"])(pages.create_view)

@@ -1,4 +1,5 @@
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -513,3 +514,311 @@ def test_a_role_that_cannot_create_tasks_is_only_told_the_task_was_deleted(clien
 
     assert response.redirect_chain == [(LIST_URL, 302)]
     assert "Someone else deleted this meanwhile." in response.content.decode()
+
+
+# Forecasts (docs/msg.md, "Forecasts") and the timeline.
+
+JAN_14 = datetime.date(2026, 1, 14)  # a Wednesday: the docs' example's "today"
+TIMELINE_URL = LIST_URL + "?view=timeline"
+
+
+@pytest.fixture
+def today(monkeypatch):
+    """Pin the server's date for the page (the forecast counts from it)."""
+
+    def pin(day: datetime.date) -> datetime.date:
+        monkeypatch.setattr("django.utils.timezone.localdate", lambda *args, **kwargs: day)
+        return day
+
+    return pin
+
+
+def report(task: Task, *volumes_by_day: tuple[datetime.date, str]) -> None:
+    for day, volume in volumes_by_day:
+        DailyWorkFactory(task=task, date=day, volume=Decimal(volume))
+
+
+def jan(day: int) -> datetime.date:
+    return datetime.date(2026, 1, day)
+
+
+@pytest.mark.parametrize(
+    ("end", "reports", "forecast"),
+    [
+        # The docs' example: 20 in 3 report days, 80 left: 12 working days from the 14th.
+        (
+            jan(30),
+            [(jan(12), "5"), (jan(13), "5"), (jan(14), "10")],
+            "01/29/2026 1 working day early",
+        ),
+        (jan(29), [(jan(12), "5"), (jan(13), "5"), (jan(14), "10")], "01/29/2026 on time"),
+        (
+            jan(23),
+            [(jan(12), "5"), (jan(13), "5"), (jan(14), "10")],
+            "01/29/2026 4 working days late",
+        ),
+        (jan(30), [], "not started"),
+        (jan(30), [(jan(12), "60"), (jan(13), "40")], "done 01/13/2026"),
+    ],
+)
+def test_schedule_shows_each_tasks_forecast(client, viewer, today, end, reports, forecast):
+    today(JAN_14)
+    task = TaskFactory(volume_plan=Decimal(100), start_date=jan(12), end_date=end)
+    report(task, *reports)
+    client.force_login(viewer)
+
+    html = client.get(LIST_URL).content.decode()
+
+    assert '<th scope="col" class="forecast-col">Forecast</th>' in html
+    cell = re.search(r'<td class="task-forecast"[^>]*>(.*?)</td>', html, re.S).group(1)
+    assert " ".join(re.sub(r"<[^>]+>", " ", cell).split()) == forecast
+
+
+def test_forecast_says_what_rate_it_rests_on(client, viewer, today):
+    today(JAN_14)
+    task = TaskFactory(volume_plan=Decimal(100), start_date=jan(12), end_date=jan(30))
+    report(task, (jan(12), "5"), (jan(13), "5"), (jan(14), "10"))
+    client.force_login(viewer)
+
+    html = client.get(LIST_URL).content.decode()
+
+    assert 'title="6.667 a day on average over the last 3 report days; 80 left."' in html
+
+
+@pytest.mark.parametrize(
+    ("end", "volume_plan", "reports", "late"),
+    [
+        (jan(23), "100", [(jan(13), "10")], True),  # 9 more working days: past the 23rd
+        (jan(30), "100", [(jan(13), "10")], False),  # done by the 26th
+        (jan(23), "100", [], False),  # not started: no forecast to be late by
+        (jan(12), "100", [(jan(12), "100")], False),  # done: nothing to catch up
+        (jan(30), "100000", [(jan(13), "0.001")], True),  # no finish within ten years
+    ],
+)
+def test_a_late_task_is_marked_with_a_titled_word_not_only_a_colour(
+    client, viewer, today, end, volume_plan, reports, late
+):
+    today(JAN_14)
+    task = TaskFactory(volume_plan=Decimal(volume_plan), start_date=jan(12), end_date=end)
+    report(task, *reports)
+    client.force_login(viewer)
+
+    html = client.get(LIST_URL).content.decode()
+
+    assert (f'<tr id="task-{task.pk}" class="is-late"' in html) is late
+    marker = (
+        '<span class="late-marker" title="At the rate of its recent reports this task finishes'
+        ' after its end date."><span class="late-marker__icon" aria-hidden="true">▲</span>'
+        ' <span class="late-marker__word">Late</span></span>'
+    )
+    assert (marker in html) is late
+
+
+def test_fragment_rows_carry_the_forecast_of_the_reports_so_far(client, viewer, today):
+    today(JAN_14)
+    task = TaskFactory(volume_plan=Decimal(100), start_date=jan(12), end_date=jan(23))
+    report(task, (jan(13), "10"))
+    client.force_login(viewer)
+
+    html = client.get(fragment_url(task.pk)).content.decode()
+
+    assert f'<tr id="task-{task.pk}" class="is-late"' in html
+    assert '<time class="forecast__finish" datetime="2026-01-26">01/26/2026</time>' in html
+
+
+@pytest.mark.parametrize(
+    ("role", "streams"),
+    [
+        (PLANNERS, "tasks daily_works calendar_days"),
+        (VIEWERS, "tasks daily_works calendar_days"),
+        (None, "tasks"),  # only the view permission of tasks
+    ],
+)
+@pytest.mark.parametrize("url", [LIST_URL, TIMELINE_URL])
+def test_schedule_follows_the_streams_that_move_a_forecast_that_the_user_may_see(
+    client, make_user, role, streams, url
+):
+    user = make_user(role)
+    if role is None:
+        user.user_permissions.add(Permission.objects.get(codename="view_task"))
+    client.force_login(user)
+
+    html = client.get(url).content.decode()
+
+    assert f'data-streams="{streams}"' in html
+
+
+@pytest.mark.parametrize(
+    "url", [LIST_URL, TIMELINE_URL, TIMELINE_URL + "&fragment=timeline", fragment_url(1, 2, 3)]
+)
+def test_forecasts_and_the_timeline_need_the_same_queries_for_many_tasks(client, planner, url):
+    def add_tasks(count: int) -> None:
+        for task in TaskFactory.create_batch(count, volume_plan=Decimal(100)):
+            report(task, (task.start_date, "10"), (task.start_date + datetime.timedelta(1), "5"))
+
+    add_tasks(1)
+    client.force_login(planner)
+    client.get(url)
+    with CaptureQueriesContext(connection) as one_task:
+        client.get(url)
+    add_tasks(20)
+
+    with CaptureQueriesContext(connection) as many_tasks:
+        client.get(url)
+
+    assert len(many_tasks) == len(one_task)
+
+
+# The timeline: January to April 2026 is 120 days, drawn by months at 960 / 120 = 8 px a day.
+
+MAR_2 = datetime.date(2026, 3, 2)  # a Monday
+
+
+def timeline_tasks() -> dict[str, Task]:
+    whole = TaskFactory(
+        code="1.1",
+        volume_plan=Decimal(100),
+        start_date=datetime.date(2026, 1, 1),
+        end_date=datetime.date(2026, 4, 30),
+    )
+    half = TaskFactory(
+        code="1.2",
+        volume_plan=Decimal(100),
+        start_date=datetime.date(2026, 2, 1),
+        end_date=datetime.date(2026, 3, 31),
+    )
+    report(half, (datetime.date(2026, 2, 2), "50"))
+    # 10 a day, 90 left: 9 working days from 2 March (9 March is a holiday) end on the 13th.
+    late = TaskFactory(
+        code="2.1",
+        volume_plan=Decimal(100),
+        start_date=MAR_2,
+        end_date=datetime.date(2026, 3, 6),
+    )
+    report(late, (MAR_2, "10"))
+    return {"whole": whole, "half": half, "late": late}
+
+
+def test_timeline_lays_bars_progress_and_overrun_on_the_date_axis(client, viewer, today):
+    today(MAR_2)
+    tasks = timeline_tasks()
+    client.force_login(viewer)
+
+    response = client.get(TIMELINE_URL)
+    timeline = response.context["timeline"]
+    bars = {bar.task.code: bar for section in timeline.sections for bar in section.bars}
+
+    assert timeline.axis.unit == "month"
+    assert (timeline.axis.first, timeline.axis.last) == (
+        datetime.date(2026, 1, 1),
+        datetime.date(2026, 4, 30),
+    )
+    assert [(tick.day.month, tick.x) for tick in timeline.axis.ticks] == [
+        (1, 0),
+        (2, 248),
+        (3, 472),
+        (4, 720),
+    ]
+    assert timeline.axis.today_x == 484  # the middle of 2 March: (59 + 0.5) × 8
+    assert [(bar.x, bar.width, bar.done_width, bar.overrun_width) for bar in bars.values()] == [
+        (0, 960, 0, None),
+        (248, 472, 236, None),  # half done, the rest due on 2 March: early
+        (480, 40, 4, 56),  # 7–13 March beyond its end
+    ]
+    assert [(s.section, len(s.bars), s.late_count) for s in timeline.sections] == [
+        ("1", 2, 0),
+        ("2", 1, 1),
+    ]
+    html = response.content.decode()
+    late = tasks["late"]
+    assert f'<div class="timeline-row timeline-task is-late" id="timeline-task-{late.pk}"' in html
+    assert '<rect class="timeline-bar" x="480" y="7" width="40" height="14" rx="3"/>' in html
+    assert (
+        '<rect class="timeline-bar__overrun" x="520" y="9" width="56" height="10" rx="2">'
+        "<title>Forecast finish: 03/13/2026</title></rect>"
+    ) in html
+    assert 'x1="484" x2="484"' in html
+    assert '<details class="timeline-section" data-section="2" open>' in html
+
+
+def test_timeline_speaks_russian_and_keeps_its_positions_numbers(client, viewer, today):
+    today(MAR_2)
+    TaskFactory(start_date=datetime.date(2026, 3, 4), end_date=datetime.date(2026, 3, 17))
+    client.force_login(viewer)
+
+    html = client.get(TIMELINE_URL, headers={"accept-language": "ru"}).content.decode()
+
+    assert '<html lang="ru">' in html
+    assert 'aria-current="page">Диаграмма</a>' in html
+    assert "Раздел 1" in html
+    # 4 March on the 21 days from Monday 2 March, at 960 / 21 = 45.71 px a day
+    assert '<rect class="timeline-bar" x="91.4" y="7" width="640" height="14" rx="3"/>' in html
+    assert "91,4" not in html
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "unit", "axis", "labels"),
+    [
+        # Up to 16 weeks: whole weeks, Monday to Sunday.
+        ("2026-03-04", "2026-03-17", "week", ("2026-03-02", "2026-03-22"), 3),
+        ("2026-01-05", "2026-04-26", "week", ("2026-01-05", "2026-04-26"), 16),
+        # Longer: whole months, each labelled up to two years.
+        ("2026-01-05", "2026-04-27", "month", ("2026-01-01", "2026-04-30"), 4),
+        ("2026-01-15", "2027-12-01", "month", ("2026-01-01", "2027-12-31"), 24),
+        # Beyond: one label a quarter.
+        ("2026-01-15", "2028-01-01", "month", ("2026-01-01", "2028-01-31"), 9),
+    ],
+)
+def test_timeline_scale_follows_the_span(first, last, unit, axis, labels):
+    from schedule.views import timeline_axis
+
+    result = timeline_axis(
+        first=datetime.date.fromisoformat(first),
+        last=datetime.date.fromisoformat(last),
+        today=MAR_2,
+    )
+
+    assert result.unit == unit
+    assert (result.first.isoformat(), result.last.isoformat()) == axis
+    assert sum(tick.labelled for tick in result.ticks) == labels
+    assert result.x(result.last + datetime.timedelta(days=1)) == 960
+
+
+def test_timeline_toggle_marks_the_view_shown(client, viewer):
+    client.force_login(viewer)
+
+    table = client.get(LIST_URL).content.decode()
+    timeline = client.get(TIMELINE_URL).content.decode()
+    unknown = client.get(LIST_URL + "?view=junk")
+
+    assert f'href="{LIST_URL}" aria-current="page">Table</a>' in table
+    assert f'href="{TIMELINE_URL}" aria-current="page">Timeline</a>' in timeline
+    assert 'data-live-page="timeline"' in timeline
+    assert "data-live-rows" not in timeline
+    assert unknown.context["view"] == "table"
+
+
+def test_timeline_fragment_is_its_body_with_the_task_count(client, viewer, today):
+    today(MAR_2)
+    timeline_tasks()
+    client.force_login(viewer)
+
+    html = client.get(TIMELINE_URL + "&fragment=timeline").content.decode()
+
+    assert html.lstrip().startswith('<div class="timeline-body" data-timeline-body>')
+    assert '<p class="page-header__lead" data-live-part="task-count">3 tasks</p>' in html
+    assert "<html" not in html
+
+
+def test_forecast_speaks_russian(client, viewer, today):
+    today(JAN_14)
+    task = TaskFactory(volume_plan=Decimal(100), start_date=jan(12), end_date=jan(23))
+    report(task, (jan(12), "5"), (jan(13), "5"), (jan(14), "10"))
+    client.force_login(viewer)
+
+    html = client.get(LIST_URL, headers={"accept-language": "ru"}).content.decode()
+
+    assert ">Прогноз</th>" in html
+    assert "на 4 рабочих дня позже" in html
+    assert "Отстаёт</span>" in html
+    assert "6,667 в день в среднем за последние 3 дня с отчётами; осталось 80." in html

@@ -1,35 +1,92 @@
 /**
- * The schedule page, live: rows appear, change and disappear as tasks change anywhere; volume
- * done and progress follow the daily works (each such change is a `task_updated`).
+ * The schedule page, live, in both its views.
+ *
+ * Table: rows appear, change and disappear as tasks change anywhere; volume done, progress and
+ * the forecast follow the daily works. A report that changes the volume done is followed by a
+ * `task_updated`, but the forecast's rate also moves when a report changes and the total stays
+ * (a work moved to another date), and its dates when the working calendar changes: those
+ * events refresh the rows they touch even though the task's version is the same.
+ *
+ * Timeline: every such event fetches the timeline's body again (one request at a time, and at
+ * most one more for all the events that arrive meanwhile): a changed date can move the axis,
+ * and with it every bar. Folded sections stay folded.
  */
 
 import { LiveTable, describe, fetchAll, notify, notifyResynced, realtime } from "./live.js";
 
-const root = document.querySelector('[data-live-page="schedule"]');
+const TASK_EVENTS = ["task_created", "task_updated", "task_deleted"];
+const WORK_EVENTS = ["daily_work_created", "daily_work_updated", "daily_work_deleted"];
+const CALENDAR_EVENTS = ["calendar_day_created", "calendar_day_updated", "calendar_day_deleted"];
 
-if (root) {
+const taskLabel = (data, element) => {
+  const name =
+    data.name ??
+    element?.querySelector(".task-name, .timeline-label__name")?.textContent.trim() ??
+    "";
+  return `${data.code} ${name}`.trim();
+};
+
+function listen(types, handler) {
+  for (const type of types) document.addEventListener(`realtime:${type}`, handler);
+}
+
+function start(root) {
+  realtime.subscribe((root.dataset.streams ?? "tasks").split(/\s+/).filter(Boolean));
+  realtime.connect();
+}
+
+/** The table view: rows from `?fragment=rows&task=…`. */
+function liveTable(root) {
   const table = new LiveTable(root, { task: "data-task-id" });
+  // The refresh in flight per task id, so that the `task_updated` which follows a report's
+  // event, committed together, does not fetch the same row a second time.
+  const inflight = new Map();
 
-  const taskLabel = (data, row) => {
-    const name = data.name ?? row?.querySelector(".task-name")?.textContent.trim() ?? "";
-    return `${data.code} ${name}`.trim();
+  const refresh = (ids) => {
+    const request = table.refresh("task", ids);
+    for (const id of ids) inflight.set(id, request);
+    request.finally(() => {
+      for (const id of ids) if (inflight.get(id) === request) inflight.delete(id);
+    });
+    return request;
   };
 
-  const onTask = async ({ detail: frame }) => {
+  /** Fetch these rows even if their task's version is the one shown. */
+  const refreshStale = (ids) => {
+    for (const id of ids) {
+      for (const row of table.rows("task", id)) row.dataset.version = "";
+    }
+    return refresh(ids);
+  };
+
+  listen(TASK_EVENTS, async ({ detail: frame }) => {
     const { data } = frame;
+    const earlier = await inflight.get(data.id);
     const [row] = table.rows("task", data.id);
     if (frame.type === "task_deleted" ? !row : row && Number(row.dataset.version) >= data.version) {
-      return; // not on the page, or already showing this version
+      // Not on the page, or already showing this version (maybe fetched for a report's event).
+      if (earlier && row) notify(describe(frame, taskLabel(data, row)));
+      return;
     }
     const label = taskLabel(data, row);
-    if (await table.refresh("task", [data.id])) notify(describe(frame, label));
-  };
-  for (const type of ["task_created", "task_updated", "task_deleted"]) {
-    document.addEventListener(`realtime:${type}`, onTask);
-  }
+    if (await refresh([data.id])) notify(describe(frame, label));
+  });
+
+  listen(WORK_EVENTS, ({ detail: frame }) => {
+    if (table.rows("task", frame.data.task).length) refreshStale([frame.data.task]);
+  });
+
+  listen(CALENDAR_EVENTS, () => {
+    const ids = [...table.tbody.querySelectorAll("tr[data-task-id]")].map((row) =>
+      Number(row.dataset.taskId),
+    );
+    if (ids.length) refreshStale(ids);
+  });
 
   document.addEventListener("realtime:resync_required", async () => {
     const tasks = await fetchAll(root.dataset.apiUrl);
+    // Forecasts may have moved with no task changing: every row is fetched again.
+    for (const row of table.tbody.querySelectorAll("tr[data-task-id]")) row.dataset.version = "";
     await table.resync(
       async () =>
         new Map(
@@ -41,7 +98,101 @@ if (root) {
     );
     notifyResynced();
   });
+}
 
-  realtime.subscribe(["tasks"]);
-  realtime.connect();
+/** The timeline view: its whole body from `?view=timeline&fragment=timeline`. */
+function liveTimeline(root) {
+  let running = null;
+  let again = false;
+  const notes = [];
+
+  const fetchBody = async () => {
+    const response = await fetch(root.dataset.fragmentUrl, { headers: { Accept: "text/html" } });
+    if (response.redirected || !response.ok) throw new Error(`HTTP ${response.status}`);
+    const template = document.createElement("template");
+    template.innerHTML = await response.text();
+    return template.content.querySelector("[data-timeline-body]");
+  };
+
+  const swap = (body) => {
+    const current = root.querySelector("[data-timeline-body]");
+    const folded = new Set(
+      [...current.querySelectorAll("details[data-section]:not([open])")].map(
+        (section) => section.dataset.section,
+      ),
+    );
+    const scrolled = current.querySelector(".timeline")?.scrollLeft ?? 0;
+    const before = new Map(
+      [...current.querySelectorAll(".timeline-task")].map((row) => [row.id, row.outerHTML]),
+    );
+    for (const section of body.querySelectorAll("details[data-section]")) {
+      section.open = !folded.has(section.dataset.section);
+    }
+    current.replaceWith(body);
+    const scroller = body.querySelector(".timeline");
+    if (scroller) scroller.scrollLeft = scrolled;
+    for (const row of body.querySelectorAll(".timeline-task")) {
+      if (before.get(row.id) !== row.outerHTML) row.classList.add("is-live-changed");
+    }
+    for (const part of body.querySelectorAll("[data-live-part]")) {
+      const name = CSS.escape(part.dataset.livePart);
+      document.querySelector(`[data-live-part="${name}"]:not([data-timeline-body] *)`)
+        ?.replaceWith(part.cloneNode(true));
+    }
+  };
+
+  /** Fetch the body now, or once more after the fetch in flight; then tell the notes. */
+  const refresh = (note) => {
+    if (note) notes.push(note);
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        const told = notes.splice(0);
+        try {
+          swap(await fetchBody());
+        } catch (error) {
+          console.warn("Timeline update failed", error);
+          notes.unshift(...told);
+          break; // the next event (or the resync after a reconnect) tries again
+        }
+        told.forEach(notify);
+      } while (again);
+      running = null;
+    })();
+    return running;
+  };
+
+  scrollToToday(root.querySelector(".timeline"));
+
+  listen(TASK_EVENTS, ({ detail: frame }) => {
+    const row = root.querySelector(`.timeline-task[data-task-id="${Number(frame.data.id)}"]`);
+    refresh(describe(frame, taskLabel(frame.data, row)));
+  });
+  listen([...WORK_EVENTS, ...CALENDAR_EVENTS], () => refresh(null));
+  document.addEventListener("realtime:resync_required", async () => {
+    await refresh(null);
+    notifyResynced();
+  });
+}
+
+/** On a screen narrower than the timeline, start with today's line in view, a third in. */
+function scrollToToday(scroller) {
+  const today = scroller?.querySelector(".timeline-row--axis .timeline-today");
+  if (!today || scroller.scrollWidth <= scroller.clientWidth) return;
+  const label = scroller.querySelector(".timeline-label").offsetWidth;
+  const x = Number(today.getAttribute("x1"));
+  scroller.scrollLeft = Math.max(0, x - (scroller.clientWidth - label) / 3);
+}
+
+const page = document.querySelector("[data-live-page]");
+if (page?.dataset.livePage === "schedule") {
+  liveTable(page);
+  start(page);
+} else if (page?.dataset.livePage === "timeline") {
+  liveTimeline(page);
+  start(page);
 }

@@ -1,0 +1,105 @@
+"""The schedule's timeline, live: planned bars, progress, the forecast beyond the end, today."""
+
+import datetime
+import re
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import Page, expect
+
+from daily.tests.factories import DailyWorkFactory
+from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
+from schedule.demo import demo_seed
+from schedule.roles import FOREMEN, PLANNERS
+from schedule.tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def svg_number(locator, name: str) -> float:
+    return float(locator.get_attribute(name))
+
+
+def bar_end(row) -> float:
+    bar = row.locator("rect.timeline-bar")
+    return svg_number(bar, "x") + svg_number(bar, "width")
+
+
+def overrun(row):
+    return row.locator("rect.timeline-bar__overrun")
+
+
+def test_the_timeline_shows_a_late_forecast_beyond_the_end_and_follows_a_report(
+    open_page, make_user
+):
+    today = datetime.date.today()
+    late = TaskFactory(
+        code="4.1",
+        name="Basement walls",
+        volume_plan=Decimal(100),
+        start_date=today - datetime.timedelta(days=14),
+        end_date=today + datetime.timedelta(days=21),
+    )
+    DailyWorkFactory(task=late, date=today - datetime.timedelta(days=3), volume=Decimal(1))
+    TaskFactory(
+        code="5.1",
+        name="Masonry",
+        start_date=today - datetime.timedelta(days=30),
+        end_date=today + datetime.timedelta(days=60),
+    )
+    planner: Page = open_page(make_user(PLANNERS, username="olga"), "/?view=timeline")
+    mark_document(planner)
+    row = planner.locator(f"#timeline-task-{late.pk}")
+
+    expect(planner.get_by_role("link", name="Timeline")).to_have_attribute("aria-current", "page")
+    expect(row).to_have_class(re.compile(r"\bis-late\b"))
+    expect(row.locator(".late-marker")).to_have_text("▲ Late")
+    expect(overrun(row)).to_have_count(1)
+    assert svg_number(overrun(row), "x") == pytest.approx(bar_end(row), abs=0.1)
+    assert svg_number(overrun(row), "width") > 0
+    expect(overrun(row).locator("title")).to_have_text(re.compile(r"^Forecast finish: "))
+    expect(row.locator("line.timeline-today")).to_have_count(1)
+    expect(row.locator("rect.timeline-bar__done")).to_have_attribute("width", re.compile(r"."))
+    done_before = svg_number(row.locator("rect.timeline-bar__done"), "width")
+    # A folded section stays folded through live updates.
+    planner.locator("details[data-section='5'] > summary").click()
+    expect(planner.locator("details[data-section='5']")).not_to_have_attribute("open", "")
+    screenshot(planner, "timeline-late")
+
+    foreman = open_page(make_user(FOREMEN, username="petr"), "/daily/")
+    foreman.get_by_label("Task").select_option(label="4.1 Basement walls")
+    foreman.get_by_label("Volume").fill("98")  # 99 done at 49.5 a day: on time
+    foreman.get_by_role("button", name="Add", exact=True).click()
+
+    expect(overrun(row)).to_have_count(0)
+    expect(row).not_to_have_class(re.compile(r"\bis-late\b"))
+    assert svg_number(row.locator("rect.timeline-bar__done"), "width") > done_before
+    expect(notices(planner)).to_have_text(["petr updated 4.1 Basement walls"])
+    expect(planner.locator("details[data-section='5']")).not_to_have_attribute("open", "")
+    expect(planner.locator("details[data-section='4']")).to_have_attribute("open", "")
+    assert_not_reloaded(planner)
+
+
+def test_the_timeline_and_the_forecast_column_of_the_demo_site(open_page):
+    """Screenshots of both views with the demo data: a laptop and a phone."""
+    demo_seed()
+    viewer = get_user_model().objects.get(username="viewer")
+
+    schedule = open_page(viewer, "/")
+    expect(schedule.locator("tr.is-late").first).to_be_visible()
+    screenshot(schedule, "schedule-forecast")
+    timeline = open_page(viewer, "/?view=timeline")
+    expect(timeline.locator(".timeline-task.is-late .timeline-bar__overrun").first).to_be_attached()
+    screenshot(timeline, "timeline")
+    timeline.set_viewport_size({"width": 390, "height": 844})
+    timeline.reload()  # on a narrow screen the timeline opens with today in view
+    expect(timeline.locator(".timeline")).not_to_have_js_property("scrollLeft", 0)
+    screenshot(timeline, "timeline-phone")
+    schedule.set_viewport_size({"width": 390, "height": 844})
+    schedule.locator("tr.is-late").first.scroll_into_view_if_needed()
+    path = screenshot(schedule, "schedule-forecast")
+    schedule.screenshot(path=path.with_name("schedule-forecast-phone.png"))  # the viewport
+    russian = open_page(viewer, "/?view=timeline", locale="ru-RU")
+    expect(russian.get_by_role("link", name="Диаграмма")).to_have_attribute("aria-current", "page")
+    screenshot(russian, "ru-timeline")
