@@ -819,6 +819,6 @@ def test_forecast_speaks_russian(client, viewer, today):
     html = client.get(LIST_URL, headers={"accept-language": "ru"}).content.decode()
 
     assert ">Прогноз</th>" in html
-    assert "на 4 рабочих дня позже" in html
+    assert "опоздание на 4 рабочих дня" in html
     assert "Отстаёт</span>" in html
     assert "6,667 в день в среднем за последние 3 дня с отчётами; осталось 80." in html
