@@ -4,7 +4,8 @@ Seeds a temporary SQLite database with ``--tasks`` tasks in ten sections running
 to May 2026, half of them with a plan for March, and a report for every task on every working
 day of February and of March up to the 20th; then times ``month_grid`` for March 2026 (today
 the 20th) and the API's JSON of it, each ``--repeat`` times after one warm-up run, and prints
-the median, the fastest and the slowest run and the queries of one run.
+the median, the fastest and the slowest run and the queries of one run; then the whole page
+(``/monthly/?month=2026-03`` through Django's test client: middleware, view, templates).
 """
 
 import argparse
@@ -23,6 +24,7 @@ def setup_django(database: Path) -> None:
     os.environ["DATABASE_URL"] = f"sqlite:///{database}"
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("SECRET_KEY", "bench")
+    os.environ["ALLOWED_HOSTS"] = "testserver"
     os.environ["WORK_WEEKDAYS"] = "1-5"
     os.environ["HOLIDAYS_COUNTRY"] = "RU"
     import django
@@ -124,7 +126,26 @@ def main(argv: list[str] | None = None) -> int:
                 timed(lambda: MonthGridSerializer(grid()).data, options.repeat),
             )
         )
+        print(report("the МСГ page", timed(page_client(), options.repeat)))
     return 0
+
+
+def page_client() -> Callable[[], Any]:
+    """A GET of the МСГ page for March 2026 through Django's whole request path (middleware,
+    view, templates), as a superuser; the server's time of one page view."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-pw-1")
+    client = Client()
+    client.force_login(user)
+
+    def get() -> Any:
+        response = client.get("/monthly/?month=2026-03")
+        assert response.status_code == 200, response.status_code
+        return response
+
+    return get
 
 
 if __name__ == "__main__":
