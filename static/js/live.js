@@ -130,7 +130,8 @@ function messageRowOf(row) {
   return next?.classList.contains("row-message") ? next : null;
 }
 
-function highlight(row) {
+/** Mark an element changed for a moment (the `is-live-changed` animation). */
+export function highlight(row) {
   row.classList.remove("is-live-changed");
   void row.offsetWidth; // restart the animation
   row.classList.add("is-live-changed");
@@ -150,6 +151,26 @@ class FragmentError extends Error {
   get transient() {
     return this.status === 0 || this.status >= 500 || TRANSIENT_STATUSES.has(this.status);
   }
+}
+
+/**
+ * The message at the top of `root` about failed live fetches (`messages.fragment[key]`), kept in
+ * `current`; level `null` removes it. Returns the element now shown, or `null`.
+ */
+export function showProblem(root, current, level, key, values = {}) {
+  if (level === null) {
+    current?.remove();
+    return null;
+  }
+  const problem = current ?? document.createElement("p");
+  if (!current) {
+    problem.dataset.liveProblem = "";
+    root.prepend(problem);
+  }
+  problem.className = `alert alert--${level} live-problem`;
+  problem.setAttribute("role", level === "error" ? "alert" : "status");
+  problem.textContent = format(messages.fragment?.[key], values);
+  return problem;
 }
 
 /**
@@ -289,19 +310,7 @@ export class LiveTable {
 
   /** The message above the table about failed fetches: `null` removes it. */
   showProblem(level, key, values = {}) {
-    if (level === null) {
-      this.problem?.remove();
-      this.problem = null;
-      return;
-    }
-    if (!this.problem) {
-      this.problem = document.createElement("p");
-      this.problem.dataset.liveProblem = "";
-      this.root.prepend(this.problem);
-    }
-    this.problem.className = `alert alert--${level} live-problem`;
-    this.problem.setAttribute("role", level === "error" ? "alert" : "status");
-    this.problem.textContent = format(messages.fragment?.[key], values);
+    this.problem = showProblem(this.root, this.problem, level, key, values);
   }
 
   emit(type, detail) {

@@ -11,7 +11,14 @@
  */
 
 import { backoffDelay, realtime } from "../realtime/websocket.js";
-import { describe, format, notify, notifyResynced, objectLabel } from "./live.js";
+import {
+  describe,
+  highlight,
+  notify,
+  notifyResynced,
+  objectLabel,
+  showProblem,
+} from "./live.js";
 
 const DEBOUNCE_MS = 300;
 const NOTICES_PER_REFRESH = 3;
@@ -31,14 +38,6 @@ function cssColor(name, fallback) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
-function flash(element) {
-  element.classList.remove("is-live-changed");
-  void element.offsetWidth; // restart the animation
-  element.classList.add("is-live-changed");
-  element.addEventListener("animationend", () => element.classList.remove("is-live-changed"), {
-    once: true,
-  });
-}
 
 /** Where today falls among the curve's days: its index, or -1 before the first day. */
 function todayIndex(curve) {
@@ -226,7 +225,7 @@ class ProgressPage {
   }
 
   /** Today's planned and actual figures above the chart. */
-  showSummary(curve, highlight = false) {
+  showSummary(curve, changed = false) {
     const index = todayIndex(curve);
     const planned = index < 0 ? 0 : Number(curve.site.planned[index]);
     const actualValue = index < 0 ? null : curve.site.actual[index];
@@ -240,7 +239,7 @@ class ProgressPage {
       const element = this.root.querySelector(`[data-curve-value="${name}"]`);
       if (element.textContent === text) continue;
       element.textContent = text;
-      if (highlight) flash(element);
+      if (changed) highlight(element);
     }
     const deviation = this.root.querySelector('[data-curve-value="deviation"]');
     deviation.classList.toggle("is-behind", actual < planned);
@@ -263,11 +262,11 @@ class ProgressPage {
       current.replaceWith(incoming);
       changed = true;
       for (const row of incoming.querySelectorAll("tbody > tr[id]")) {
-        if (before.get(row.id) !== text(row)) flash(row);
+        if (before.get(row.id) !== text(row)) highlight(row);
       }
       for (const stat of incoming.querySelectorAll("[data-month-stat]")) {
         const old = current.querySelector(`[data-month-stat="${stat.dataset.monthStat}"]`);
-        if (!old || text(old) !== text(stat)) flash(stat);
+        if (!old || text(old) !== text(stat)) highlight(stat);
       }
     }
     return changed;
@@ -295,7 +294,7 @@ class ProgressPage {
       const [curve, fragment] = await Promise.all([this.fetchCurve(), this.fetchTables()]);
       const moved = this.applyCurve(curve);
       const changed = this.applyTables(fragment);
-      if (moved) flash(this.root.querySelector("[data-curve-chart]"));
+      if (moved) highlight(this.root.querySelector("[data-curve-chart]"));
       this.failures = 0;
       this.showProblem(null);
       if (moved || changed) told(frames).slice(-NOTICES_PER_REFRESH).forEach((f) => this.tell(f));
@@ -338,20 +337,7 @@ class ProgressPage {
   }
 
   showProblem(level, key, values = {}) {
-    if (level === null) {
-      this.problem?.remove();
-      this.problem = null;
-      return;
-    }
-    const messages = readJson("live-messages") ?? {};
-    if (!this.problem) {
-      this.problem = document.createElement("p");
-      this.problem.dataset.liveProblem = "";
-      this.root.prepend(this.problem);
-    }
-    this.problem.className = `alert alert--${level} live-problem`;
-    this.problem.setAttribute("role", level === "error" ? "alert" : "status");
-    this.problem.textContent = format(messages.fragment?.[key], values);
+    this.problem = showProblem(this.root, this.problem, level, key, values);
   }
 
   tell(frame) {
