@@ -1,10 +1,10 @@
+from html import escape
 from typing import Any
 
 from django import forms
 from django.forms.renderers import DjangoTemplates
 from django.http import HttpRequest
 from django.utils.formats import date_format
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
@@ -47,11 +47,11 @@ class _InputsRenderer(DjangoTemplates):
         widget = context["widget"]
         value = widget["value"]
         attributes = "".join(
-            f" {escape(name)}" if setting is True else f' {escape(name)}="{escape(setting)}"'
+            f" {escape(name)}" if setting is True else f' {escape(name)}="{escape(str(setting))}"'
             for name, setting in widget["attrs"].items()
             if setting is not False
         )
-        shown = "" if value is None else f' value="{escape(value)}"'
+        shown = "" if value is None else f' value="{escape(str(value))}"'
         return mark_safe(
             f'<input type="{escape(widget["type"])}" name="{escape(widget["name"])}"'
             f"{shown}{attributes}>"

@@ -11,14 +11,14 @@ engine would; translations are the template's messages.
 """
 
 import datetime
+import html
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import template
 from django.urls import reverse
 from django.utils.formats import date_format, localize
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -28,6 +28,12 @@ from schedule.selectors import Forecast
 from scheduler_project.pages import VolumeFormatter, volume_formatter
 
 register = template.Library()
+
+
+def escape(value: object) -> str:
+    """``django.utils.html.escape`` without its lazy-string wrapper, which took longer than the
+    escaping itself over the grid's thousands of values."""
+    return html.escape(str(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +228,14 @@ class _RowPage:
     can_delete: bool
     month_key: str
     create_url: str
+    short_dates: dict[datetime.date, str] = field(default_factory=dict)
+    """Dates formatted so far, escaped: the rows' dates repeat."""
+
+    def short_date(self, day: datetime.date) -> str:
+        text = self.short_dates.get(day)
+        if text is None:
+            text = self.short_dates[day] = escape(date_format(day, "SHORT_DATE_FORMAT"))
+        return text
 
 
 def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
@@ -236,10 +250,7 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         + (" is-behind" if figures.is_behind else "")
         + (" has-problem" if row["has_problem"] or (form is not None and form.errors) else "")
     )
-    dates = (
-        f"{date_format(task.start_date, 'SHORT_DATE_FORMAT')}"
-        f" – {date_format(task.end_date, 'SHORT_DATE_FORMAT')}"
-    )
+    dates = f"{page.short_date(task.start_date)} – {page.short_date(task.end_date)}"
     percent = f"{escape(localize(figures.percent))}%" if figures.percent is not None else "—"
     needed = (
         escape(volume(figures.needed_per_day))
@@ -255,7 +266,7 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f'<td class="task-code cell-code msg-sticky msg-sticky--code"'
         f' data-label="{texts.code}">{code}</td>'
         f'<td class="task-name cell-name msg-sticky msg-sticky--name" data-label="{texts.work}"'
-        f' title="{escape(task.name)} ({escape(dates)})">{escape(task.name)}</td>'
+        f' title="{escape(task.name)} ({dates})">{escape(task.name)}</td>'
         f'<td class="task-unit msg-sticky msg-sticky--unit"'
         f' data-label="{texts.unit}">{escape(task.unit)}</td>'
         f'<td class="num plan-col monthly-volume-plan" data-label="{texts.plan_for_month}">'
@@ -267,7 +278,7 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f'<td class="num msg-needed{" is-behind" if figures.is_behind else ""}"'
         f' data-label="{texts.needed}">{needed}</td>'
         f'<td class="msg-forecast{" is-late" if forecast.is_late else ""}"'
-        f' data-label="{texts.forecast}">{_forecast(texts, forecast)}</td>'
+        f' data-label="{texts.forecast}">{_forecast(page, forecast)}</td>'
     )
 
 
@@ -324,15 +335,16 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
     return html
 
 
-def _forecast(texts: _RowTexts, forecast: Forecast) -> str:
+def _forecast(page: _RowPage, forecast: Forecast) -> str:
     """The forecast finish, and how many working days late or early that is."""
+    texts = page.texts
     if forecast.status == "not_started":
         return f'<span class="muted">{texts.not_started}</span>'
     if forecast.status == "done":
         return f'<span class="msg-forecast__done">{texts.done}</span>'
     if not forecast.finish:
         return f'<span class="muted" title="{texts.never}">∞</span>'
-    html = escape(date_format(forecast.finish, "SHORT_DATE_FORMAT"))
+    html = page.short_date(forecast.finish)
     if forecast.days_late:
         if forecast.is_late:
             title = ngettext(
