@@ -89,6 +89,9 @@ def msg_day_columns(days: Sequence[GridDay], *, can_report: bool) -> DayColumns:
     )
 
 
+_NO_FIGURES = '<span class="msg-cell__plan"></span><span class="msg-cell__fact"></span>'
+
+
 def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFormatter) -> str:
     """A row's day cells: the day's plan and fact, marked behind or empty; a link to the cell's
     form (to the daily page when the day has several works) for who may report works."""
@@ -100,9 +103,12 @@ def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFor
     html = []
     for column, cell in zip(columns.columns, row["grid"].cells, strict=True):
         plan, fact = cell.plan, cell.fact
+        empty = plan is None and fact is None
         figures = (
-            f'<span class="msg-cell__plan">{volume(plan)}</span>'
-            f'<span class="msg-cell__fact">{volume(fact)}</span>'
+            _NO_FIGURES
+            if empty
+            else f'<span class="msg-cell__plan">{"" if plan is None else volume(plan)}</span>'
+            f'<span class="msg-cell__fact">{"" if fact is None else volume(fact)}</span>'
         )
         if cell_url is None:
             content = f'<span class="msg-cell">{figures}</span>'
@@ -119,7 +125,7 @@ def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFor
         html.append(
             f'<td class="{column.classes}'
             f"{' is-behind' if cell.is_behind else ''}"
-            f"{' is-empty' if plan is None and fact is None else ''}"
+            f"{' is-empty' if empty else ''}"
             f"{column.attributes}{content}</td>"
         )
     # Every piece is escaped above; the volumes are digits and the language's separators.
