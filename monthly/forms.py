@@ -1,7 +1,11 @@
+from html import escape
 from typing import Any
 
 from django import forms
+from django.forms.renderers import DjangoTemplates
+from django.http import HttpRequest
 from django.utils.formats import date_format
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from daily.forms import DailyWorkForm
@@ -26,7 +30,37 @@ def row_auto_id(task_id: object) -> str:
     return f"plan-{task_id}-%s" if str(task_id).isdigit() else "plan-%s"
 
 
+class _InputsRenderer(DjangoTemplates):
+    """Django's form renderer, writing plain ``<input>`` widgets in Python: the МСГ has a plan
+    form in each of its hundreds of rows, and each input took three nested templates
+    (``number.html`` → ``input.html`` → ``attrs.html``), whose markup this repeats."""
+
+    INPUTS = frozenset(
+        f"django/forms/widgets/{name}.html" for name in ("input", "hidden", "number", "text")
+    )
+
+    def render(
+        self, template_name: str, context: dict[str, Any], request: HttpRequest | None = None
+    ) -> str:
+        if template_name not in self.INPUTS:
+            return super().render(template_name, context, request)
+        widget = context["widget"]
+        value = widget["value"]
+        attributes = "".join(
+            f" {escape(name)}" if setting is True else f' {escape(name)}="{escape(str(setting))}"'
+            for name, setting in widget["attrs"].items()
+            if setting is not False
+        )
+        shown = "" if value is None else f' value="{escape(str(value))}"'
+        return mark_safe(
+            f'<input type="{escape(widget["type"])}" name="{escape(widget["name"])}"'
+            f"{shown}{attributes}>"
+        )
+
+
 class _PlanForm(VersionedModelForm):
+    default_renderer = _InputsRenderer
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         task = self.instance.task if self.instance.task_id else self.initial.get("task")

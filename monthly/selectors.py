@@ -108,10 +108,22 @@ def _months(first: datetime.date, last: datetime.date) -> Iterator[datetime.date
         month = month_last_day(month) + datetime.timedelta(days=1)
 
 
+PLANS = "monthly_plans"
+"""The attribute ``_with_plans`` gives each task: its monthly plans, a list."""
+
+
+def _with_plans(tasks: QuerySet[Task]) -> QuerySet[Task]:
+    """The tasks, each with all its monthly plans (a month without a plan needs the others to
+    know what is left). A list attribute: ``task.monthly_tasks.all()`` builds a queryset at each
+    call, several per task."""
+    plans = MonthlyTask.objects.order_by()
+    return tasks.prefetch_related(Prefetch("monthly_tasks", queryset=plans, to_attr=PLANS))
+
+
 def _task_month_plan(
     task: Task, *, month: datetime.date, calendar: WorkingCalendar
 ) -> TaskMonthPlan:
-    plans = {plan.month: plan for plan in task.monthly_tasks.all()}
+    plans = {plan.month: plan for plan in getattr(task, PLANS)}
     monthly_task = plans.get(month)
     days = calendar.between(max(task.start_date, month), min(task.end_date, month_last_day(month)))
     if monthly_task is not None:
@@ -156,12 +168,12 @@ def daily_plan(*, month: datetime.date, tasks: QuerySet[Task] | None = None) -> 
     last = month_last_day(first)
     tasks = Task.objects.all() if tasks is None else tasks
     selected = list(
-        tasks.filter(
-            Q(start_date__lte=last, end_date__gte=first)
-            | Q(pk__in=MonthlyTask.objects.for_month(first).values("task"))
-        )
-        .prefetch_related(Prefetch("monthly_tasks", queryset=MonthlyTask.objects.order_by()))
-        .order_by("code_key", "id")
+        _with_plans(
+            tasks.filter(
+                Q(start_date__lte=last, end_date__gte=first)
+                | Q(pk__in=MonthlyTask.objects.for_month(first).values("task"))
+            )
+        ).order_by("code_key", "id")
     )
     calendar = working_calendar(
         first=min([first, *(task.start_date for task in selected)]),
@@ -202,8 +214,10 @@ class GridDay:
     is_today: bool
 
 
-@dataclass(frozen=True, slots=True)
-class GridCell:
+class GridCell(NamedTuple):
+    """A task's day. A named tuple, not a frozen dataclass: a month of 300 tasks has 9,300
+    cells, and a frozen dataclass takes about twice as long to make."""
+
     date: datetime.date
     plan: Decimal | None
     """None on a day that is not a working day of the task."""
@@ -457,9 +471,7 @@ def progress_curve(*, today: datetime.date, section: str | None = None) -> Progr
     """
     tasks = [
         task
-        for task in _section_tasks(section)
-        .prefetch_related(Prefetch("monthly_tasks", queryset=MonthlyTask.objects.order_by()))
-        .order_by("code_key", "id")
+        for task in _with_plans(_section_tasks(section)).order_by("code_key", "id")
         if _in_section(task, section)
     ]
     reports: dict[int, list[tuple[datetime.date, Decimal]]] = defaultdict(list)

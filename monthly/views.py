@@ -47,7 +47,7 @@ from .forms import (
     row_auto_id,
 )
 from .models import MonthlyTask, first_of_month
-from .selectors import GridCell, GridDay, GridRow, MonthGrid, month_grid
+from .selectors import GridRow, MonthGrid, month_grid
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
 
 
@@ -98,7 +98,6 @@ def _grid_rows(
     user = request.user
     can_add = user.has_perm("monthly.add_monthlytask")
     can_change = user.has_perm("monthly.change_monthlytask")
-    can_report = user.has_perm("daily.add_dailywork") or user.has_perm("daily.change_dailywork")
     works = _works_per_cell(grid)
     rows: list[dict[str, Any]] = []
     sections: list[dict[str, Any]] = []
@@ -132,16 +131,7 @@ def _grid_rows(
                 "task": task,
                 "plan": plan,
                 "grid": grid_row,
-                "cells": [
-                    _cell(
-                        cell,
-                        day,
-                        task=task,
-                        works=task_works.get(cell.date, []),
-                        can_report=can_report,
-                    )
-                    for cell, day in zip(grid_row.cells, grid.days, strict=True)
-                ],
+                "works": task_works,
                 "form": form,
                 "conflict": conflict,
                 "errors": errors,
@@ -174,17 +164,6 @@ def _works_per_cell(grid: MonthGrid) -> dict[int, dict[datetime.date, list[int]]
     ):
         works[task_id][day].append(work_id)
     return works
-
-
-def _cell(
-    cell: GridCell, day: GridDay, *, task: Task, works: list[int], can_report: bool
-) -> dict[str, Any]:
-    url = None
-    if can_report and len(works) > 1:
-        url = _day_url(cell.date)
-    elif can_report:
-        url = f"{reverse('monthly:cell')}?task={task.pk}&date={cell.date.isoformat()}"
-    return {"cell": cell, "day": day, "url": url, "works": len(works)}
 
 
 def _fingerprint(row: GridRow, works: Mapping[datetime.date, list[int]]) -> str:
@@ -249,6 +228,10 @@ def _order_context(request: HttpRequest, grid: MonthGrid) -> dict[str, Any]:
         "month_first": month.isoformat(),
         "month_last": month_last_day(month).isoformat(),
         "can_delete": request.user.has_perm("monthly.delete_monthlytask"),
+        "can_report": (
+            request.user.has_perm("daily.add_dailywork")
+            or request.user.has_perm("daily.change_dailywork")
+        ),
         "figure_columns": FIGURE_COLUMNS,
         "columns": FIXED_COLUMNS + FIGURE_COLUMNS + len(grid.days),
         "after_plan_columns": FIGURE_COLUMNS - 1 + len(grid.days),

@@ -23,11 +23,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format, number_format
+from django.utils.formats import date_format, get_format, number_format
 from django.utils.functional import Promise
 from django.utils.text import capfirst
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from realtime.models import Event
 from realtime.protocol import DELETED, event_type
@@ -41,9 +41,44 @@ EMPTY_DISPLAY = "—"
 
 def format_volume(value: Decimal | int | str | None) -> str:
     """A volume without trailing zeros, grouped and localized: ``12 500,5`` in Russian."""
-    if value is None or value == "":
-        return ""
-    return number_format(plain_decimal(Decimal(value)), force_grouping=True)
+    return volume_formatter()(value)
+
+
+VolumeFormatter = Callable[[Decimal | int | str | None], str]
+
+
+def volume_formatter() -> VolumeFormatter:
+    """``format_volume`` for the active language, its separators looked up once and each value
+    formatted once: the МСГ shows thousands of volumes, and ``number_format`` looks the
+    separators up again for every one of them."""
+    language = get_language()
+    decimal_separator = get_format("DECIMAL_SEPARATOR", language)
+    grouping = get_format("NUMBER_GROUPING", language)
+    thousand_separator = get_format("THOUSAND_SEPARATOR", language)
+    separators = str.maketrans({",": thousand_separator, ".": decimal_separator})
+    formatted: dict[Decimal, str] = {}
+
+    def format_one(value: Decimal | int | str | None) -> str:
+        if value is None or value == "":
+            return ""
+        number = Decimal(value)
+        if not number.is_finite():
+            return number_format(plain_decimal(number), force_grouping=True)
+        text = formatted.get(number)
+        if text is None:
+            text = format_finite(plain_decimal(number))
+            if number:  # 0 and -0 are equal keys but show apart
+                formatted[number] = text
+        return text
+
+    def format_finite(number: Decimal) -> str:
+        _sign, digits, exponent = number.as_tuple()
+        if grouping == 3 and abs(int(exponent)) + len(digits) <= 200:
+            return format(number, ",f").translate(separators)
+        # What Python's grouping cannot do (the site's two languages group by three).
+        return number_format(number, force_grouping=True)
+
+    return format_one
 
 
 def plain_decimal(value: Decimal) -> Decimal:

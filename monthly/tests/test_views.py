@@ -589,6 +589,32 @@ GRID_QUERIES = 12
 the savepoint pair of the messages' storage."""
 
 
+@pytest.mark.parametrize("fragment", [False, True])
+def test_grid_renders_the_same_templates_for_2_and_20_tasks(client, planner, fragment):
+    """The rows, their day cells and their plan forms are written in Python (msg_grid.py): per
+    node, the template engine took seconds for a month of 300 tasks."""
+    tasks = []
+
+    def rendered() -> list[str]:
+        ids = "".join(f"&task={task.pk}" for task in tasks)
+        url = f"{order_url(MARCH_2025)}&fragment=rows{ids}" if fragment else order_url(MARCH_2025)
+        response = client.get(url)
+        assert len(response.context["rows"]) == len(tasks)
+        return [template.name for template in response.templates]
+
+    client.force_login(planner)
+    for number in range(20):
+        task = march_task(code=f"1.{number}")
+        if number % 2:  # rows with a plan to update, and rows with one to add
+            MonthlyTaskFactory(task=task, month=datetime.date(2025, 3, 1))
+        DailyWorkFactory(task=task, date=datetime.date(2025, 3, 4))
+        tasks.append(task)
+        if number == 1:
+            two_tasks = rendered()
+
+    assert rendered() == two_tasks
+
+
 def test_fragment_says_which_event_it_reflects_and_its_rows_change_with_the_works(client, viewer):
     task = march_task()
     client.force_login(viewer)

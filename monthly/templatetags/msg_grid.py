@@ -1,0 +1,367 @@
+"""The МСГ's task rows, written in Python: a page of 300 tasks has 9,300 day cells, and the
+template engine took about two seconds to render them and their rows one node at a time.
+
+``msg_day_columns`` formats what every cell of a day column shares once per page (its classes,
+labels and links); ``msg_task_rows`` writes a section's rows, page and live fragment alike, each
+row's day cells from those escaped pieces (``msg_day_cells``) and every volume through one
+``volume_formatter``. The markup is the one the row template wrote (static/js/monthly.js and
+static/css/msg.css rely on it); the rare message row under a refused write stays a template
+(monthly/order_row_message.html). Every value is escaped where it is written, as the template
+engine would; translations are the template's messages.
+"""
+
+import datetime
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import template
+from django.urls import reverse
+from django.utils.formats import date_format, localize
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from monthly.selectors import GridDay
+from schedule.selectors import Forecast
+from scheduler_project.pages import VolumeFormatter, volume_formatter
+
+register = template.Library()
+
+
+def escape(value: object) -> str:
+    """``django.utils.html.escape`` without its lazy-string wrapper, which took longer than the
+    escaping itself over the grid's thousands of values."""
+    return html.escape(str(value))
+
+
+@dataclass(frozen=True, slots=True)
+class DayColumn:
+    """A day column's shared parts of its cells, escaped HTML."""
+
+    date: datetime.date
+    classes: str
+    """``msg-day`` and the day's own state (off, holiday, today)."""
+    attributes: str
+    """The cell's ``data-label`` and ``data-date``, closing its ``<td>``."""
+    title: str
+    """The day in a link's title (``5 March``)."""
+    cell_query: str
+    """The date's part of the query of the cell's form."""
+    day_url: str
+    """The daily page of the date, where a cell with several works leads."""
+
+
+@dataclass(frozen=True, slots=True)
+class DayColumns:
+    columns: list[DayColumn]
+    cell_url: str | None
+    """The cells' form, escaped, with ``?task=`` to complete; None for who may not report."""
+    several_works: str
+    """The title's note on a cell with several works."""
+
+
+@register.simple_tag
+def msg_day_columns(days: Sequence[GridDay], *, can_report: bool) -> DayColumns:
+    """The grid's day columns, for ``msg_day_cells`` (``{% msg_day_columns … as columns %}``)."""
+    day_url = reverse("daily:day")
+    return DayColumns(
+        columns=[
+            DayColumn(
+                date=day.date,
+                classes="msg-day"
+                + (" is-off" if not day.is_working else "")
+                + (" is-holiday" if day.is_holiday else "")
+                + (" is-today" if day.is_today else ""),
+                attributes=(
+                    f'" data-label="{escape(date_format(day.date, "j D"))}"'
+                    f' data-date="{day.date.isoformat()}">'
+                ),
+                title=escape(date_format(day.date, "j E")),
+                cell_query=f"&amp;date={day.date.isoformat()}",
+                day_url=escape(f"{day_url}?date={day.date.isoformat()}"),
+            )
+            for day in days
+        ],
+        cell_url=f"{escape(reverse('monthly:cell'))}?task=" if can_report else None,
+        several_works=escape(_("several works, see the daily order")),
+    )
+
+
+_NO_FIGURES = '<span class="msg-cell__plan"></span><span class="msg-cell__fact"></span>'
+
+
+def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFormatter) -> str:
+    """A row's day cells: the day's plan and fact, marked behind or empty; a link to the cell's
+    form (to the daily page when the day has several works) for who may report works."""
+    task = row["task"]
+    works: Mapping[datetime.date, list[int]] = row["works"]
+    code = escape(task.code)
+    cell_url = columns.cell_url
+    task_url = f"{cell_url}{task.pk}" if cell_url is not None else ""
+    html = []
+    for column, cell in zip(columns.columns, row["grid"].cells, strict=True):
+        plan, fact = cell.plan, cell.fact
+        empty = plan is None and fact is None
+        figures = (
+            _NO_FIGURES
+            if empty
+            else f'<span class="msg-cell__plan">{"" if plan is None else volume(plan)}</span>'
+            f'<span class="msg-cell__fact">{"" if fact is None else volume(fact)}</span>'
+        )
+        if cell_url is None:
+            content = f'<span class="msg-cell">{figures}</span>'
+        elif len(works.get(column.date, ())) > 1:
+            content = (
+                f'<a class="msg-cell" href="{column.day_url}"'
+                f' title="{code}, {column.title}: {columns.several_works}">{figures}</a>'
+            )
+        else:
+            content = (
+                f'<a class="msg-cell" href="{task_url}{column.cell_query}" data-cell'
+                f' title="{code}, {column.title}">{figures}</a>'
+            )
+        html.append(
+            f'<td class="{column.classes}'
+            f"{' is-behind' if cell.is_behind else ''}"
+            f"{' is-empty' if empty else ''}"
+            f"{column.attributes}{content}</td>"
+        )
+    # Every piece is escaped above; the volumes are digits and the language's separators.
+    return "".join(html)
+
+
+@dataclass(frozen=True, slots=True)
+class _RowTexts:
+    """A row's fixed texts in the active language, escaped: looked up once per section."""
+
+    code: str
+    work: str
+    unit: str
+    plan_for_month: str
+    fact: str
+    remaining: str
+    needed: str
+    forecast: str
+    no_day_left: str
+    share_title: str
+    share: str
+    no_plan: str
+    unspread_title: str
+    save: str
+    add: str
+    delete: str
+    not_started: str
+    done: str
+    ahead: str
+    never: str
+
+    @classmethod
+    def active(cls) -> "_RowTexts":
+        return cls(
+            code=escape(_("Code")),
+            work=escape(_("Work")),
+            unit=escape(_("Unit")),
+            plan_for_month=escape(_("Plan for the month")),
+            fact=escape(_("Fact")),
+            remaining=escape(_("Remaining")),
+            needed=escape(_("Needed per day")),
+            forecast=escape(_("Forecast finish")),
+            no_day_left=escape(_("No working day of the task is left in the month")),
+            share_title=escape(
+                _(
+                    "No monthly plan: the month takes its share of the volume not planned in "
+                    "any month"
+                )
+            ),
+            share=escape(_("share")),
+            no_plan=escape(_("No plan for this month")),
+            unspread_title=escape(
+                _("Planned for the month, but no working day of the task is left in it to carry it")
+            ),
+            save=escape(_("Save")),
+            add=escape(_("Add")),
+            delete=escape(_("Delete")),
+            not_started=escape(_("not started")),
+            done=escape(_("done")),
+            ahead=escape(_("ahead of the end date")),
+            never=escape(_("At this rate the task does not finish within ten years")),
+        )
+
+
+@register.simple_tag(takes_context=True)
+def msg_task_rows(
+    context: template.Context, columns: DayColumns, rows: Sequence[Mapping[str, Any]]
+) -> SafeString:
+    """The rows of ``rows`` (``_grid_rows``'s), each followed by its message row when a write of
+    its plan was refused."""
+    texts = _RowTexts.active()
+    volume = volume_formatter()
+    csrf_token = context.get("csrf_token")
+    csrf_input = (
+        f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(csrf_token)}">'
+        if csrf_token and csrf_token != "NOTPROVIDED"
+        else ""
+    )
+    page = _RowPage(
+        texts=texts,
+        volume=volume,
+        csrf_input=csrf_input,
+        can_delete=bool(context.get("can_delete")),
+        month_key=escape(context.get("month_key", "")),
+        create_url=escape(reverse("monthly:monthly_task_create")),
+    )
+    html = []
+    for row in rows:
+        html.append(_task_row(page, row))
+        html.append(_day_cells(columns, row, volume=volume))
+        html.append("</tr>")
+        if row["has_problem"]:
+            message = context.template.engine.get_template("monthly/order_row_message.html")
+            with context.push(row=row, task=row["task"], form=row["form"]):
+                html.append(message.render(context))
+    return mark_safe("".join(html))
+
+
+@dataclass(frozen=True, slots=True)
+class _RowPage:
+    """What the rows of one page share."""
+
+    texts: _RowTexts
+    volume: VolumeFormatter
+    csrf_input: str
+    can_delete: bool
+    month_key: str
+    create_url: str
+    short_dates: dict[datetime.date, str] = field(default_factory=dict)
+    """Dates formatted so far, escaped: the rows' dates repeat."""
+
+    def short_date(self, day: datetime.date) -> str:
+        text = self.short_dates.get(day)
+        if text is None:
+            text = self.short_dates[day] = escape(date_format(day, "SHORT_DATE_FORMAT"))
+        return text
+
+
+def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
+    """A task's ``<tr>`` up to its day cells."""
+    texts, volume = page.texts, page.volume
+    task, plan, form, figures = row["task"], row["plan"], row["form"], row["grid"]
+    forecast = figures.forecast
+    code = escape(task.code)
+    classes = (
+        "msg-row"
+        + (" is-unplanned" if not plan else "")
+        + (" is-behind" if figures.is_behind else "")
+        + (" has-problem" if row["has_problem"] or (form is not None and form.errors) else "")
+    )
+    dates = f"{page.short_date(task.start_date)} – {page.short_date(task.end_date)}"
+    percent = f"{escape(localize(figures.percent))}%" if figures.percent is not None else "—"
+    needed = (
+        escape(volume(figures.needed_per_day))
+        if figures.needed_per_day is not None
+        else f'<span title="{texts.no_day_left}">—</span>'
+    )
+    return (
+        f'<tr id="task-{task.pk}" data-sort-key="{escape(task.code_key)}"'
+        f' data-task-id="{task.pk}" data-monthly-task-id="{plan.pk if plan else ""}"'
+        f' data-plan-version="{plan.version if plan else ""}"'
+        f' data-version="{escape(row["fingerprint"])}" data-task-version="{task.version}"'
+        f' data-work-ids="{escape(row["work_ids"])}" class="{classes}">'
+        f'<td class="task-code cell-code msg-sticky msg-sticky--code"'
+        f' data-label="{texts.code}">{code}</td>'
+        f'<td class="task-name cell-name msg-sticky msg-sticky--name" data-label="{texts.work}"'
+        f' title="{escape(task.name)} ({dates})">{escape(task.name)}</td>'
+        f'<td class="task-unit msg-sticky msg-sticky--unit"'
+        f' data-label="{texts.unit}">{escape(task.unit)}</td>'
+        f'<td class="num plan-col monthly-volume-plan" data-label="{texts.plan_for_month}">'
+        f"{_plan_cell(page, row)}</td>"
+        f'<td class="num msg-fact" data-label="{texts.fact}">{escape(volume(figures.fact))}</td>'
+        f'<td class="num msg-percent" data-label="%">{percent}</td>'
+        f'<td class="num msg-remaining" data-label="{texts.remaining}">'
+        f"{escape(volume(figures.remaining))}</td>"
+        f'<td class="num msg-needed{" is-behind" if figures.is_behind else ""}"'
+        f' data-label="{texts.needed}">{needed}</td>'
+        f'<td class="msg-forecast{" is-late" if forecast.is_late else ""}"'
+        f' data-label="{texts.forecast}">{_forecast(page, forecast)}</td>'
+    )
+
+
+def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
+    """The month's plan: its form for who may edit it, else the figure."""
+    texts, volume = page.texts, page.volume
+    task, plan, form, figures = row["task"], row["plan"], row["form"], row["grid"]
+    if form is not None:
+        instance = form.instance.pk
+        if instance:
+            action = (
+                f"{escape(reverse('monthly:monthly_task_update', args=[instance]))}"
+                f"?month={page.month_key}&amp;task={task.pk}"
+            )
+        else:
+            action = page.create_url
+        delete = ""
+        if page.can_delete and plan:
+            delete = (
+                f'<a class="msg-plan-delete"'
+                f' href="{escape(reverse("monthly:monthly_task_delete", args=[plan.pk]))}"'
+                f' title="{texts.delete}"><span aria-hidden="true">×</span>'
+                f'<span class="visually-hidden">{texts.delete} {escape(task.code)}</span></a>'
+            )
+        errors = "".join(
+            f'<span class="field__error">{escape(error)}</span>'
+            for error in form["volume_plan"].errors
+        )
+        html = (
+            f'<div class="msg-plan"><form class="row-form msg-plan-form" method="post"'
+            f' action="{action}">{page.csrf_input}'
+            f"{''.join(str(hidden) for hidden in form.hidden_fields())}"
+            f'<span class="row-form__input">{form["volume_plan"]}</span>'
+            f'<button type="submit" class="button button--small'
+            f'{"" if instance else " button--primary-outline"}">'
+            f"{texts.save if instance else texts.add}</button>{errors}</form>{delete}</div>"
+        )
+        if not instance and figures.plan:
+            html += (
+                f'<span class="msg-plan-share" title="{texts.share_title}">'
+                f"{texts.share} {escape(volume(figures.plan))}</span>"
+            )
+    elif plan:
+        html = f'<span class="monthly-volume-plan-value">{escape(volume(plan.volume_plan))}</span>'
+    elif figures.plan:
+        html = f'<span class="muted" title="{texts.share_title}">—</span>'
+    else:
+        html = f'<span class="muted" title="{texts.no_plan}">—</span>'
+    if figures.unspread:
+        unspread = _("%(volume)s without a working day") % {
+            "volume": escape(volume(figures.unspread))
+        }
+        html += f'<span class="msg-unspread" title="{texts.unspread_title}">{unspread}</span>'
+    return html
+
+
+def _forecast(page: _RowPage, forecast: Forecast) -> str:
+    """The forecast finish, and how many working days late or early that is."""
+    texts = page.texts
+    if forecast.status == "not_started":
+        return f'<span class="muted">{texts.not_started}</span>'
+    if forecast.status == "done":
+        return f'<span class="msg-forecast__done">{texts.done}</span>'
+    if not forecast.finish:
+        return f'<span class="muted" title="{texts.never}">∞</span>'
+    html = page.short_date(forecast.finish)
+    if forecast.days_late:
+        if forecast.is_late:
+            title = ngettext(
+                "%(counter)s working day late",
+                "%(counter)s working days late",
+                forecast.days_late,
+            ) % {"counter": forecast.days_late}
+        else:
+            title = texts.ahead
+        html += (
+            f' <span class="msg-forecast__late{" is-late" if forecast.is_late else " is-early"}"'
+            f' title="{title}">{"+" if forecast.is_late else ""}{forecast.days_late}</span>'
+        )
+    return html
