@@ -2,13 +2,15 @@
 
 Seeds a temporary SQLite database with ``--tasks`` tasks in ten sections running from February
 to May 2026, half of them with a plan for March, and a report for every task on every working
-day of February and of March up to the 20th; then times ``month_grid`` for March 2026 (today
-the 20th) and the API's JSON of it, each ``--repeat`` times after one warm-up run, and prints
-the median, the fastest and the slowest run and the queries of one run; then the whole page
-(``/monthly/?month=2026-03`` through Django's test client: middleware, view, templates).
+day of February and of March up to the 20th. Then times, in ``--repeat`` interleaved rounds
+after one warm-up run, ``month_grid`` for March 2026 (today the 20th), the API's JSON of it,
+and the whole page (``/monthly/?month=2026-03`` through Django's test client: middleware, view,
+templates) on the 20th and seen again on 15 June; prints each one's median, fastest and slowest
+run, and the queries of one grid.
 """
 
 import argparse
+import datetime
 import gc
 import os
 import statistics
@@ -77,14 +79,18 @@ class Runs(NamedTuple):
     counts the time other processes held the cores."""
 
 
-def timed(function: Callable[[], Any], repeat: int) -> Runs:
-    function()  # warm-up: the country's calendar of each year is computed once per process
-    runs = Runs([], [])
+def interleaved(measures: dict[str, Callable[[], Any]], repeat: int) -> dict[str, Runs]:
+    """``repeat`` rounds, each running every measure once in turn, so that a slow spell of the
+    shared machine falls on all of them alike."""
+    for function in measures.values():
+        function()  # warm-up: the country's calendar of each year is computed once per process
+    runs = {name: Runs([], []) for name in measures}
     for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        function()
-        runs.wall.append((time.perf_counter() - start) * 1000)
-        runs.cpu.append((time.process_time() - start_cpu) * 1000)
+        for name, function in measures.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            function()
+            runs[name].wall.append((time.perf_counter() - start) * 1000)
+            runs[name].cpu.append((time.process_time() - start_cpu) * 1000)
     return runs
 
 
@@ -112,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeat: at least 3 runs, for a median and a spread")
     with tempfile.TemporaryDirectory() as directory:
         setup_django(Path(directory) / "msg.sqlite3")
-        import datetime
-
         from django.conf import settings
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
@@ -139,29 +143,37 @@ def main(argv: list[str] | None = None) -> int:
             import cProfile
 
             cProfile.runctx("grid()", globals(), {"grid": grid}, sort="cumulative")
-        print(report("month_grid", timed(grid, options.repeat)))
-        print(
-            report(
-                "month_grid + JSON",
-                timed(lambda: MonthGridSerializer(grid()).data, options.repeat),
-            )
-        )
-        print(report("the МСГ page", timed(page_client(), options.repeat)))
+        measures = {
+            "month_grid": grid,
+            "month_grid + JSON": lambda: MonthGridSerializer(grid()).data,
+            "the МСГ page, today 20 March": page_client(today=today),
+            "the МСГ page, March seen on 15 June": page_client(today=datetime.date(2026, 6, 15)),
+        }
+        for name, runs in interleaved(measures, options.repeat).items():
+            print(report(name, runs))
     return 0
 
 
-def page_client() -> Callable[[], Any]:
+def page_client(*, today: datetime.date) -> Callable[[], Any]:
     """A GET of the МСГ page for March 2026 through Django's whole request path (middleware,
-    view, templates), as a superuser; the server's time of one page view."""
+    view, templates), as a superuser, on the server's clock set to ``today``; the server's
+    time of one page view. In March the month's reports hold every forecast window; seen
+    later, the forecasts read their reports apart (one query more)."""
+    from unittest import mock
+
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench-pw-1")
+    user_model = get_user_model()
+    user = user_model.objects.filter(username="bench").first()
+    if user is None:
+        user = user_model.objects.create_superuser("bench", "bench@example.com", "bench-pw-1")
     client = Client()
     client.force_login(user)
 
     def get() -> Any:
-        response = client.get("/monthly/?month=2026-03")
+        with mock.patch("django.utils.timezone.localdate", return_value=today):
+            response = client.get("/monthly/?month=2026-03")
         assert response.status_code == 200, response.status_code
         return response
 

@@ -89,16 +89,23 @@ def _spread(
     exactly to ``total``, differ by at most one unit of the last decimal, and the plan to date is
     the exact figure rounded, wherever the days are summed from.
     """
+    if not days:
+        return {}
     of = len(days) if of is None else of
     units = int(total.quantize(VOLUME_QUANTUM).scaleb(VOLUME_DECIMALS))
-
-    def cumulative(k: int) -> int:
-        return (2 * units * k + of) // (2 * of)
-
-    return {
-        day: Decimal(cumulative(before + i + 1) - cumulative(before + i)).scaleb(-VOLUME_DECIMALS)
-        for i, day in enumerate(days)
-    }
+    twice_units, twice_of = 2 * units, 2 * of
+    volumes: dict[int, Decimal] = {}  # the steps take one or two values: each made once
+    spread = {}
+    reached = (twice_units * before + of) // twice_of
+    for k, day in enumerate(days, start=before + 1):
+        cumulative = (twice_units * k + of) // twice_of
+        step = cumulative - reached
+        volume = volumes.get(step)
+        if volume is None:
+            volume = volumes[step] = Decimal(step).scaleb(-VOLUME_DECIMALS)
+        spread[day] = volume
+        reached = cumulative
+    return spread
 
 
 def _months(first: datetime.date, last: datetime.date) -> Iterator[datetime.date]:
@@ -252,6 +259,8 @@ class GridRow:
     """``remaining`` / ``days_left`` rounded up to the volume's decimals (doing it every day
     meets the plan); 0 when nothing remains; None when something remains but no day does."""
     forecast: Forecast
+    work_ids: dict[datetime.date, list[int]]
+    """The ids of each day's reports, in order (a cell of one report edits it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +308,7 @@ def _grid_row(
     *,
     month_days: list[datetime.date],
     facts: dict[datetime.date, Decimal],
+    work_ids: dict[datetime.date, list[int]],
     today: datetime.date,
     forecast: Forecast,
 ) -> GridRow:
@@ -333,6 +343,7 @@ def _grid_row(
         days_left=days_left,
         needed_per_day=needed,
         forecast=forecast,
+        work_ids=work_ids,
     )
 
 
@@ -359,25 +370,32 @@ def month_grid(
     first level of codes, default all), per day its plan and fact, the month's figures and the
     forecast; grouped by section with subtotals (docs/msg.md, "The МСГ").
 
-    Six queries whatever the number of tasks: ``daily_plan``'s three, the month's reports, and
-    the forecasts' two.
+    At most six queries whatever the number of tasks: ``daily_plan``'s three, the month's
+    reports, and the forecasts' two, of which the read of older reports is left out when today
+    is in the month and every task has a forecast window's worth of report days in it.
     """
     first = first_of_month(month)
     last = month_last_day(first)
     plan = daily_plan(month=first, tasks=_section_tasks(section))
     plans = [row for row in plan.rows if _in_section(row.task, section)]
     facts: dict[int, dict[datetime.date, Decimal]] = defaultdict(dict)
-    reports = (
+    work_ids: dict[int, dict[datetime.date, list[int]]] = defaultdict(lambda: defaultdict(list))
+    works = (
         DailyWork.objects.filter(task_id__in=[row.task.pk for row in plans])
         .filter(date__gte=first, date__lte=last)
-        .order_by()
-        .values("task_id", "date")
-        .annotate(volume=Sum("volume"))
-        .values_list("task_id", "date", "volume")
+        .order_by("id")
+        .values_list("id", "task_id", "date", "volume")
     )
-    for task_id, day, volume in reports:
-        facts[task_id][day] = volume
-    forecasts = task_forecasts(tasks=[row.task for row in plans], today=today)
+    for work_id, task_id, day, volume in works:
+        task_facts = facts[task_id]
+        task_facts[day] = task_facts.get(day, 0) + volume
+        work_ids[task_id][day].append(work_id)
+    forecasts = task_forecasts(
+        tasks=[row.task for row in plans],
+        today=today,
+        # The month's reports are those of a forecast's window when today is in the month.
+        **({"reports": facts, "reports_from": first} if today <= last else {}),
+    )
     weighting, weights = task_weights(row.task for row in plans)
     days = _grid_days(first, calendar=plan.calendar, today=today)
     month_days = [day.date for day in days]
@@ -387,6 +405,7 @@ def month_grid(
             task_plan,
             month_days=month_days,
             facts=facts.get(task_plan.task.pk, {}),
+            work_ids=work_ids.get(task_plan.task.pk, {}),
             today=today,
             forecast=forecasts[task_plan.task.pk],
         )

@@ -3,7 +3,6 @@ month's figures and forecast, the plans edited right in their rows and a day's w
 its cell (monthly/selectors.py ``month_grid`` computes every figure)."""
 
 import datetime
-import hashlib
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
@@ -47,7 +46,7 @@ from .forms import (
     row_auto_id,
 )
 from .models import MonthlyTask, first_of_month
-from .selectors import GridRow, MonthGrid, month_grid
+from .selectors import MonthGrid, month_grid
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
 
 
@@ -98,7 +97,6 @@ def _grid_rows(
     user = request.user
     can_add = user.has_perm("monthly.add_monthlytask")
     can_change = user.has_perm("monthly.change_monthlytask")
-    works = _works_per_cell(grid)
     rows: list[dict[str, Any]] = []
     sections: list[dict[str, Any]] = []
     totals: dict[str, Decimal] = defaultdict(Decimal)
@@ -118,25 +116,20 @@ def _grid_rows(
                 if submission.deletion:
                     hint = _("Your entry is kept in the row: add it to plan it again.")
                     errors = [*errors, f"{submission.deletion} {hint}"]
-            elif plan is not None and can_change:
-                form = MonthlyTaskUpdateForm(instance=plan, auto_id=row_auto_id(task.pk))
-            elif plan is None and can_add:
-                form = MonthlyTaskCreateForm(
-                    initial={"task": task, "month": grid.month}, auto_id=row_auto_id(task.pk)
-                )
             # Errors of the volume show in its cell; the rest go to a message row under it.
             other_errors = form is not None and any(name != "volume_plan" for name in form.errors)
-            task_works = works.get(task.pk, {})
+            task_works = grid_row.work_ids
             row = {
                 "task": task,
                 "plan": plan,
                 "grid": grid_row,
                 "works": task_works,
                 "form": form,
+                # Without a form of its own the row gets the unbound form's inputs (PlanInputs).
+                "can_edit_plan": can_change if plan is not None else can_add,
                 "conflict": conflict,
                 "errors": errors,
                 "has_problem": bool(conflict or errors or other_errors),
-                "fingerprint": _fingerprint(grid_row, task_works),
                 "work_ids": " ".join(str(pk) for ids in task_works.values() for pk in ids),
             }
             rows.append(row)
@@ -150,38 +143,6 @@ def _grid_rows(
             }
         )
     return rows, sections, sorted(totals.items())
-
-
-def _works_per_cell(grid: MonthGrid) -> dict[int, dict[datetime.date, list[int]]]:
-    """The ids of the month's works per task and day: a cell with one work edits it, a cell
-    with several leads to the daily page. One query."""
-    last = month_last_day(grid.month)
-    works: dict[int, dict[datetime.date, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for work_id, task_id, day in (
-        DailyWork.objects.filter(date__gte=grid.month, date__lte=last)
-        .order_by("id")
-        .values_list("id", "task_id", "date")
-    ):
-        works[task_id][day].append(work_id)
-    return works
-
-
-def _fingerprint(row: GridRow, works: Mapping[datetime.date, list[int]]) -> str:
-    """What the row shows, digested: live updates replace a row whose fingerprint changed (the
-    task's and the plan's versions alone miss the daily works)."""
-    plan = row.monthly_task
-    state = (
-        plan.pk if plan else None,
-        plan.version if plan else None,
-        [(cell.plan, cell.fact, cell.is_behind) for cell in row.cells],
-        row.plan,
-        row.fact,
-        row.needed_per_day,
-        row.is_behind,
-        row.forecast,
-        sorted(works.items()),
-    )
-    return hashlib.blake2b(repr(state).encode(), digest_size=8).hexdigest()
 
 
 def _day_url(day: datetime.date) -> str:

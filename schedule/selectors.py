@@ -3,7 +3,7 @@
 import datetime
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
@@ -74,16 +74,41 @@ class Forecast:
         return self.days_late is not None and self.days_late > 0
 
 
+ReportTotals = Mapping[int, Mapping[datetime.date, Decimal]]
+"""Per task id, its reports' total per date."""
+
+
 def _report_days(
-    task_ids: list[int], *, today: datetime.date, window: int
+    task_ids: list[int],
+    *,
+    today: datetime.date,
+    window: int,
+    known: ReportTotals | None = None,
+    known_from: datetime.date | None = None,
 ) -> dict[int, list[tuple[datetime.date, Decimal]]]:
     """Each task's last ``window`` dates with reports on or before ``today``, newest first, with
-    the day's total; one query (a window function ranks each task's dates; the reports of one
-    date share a rank)."""
+    the day's total. ``known`` (complete from ``known_from`` to ``today``) answers for the tasks
+    it holds enough dates of; the others take one query (a window function ranks each task's
+    dates; the reports of one date share a rank), none when there are no others."""
     from daily.models import DailyWork  # daily's models import schedule's services
 
+    days: dict[int, list[tuple[datetime.date, Decimal]]] = {}
+    before = today + datetime.timedelta(days=1)
+    short = task_ids
+    if known is not None and known_from is not None:
+        before, short = min(before, known_from), []
+        for task_id in task_ids:
+            recent = sorted(
+                (item for item in known.get(task_id, {}).items() if item[0] <= today),
+                reverse=True,
+            )[:window]
+            days[task_id] = recent
+            if len(recent) < window:
+                short.append(task_id)
+    if not short:
+        return days
     rows = (
-        DailyWork.objects.filter(task_id__in=task_ids, date__lte=today)
+        DailyWork.objects.filter(task_id__in=short, date__lt=before)
         .annotate(rank=Window(DenseRank(), partition_by=[F("task_id")], order_by=F("date").desc()))
         .filter(rank__lte=window)
         .order_by()
@@ -92,7 +117,9 @@ def _report_days(
     totals: dict[int, dict[datetime.date, Decimal]] = defaultdict(dict)
     for task_id, day, volume in rows:
         totals[task_id][day] = totals[task_id].get(day, Decimal(0)) + volume
-    days = {task_id: sorted(by_day.items(), reverse=True) for task_id, by_day in totals.items()}
+    for task_id, by_day in totals.items():
+        older = sorted(by_day.items(), reverse=True)
+        days[task_id] = (days.get(task_id, []) + older)[:window]
     return days
 
 
@@ -123,17 +150,34 @@ def _forecast_calendar(
         end = min(horizon, end + (end - first) * 2)
 
 
-def task_forecasts(*, tasks: Iterable[Task], today: datetime.date) -> dict[int, Forecast]:
+def task_forecasts(
+    *,
+    tasks: Iterable[Task],
+    today: datetime.date,
+    reports: ReportTotals | None = None,
+    reports_from: datetime.date | None = None,
+) -> dict[int, Forecast]:
     """Each task's forecast by id (docs/msg.md, "Forecasts"). Two queries whatever the number
     of tasks: the report days of their windows, and the calendar exceptions of the dates the
-    forecasts span. ``volume_fact`` is taken from the tasks as given."""
+    forecasts span. ``volume_fact`` is taken from the tasks as given.
+
+    A caller that has read the tasks' reports from ``reports_from`` up to ``today`` passes their
+    totals per day as ``reports``: the tasks with a whole window there are not read again (the
+    МСГ's month), and without any other the first query is left out.
+    """
     tasks = list(tasks)
     window = settings.FORECAST_WINDOW_DAYS
-    reports = _report_days([task.pk for task in tasks], today=today, window=window)
+    reports_by_task = _report_days(
+        [task.pk for task in tasks],
+        today=today,
+        window=window,
+        known=reports,
+        known_from=reports_from,
+    )
     states: dict[int, tuple[ForecastStatus, Decimal | None, int, Decimal, int | None]] = {}
     for task in tasks:
         remaining = max(Decimal(0), task.volume_plan - task.volume_fact)
-        days = reports.get(task.pk, [])
+        days = reports_by_task.get(task.pk, [])
         total = sum((volume for _day, volume in days), Decimal(0))
         if task.volume_fact >= task.volume_plan:
             states[task.pk] = (ForecastStatus.DONE, None, len(days), remaining, None)
@@ -146,7 +190,7 @@ def task_forecasts(*, tasks: Iterable[Task], today: datetime.date) -> dict[int, 
         day
         for task in tasks
         if states[task.pk][0] != ForecastStatus.NOT_STARTED
-        for day in [task.end_date, *(d for d, _v in reports.get(task.pk, [])[:1])]
+        for day in [task.end_date, *(d for d, _v in reports_by_task.get(task.pk, [])[:1])]
     ]
     most = max((state[4] or 0 for state in states.values()), default=0)
     calendar = _forecast_calendar(today=today, first=min(dates), last=max(dates), working_days=most)
@@ -154,7 +198,7 @@ def task_forecasts(*, tasks: Iterable[Task], today: datetime.date) -> dict[int, 
     forecasts = {}
     for task in tasks:
         status, total, count, remaining, needed = states[task.pk]
-        days = reports.get(task.pk, [])
+        days = reports_by_task.get(task.pk, [])
         rate = finish = None
         if status == ForecastStatus.DONE:
             finish = days[0][0] if days else None

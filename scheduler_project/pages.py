@@ -59,16 +59,20 @@ def volume_formatter() -> VolumeFormatter:
     formatted: dict[Decimal, str] = {}
 
     def format_one(value: Decimal | int | str | None) -> str:
+        try:
+            text = formatted.get(value)  # type: ignore[arg-type]
+        except TypeError:  # a signalling NaN has no hash
+            text = None
+        if text is not None:
+            return text
         if value is None or value == "":
             return ""
         number = Decimal(value)
         if not number.is_finite():
             return number_format(plain_decimal(number), force_grouping=True)
-        text = formatted.get(number)
-        if text is None:
-            text = format_finite(plain_decimal(number))
-            if number:  # 0 and -0 are equal keys but show apart
-                formatted[number] = text
+        text = format_finite(plain_decimal(number))
+        if number:  # 0 and -0 are equal keys but show apart
+            formatted[number] = text
         return text
 
     def format_finite(number: Decimal) -> str:

@@ -11,8 +11,9 @@ engine would; translations are the template's messages.
 """
 
 import datetime
+import hashlib
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from monthly.forms import PlanInputs
 from monthly.selectors import GridDay
 from schedule.selectors import Forecast
 from scheduler_project.pages import VolumeFormatter, volume_formatter
@@ -207,21 +209,38 @@ def msg_task_rows(
     page = _RowPage(
         texts=texts,
         volume=volume,
-        csrf_input=csrf_input,
+        csrf_input=_CSRF_SLOT,
         can_delete=bool(context.get("can_delete")),
         month_key=escape(context.get("month_key", "")),
         create_url=escape(reverse("monthly:monthly_task_create")),
+        plan_url=_pk_url("monthly:monthly_task_update"),
+        delete_url=_pk_url("monthly:monthly_task_delete"),
+        plan_inputs=PlanInputs(context["month"]),
     )
     html = []
     for row in rows:
-        html.append(_task_row(page, row))
-        html.append(_day_cells(columns, row, volume=volume))
-        html.append("</tr>")
+        shown = f"{_task_row(page, row)}{_day_cells(columns, row, volume=volume)}</tr>"
+        # The row's version is a digest of its markup, the form's token left out: live updates
+        # replace the rows whose version changed.
+        version = hashlib.blake2b(shown.encode(), digest_size=8).hexdigest()
+        html.append(f'<tr id="task-{row["task"].pk}" data-version="{version}"')
+        html.append(shown.replace(_CSRF_SLOT, csrf_input))
         if row["has_problem"]:
             message = context.template.engine.get_template("monthly/order_row_message.html")
             with context.push(row=row, task=row["task"], form=row["form"]):
                 html.append(message.render(context))
     return mark_safe("".join(html))
+
+
+def _pk_url(name: str) -> Callable[[int], str]:
+    """``reverse(name, args=[pk])``, escaped, for the pks of many rows: reversed once."""
+    head, tail = escape(reverse(name, args=[0])).rsplit("/0/", 1)
+    return lambda pk: f"{head}/{pk}/{tail}"
+
+
+_CSRF_SLOT = "<csrf>"
+"""Where the form's CSRF input goes once the row's version is digested: the token changes with
+every response. No escaped value holds a ``<``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +253,9 @@ class _RowPage:
     can_delete: bool
     month_key: str
     create_url: str
+    plan_url: Callable[[int], str]
+    delete_url: Callable[[int], str]
+    plan_inputs: PlanInputs
     short_dates: dict[datetime.date, str] = field(default_factory=dict)
     """Dates formatted so far, escaped: the rows' dates repeat."""
 
@@ -245,7 +267,7 @@ class _RowPage:
 
 
 def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
-    """A task's ``<tr>`` up to its day cells."""
+    """A task's ``<tr>`` after its id and version, up to its day cells."""
     texts, volume = page.texts, page.volume
     task, plan, form, figures = row["task"], row["plan"], row["form"], row["grid"]
     forecast = figures.forecast
@@ -264,10 +286,9 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         else f'<span title="{texts.no_day_left}">—</span>'
     )
     return (
-        f'<tr id="task-{task.pk}" data-sort-key="{escape(task.code_key)}"'
+        f' data-sort-key="{escape(task.code_key)}"'
         f' data-task-id="{task.pk}" data-monthly-task-id="{plan.pk if plan else ""}"'
-        f' data-plan-version="{plan.version if plan else ""}"'
-        f' data-version="{escape(row["fingerprint"])}" data-task-version="{task.version}"'
+        f' data-plan-version="{plan.version if plan else ""}" data-task-version="{task.version}"'
         f' data-work-ids="{escape(row["work_ids"])}" class="{classes}">'
         f'<td class="task-code cell-code msg-sticky msg-sticky--code"'
         f' data-label="{texts.code}">{code}</td>'
@@ -292,32 +313,34 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
     """The month's plan: its form for who may edit it, else the figure."""
     texts, volume = page.texts, page.volume
     task, plan, form, figures = row["task"], row["plan"], row["form"], row["grid"]
-    if form is not None:
-        instance = form.instance.pk
-        if instance:
-            action = (
-                f"{escape(reverse('monthly:monthly_task_update', args=[instance]))}"
-                f"?month={page.month_key}&amp;task={task.pk}"
+    if form is not None or row["can_edit_plan"]:
+        if form is not None:  # the outcome of a write: the form with its entry and errors
+            instance = form.instance.pk
+            hidden = "".join(str(field) for field in form.hidden_fields())
+            volume_input = str(form["volume_plan"])
+            errors = "".join(
+                f'<span class="field__error">{escape(error)}</span>'
+                for error in form["volume_plan"].errors
             )
+        else:
+            instance = plan.pk if plan is not None else None
+            (hidden, volume_input), errors = page.plan_inputs(task, plan), ""
+        if instance:
+            action = f"{page.plan_url(instance)}?month={page.month_key}&amp;task={task.pk}"
         else:
             action = page.create_url
         delete = ""
         if page.can_delete and plan:
             delete = (
                 f'<a class="msg-plan-delete"'
-                f' href="{escape(reverse("monthly:monthly_task_delete", args=[plan.pk]))}"'
+                f' href="{page.delete_url(plan.pk)}"'
                 f' title="{texts.delete}"><span aria-hidden="true">×</span>'
                 f'<span class="visually-hidden">{texts.delete} {escape(task.code)}</span></a>'
             )
-        errors = "".join(
-            f'<span class="field__error">{escape(error)}</span>'
-            for error in form["volume_plan"].errors
-        )
         html = (
             f'<div class="msg-plan"><form class="row-form msg-plan-form" method="post"'
             f' action="{action}">{page.csrf_input}'
-            f"{''.join(str(hidden) for hidden in form.hidden_fields())}"
-            f'<span class="row-form__input">{form["volume_plan"]}</span>'
+            f'{hidden}<span class="row-form__input">{volume_input}</span>'
             f'<button type="submit" class="button button--small'
             f'{"" if instance else " button--primary-outline"}">'
             f"{texts.save if instance else texts.add}</button>{errors}</form>{delete}</div>"

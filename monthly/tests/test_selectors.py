@@ -411,6 +411,38 @@ def test_the_grid_costs_six_queries_whatever_the_number_of_tasks(
     assert grid.totals.tasks == task_count
 
 
+@pytest.mark.parametrize("task_count", [1, 30])
+def test_the_grid_reads_no_older_reports_when_the_month_holds_every_forecast_window(
+    django_assert_num_queries, settings, task_count
+):
+    settings.FORECAST_WINDOW_DAYS = 2
+    for number in range(task_count):
+        msg_task(f"{number % 3 + 1}.{number}", on12="1", on13="2")
+
+    with django_assert_num_queries(5):
+        grid = month_grid(month=JAN, today=d("2026-01-15"))
+
+    assert {row.forecast.rate for s in grid.sections for row in s.rows} == {Decimal("1.500")}
+
+
+@pytest.mark.parametrize("today", ["2026-01-13", "2026-01-15", "2026-01-30", "2026-02-20"])
+@pytest.mark.parametrize("window", [1, 2, 3, 10])
+def test_the_grid_forecasts_are_the_tasks_own(settings, today, window):
+    # Reports in December and January, two on one day: the forecast windows that the month's
+    # reports fill, and those that reach back into December or stop short of today.
+    settings.FORECAST_WINDOW_DAYS = window
+    task = msg_task(on12="1", on13="2", on14="4")
+    task.start_date = d("2025-12-01")
+    task.save()
+    for day, volume in [("2025-12-29", "3"), ("2025-12-30", "5"), ("2026-01-13", "1")]:
+        DailyWorkFactory(task=task, date=d(day), volume=volume)
+    task.refresh_from_db()
+
+    row = grid_row(task, today=today)
+
+    assert row.forecast == task_forecasts(tasks=[task], today=d(today))[task.pk]
+
+
 # The S-curve (docs/msg.md, "The S-curve"): tasks of Monday 12 to Friday 16 January without
 # monthly plans, so each spreads its volume evenly over its five working days: 20 % a day.
 

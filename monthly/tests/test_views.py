@@ -13,6 +13,7 @@ from daily.tests.factories import DailyWorkFactory
 from monthly import views as monthly_views
 from monthly.models import MonthlyTask
 from monthly.services import monthly_task_delete
+from schedule.models import Task
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.tests.factories import TaskFactory
 
@@ -584,9 +585,9 @@ def test_grid_needs_the_same_queries_for_1_and_20_tasks(
     assert len(response.context["rows"]) == tasks
 
 
-GRID_QUERIES = 12
-"""Session and user, permissions, the event log's head, the grid's six, the month's works, and
-the savepoint pair of the messages' storage."""
+GRID_QUERIES = 11
+"""Session and user, permissions, the event log's head, the grid's six (the month is past: the
+forecasts read their own reports) and the savepoint pair of the messages' storage."""
 
 
 @pytest.mark.parametrize("fragment", [False, True])
@@ -759,3 +760,21 @@ def test_who_may_not_report_works_gets_no_cell_form(client, make_user, role):
 
     assert (page.status_code, post.status_code) == (403, 403)
     assert not DailyWork.objects.exists()
+
+
+def test_a_rows_version_is_the_same_until_what_it_shows_changes(client, planner):
+    # The planner's rows hold plan forms, whose CSRF token differs in every response.
+    task = march_task()
+    client.force_login(planner)
+    url = f"{ORDER_URL}?month={MARCH_2025}&fragment=rows&task={task.pk}"
+
+    first, second = (client.get(url).content.decode() for _ in range(2))
+
+    assert "csrfmiddlewaretoken" in first
+    assert row_version(first, task) == row_version(second, task)
+    MonthlyTaskFactory(task=task, month=datetime.date(2025, 3, 1))
+    assert row_version(client.get(url).content.decode(), task) != row_version(first, task)
+
+
+def row_version(html: str, task: Task) -> str:
+    return html.split(f'<tr id="task-{task.pk}" data-version="', 1)[1].split('"', 1)[0]

@@ -173,6 +173,35 @@ def test_forecasts_cost_two_queries_whatever_the_number_of_tasks(count, django_a
     assert {forecast.rate for forecast in forecasts.values()} == {Decimal("6.000")}
 
 
+def test_reports_the_caller_has_read_spare_the_forecasts_their_query(
+    settings, django_assert_num_queries
+):
+    settings.FORECAST_WINDOW_DAYS = 2
+    task = task_with_reports({"2026-01-12": "5", "2026-01-13": "7"})
+    known = {task.pk: {d("2026-01-12"): Decimal(5), d("2026-01-13"): Decimal(7)}}
+
+    with django_assert_num_queries(1):  # the calendar's
+        forecasts = task_forecasts(
+            tasks=[task], today=d("2026-01-14"), reports=known, reports_from=d("2026-01-12")
+        )
+
+    assert forecasts == task_forecasts(tasks=[task], today=d("2026-01-14"))
+
+
+def test_a_window_the_callers_reports_do_not_fill_reaches_back_for_older_reports(settings):
+    # The caller read from the 13th on: the 12th's report is read, the 14th's (after today)
+    # left out of the window.
+    settings.FORECAST_WINDOW_DAYS = 3
+    task = task_with_reports({"2026-01-09": "1", "2026-01-12": "5", "2026-01-13": "7"})
+    known = {task.pk: {d("2026-01-13"): Decimal(7), d("2026-01-15"): Decimal(100)}}
+
+    forecast = task_forecasts(
+        tasks=[task], today=d("2026-01-14"), reports=known, reports_from=d("2026-01-13")
+    )[task.pk]
+
+    assert (forecast.rate, forecast.window_days) == (Decimal("4.333"), 3)
+
+
 @pytest.mark.parametrize(
     ("costs", "weighting", "weights"),
     [
