@@ -10,8 +10,9 @@ Frames leave through one writer per socket, in order. A socket whose client stop
 builds a backlog; past ``REALTIME_SEND_BACKLOG`` frames it is dropped, told so, and closed with
 4408 (the client resumes from its last event id and loses nothing).
 
-``SocketFanoutConsumer`` is the naive design (a layer channel, log read and encoding per socket),
-selected with ``REALTIME_FANOUT=socket`` so that the benchmark can measure the difference.
+The socket has no channel-layer channel of its own: the hub holds the process's one. (The naive
+design, a layer channel, log read and encoding per socket, lives in
+``bench/baselines/socket_fanout.py`` for the benchmark's comparison.)
 """
 
 import asyncio
@@ -23,7 +24,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from . import admission, metrics, protocol, selectors
@@ -31,7 +31,6 @@ from .hub import ENCODER, hub, text_message
 from .protocol import ClientError, Ping, Subscribe, Unsubscribe
 from .selectors import Credentials
 from .server import ENCODED_FRAMES
-from .watcher import log_watcher
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +62,6 @@ ENCODED_FRAME_KEY = "realtime.encoded_frame"
 
 
 class EventsConsumer(AsyncWebsocketConsumer):
-    # No layer channel per socket: the hub holds the process's one (an alias that is not
-    # configured gives no layer).
-    channel_layer_alias = "realtime.hub-only"
-
     # Until ``connect`` has run: what ``release`` and ``fail`` read.
     ticket: admission.Ticket | None = None
     delivering = False
@@ -81,10 +76,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         exception is logged and closes the socket with 1011 instead of leaving it half dead."""
         self.base_send = send
         try:
-            if get_channel_layer(self.channel_layer_alias) is not None:
-                await super().__call__(scope, receive, send)
-            else:
-                await self.receive_loop(scope, receive)
+            await self.receive_loop(scope, receive)
         except Exception:
             logger.exception("A socket failed; it is closed with 1011.")
             self.fail()
@@ -93,7 +85,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def receive_loop(self, scope: dict[str, Any], receive: Any) -> None:
         """Channels' consumer loop for a consumer that only reads its socket: no task and no
-        ``asyncio.wait`` per message, nothing held for the socket's life but this frame."""
+        ``asyncio.wait`` per message, no layer channel, nothing held for the socket's life but
+        this frame."""
         self.scope = scope
         self.channel_layer = None
         try:
@@ -120,7 +113,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         try:
             if self.delivering:
                 self.delivering = False
-                await self.stop_delivery()
+                hub.detach(self)
         finally:
             self.cursors = {}
             metrics.CONNECTIONS_OPEN.dec()
@@ -158,7 +151,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         )
         await self.accept()
         self.delivering = True
-        await self.start_delivery()
+        hub.attach(self)
 
     async def refuse(self, code: int, reason: str, error: dict[str, Any] | None = None) -> None:
         metrics.CONNECTIONS_REFUSED.labels(reason).inc()
@@ -232,12 +225,6 @@ class EventsConsumer(AsyncWebsocketConsumer):
     handlers = {Subscribe: subscribe, Unsubscribe: unsubscribe, Ping: ping}
 
     # Delivery through the hub.
-    async def start_delivery(self) -> None:
-        hub.attach(self)
-
-    async def stop_delivery(self) -> None:
-        hub.detach(self)
-
     async def join(self, streams: list[str]) -> None:
         if self.cursors and not self.replaying:
             # A live socket has every event of its streams up to the hub's head: replay from
@@ -417,46 +404,3 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.enqueue(text_message(protocol.error_frame(ClientError(protocol.SLOW_CONSUMER))))
         self.closing = True
         self.enqueue(close_message(protocol.CLOSE_SLOW_CONSUMER))
-
-
-class SocketFanoutConsumer(EventsConsumer):
-    """The naive design: every socket joins the streams' groups, reads the log on each bell and
-    encodes and sends its own copy of each frame (``REALTIME_FANOUT=socket``)."""
-
-    channel_layer_alias = "default"
-
-    async def start_delivery(self) -> None:
-        log_watcher.attach()
-
-    async def stop_delivery(self) -> None:
-        await self.leave(list(self.cursors))
-        log_watcher.detach()
-
-    async def join(self, streams: list[str]) -> None:
-        for stream in streams:
-            await self.channel_layer.group_add(protocol.group_for(stream), self.channel_name)
-
-    async def leave(self, streams: list[str]) -> None:
-        for stream in streams:
-            await self.channel_layer.group_discard(protocol.group_for(stream), self.channel_name)
-
-    async def replay(self) -> int:
-        return await self.catch_up()
-
-    async def send_json(self, content: Any) -> None:
-        if not self.closing:
-            await self.send(text_data=ENCODER.encode(content))
-
-    send_replayed = send_json
-
-    async def close_with(self, code: int) -> None:
-        if not self.closing:
-            self.closing = True
-            await self.close(code=code)
-
-    # Channel-layer messages.
-    async def realtime_event(self, message: dict[str, Any]) -> None:
-        if self.closing:
-            return
-        if any(cursor < message["id"] for cursor in self.cursors.values()):
-            await self.catch_up()

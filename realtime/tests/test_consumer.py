@@ -5,7 +5,6 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 from channels.db import database_sync_to_async
@@ -14,8 +13,8 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError
 from rest_framework.authtoken.models import Token
 
-from realtime import admission, hub, metrics, selectors, watcher
-from realtime.consumers import EventsConsumer, SocketFanoutConsumer
+from realtime import admission, hub, metrics, selectors
+from realtime.consumers import EventsConsumer
 from realtime.models import Event, EventLogState
 from realtime.protocol import Ping
 from schedule.models import Task
@@ -28,13 +27,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 # A socket opens only from its own origin: the Host a browser on http://127.0.0.1:8000 sends.
 HOST = (b"host", b"127.0.0.1:8000")
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
-
-
-@pytest.fixture(autouse=True, params=["process", "socket"])
-def fanout(request, settings) -> str:
-    """Every protocol test runs with the process-local fan-out and with the naive one."""
-    settings.REALTIME_FANOUT = request.param
-    return request.param
 
 
 @pytest.fixture(autouse=True)
@@ -283,7 +275,7 @@ async def test_a_flooding_client_is_told_and_closed_and_others_are_unaffected():
         assert await good.receive_json_from() == {"type": "pong"}
 
 
-async def test_changes_from_another_process_arrive_through_the_log_watcher():
+async def test_changes_from_another_process_arrive_through_the_log_poll():
     key = await make_token()
     async with socket(ORIGIN, auth(key)) as ws:
         await ws.connect()
@@ -300,7 +292,7 @@ async def test_changes_from_another_process_arrive_through_the_log_watcher():
         await ws.receive_nothing()
 
 
-async def test_the_log_poll_survives_a_failed_first_read(fanout, monkeypatch, caplog):
+async def test_the_log_poll_survives_a_failed_first_read(monkeypatch, caplog):
     failures = [OperationalError("database is locked")]  # a locked or restarting database
 
     def flaky_latest_id() -> int:
@@ -308,12 +300,7 @@ async def test_the_log_poll_survives_a_failed_first_read(fanout, monkeypatch, ca
             raise failures.pop()
         return Event.objects.latest_id()
 
-    if fanout == "socket":
-        # The log as the watcher sees it.
-        objects = SimpleNamespace(latest_id=flaky_latest_id, filter=Event.objects.filter)
-        monkeypatch.setattr(watcher, "Event", SimpleNamespace(objects=objects))
-    else:
-        monkeypatch.setattr(hub, "log_head", flaky_latest_id)
+    monkeypatch.setattr(hub, "log_head", flaky_latest_id)
     key = await make_token()
     async with socket(ORIGIN, auth(key)) as ws:
         await ws.connect()
@@ -363,7 +350,6 @@ async def test_an_unexpected_exception_closes_with_1011_and_releases_every_slot(
         assert admission.open_connections() == 0
         assert metrics.CONNECTIONS_OPEN._value.get() == open_before
         assert hub.hub.connections == set()
-        assert watcher.log_watcher.connections == 0
     assert "A socket failed; it is closed with 1011." in caplog.messages
 
 
@@ -380,14 +366,13 @@ async def test_a_replay_whose_streams_are_all_taken_away_midway_ends_quietly(mon
         await create_task(code)
     key = await make_token()
 
-    for consumer in (EventsConsumer, SocketFanoutConsumer):
-        send_replayed = consumer.send_replayed
+    send_replayed = EventsConsumer.send_replayed
 
-        async def send_then_lose_every_stream(self, frame, send_replayed=send_replayed):
-            await send_replayed(self, frame)
-            self.cursors.clear()  # what the hub's forbid() leaves when every stream is lost
+    async def send_then_lose_every_stream(self, frame):
+        await send_replayed(self, frame)
+        self.cursors.clear()  # what the hub's forbid() leaves when every stream is lost
 
-        monkeypatch.setattr(consumer, "send_replayed", send_then_lose_every_stream)
+    monkeypatch.setattr(EventsConsumer, "send_replayed", send_then_lose_every_stream)
 
     async with socket(ORIGIN, auth(key)) as ws:
         await ws.connect()
