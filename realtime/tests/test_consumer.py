@@ -332,7 +332,7 @@ async def test_a_revoked_token_stops_the_stream():
 async def test_an_unexpected_exception_closes_with_1011_and_releases_every_slot(
     monkeypatch, caplog
 ):
-    async def broken_ping(consumer, message) -> None:
+    async def broken_ping(consumer, session, message) -> None:
         raise RuntimeError("a bug")
 
     monkeypatch.setitem(EventsConsumer.handlers, Ping, broken_ping)
@@ -349,7 +349,7 @@ async def test_an_unexpected_exception_closes_with_1011_and_releases_every_slot(
         assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 1011}
         assert admission.open_connections() == 0
         assert metrics.CONNECTIONS_OPEN._value.get() == open_before
-        assert hub.hub.connections == set()
+        assert hub.hub.sessions == set()
     assert "A socket failed; it is closed with 1011." in caplog.messages
 
 
@@ -366,13 +366,13 @@ async def test_a_replay_whose_streams_are_all_taken_away_midway_ends_quietly(mon
         await create_task(code)
     key = await make_token()
 
-    send_replayed = EventsConsumer.send_replayed
+    send_replayed = hub.Session._send_replayed
 
     async def send_then_lose_every_stream(self, frame):
         await send_replayed(self, frame)
         self.cursors.clear()  # what the hub's forbid() leaves when every stream is lost
 
-    monkeypatch.setattr(EventsConsumer, "send_replayed", send_then_lose_every_stream)
+    monkeypatch.setattr(hub.Session, "_send_replayed", send_then_lose_every_stream)
 
     async with socket(ORIGIN, auth(key)) as ws:
         await ws.connect()
