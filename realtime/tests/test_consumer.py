@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
@@ -406,3 +407,19 @@ async def test_a_lost_view_permission_unsubscribes_its_streams_with_forbidden():
         await ws.send_json_to({"type": "ping"})
         assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
         await ws.receive_nothing()
+
+
+async def test_a_ping_is_answered_on_the_event_loop_without_a_thread(monkeypatch):
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+        await ws.receive_json_from()
+
+        async def no_thread(self, *args, **kwargs):
+            raise AssertionError("a ping took a thread")
+
+        monkeypatch.setattr(SyncToAsync, "__call__", no_thread)
+        await ws.send_json_to({"type": "ping", "n": 1})
+
+        assert await ws.receive_json_from(timeout=5) == {"type": "pong", "n": 1}
