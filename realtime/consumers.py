@@ -28,9 +28,8 @@ from django.conf import settings
 
 from . import admission, metrics, protocol, selectors
 from .hub import ENCODER, hub, text_message
-from .protocol import ClientError, Ping, Subscribe, Unsubscribe
+from .protocol import ENCODED_FRAMES, ClientError, Ping, Subscribe, Unsubscribe
 from .selectors import Credentials
-from .server import ENCODED_FRAMES
 
 logger = logging.getLogger(__name__)
 
