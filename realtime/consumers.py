@@ -19,9 +19,8 @@ from django.conf import settings
 
 from . import admission, metrics, protocol, selectors
 from .hub import ENCODER, Session, close_message, hub
-from .protocol import ClientError, Ping, Subscribe, Unsubscribe
+from .protocol import ENCODED_FRAMES, ClientError, Ping, Subscribe, Unsubscribe
 from .selectors import Credentials
-from .server import ENCODED_FRAMES
 
 logger = logging.getLogger(__name__)
 

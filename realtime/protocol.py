@@ -11,6 +11,10 @@ from typing import Any, Literal, NotRequired, TypedDict
 # Where the socket is served.
 WEBSOCKET_PATH = "/api/ws"
 
+# The ASGI scope extension through which ``realtime.server.WebSocketProtocol`` (under uvicorn)
+# lets a socket write a frame encoded once for all its sockets.
+ENCODED_FRAMES = "realtime.websocket.encoded"
+
 # Streams, each the events of one model.
 TASKS = "tasks"
 DAILY_WORKS = "daily_works"
