@@ -1,5 +1,6 @@
 """The servers the benchmark measures: the project under uvicorn or daphne (one process, or two
-sharing a throwaway redis-server), and the FastAPI baseline under uvicorn; each on a fresh
+sharing a throwaway redis-server), the naive per-socket fan-out on the project's stack
+(``bench/baselines/socket_fanout.py``) and the FastAPI baseline under uvicorn; each on a fresh
 database, on 127.0.0.1 only.
 
 Every server gets a listening socket bound here and handed over with ``--fd``, so no other
@@ -47,7 +48,7 @@ PROJECT_ENV = {
 }
 # Variables of the caller's environment that would change what is measured. Other settings
 # (REALTIME_SEND_BACKLOG=...) pass through, for experiments; the results record them.
-DROPPED_ENV = {"DATABASE_URL", "REDIS_URL", "REALTIME_FANOUT", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+DROPPED_ENV = {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
 PASSED_SETTINGS = ("REALTIME_", "DB_")
 
 
@@ -66,6 +67,9 @@ NO_DEFLATE = ["--ws-per-message-deflate", "false"]
 PROJECT_WS = ["--ws", "realtime.server:WebSocketProtocol"]
 # daphne as ``make run`` starts it, without the access log (uvicorn runs without one too).
 DAPHNE = ["daphne", "-v", "0"]
+# The ASGI applications of the "project" variants: the project's own, and the naive fan-out.
+PROJECT_APPLICATION = "scheduler_project.asgi:application"
+SOCKET_FANOUT_APPLICATION = "bench.baselines.socket_fanout:application"
 
 
 @dataclass(frozen=True)
@@ -73,10 +77,10 @@ class Variant:
     """How one measured server is started."""
 
     name: str
-    app: str  # "project" or "baseline"
+    app: str  # "project" (the project's database and settings) or "baseline"
     server: str  # "uvicorn" or "daphne"
     description: str
-    fanout: str = "process"
+    application: str = PROJECT_APPLICATION
     deflate: bool = False
     processes: int = 1  # more than one: a channel layer on a throwaway redis-server
 
@@ -90,15 +94,15 @@ VARIANTS = {
             "daphne-socket",
             "project",
             "daphne",
-            "project, daphne, naive per-socket fan-out",
-            fanout="socket",
+            "project's stack, daphne, naive per-socket fan-out",
+            application=SOCKET_FANOUT_APPLICATION,
         ),
         Variant(
             "uvicorn-socket",
             "project",
             "uvicorn",
-            "project, uvicorn, naive per-socket fan-out",
-            fanout="socket",
+            "project's stack, uvicorn, naive per-socket fan-out",
+            application=SOCKET_FANOUT_APPLICATION,
         ),
         Variant(
             "uvicorn-redis-2",
@@ -374,8 +378,8 @@ def server_command(variant: Variant) -> tuple[list[str], str]:
         options = [] if variant.deflate else NO_DEFLATE
         return [*UVICORN, *options], "bench.baselines.fastapi_app:app"
     if variant.server == "daphne":
-        return DAPHNE, "scheduler_project.asgi:application"
-    return [*UVICORN, *NO_DEFLATE, *PROJECT_WS], "scheduler_project.asgi:application"
+        return DAPHNE, variant.application
+    return [*UVICORN, *NO_DEFLATE, *PROJECT_WS], variant.application
 
 
 @contextmanager
@@ -392,7 +396,6 @@ def deploy(
     else:
         env = base_env(
             DATABASE_URL=f"sqlite:///{database}",
-            REALTIME_FANOUT=variant.fanout,
             REALTIME_MAX_CONNECTIONS=str(2 * clients + 100),
         )
     with channel_layer(variant, directory, env) as (env, helpers):

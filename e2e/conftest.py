@@ -247,8 +247,8 @@ def live_status(page: Page):
 
 @pytest.fixture(autouse=True)
 def _no_channel_layer_here(settings) -> None:
-    """This process is no server: its writes reach daphne through the event log (its log
-    watcher), as any other process's do. Without a layer, ``publish`` rings no bell here."""
+    """This process is no server: its writes reach daphne through the event log (its hub's log
+    poll), as any other process's do. Without a layer, ``publish`` rings no bell here."""
     settings.CHANNEL_LAYERS = {}
 
 

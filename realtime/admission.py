@@ -17,7 +17,7 @@ crashed, unplugged) stop counting after that TTL. The renewal only updates membe
 
 If Redis does not answer, admission fails open to this process's own count of the user's sockets
 (logged once per outage): refusing every connection while Redis is away would turn a blip into an
-outage, the channel layer on the same Redis degrades delivery anyway (the log watcher still
+outage, the channel layer on the same Redis degrades delivery anyway (the hub's log poll still
 delivers), and the process cap keeps bounding what a process holds.
 
 Redis clients are per event loop: a ``redis.asyncio`` connection belongs to the loop that made it.

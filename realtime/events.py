@@ -7,46 +7,21 @@ time, in id order. (SQLite serialises writers already.) The lock is held only fr
 transaction's first event until its commit.
 """
 
-import contextvars
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 
-from scheduler_project.http import call_async_soon
-
 from . import metrics
+from .context import call_async_soon, current_actor
 from .models import Event
 from .protocol import LAYER_EVENT, group_for
 
 logger = logging.getLogger(__name__)
 
 EVENT_LOG_LOCK_KEY = 0x5C4EDE  # any constant shared by every process of the project
-
-_actor: contextvars.ContextVar[AbstractBaseUser | None] = contextvars.ContextVar(
-    "realtime_actor", default=None
-)
-
-
-def current_actor() -> AbstractBaseUser | None:
-    return _actor.get()
-
-
-@contextmanager
-def acting_as(user: AbstractBaseUser | None) -> Iterator[None]:
-    """Attribute the events published inside the block to ``user`` (ignored if anonymous)."""
-    if user is not None and not user.is_authenticated:
-        user = None
-    token = _actor.set(user)
-    try:
-        yield
-    finally:
-        _actor.reset(token)
 
 
 def _lock_event_log() -> None:

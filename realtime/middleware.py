@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.cookie import parse_cookie
 from rest_framework.authtoken.models import Token
 
-from .events import acting_as
+from .context import acting_as
 from .models import Event
 
 

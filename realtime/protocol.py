@@ -11,6 +11,10 @@ from typing import Any, Literal, NotRequired, TypedDict
 # Where the socket is served.
 WEBSOCKET_PATH = "/api/ws"
 
+# The ASGI scope extension through which ``realtime.server.WebSocketProtocol`` (under uvicorn)
+# lets a socket write a frame encoded once for all its sockets.
+ENCODED_FRAMES = "realtime.websocket.encoded"
+
 # Streams, each the events of one model.
 TASKS = "tasks"
 DAILY_WORKS = "daily_works"
@@ -127,11 +131,34 @@ class ResyncRequiredFrame(TypedDict):
     events: list[str]
 
 
+class PongFrame(TypedDict, total=False):
+    """A ping's answer: ``type`` and whatever else the ping carried, echoed."""
+
+    type: Literal["pong"]
+
+
 class ErrorFrame(TypedDict):
     type: Literal["error"]
     code: str
     message: str
     events: NotRequired[list[str]]
+
+
+def subscribed_frame(streams: list[str], last_event_id: int) -> SubscribedFrame:
+    return {"type": "subscribed", "events": streams, "last_event_id": last_event_id}
+
+
+def unsubscribed_frame(streams: list[str]) -> UnsubscribedFrame:
+    return {"type": "unsubscribed", "events": streams}
+
+
+def resync_required_frame(streams: list[str]) -> ResyncRequiredFrame:
+    """The events ``streams`` needed were pruned: the client reloads them over the REST API."""
+    return {"type": "resync_required", "events": streams}
+
+
+def pong_frame(ping: "Ping") -> PongFrame:
+    return {**ping.extra, "type": "pong"}  # type: ignore[typeddict-item]
 
 
 def error_frame(error: ClientError) -> ErrorFrame:

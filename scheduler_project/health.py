@@ -17,7 +17,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
-from .http import call_async
+from realtime.context import call_async
 
 logger = logging.getLogger(__name__)
 

@@ -16,21 +16,22 @@ past ``HTTP_BODY_BUFFER_MAX_BYTES`` held by the process's requests at once (read
 thread or running) a request is answered 503 with ``Retry-After``. (Measured before: 30
 connections each holding back the last byte of a 2.6 MB body held 77 MB.)
 
-Sync code in a request that needs the event loop runs its coroutine on the loop that serves the
-request: ``call_async`` (and waits for it), ``call_async_soon`` (does not wait).
+Each request's thread sees the loop that serves it (``realtime.context.serving_loop``): sync code
+in the request that needs the event loop runs its coroutine there (``realtime.context.call_async``
+and ``call_async_soon``).
 """
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 from prometheus_client import Counter, Gauge
+
+from realtime.context import serving_loop
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +45,6 @@ BODY_BYTES_HELD = Gauge(
 )
 REQUESTS_REFUSED = Counter(
     "http_requests_refused", "HTTP requests refused before they ran, by status.", ["status"]
-)
-
-# A coroutine run for a request thread that has not finished by then (the loop stopped, or hangs)
-# raises TimeoutError in the thread instead of holding it for ever.
-CALL_TIMEOUT_SECONDS = 30.0
-
-serving_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
-    "serving_loop", default=None
 )
 
 
@@ -179,40 +172,3 @@ async def refuse(send: Any, status: int) -> None:
         headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def call_async_soon(function: Callable[..., Awaitable[Any]], *args: Any) -> None:
-    """Start ``function(*args)`` on the loop serving this request without waiting for it (a
-    failure is logged); outside a request, run it to completion as ``call_async`` does."""
-    loop = serving_loop.get()
-    if loop is None or loop.is_closed() or not loop.is_running():
-        call_async(function, *args)
-        return
-    future = asyncio.run_coroutine_threadsafe(function(*args), loop)
-    future.add_done_callback(log_failure)
-
-
-def log_failure(future: Any) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.error("A coroutine started for a request failed.", exc_info=future.exception())
-
-
-def call_async[T](function: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run ``function(*args)`` to completion from sync code and return its result: on the loop
-    serving this request when there is one (where the channel layer's connections live), else
-    on a loop of its own (a management command, a test, Django's ASGI handler)."""
-    loop = serving_loop.get()
-    if loop is None or loop.is_closed() or not loop.is_running():
-        return async_to_sync(function)(*args)
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        raise RuntimeError("call_async() would block the event loop it waits for.")
-    future = asyncio.run_coroutine_threadsafe(function(*args), loop)
-    try:
-        return future.result(timeout=CALL_TIMEOUT_SECONDS)
-    except TimeoutError:
-        future.cancel()
-        raise

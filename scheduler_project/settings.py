@@ -189,12 +189,6 @@ REALTIME_MAX_FRAME_BYTES = int(os.environ.get("REALTIME_MAX_FRAME_BYTES", str(64
 REALTIME_RATE_LIMIT_PER_SECOND = float(os.environ.get("REALTIME_RATE_LIMIT_PER_SECOND", "20"))
 REALTIME_RATE_LIMIT_BURST = int(os.environ.get("REALTIME_RATE_LIMIT_BURST", "60"))
 REALTIME_LOG_POLL_SECONDS = float(os.environ.get("REALTIME_LOG_POLL_SECONDS", "1.0"))
-# Fan-out: "process" (default) reads the log once per event per process, encodes each frame once
-# and writes it to every local socket; "socket" is the naive design (each socket its own layer
-# channel, log read and encoding), kept so the benchmark can measure the difference.
-REALTIME_FANOUT = os.environ.get("REALTIME_FANOUT", "process")
-if REALTIME_FANOUT not in {"process", "socket"}:
-    raise ImproperlyConfigured("REALTIME_FANOUT must be 'process' or 'socket'.")
 # Frames queued for a socket that stopped reading before it is closed with 4408.
 REALTIME_SEND_BACKLOG = int(os.environ.get("REALTIME_SEND_BACKLOG", "500"))
 # Admission: sockets per user across all processes (0 = no limit) and per process; a socket past

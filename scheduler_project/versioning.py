@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from realtime.events import acting_as
+from realtime.context import acting_as
 
 ModelT = TypeVar("ModelT", bound="VersionedModel")
 

@@ -227,7 +227,7 @@ def uvicorn_factory(server_factory) -> Callable[..., Server]:
 
 @pytest.fixture(scope="module")
 def daphne(daphne_factory) -> Server:
-    """One daphne with the default in-memory layer and a quick log watcher."""
+    """One daphne with the default in-memory layer and a quick log poll."""
     return daphne_factory(REALTIME_LOG_POLL_SECONDS="0.05")
 
 

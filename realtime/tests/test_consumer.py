@@ -5,17 +5,17 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.db import OperationalError
 from rest_framework.authtoken.models import Token
 
-from realtime import admission, hub, metrics, selectors, watcher
-from realtime.consumers import EventsConsumer, SocketFanoutConsumer
+from realtime import admission, hub, metrics, selectors
+from realtime.consumers import EventsConsumer
 from realtime.models import Event, EventLogState
 from realtime.protocol import Ping
 from schedule.models import Task
@@ -28,13 +28,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 # A socket opens only from its own origin: the Host a browser on http://127.0.0.1:8000 sends.
 HOST = (b"host", b"127.0.0.1:8000")
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
-
-
-@pytest.fixture(autouse=True, params=["process", "socket"])
-def fanout(request, settings) -> str:
-    """Every protocol test runs with the process-local fan-out and with the naive one."""
-    settings.REALTIME_FANOUT = request.param
-    return request.param
 
 
 @pytest.fixture(autouse=True)
@@ -283,7 +276,7 @@ async def test_a_flooding_client_is_told_and_closed_and_others_are_unaffected():
         assert await good.receive_json_from() == {"type": "pong"}
 
 
-async def test_changes_from_another_process_arrive_through_the_log_watcher():
+async def test_changes_from_another_process_arrive_through_the_log_poll():
     key = await make_token()
     async with socket(ORIGIN, auth(key)) as ws:
         await ws.connect()
@@ -300,7 +293,7 @@ async def test_changes_from_another_process_arrive_through_the_log_watcher():
         await ws.receive_nothing()
 
 
-async def test_the_log_poll_survives_a_failed_first_read(fanout, monkeypatch, caplog):
+async def test_the_log_poll_survives_a_failed_first_read(monkeypatch, caplog):
     failures = [OperationalError("database is locked")]  # a locked or restarting database
 
     def flaky_latest_id() -> int:
@@ -308,12 +301,7 @@ async def test_the_log_poll_survives_a_failed_first_read(fanout, monkeypatch, ca
             raise failures.pop()
         return Event.objects.latest_id()
 
-    if fanout == "socket":
-        # The log as the watcher sees it.
-        objects = SimpleNamespace(latest_id=flaky_latest_id, filter=Event.objects.filter)
-        monkeypatch.setattr(watcher, "Event", SimpleNamespace(objects=objects))
-    else:
-        monkeypatch.setattr(hub, "log_head", flaky_latest_id)
+    monkeypatch.setattr(hub, "log_head", flaky_latest_id)
     key = await make_token()
     async with socket(ORIGIN, auth(key)) as ws:
         await ws.connect()
@@ -345,7 +333,7 @@ async def test_a_revoked_token_stops_the_stream():
 async def test_an_unexpected_exception_closes_with_1011_and_releases_every_slot(
     monkeypatch, caplog
 ):
-    async def broken_ping(consumer, message) -> None:
+    async def broken_ping(consumer, session, message) -> None:
         raise RuntimeError("a bug")
 
     monkeypatch.setitem(EventsConsumer.handlers, Ping, broken_ping)
@@ -362,8 +350,7 @@ async def test_an_unexpected_exception_closes_with_1011_and_releases_every_slot(
         assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 1011}
         assert admission.open_connections() == 0
         assert metrics.CONNECTIONS_OPEN._value.get() == open_before
-        assert hub.hub.connections == set()
-        assert watcher.log_watcher.connections == 0
+        assert hub.hub.sessions == set()
     assert "A socket failed; it is closed with 1011." in caplog.messages
 
 
@@ -380,14 +367,13 @@ async def test_a_replay_whose_streams_are_all_taken_away_midway_ends_quietly(mon
         await create_task(code)
     key = await make_token()
 
-    for consumer in (EventsConsumer, SocketFanoutConsumer):
-        send_replayed = consumer.send_replayed
+    send_replayed = hub.Session._send_replayed
 
-        async def send_then_lose_every_stream(self, frame, send_replayed=send_replayed):
-            await send_replayed(self, frame)
-            self.cursors.clear()  # what the hub's forbid() leaves when every stream is lost
+    async def send_then_lose_every_stream(self, frame):
+        await send_replayed(self, frame)
+        self.cursors.clear()  # what the hub's forbid() leaves when every stream is lost
 
-        monkeypatch.setattr(consumer, "send_replayed", send_then_lose_every_stream)
+    monkeypatch.setattr(hub.Session, "_send_replayed", send_then_lose_every_stream)
 
     async with socket(ORIGIN, auth(key)) as ws:
         await ws.connect()
@@ -421,3 +407,19 @@ async def test_a_lost_view_permission_unsubscribes_its_streams_with_forbidden():
         await ws.send_json_to({"type": "ping"})
         assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
         await ws.receive_nothing()
+
+
+async def test_a_ping_is_answered_on_the_event_loop_without_a_thread(monkeypatch):
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+        await ws.receive_json_from()
+
+        async def no_thread(self, *args, **kwargs):
+            raise AssertionError("a ping took a thread")
+
+        monkeypatch.setattr(SyncToAsync, "__call__", no_thread)
+        await ws.send_json_to({"type": "ping", "n": 1})
+
+        assert await ws.receive_json_from(timeout=5) == {"type": "pong", "n": 1}

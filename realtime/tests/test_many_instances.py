@@ -1,6 +1,6 @@
 """Two daphne processes sharing a real redis-server: the layer carries events between them.
 
-The log watchers poll once an hour here, so every delivery below has come through Redis.
+The hubs poll the log once an hour here, so every delivery below has come through Redis.
 """
 
 from typing import Any

@@ -16,7 +16,7 @@ from daily.services import daily_work_create, daily_work_delete, daily_work_upda
 from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
 from monthly.tests.factories import MonthlyTaskFactory
-from realtime.events import acting_as
+from realtime.context import acting_as
 from realtime.models import Event
 from realtime.signals import PUBLISHED, representer
 from schedule.models import CalendarDay, Task

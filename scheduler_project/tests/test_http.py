@@ -11,9 +11,10 @@ import pytest
 import requests
 from django.conf import settings
 
+from realtime import context
+from realtime.context import call_async, serving_loop
 from realtime.tests.conftest import RECEIVE_TIMEOUT, until
-from scheduler_project import http
-from scheduler_project.http import call_async, read_body, serving_loop
+from scheduler_project.http import read_body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -78,7 +79,7 @@ async def test_call_async_refuses_to_block_the_loop_it_would_wait_for():
 
 
 async def test_call_async_gives_up_on_a_coroutine_that_never_finishes(monkeypatch):
-    monkeypatch.setattr(http, "CALL_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr(context, "CALL_TIMEOUT_SECONDS", 0.05)
     cancelled = asyncio.Event()
 
     async def forever() -> None:

@@ -1,0 +1,93 @@
+"""What a request carries down to the code it calls: the acting user and the serving loop.
+
+Both the project package (``scheduler_project``: HTTP, versioned writes, health checks) and this
+app (``realtime.events``) need them, so they live here, in a module that imports nothing of the
+project's own. Imports go one way: ``scheduler_project`` may import ``realtime``; nothing in
+``realtime`` imports ``scheduler_project`` (``scheduler_project/tests/test_imports.py``).
+
+- The acting user: ``acting_as(user)`` around a write attributes the events it publishes to
+  ``user`` (set by services and the page middleware; ``None`` for bare ORM code).
+- The serving loop: the HTTP application sets ``serving_loop`` for each request before a thread
+  runs it; sync code in that thread runs coroutines on that loop, where the channel layer's
+  connections live (``call_async`` waits, ``call_async_soon`` does not).
+"""
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import AbstractBaseUser
+
+logger = logging.getLogger(__name__)
+
+# The acting user.
+_actor: contextvars.ContextVar[AbstractBaseUser | None] = contextvars.ContextVar(
+    "realtime_actor", default=None
+)
+
+
+def current_actor() -> AbstractBaseUser | None:
+    return _actor.get()
+
+
+@contextmanager
+def acting_as(user: AbstractBaseUser | None) -> Iterator[None]:
+    """Attribute the events published inside the block to ``user`` (ignored if anonymous)."""
+    if user is not None and not user.is_authenticated:
+        user = None
+    token = _actor.set(user)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+# The serving loop.
+# A coroutine run for a request thread that has not finished by then (the loop stopped, or hangs)
+# raises TimeoutError in the thread instead of holding it for ever.
+CALL_TIMEOUT_SECONDS = 30.0
+
+serving_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "serving_loop", default=None
+)
+
+
+def call_async_soon(function: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Start ``function(*args)`` on the loop serving this request without waiting for it (a
+    failure is logged); outside a request, run it to completion as ``call_async`` does."""
+    loop = serving_loop.get()
+    if loop is None or loop.is_closed() or not loop.is_running():
+        call_async(function, *args)
+        return
+    future = asyncio.run_coroutine_threadsafe(function(*args), loop)
+    future.add_done_callback(log_failure)
+
+
+def log_failure(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("A coroutine started for a request failed.", exc_info=future.exception())
+
+
+def call_async[T](function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``function(*args)`` to completion from sync code and return its result: on the loop
+    serving this request when there is one (where the channel layer's connections live), else
+    on a loop of its own (a management command, a test, Django's ASGI handler)."""
+    loop = serving_loop.get()
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return async_to_sync(function)(*args)
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        raise RuntimeError("call_async() would block the event loop it waits for.")
+    future = asyncio.run_coroutine_threadsafe(function(*args), loop)
+    try:
+        return future.result(timeout=CALL_TIMEOUT_SECONDS)
+    except TimeoutError:
+        future.cancel()
+        raise
