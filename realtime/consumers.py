@@ -28,7 +28,7 @@ from django.conf import settings
 
 from . import admission, metrics, protocol, selectors
 from .hub import ENCODER, hub, text_message
-from .protocol import ClientError, Ping, Subscribe, Unsubscribe
+from .protocol import ClientError, Lag, Ping, Subscribe, Unsubscribe
 from .selectors import Credentials
 from .server import ENCODED_FRAMES
 from .watcher import log_watcher
@@ -227,9 +227,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "unsubscribed", "events": list(message.events)})
 
     async def ping(self, message: Ping) -> None:
-        await self.send_json({**message.extra, "type": "pong"})
+        await self.send_json(protocol.pong_frame(message))
 
-    handlers = {Subscribe: subscribe, Unsubscribe: unsubscribe, Ping: ping}
+    async def lag(self, message: Lag) -> None:
+        metrics.change_to_screen_observe(message.samples)
+
+    handlers = {Subscribe: subscribe, Unsubscribe: unsubscribe, Ping: ping, Lag: lag}
 
     # Delivery through the hub.
     async def start_delivery(self) -> None:
