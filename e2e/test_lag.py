@@ -25,6 +25,7 @@ LAG_SETTINGS = {
 }
 COUNT = "realtime_change_to_screen_seconds_count"
 
+
 @pytest.fixture
 def server(transactional_db, tmp_path) -> Iterator[Server]:
     """The ``open_page`` fixture's daphne, with ``LAG_SETTINGS``."""
