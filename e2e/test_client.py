@@ -5,7 +5,9 @@ module from ``static/``, so each behaviour of the client (resume, reconnect, hea
 can be driven frame by frame. The real server is in the other tests.
 """
 
+import datetime
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,8 @@ class ScriptedServer:
 
     head: int = 7
     answer_pings: bool = True
+    # A clock ping's pong tells a server time this far ahead of the client's clock (ms).
+    clock_ahead_ms: float = 0
     before_subscribed: list[dict[str, Any]] = field(default_factory=list)
     connections: list[WebSocketRoute] = field(default_factory=list)
     received: list[list[dict[str, Any]]] = field(default_factory=list)
@@ -72,20 +76,23 @@ class ScriptedServer:
             subscribed = {"type": "subscribed", "events": message["events"]}
             socket.send(json.dumps(subscribed | {"last_event_id": self.head}))
         elif message["type"] == "ping" and self.answer_pings:
-            socket.send(json.dumps({"type": "pong"}))
+            pong = {**message, "type": "pong"}
+            if message.get("clock"):
+                pong["server_time"] = message["sent"] + self.clock_ahead_ms
+            socket.send(json.dumps(pong))
 
     def send(self, frame: dict[str, Any], connection: int = -1) -> None:
         self.connections[connection].send(json.dumps(frame))
 
 
-def task_updated(event_id: int) -> dict[str, Any]:
+def task_updated(event_id: int, ts: str = "2026-11-25T10:00:00Z") -> dict[str, Any]:
     return {
         "type": "task_updated",
         "event": "tasks",
         "id": event_id,
         "data": {"id": 3, "code": "1.1", "version": event_id},
         "actor": {"id": 1, "username": "maria"},
-        "ts": "2026-11-25T10:00:00Z",
+        "ts": ts,
     }
 
 
@@ -329,3 +336,97 @@ def test_the_browser_going_offline_shows_in_the_status(client_page, scripted):
     page.context.set_offline(False)
 
     expect(page.locator("#status")).to_have_text("connected 0")
+
+
+# Change-to-screen lag.
+
+
+def server_ts(seconds_ago: float, clock_ahead_ms: float) -> str:
+    """An event's ``ts`` on a server clock ``clock_ahead_ms`` ahead of this machine's."""
+    at = time.time() + clock_ahead_ms / 1000 - seconds_ago
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def lag_reports(page: Page, scripted: ScriptedServer, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` lag messages of the first connection, once they have come (the
+    client sends them on a timer; polled, with a deadline against a hang)."""
+    deadline = time.monotonic() + 15
+    while len(reports := [m for m in scripted.received[0] if m["type"] == "lag"]) < count:
+        assert time.monotonic() < deadline, reports
+        page.wait_for_timeout(20)
+    return reports
+
+
+def test_a_live_events_lag_is_reported_on_the_servers_clock_and_a_replays_is_not(
+    client_page, scripted
+):
+    scripted.clock_ahead_ms = 3_600_000  # the server's clock is an hour ahead
+    scripted.before_subscribed = [task_updated(8, server_ts(100, scripted.clock_ahead_ms))]
+    page = client_page(lagSampleRate=1, lagReportInterval=50)
+    run(page, "realtime.subscribe(['tasks']); realtime.connect();")
+    expect(page.locator("#frames li")).to_have_text(["task_updated 8", "subscribed"])
+
+    scripted.send(task_updated(9, server_ts(300, scripted.clock_ahead_ms)))
+
+    [report] = lag_reports(page, scripted, 1)
+    # 300 s after the commit on the server's clock (uncorrected it would be 0, clamped); the
+    # replayed event's 100 s are its absence, not a lag.
+    assert list(report) == ["type", "samples"]
+    [lag] = report["samples"]
+    assert 299 < lag < 301
+    assert {"type": "ping", "clock": True, "sent": scripted.received[0][1]["sent"]} in (
+        scripted.received[0]
+    )
+
+
+def test_a_lag_runs_until_the_pages_handler_has_applied_the_frame(client_page, scripted):
+    page = client_page(lagSampleRate=1, lagReportInterval=50)
+    run(
+        page,
+        "window.release = null;"
+        "document.addEventListener('realtime:task_updated', (event) =>"
+        " event.waitUntil(new Promise((resolve) => { window.release = resolve; })));"
+        "realtime.subscribe(['tasks']); realtime.connect();",
+    )
+    expect(page.locator("#status")).to_have_text("connected 0")
+    scripted.send(task_updated(9, server_ts(0, 0)))
+    page.wait_for_function("window.release !== null")
+    page.wait_for_timeout(1000)  # the page is still applying the frame: the lag grows
+
+    page.evaluate("window.release()")
+
+    [report] = lag_reports(page, scripted, 1)
+    assert report["samples"][0] >= 1.0
+
+
+def test_the_clock_offset_is_the_one_of_the_shortest_recent_round_trip(client_page):
+    page = client_page()
+
+    offsets = run(
+        page,
+        "const clock = new module.ClockOffset(); const seen = [clock.offset];"
+        "clock.add(1000, 1100, 5050); seen.push(clock.offset);"  # rtt 100: 5050 - 1050
+        "clock.add(2000, 2010, 6000); seen.push(clock.offset);"  # rtt 10: 6000 - 2005
+        "clock.add(3000, 2990, 0); seen.push(clock.offset);"  # received before sent: ignored
+        "for (let i = 0; i < 8; i++) clock.add(4000, 4050, 8000);"  # rtt 50 pushes both out
+        "seen.push(clock.offset); clock.reset(); seen.push(clock.offset); return seen;",
+    )
+
+    assert offsets == [None, 4000, 3995, 3995, 3975, None]
+
+
+def test_lags_are_clamped_at_zero_bounded_and_kept_as_a_sample_of_at_most_100(client_page):
+    page = client_page()
+
+    lags, kept = run(
+        page,
+        "const lags = new module.LagSamples(1, () => 0.5);"
+        "lags.add(10000, 6500); lags.add(10000, 5000); lags.add(0, 700000);"
+        "const first = lags.take(4000);"
+        "for (let i = 0; i < 250; i++) lags.add(0, i);"
+        "return [first, lags.size];",
+    )
+
+    # 6500 + 4000 - 10000 ms; a negative lag (clock error) is 0; over 600 s is no lag.
+    assert lags == [0.5, 0]
+    assert kept == 100

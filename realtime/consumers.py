@@ -19,7 +19,7 @@ from django.conf import settings
 
 from . import admission, metrics, protocol, selectors
 from .hub import ENCODER, Session, close_message, hub
-from .protocol import ENCODED_FRAMES, ClientError, Ping, Subscribe, Unsubscribe
+from .protocol import ENCODED_FRAMES, ClientError, Lag, Ping, Subscribe, Unsubscribe
 from .selectors import Credentials
 
 logger = logging.getLogger(__name__)
@@ -191,4 +191,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def ping(self, session: Session, message: Ping) -> None:
         session.send(protocol.pong_frame(message))
 
-    handlers = {Subscribe: subscribe, Unsubscribe: unsubscribe, Ping: ping}
+    async def lag(self, session: Session, message: Lag) -> None:
+        metrics.change_to_screen_observe(message.samples)
+
+    handlers = {Subscribe: subscribe, Unsubscribe: unsubscribe, Ping: ping, Lag: lag}

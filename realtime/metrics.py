@@ -10,6 +10,8 @@ be emptied before the processes start (files of old pids would add up forever): 
 does it. Without the variable, each process reports its own.
 """
 
+from collections.abc import Iterable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 CONNECTIONS_OPEN = Gauge(
@@ -38,3 +40,15 @@ COMMIT_TO_SEND = Histogram(
     "From an event's commit to its frame being handed to this process's sockets.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+CHANGE_TO_SCREEN = Histogram(
+    "realtime_change_to_screen_seconds",
+    "From a change's commit to a browser page having applied it (sampled; reported by the "
+    "pages, corrected for their clock offset).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def change_to_screen_observe(samples: Iterable[float]) -> None:
+    """Record the lags of a page's ``lag`` report (``protocol.Lag``, already validated)."""
+    for sample in samples:
+        CHANGE_TO_SCREEN.observe(sample)

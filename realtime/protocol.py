@@ -5,6 +5,8 @@ with the code the client gets back in an ``error`` frame.
 """
 
 import json
+import math
+import time
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -70,7 +72,7 @@ SERVER_BUSY = "server_busy"
 ERROR_MESSAGES: dict[str, str] = {
     INVALID_JSON: "The frame is not valid JSON.",
     INVALID_MESSAGE: "The message is not a JSON object with the fields its type needs.",
-    UNKNOWN_TYPE: "Unknown message type; expected subscribe, unsubscribe or ping.",
+    UNKNOWN_TYPE: "Unknown message type; expected subscribe, unsubscribe, ping or lag.",
     UNKNOWN_EVENT: "Unknown stream; expected tasks, daily_works, monthly_tasks or calendar_days.",
     FORBIDDEN: "You may not view this stream.",
     TOO_LARGE: "The frame is larger than the limit.",
@@ -79,6 +81,11 @@ ERROR_MESSAGES: dict[str, str] = {
     TOO_MANY_CONNECTIONS: "Too many open connections for this user; close one and retry.",
     SERVER_BUSY: "The server has too many connections; retry after retry_after seconds.",
 }
+
+# Change-to-screen lag reports (``lag``): at most this many samples a message, each a number of
+# seconds from 0 to ``LAG_SECONDS_MAX`` (a longer wait is a sleeping laptop, not a lag).
+LAG_SAMPLES_MAX = 100
+LAG_SECONDS_MAX = 600
 
 # Close codes.
 # An unexpected exception on the socket's path (logged on the server); the client reconnects.
@@ -112,6 +119,9 @@ class EventFrame(TypedDict):
     id: int
     data: dict[str, Any]
     actor: ActorFrame | None
+    # When the change was committed (server clock, ISO 8601 UTC): the event row's time, written
+    # in the committing transaction after the log's lock, so at most the rest of that transaction
+    # before its commit. The same in a live and a replayed frame.
     ts: str
 
 
@@ -135,6 +145,9 @@ class PongFrame(TypedDict, total=False):
     """A ping's answer: ``type`` and whatever else the ping carried, echoed."""
 
     type: Literal["pong"]
+    # With ``"clock": true`` in the ping: the server's time (Unix epoch, milliseconds), for the
+    # client's estimate of its clock offset.
+    server_time: float
 
 
 class ErrorFrame(TypedDict):
@@ -155,10 +168,6 @@ def unsubscribed_frame(streams: list[str]) -> UnsubscribedFrame:
 def resync_required_frame(streams: list[str]) -> ResyncRequiredFrame:
     """The events ``streams`` needed were pruned: the client reloads them over the REST API."""
     return {"type": "resync_required", "events": streams}
-
-
-def pong_frame(ping: "Ping") -> PongFrame:
-    return {**ping.extra, "type": "pong"}  # type: ignore[typeddict-item]
 
 
 def error_frame(error: ClientError) -> ErrorFrame:
@@ -186,9 +195,25 @@ class Unsubscribe:
 @dataclass(frozen=True)
 class Ping:
     extra: dict[str, Any]
+    clock: bool = False
 
 
-ClientMessage = Subscribe | Unsubscribe | Ping
+@dataclass(frozen=True)
+class Lag:
+    """Change-to-screen lags the browser measured, in seconds (see docs/realtime.md)."""
+
+    samples: tuple[float, ...]
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping | Lag
+
+
+def pong_frame(ping: Ping) -> PongFrame:
+    """The answer to ``ping``: its other fields, and the server's time when it asked for it."""
+    pong: Any = {**ping.extra, "type": "pong"}
+    if ping.clock:
+        pong["server_time"] = round(time.time() * 1000, 1)
+    return pong
 
 
 def _streams(message: dict[str, Any]) -> tuple[str, ...]:
@@ -201,6 +226,27 @@ def _streams(message: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(events))
 
 
+def _lag_samples(message: dict[str, Any]) -> tuple[float, ...]:
+    samples = message.get("samples")
+    if not isinstance(samples, list) or not 1 <= len(samples) <= LAG_SAMPLES_MAX:
+        raise ClientError(
+            INVALID_MESSAGE, f'"samples" must be a list of 1 to {LAG_SAMPLES_MAX} numbers.'
+        )
+    for sample in samples:
+        # ``json`` reads NaN and Infinity too.
+        if (
+            isinstance(sample, bool)
+            or not isinstance(sample, int | float)
+            or not math.isfinite(sample)
+            or not 0 <= sample <= LAG_SECONDS_MAX
+        ):
+            raise ClientError(
+                INVALID_MESSAGE,
+                f'Each of "samples" must be a number of seconds from 0 to {LAG_SECONDS_MAX}.',
+            )
+    return tuple(float(sample) for sample in samples)
+
+
 def parse(text: str) -> ClientMessage:
     """Turn a text frame into a client message, or raise ``ClientError``."""
     try:
@@ -211,7 +257,12 @@ def parse(text: str) -> ClientMessage:
         raise ClientError(INVALID_MESSAGE, "The message must be a JSON object.")
     kind = message.get("type")
     if kind == "ping":
-        return Ping(extra={k: v for k, v in message.items() if k != "type"})
+        clock = message.get("clock", False)
+        if not isinstance(clock, bool):
+            raise ClientError(INVALID_MESSAGE, '"clock" must be true or false.')
+        return Ping(extra={k: v for k, v in message.items() if k != "type"}, clock=clock)
+    if kind == "lag":
+        return Lag(samples=_lag_samples(message))
     if kind == "subscribe":
         last_event_id = message.get("last_event_id")
         if last_event_id is not None and (

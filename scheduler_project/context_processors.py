@@ -71,6 +71,8 @@ def realtime_client(request: HttpRequest) -> dict[str, Any]:
             "reconnectDelayMax": settings.REALTIME_CLIENT_RECONNECT_DELAY_MAX_MS,
             "heartbeatInterval": settings.REALTIME_CLIENT_HEARTBEAT_INTERVAL_MS,
             "heartbeatTimeout": settings.REALTIME_CLIENT_HEARTBEAT_TIMEOUT_MS,
+            "lagSampleRate": settings.REALTIME_LAG_SAMPLE_RATE,
+            "lagReportInterval": settings.REALTIME_CLIENT_LAG_REPORT_INTERVAL_MS,
         },
         "live_messages": LIVE_MESSAGES,
     }

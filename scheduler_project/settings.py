@@ -218,6 +218,14 @@ REALTIME_CLIENT_HEARTBEAT_INTERVAL_MS = int(
 REALTIME_CLIENT_HEARTBEAT_TIMEOUT_MS = int(
     os.environ.get("REALTIME_CLIENT_HEARTBEAT_TIMEOUT_MS", "10000")
 )
+# Change-to-screen lag (docs/realtime.md): the share of live events whose lag each page measures
+# (0 turns it off), and how often a page sends what it measured (one ``lag`` message at most).
+REALTIME_LAG_SAMPLE_RATE = float(os.environ.get("REALTIME_LAG_SAMPLE_RATE", "0.1"))
+if not 0 <= REALTIME_LAG_SAMPLE_RATE <= 1:
+    raise ImproperlyConfigured("REALTIME_LAG_SAMPLE_RATE must be from 0 to 1.")
+REALTIME_CLIENT_LAG_REPORT_INTERVAL_MS = int(
+    os.environ.get("REALTIME_CLIENT_LAG_REPORT_INTERVAL_MS", "10000")
+)
 # /metrics answers "Authorization: Bearer <METRICS_TOKEN>" (a Prometheus scraper) and staff
 # sessions; empty (the default) turns token access off. Several server processes add up their
 # metrics when PROMETHEUS_MULTIPROC_DIR is set in their environment (see realtime/metrics.py).

@@ -5,14 +5,18 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
+
+from realtime import metrics
 
 from .conftest import RECEIVE_TIMEOUT, Server, stop_process
 
@@ -97,6 +101,7 @@ def test_metrics_come_in_the_prometheus_text_format(client, metrics_token):
         "realtime_slow_consumer_disconnects_total",
         "realtime_events_replayed_total",
         "realtime_commit_to_send_seconds_count",
+        "realtime_change_to_screen_seconds_count",
     ]:
         assert f"\n{name} " in text, name
 
@@ -126,6 +131,27 @@ def test_each_committed_event_counts_once_as_published(
         assert api_client.post("/api/tasks/", TASK, format="json").status_code == 201
 
     assert published() == before + 1
+
+
+def test_lags_fall_into_the_change_to_screen_buckets_from_10_ms_to_10_s():
+    name = "realtime_change_to_screen_seconds"
+    bounds = ["0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "+Inf"]
+
+    def buckets() -> list[float]:
+        return [REGISTRY.get_sample_value(f"{name}_bucket", {"le": le}) for le in bounds]
+
+    before, count, total = (
+        buckets(),
+        REGISTRY.get_sample_value(f"{name}_count"),
+        REGISTRY.get_sample_value(f"{name}_sum"),
+    )
+
+    metrics.change_to_screen_observe([0.004, 0.04, 0.04, 3.0, 30.0])
+
+    added = [after - earlier for after, earlier in zip(buckets(), before, strict=True)]
+    assert added == [1, 1, 3, 3, 3, 3, 3, 3, 4, 4, 5]
+    assert REGISTRY.get_sample_value(f"{name}_count") == count + 5
+    assert REGISTRY.get_sample_value(f"{name}_sum") == pytest.approx(total + 33.084)
 
 
 # Real traffic on two daphne processes that share one metrics directory.
@@ -283,3 +309,97 @@ async def test_a_refused_socket_counts_by_reason(pair, ws_connect, scrape):
     assert sample(after, refused, reason="unauthenticated") == (
         sample(before, refused, reason="unauthenticated") + 1
     )
+
+
+CHANGE_TO_SCREEN = "realtime_change_to_screen_seconds"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_pages_lag_report_counts_in_the_histogram_of_every_process(
+    pair, ws_connect, key, scrape
+):
+    first, second = pair
+    before = await scrape(second)
+
+    async with ws_connect(first, token=key) as client:
+        await client.send_json({"type": "lag", "samples": [0.02, 0.3, 0.4, 12]})
+        # No answer: the report has been handled once the pong that follows it comes.
+        assert await client.frames_before_pong() == []
+
+    after = await scrape(second)
+    for bucket, added in [("0.025", 1), ("0.5", 3), ("10.0", 3), ("+Inf", 4)]:
+        assert sample(after, f"{CHANGE_TO_SCREEN}_bucket", le=bucket) == (
+            sample(before, f"{CHANGE_TO_SCREEN}_bucket", le=bucket) + added
+        )
+    assert sample(after, f"{CHANGE_TO_SCREEN}_count") == (
+        sample(before, f"{CHANGE_TO_SCREEN}_count") + 4
+    )
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ('{"type": "lag"}', '"samples" must be a list of 1 to 100 numbers.'),
+        ('{"type": "lag", "samples": []}', '"samples" must be a list of 1 to 100 numbers.'),
+        (
+            '{"type": "lag", "samples": [' + ", ".join(["1"] * 101) + "]}",
+            '"samples" must be a list of 1 to 100 numbers.',
+        ),
+        (
+            '{"type": "lag", "samples": [0.1, -1]}',
+            'Each of "samples" must be a number of seconds from 0 to 600.',
+        ),
+        (
+            '{"type": "lag", "samples": [0.1, 1e308]}',
+            'Each of "samples" must be a number of seconds from 0 to 600.',
+        ),
+        (
+            '{"type": "lag", "samples": [0.1, "0.2"]}',
+            'Each of "samples" must be a number of seconds from 0 to 600.',
+        ),
+        (
+            '{"type": "lag", "samples": [NaN]}',
+            'Each of "samples" must be a number of seconds from 0 to 600.',
+        ),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_malformed_lag_report_gets_an_error_naming_the_problem_and_counts_nothing(
+    pair, ws_connect, key, scrape, frame, message
+):
+    first, _second = pair
+    before = await scrape(first)
+
+    async with ws_connect(first, token=key) as client:
+        await client.ws.send(frame)
+        assert await client.receive_json() == {
+            "type": "error",
+            "code": "invalid_message",
+            "message": message,
+        }
+        # The socket stays usable: a good report after the bad one counts.
+        await client.send_json({"type": "lag", "samples": [0.05]})
+        assert await client.frames_before_pong() == []
+
+    after = await scrape(first)
+    count = f"{CHANGE_TO_SCREEN}_count"
+    assert sample(after, count) == sample(before, count) + 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_clock_ping_gets_the_servers_time_between_its_sending_and_its_pong(
+    pair, ws_connect, key
+):
+    first, _second = pair
+    async with ws_connect(first, token=key) as client:
+        sent = time.time() * 1000
+        await client.send_json({"type": "ping", "clock": True, "sent": sent})
+        pong = await client.receive_json()
+        received = time.time() * 1000
+
+    assert pong == {"type": "pong", "clock": True, "sent": sent, "server_time": pong["server_time"]}
+    # The same host's clock; the server rounds to 0.1 ms.
+    assert sent - 0.1 <= pong["server_time"] <= received + 0.1

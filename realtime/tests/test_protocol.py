@@ -1,7 +1,7 @@
 import pytest
 
 from realtime import protocol
-from realtime.protocol import ClientError, Ping, Subscribe, Unsubscribe
+from realtime.protocol import ClientError, Lag, Ping, Subscribe, Unsubscribe
 
 VALID = [
     ('{"type": "ping"}', Ping(extra={})),
@@ -19,6 +19,11 @@ VALID = [
         Subscribe(events=("monthly_tasks",), last_event_id=None),
     ),
     ('{"type": "unsubscribe", "events": ["tasks"]}', Unsubscribe(events=("tasks",))),
+    ('{"type": "ping", "clock": true}', Ping(extra={"clock": True}, clock=True)),
+    ('{"type": "ping", "clock": false, "sent": 5}', Ping(extra={"clock": False, "sent": 5})),
+    ('{"type": "lag", "samples": [0.042]}', Lag(samples=(0.042,))),
+    ('{"type": "lag", "samples": [0, 1, 600]}', Lag(samples=(0.0, 1.0, 600.0))),
+    ('{"type": "lag", "samples": [' + ", ".join(["0.1"] * 100) + "]}", Lag(samples=(0.1,) * 100)),
 ]
 
 INVALID = [
@@ -38,6 +43,19 @@ INVALID = [
     ('{"type": "subscribe", "events": ["tasks"], "last_event_id": 1.5}', protocol.INVALID_MESSAGE),
     ('{"type": "subscribe", "events": ["tasks"], "last_event_id": true}', protocol.INVALID_MESSAGE),
     ('{"type": "unsubscribe", "events": ["nope"]}', protocol.UNKNOWN_EVENT),
+    ('{"type": "ping", "clock": "yes"}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag"}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": 0.1}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": []}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [' + ", ".join(["0.1"] * 101) + "]}", protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [-0.001]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [600.5]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": ["0.1"]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [true]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [null]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [[0.1]]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [NaN]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [Infinity]}', protocol.INVALID_MESSAGE),
 ]
 
 
@@ -53,6 +71,40 @@ def test_invalid_messages_raise_a_client_error_with_its_code(text, code):
 
     assert error.value.code == code
     assert error.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"type": "lag", "samples": []}', '"samples" must be a list of 1 to 100 numbers.'),
+        ('{"type": "lag", "samples": "x"}', '"samples" must be a list of 1 to 100 numbers.'),
+        (
+            '{"type": "lag", "samples": [0.1, 601]}',
+            'Each of "samples" must be a number of seconds from 0 to 600.',
+        ),
+        ('{"type": "ping", "clock": 1}', '"clock" must be true or false.'),
+    ],
+)
+def test_a_malformed_message_is_told_what_is_wrong(text, named):
+    with pytest.raises(ClientError) as error:
+        protocol.parse(text)
+
+    assert error.value.message == named
+
+
+def test_a_pong_echoes_the_ping_and_tells_the_time_only_when_asked(monkeypatch):
+    monkeypatch.setattr(protocol.time, "time", lambda: 1_800_000_000.25)
+
+    assert protocol.pong_frame(protocol.parse('{"type": "ping", "n": 1}')) == {
+        "type": "pong",
+        "n": 1,
+    }
+    assert protocol.pong_frame(protocol.parse('{"type": "ping", "clock": true, "sent": 7}')) == {
+        "type": "pong",
+        "clock": True,
+        "sent": 7,
+        "server_time": 1_800_000_000_250.0,
+    }
 
 
 @pytest.mark.parametrize("stream", protocol.STREAMS)

@@ -7,6 +7,7 @@ import {
   LiveTable,
   describe,
   fetchAll,
+  listen,
   notify,
   notifyResynced,
   objectLabel,
@@ -31,9 +32,7 @@ if (root) {
     const label = objectLabel("daily_work", { task: data.task_code ?? codeOf(row) });
     if (await table.refresh("work", [data.id])) notify(describe(frame, label));
   };
-  for (const type of ["daily_work_created", "daily_work_updated", "daily_work_deleted"]) {
-    document.addEventListener(`realtime:${type}`, onWork);
-  }
+  listen(["daily_work_created", "daily_work_updated", "daily_work_deleted"], onWork);
 
   // A task's code, name or unit shows in its rows; its name in the form's choices.
   const onTask = ({ detail: frame }) => {
@@ -41,11 +40,9 @@ if (root) {
     const rows = table.rows("task", data.id);
     const rowsCurrent = rows.every((row) => Number(row.dataset.taskVersion) >= data.version);
     if (!hasTaskChoices && (frame.type === "task_deleted" || rowsCurrent)) return;
-    table.refresh("task", [data.id]);
+    return table.refresh("task", [data.id]);
   };
-  for (const type of ["task_created", "task_updated", "task_deleted"]) {
-    document.addEventListener(`realtime:${type}`, onTask);
-  }
+  listen(["task_created", "task_updated", "task_deleted"], onTask);
 
   document.addEventListener("realtime:resync_required", async () => {
     const [works, tasks] = await Promise.all([

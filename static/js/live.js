@@ -27,6 +27,17 @@ const IDS_PER_FETCH = 200;
 /** Statuses worth asking again for: the server (or a proxy before it) may answer later. */
 const TRANSIENT_STATUSES = new Set([408, 429]);
 
+/**
+ * Run `handler(event)` on each `realtime:<type>` event of `types`. The promise it returns (a
+ * fragment fetch and its rows put in place) tells the client when the page has applied the frame:
+ * its change-to-screen lag is measured up to then.
+ */
+export function listen(types, handler) {
+  for (const type of types) {
+    document.addEventListener(`realtime:${type}`, (event) => event.waitUntil?.(handler(event)));
+  }
+}
+
 /** `format("%(actor)s updated %(object)s", {actor: "maria", object: "1.2 Concrete"})` */
 export function format(template, values) {
   return String(template ?? "").replace(/%\((\w+)\)s/g, (match, name) =>

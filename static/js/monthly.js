@@ -17,6 +17,7 @@ import {
   LiveTable,
   describe,
   fetchAll,
+  listen,
   notify,
   notifyResynced,
   objectLabel,
@@ -112,9 +113,7 @@ if (root) {
     const label = `${data.code} ${data.name ?? row?.querySelector(".task-name")?.textContent.trim() ?? ""}`;
     if (await table.refreshFor(frame, [data.id])) notify(describe(frame, label.trim()));
   };
-  for (const type of ["task_created", "task_updated", "task_deleted"]) {
-    document.addEventListener(`realtime:${type}`, onTask);
-  }
+  listen(["task_created", "task_updated", "task_deleted"], onTask);
 
   // A work counts in its task's row of its date's month; one moved (to another task or date)
   // must also leave the row that counted it: rows list their month's works in data-work-ids.
@@ -130,9 +129,7 @@ if (root) {
     const label = objectLabel("daily_work", { task: data.task_code ?? codeOf(row) });
     if (await table.refreshFor(frame, [...tasks])) notify(describe(frame, label));
   };
-  for (const type of ["daily_work_created", "daily_work_updated", "daily_work_deleted"]) {
-    document.addEventListener(`realtime:${type}`, onWork);
-  }
+  listen(["daily_work_created", "daily_work_updated", "daily_work_deleted"], onWork);
 
   // A plan moved to another task or month must leave the row that shows it (the old place)
   // as well as reach its new one: both tasks' rows are fetched again.
@@ -148,18 +145,14 @@ if (root) {
     const label = objectLabel("monthly_task", { task: data.task_code ?? codeOf(shown) });
     if (await table.refreshFor(frame, [...tasks])) notify(describe(frame, label));
   };
-  for (const type of ["monthly_task_created", "monthly_task_updated", "monthly_task_deleted"]) {
-    document.addEventListener(`realtime:${type}`, onPlan);
-  }
+  listen(["monthly_task_created", "monthly_task_updated", "monthly_task_deleted"], onPlan);
 
   // The working calendar moves plans per day, shading and needed rates: every row (rare).
   const onCalendarDay = ({ detail: frame }) => {
     const ids = taskRows().map((row) => Number(row.dataset.taskId));
-    table.refreshFor(frame, ids.length ? ids : [0]);
+    return table.refreshFor(frame, ids.length ? ids : [0]);
   };
-  for (const type of ["calendar_day_created", "calendar_day_updated", "calendar_day_deleted"]) {
-    document.addEventListener(`realtime:${type}`, onCalendarDay);
-  }
+  listen(["calendar_day_created", "calendar_day_updated", "calendar_day_deleted"], onCalendarDay);
 
   // Fingerprints cannot be worked out from the API: every row of the month is fetched again.
   document.addEventListener("realtime:resync_required", async () => {

@@ -14,6 +14,7 @@ import { backoffDelay, realtime } from "../realtime/websocket.js";
 import {
   describe,
   highlight,
+  listen,
   notify,
   notifyResynced,
   objectLabel,
@@ -106,6 +107,7 @@ class ProgressPage {
     this.failures = 0;
     this.stopped = false;
     this.frames = [];
+    this.waiting = []; // resolvers of schedule(): called once a refresh has put its answer in
     this.problem = null;
     this.chart = this.createChart();
     this.showSummary(this.curve);
@@ -274,12 +276,17 @@ class ProgressPage {
 
   // Live updates.
 
-  /** Refresh after a quiet `DEBOUNCE_MS`; a frame given is told in a notice if it moved anything. */
+  /**
+   * Refresh after a quiet `DEBOUNCE_MS`; a frame given is told in a notice if it moved anything.
+   * Resolves once a refresh started after this call has put its answer on the page (or the page
+   * has given up).
+   */
   schedule(frame = null) {
-    if (this.stopped) return;
+    if (this.stopped) return Promise.resolve();
     if (frame) this.frames.push(frame);
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.refresh(), DEBOUNCE_MS);
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   async refresh() {
@@ -290,6 +297,7 @@ class ProgressPage {
     }
     this.running = true;
     const frames = this.frames.splice(0);
+    const waiting = this.waiting.splice(0);
     try {
       const [curve, fragment] = await Promise.all([this.fetchCurve(), this.fetchTables()]);
       const moved = this.applyCurve(curve);
@@ -299,7 +307,9 @@ class ProgressPage {
       this.showProblem(null);
       if (moved || changed) told(frames).slice(-NOTICES_PER_REFRESH).forEach((f) => this.tell(f));
       this.emit("progress:updated", { moved, changed });
+      waiting.forEach((resolve) => resolve());
     } catch (error) {
+      this.waiting.unshift(...waiting);
       this.failed(error, frames);
     } finally {
       this.running = false;
@@ -332,6 +342,7 @@ class ProgressPage {
   stop(status) {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.waiting.splice(0).forEach((resolve) => resolve());
     const forbidden = status === 401 || status === 403;
     this.showProblem("error", forbidden ? "forbidden" : "refused", { status });
   }
@@ -383,9 +394,7 @@ class ProgressPage {
 
 if (root && window.Chart) {
   const page = new ProgressPage(root);
-  for (const type of EVENT_TYPES) {
-    document.addEventListener(`realtime:${type}`, ({ detail }) => page.schedule(detail));
-  }
+  listen(EVENT_TYPES, ({ detail }) => page.schedule(detail));
   document.addEventListener("realtime:resync_required", async () => {
     page.schedule();
     root.addEventListener("progress:updated", () => notifyResynced(), { once: true });

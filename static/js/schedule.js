@@ -12,7 +12,15 @@
  * and with it every bar. Folded sections stay folded.
  */
 
-import { LiveTable, describe, fetchAll, notify, notifyResynced, realtime } from "./live.js";
+import {
+  LiveTable,
+  describe,
+  fetchAll,
+  listen,
+  notify,
+  notifyResynced,
+  realtime,
+} from "./live.js";
 
 const TASK_EVENTS = ["task_created", "task_updated", "task_deleted"];
 const WORK_EVENTS = ["daily_work_created", "daily_work_updated", "daily_work_deleted"];
@@ -25,10 +33,6 @@ const taskLabel = (data, element) => {
     "";
   return `${data.code} ${name}`.trim();
 };
-
-function listen(types, handler) {
-  for (const type of types) document.addEventListener(`realtime:${type}`, handler);
-}
 
 function start(root) {
   realtime.subscribe((root.dataset.streams ?? "tasks").split(/\s+/).filter(Boolean));
@@ -73,14 +77,14 @@ function liveTable(root) {
   });
 
   listen(WORK_EVENTS, ({ detail: frame }) => {
-    if (table.rows("task", frame.data.task).length) refreshStale([frame.data.task]);
+    if (table.rows("task", frame.data.task).length) return refreshStale([frame.data.task]);
   });
 
   listen(CALENDAR_EVENTS, () => {
     const ids = [...table.tbody.querySelectorAll("tr[data-task-id]")].map((row) =>
       Number(row.dataset.taskId),
     );
-    if (ids.length) refreshStale(ids);
+    if (ids.length) return refreshStale(ids);
   });
 
   document.addEventListener("realtime:resync_required", async () => {
@@ -170,7 +174,7 @@ function liveTimeline(root) {
 
   listen(TASK_EVENTS, ({ detail: frame }) => {
     const row = root.querySelector(`.timeline-task[data-task-id="${Number(frame.data.id)}"]`);
-    refresh(describe(frame, taskLabel(frame.data, row)));
+    return refresh(describe(frame, taskLabel(frame.data, row)));
   });
   listen([...WORK_EVENTS, ...CALENDAR_EVENTS], () => refresh(null));
   document.addEventListener("realtime:resync_required", async () => {

@@ -26,6 +26,15 @@
  *   back at once. Any `error` frame with `retry_after` has that effect on the next attempt.
  * A refused socket (4409, 4503) opens and closes at once; it counts as a failed attempt.
  *
+ * Change-to-screen lag: for a share of the live events (`lagSampleRate`), the client measures
+ * the time from the change's commit (the frame's `ts`, server clock) to the page having applied
+ * it, that is, once the page's handlers have run and the promises they handed to
+ * `event.waitUntil()` (a fragment fetch put into the DOM) have settled. Its clock offset to the
+ * server comes from the pings (`"clock": true`; the pong carries `server_time`), NTP-style: of the
+ * last few round trips, the one with the smallest round-trip time. The lags (seconds) go back in
+ * one `lag` message per `lagReportInterval` at most; the server exports them on `/metrics` as
+ * `realtime_change_to_screen_seconds`.
+ *
  * Configuration: the JSON in `<script type="application/json" id="realtime-config">`
  * (see `DEFAULTS`); the page modules import the shared `realtime` instance.
  *
@@ -66,9 +75,16 @@ const DEFAULTS = Object.freeze({
   heartbeatInterval: 25000, // ms between pings
   heartbeatTimeout: 10000, // ms of silence after a ping (or a connection attempt) = dead
   lastEventId: null, // resume point; default: <body data-last-event-id>
+  lagSampleRate: 0, // share of live events whose change-to-screen lag is measured (0: off)
+  lagReportInterval: 10000, // ms between `lag` reports
 });
 
 const SEEN_IDS_KEPT = 5000;
+/** The server's bounds of a `lag` message (realtime/protocol.py). */
+const LAG_SAMPLES_MAX = 100;
+const LAG_SECONDS_MAX = 600;
+/** Round trips the clock offset is chosen from: recent enough to follow a drifting clock. */
+const CLOCK_SAMPLES_KEPT = 8;
 
 /** The statuses of the refusals, by close code; shown until a connection succeeds. */
 const REFUSALS = new Map([
@@ -102,6 +118,10 @@ export class RealtimeClient {
     this.deadTimer = null;
     this.currentStatus = Status.IDLE;
     this.statusAttempt = 0;
+    this.clock = new ClockOffset();
+    this.lag = new LagSamples(this.options.lagSampleRate);
+    this.lagTimer = null;
+    this.subscribing = 0; // subscribes of this socket not yet answered: their frames are replays
   }
 
   /** The connection state: one of `Status`. */
@@ -183,6 +203,9 @@ export class RealtimeClient {
     this.retryAfter = null;
     const socket = new WebSocket(socketUrl(this.options.url));
     this.socket = socket;
+    // Another connection may reach another server, with another clock.
+    this.clock.reset();
+    this.subscribing = 0;
     let opened = false;
     const attempt = this.attempt;
     this.setStatus(this.attempt === 0 ? Status.CONNECTING : this.retryingStatus());
@@ -291,7 +314,9 @@ export class RealtimeClient {
   }
 
   ping() {
-    if (this.send({ type: "ping" }) && this.deadTimer === null) this.armDeadTimer();
+    const message = { type: "ping" };
+    if (this.lag.on) Object.assign(message, { clock: true, sent: Date.now() });
+    if (this.send(message) && this.deadTimer === null) this.armDeadTimer();
   }
 
   armDeadTimer() {
@@ -312,10 +337,11 @@ export class RealtimeClient {
   sendSubscribe(streams) {
     const message = { type: "subscribe", events: streams };
     if (this.lastId !== null) message.last_event_id = this.lastId;
-    this.send(message);
+    if (this.send(message)) this.subscribing += 1;
   }
 
   receive(text) {
+    const received = Date.now();
     let frame;
     try {
       frame = JSON.parse(text);
@@ -327,14 +353,27 @@ export class RealtimeClient {
     if (typeof frame.id === "number" && typeof frame.event === "string") {
       if (this.seen.has(frame.id)) return; // a replay of an event already applied
       this.remember(frame.id);
+      const committed = Date.parse(frame.ts);
+      // A replayed event's wait is the client's absence, not a lag.
+      if (this.subscribing === 0 && Number.isFinite(committed) && this.lag.draw()) {
+        this.dispatch(frame).then(() => this.applied(committed));
+        return;
+      }
     } else if (frame.type === "subscribed") {
+      this.subscribing = Math.max(0, this.subscribing - 1);
       this.advance(toEventId(frame.last_event_id));
+    } else if (frame.type === "pong") {
+      if (typeof frame.server_time === "number" && typeof frame.sent === "number") {
+        this.clock.add(frame.sent, received, frame.server_time);
+      }
     } else if (frame.type === "error") {
       if (isDelay(frame.retry_after)) this.retryAfter = frame.retry_after;
       // The user lost the view permission of these streams: the server unsubscribed them, and
       // asking for them again on the next reconnect would refuse the whole subscribe.
       if (frame.code === "forbidden" && Array.isArray(frame.events)) {
         frame.events.forEach((stream) => this.streams.delete(stream));
+      } else if (frame.code === "forbidden") {
+        this.subscribing = Math.max(0, this.subscribing - 1); // a refused subscribe
       }
     }
     this.dispatch(frame);
@@ -350,15 +389,41 @@ export class RealtimeClient {
     if (id !== null && (this.lastId === null || id > this.lastId)) this.lastId = id;
   }
 
+  /** Hand `frame` to the page; resolves once the work the handlers handed back has settled. */
   dispatch(frame) {
+    const event = new RealtimeEvent(`realtime:${frame.type}`, frame);
     for (const handler of [...(this.handlers.get(frame.type) ?? []), ...(this.handlers.get(ANY) ?? [])]) {
       try {
-        handler(frame);
+        event.waitUntil(handler(frame));
       } catch (error) {
         reportError(error); // one failing handler must not starve the others
       }
     }
-    this.target.dispatchEvent(new CustomEvent(`realtime:${frame.type}`, { detail: frame }));
+    this.target.dispatchEvent(event);
+    return Promise.all(event.pending);
+  }
+
+  /** A sampled event is on the page: its lag waits in `lag` for the next report. */
+  applied(committed) {
+    if (document.visibilityState === "hidden") return; // throttled: not what a user sees
+    this.lag.add(committed, Date.now());
+    if (this.clock.offset === null) this.ping(); // the first estimate, without waiting
+    if (this.lagTimer === null) {
+      this.lagTimer = setTimeout(() => this.reportLag(), this.options.lagReportInterval);
+    }
+  }
+
+  /** Send the lags measured since the last report (or keep them until a pong has come). */
+  reportLag() {
+    this.lagTimer = null;
+    const offset = this.clock.offset;
+    if (offset !== null && this.isOpen()) {
+      const samples = this.lag.take(offset);
+      if (samples.length) this.send({ type: "lag", samples });
+    }
+    if (this.lag.size) {
+      this.lagTimer = setTimeout(() => this.reportLag(), this.options.lagReportInterval);
+    }
   }
 
   setStatus(status) {
@@ -367,6 +432,106 @@ export class RealtimeClient {
     this.statusAttempt = this.attempt;
     const detail = { status, attempt: this.attempt };
     this.target.dispatchEvent(new CustomEvent("realtime:status", { detail }));
+  }
+}
+
+/**
+ * The `realtime:<type>` DOM event. A listener whose work goes on after it returns (a fragment
+ * fetch) hands its promise to `waitUntil()`: the frame counts as applied once it settles.
+ */
+export class RealtimeEvent extends CustomEvent {
+  constructor(type, frame) {
+    super(type, { detail: frame });
+    this.pending = [];
+  }
+
+  /** @param {unknown} work a promise (anything else is done already) */
+  waitUntil(work) {
+    if (typeof work?.then !== "function") return;
+    // A failure stays as visible as it was without this (an unhandled rejection otherwise).
+    this.pending.push(Promise.resolve(work).catch((error) => reportError(error)));
+  }
+}
+
+/**
+ * The client's clock offset to the server's, NTP-style: each pong gives
+ * `offset = server_time − (sent + received) / 2`, off by at most half its round trip, so the
+ * estimate is the one of the smallest round trip among the last `CLOCK_SAMPLES_KEPT`.
+ */
+export class ClockOffset {
+  constructor() {
+    this.samples = [];
+  }
+
+  /** A pong: `sent` and `received` on this clock, `serverTime` on the server's (ms). */
+  add(sent, received, serverTime) {
+    const rtt = received - sent;
+    if (!(rtt >= 0) || !Number.isFinite(serverTime)) return;
+    this.samples.push({ rtt, offset: serverTime - (sent + received) / 2 });
+    if (this.samples.length > CLOCK_SAMPLES_KEPT) this.samples.shift();
+  }
+
+  /** Milliseconds to add to `Date.now()` to read the server's clock; `null` before a pong. */
+  get offset() {
+    if (!this.samples.length) return null;
+    return this.samples.reduce((best, sample) => (sample.rtt < best.rtt ? sample : best)).offset;
+  }
+
+  reset() {
+    this.samples = [];
+  }
+}
+
+/**
+ * The lags measured since the last report: a uniform sample of at most `LAG_SAMPLES_MAX` of
+ * them (reservoir sampling), so a burst of events costs one bounded message.
+ */
+export class LagSamples {
+  /**
+   * @param {number} rate the share of events measured (0 to 1)
+   * @param {() => number} [random] in [0, 1)
+   */
+  constructor(rate, random = Math.random) {
+    this.rate = Number(rate) || 0;
+    this.random = random;
+    this.kept = [];
+    this.seen = 0;
+  }
+
+  get on() {
+    return this.rate > 0;
+  }
+
+  get size() {
+    return this.kept.length;
+  }
+
+  /** Whether to measure the next event. */
+  draw() {
+    return this.on && this.random() < this.rate;
+  }
+
+  /** `committed` on the server's clock, `applied` on this one (ms). */
+  add(committed, applied) {
+    this.seen += 1;
+    const sample = { committed, applied };
+    if (this.kept.length < LAG_SAMPLES_MAX) {
+      this.kept.push(sample);
+    } else {
+      const index = Math.floor(this.random() * this.seen);
+      if (index < LAG_SAMPLES_MAX) this.kept[index] = sample;
+    }
+  }
+
+  /** The lags in seconds with the clock `offset` (ms) applied, clamped at 0; forgets them. */
+  take(offset) {
+    const lags = this.kept
+      .map(({ committed, applied }) => Math.max(0, applied + offset - committed) / 1000)
+      .filter((lag) => lag <= LAG_SECONDS_MAX)
+      .map((lag) => Math.round(lag * 1000) / 1000);
+    this.kept = [];
+    this.seen = 0;
+    return lags;
   }
 }
 
