@@ -275,7 +275,7 @@ def test_a_connection_silent_after_a_ping_is_replaced(client_page, scripted):
 
 
 def test_pongs_keep_the_connection(client_page, scripted):
-    page = client_page(heartbeatInterval=50, heartbeatTimeout=100, reconnectDelay=20)
+    page = client_page(heartbeatInterval=50, heartbeatTimeout=5000, reconnectDelay=20)
     run(page, "realtime.subscribe(['tasks']); realtime.connect();")
 
     # Several heartbeats come and go on the one connection.
