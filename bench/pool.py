@@ -104,6 +104,11 @@ class ClientPool:
         seconds; how many clients miss some."""
         return sum(self.command("wait", writes, stall, timeout=WAIT_LIMIT))
 
+    def ping(self, count: int, stall: float) -> int:
+        """``count`` pings from every client at once, until every pong came back (or none for
+        ``stall`` seconds); how many pongs are missing."""
+        return sum(self.command("ping", count, stall, timeout=WAIT_LIMIT))
+
     def collect(self) -> dict[str, Any]:
         """Each client's event frames since the last collect, as (received at, id, write)."""
         replies = self.command("collect")
