@@ -16,6 +16,7 @@ Everything runs on 127.0.0.1; the results go to stdout and to ``bench/results/<t
 import argparse
 import itertools
 import json
+import math
 import os
 import resource
 import shlex
@@ -49,6 +50,7 @@ RESULTS_DIR = BASE_DIR / "bench" / "results"
 DESCRIPTION = "The fan-out benchmark of /api/ws: the project and the FastAPI baseline side by side."
 LATE_PATIENCE = 5.0
 CPU_TICK = 1 / CLOCK_TICKS  # /proc counts CPU time in ticks
+MAX_PINGS = 50
 # The naive fan-out takes minutes at N = 1,000 (every socket reads the log for every event): one
 # naive variant (the daphne one, which a target compares with) keeps `make bench` short.
 DEFAULT_VARIANTS = [name for name in VARIANTS if name != "uvicorn-socket"]
@@ -106,8 +108,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error(f"--clients takes whole numbers separated by commas, not {args.clients!r}")
     if min(clients) < 1 or args.writes < 1 or args.repeat < 1:
         parser.error("--clients, --writes and --repeat must be at least 1")
-    if args.pings < 0:
-        parser.error("--pings must be 0 or more")
+    if not 0 <= args.pings <= MAX_PINGS:
+        parser.error(
+            f"--pings takes 0 to {MAX_PINGS}: the project closes a socket that sends more than "
+            "REALTIME_RATE_LIMIT_BURST (60) messages at once"
+        )
     return Options(
         clients=clients,
         writes=args.writes,
@@ -129,11 +134,37 @@ def scratch_dir() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def raise_fd_limit() -> None:
-    """Every client and every server socket is a file descriptor: take the hard limit."""
+# Files a server or client process holds besides its sockets: its database, logs, pipes, the
+# listener, the interpreter's own.
+SPARE_FILES = 256
+
+
+def files_needed(options: Options) -> int:
+    """Open files the busiest process of the run needs: a one-process server holds a socket per
+    client (client workers hold fewer: the clients are spread over them)."""
+    processes = min(VARIANTS[name].processes for name in options.variants)
+    return math.ceil(max(options.clients) / processes) + SPARE_FILES
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise this process's soft limit on open files up to its hard limit; the servers and client
+    workers it starts inherit it. Refuse to start when even the hard limit is below ``needed``:
+    the run would end in refused connections, not in a measurement."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise FdLimitTooLow(
+            f"this run needs about {needed:,} open files in one server process, and the hard "
+            f"limit on open files is {hard:,}: raise it (`ulimit -Hn {needed}` as root, "
+            "LimitNOFILE= in a systemd unit, nofile in /etc/security/limits.conf, "
+            "docker run --ulimit nofile=...), or measure fewer clients"
+        )
+    if soft != resource.RLIM_INFINITY and soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class FdLimitTooLow(RuntimeError):
+    pass
 
 
 class Measurement:
@@ -382,7 +413,7 @@ def results_document(options: Options, started_at: datetime, runs: list[dict]) -
 
 def run(options: Options, path: Path) -> dict[str, Any]:
     """Measure everything; ``path`` gets the results so far after each run."""
-    raise_fd_limit()
+    raise_fd_limit(files_needed(options))
     started_at = datetime.now(UTC)
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-", dir=scratch_dir()) as temporary:
@@ -418,6 +449,12 @@ def stop_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
+    try:
+        open_files = raise_fd_limit(files_needed(options))
+    except FdLimitTooLow as error:
+        print(f"python -m bench: {error}", file=sys.stderr)
+        return 3
+    print(f"Open files allowed per process: {open_files:,}", flush=True)
     stop_on_sigterm()
     options.output_dir.mkdir(parents=True, exist_ok=True)
     path = options.output_dir / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"

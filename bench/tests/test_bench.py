@@ -7,6 +7,7 @@ report counts it; docs/performance.md).
 """
 
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -141,7 +142,7 @@ def test_two_processes_with_redis_deliver_every_write_to_every_client(tmp_path):
     assert_complete_run(run)
 
 
-@pytest.mark.parametrize("argument", ["--variants=nginx", "--clients=many"])
+@pytest.mark.parametrize("argument", ["--variants=nginx", "--clients=many", "--pings=61"])
 def test_bad_options_are_refused(argument):
     result = subprocess.run(
         [sys.executable, "-m", "bench", argument],
@@ -153,3 +154,22 @@ def test_bad_options_are_refused(argument):
     )
     assert result.returncode == 2
     assert "usage: python -m bench" in result.stderr
+
+
+def lower_the_hard_limit_on_open_files() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def test_a_hard_limit_on_open_files_below_the_client_count_is_said_before_anything_starts():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--clients=10000", "--variants=uvicorn"],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=lower_the_hard_limit_on_open_files,
+    )
+    assert result.returncode == 3
+    assert "the hard limit on open files is 1,024" in result.stderr
+    assert "[1-10000-uvicorn]" not in result.stdout
