@@ -321,11 +321,18 @@ def table(results: dict[str, Any]) -> str:
                 )
             )
     for clients, figures in results["ratios"].items():
+        measured = results["summary"][clients]
+        shown = [
+            (name, figures[name])
+            for name, variant, other, *_figure in RATIOS
+            if variant in measured and other in measured
+        ]
+        if not shown:
+            continue
         lines += ["", f"Ratios at N = {clients}:"]
-        for name, *_variants in RATIOS:
-            value = figures[name]
-            shown = "-" if value is None else f"{value:.2f}"
-            lines.append(f"  {name}: {shown}{verdict(name, value)}")
+        for name, value in shown:
+            text = "-" if value is None else f"{value:.2f}"
+            lines.append(f"  {name}: {text}{verdict(name, value)}")
     return "\n".join(lines)
 
 

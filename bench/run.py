@@ -134,6 +134,10 @@ def scratch_dir() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+class FdLimitTooLow(RuntimeError):
+    """The hard limit on open files is below what the run needs."""
+
+
 # Files a server or client process holds besides its sockets: its database, logs, pipes, the
 # listener, the interpreter's own.
 SPARE_FILES = 256
@@ -161,10 +165,6 @@ def raise_fd_limit(needed: int) -> int:
     if soft != resource.RLIM_INFINITY and soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-class FdLimitTooLow(RuntimeError):
-    pass
 
 
 class Measurement:
