@@ -6,6 +6,8 @@ The runner talks to a worker over a pipe, one command at a time, and the worker 
 - ``("wait", writes, stall)``: answer when every open client has received the events of these
   write numbers, or when none of them has arrived for ``stall`` seconds, with how many clients
   still miss some;
+- ``("ping", count)``: every client sends ``count`` pings at once; answer when every open client
+  has its ``count`` pongs, or when none came for ``stall`` seconds, with how many pongs are missing;
 - ``("collect",)``: hand over the event frames each client received since the last collect;
 - ``("close",)``: close the connections and end.
 
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 
 SUBSCRIBE = json.dumps({"type": "subscribe", "events": ["tasks"]})
+PING = json.dumps({"type": "ping"})
 HANDSHAKE_TIMEOUT = 60.0
 
 # An event frame as the runner needs it: when it came, its event id and the write it carries.
@@ -57,6 +60,7 @@ class Client:
     seen: set[int] = field(default_factory=set)  # write numbers received
     missing: int = 0  # of the writes waited for
     other: dict[str, int] = field(default_factory=dict)  # frames that are not events, by type
+    pongs: int = 0  # still awaited
     close_code: int | None = None
     closed: bool = False
     error: str | None = None
@@ -85,6 +89,8 @@ class Worker:
         self.waiting = 0
         self.progress = 0  # awaited events received, ever
         self.reached = asyncio.Event()
+        self.ponging = 0  # clients still awaiting pongs
+        self.ponged = asyncio.Event()
         self.readers: list[asyncio.Task[None]] = []
 
     async def serve(self) -> None:
@@ -131,6 +137,30 @@ class Worker:
         for client in self.clients:
             client.missing = 0
         return behind
+
+    async def command_ping(self, count: int, stall: float) -> int:
+        """``count`` pings from every open client, sent at once, then their pongs."""
+        clients = [client for client in self.clients if client.open]
+        for client in clients:
+            client.pongs = count
+        self.ponging = len(clients)
+        self.ponged.clear()
+        for _ in range(count):
+            await asyncio.gather(
+                *(client.ws.send(PING) for client in clients if client.ws is not None),
+                return_exceptions=True,
+            )
+        while self.ponging:
+            before = sum(client.pongs for client in clients)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ponged.wait(), stall)
+            if before == sum(client.pongs for client in clients):
+                break
+        missing = sum(client.pongs for client in clients if client.open)
+        for client in clients:
+            client.pongs = 0
+        self.ponging = 0
+        return missing
 
     async def command_collect(self) -> dict[str, Any]:
         events = []
@@ -188,6 +218,10 @@ class Worker:
                 item = decode(time.monotonic(), text)  # type: ignore[arg-type]
                 if isinstance(item, str):
                     client.other[item] = client.other.get(item, 0) + 1
+                    if item == "pong" and client.pongs:
+                        client.pongs -= 1
+                        if not client.pongs:
+                            self.pong_arrived()
                     continue
                 client.events.append(item)
                 seq = item[2]
@@ -204,11 +238,18 @@ class Worker:
         client.closed = True
         if self.wanted and client.missing:
             self.arrived()  # it will get nothing more: stop waiting for it
+        if client.pongs:
+            self.pong_arrived()
 
     def arrived(self) -> None:
         self.waiting -= 1
         if not self.waiting:
             self.reached.set()
+
+    def pong_arrived(self) -> None:
+        self.ponging -= 1
+        if self.ponging <= 0:
+            self.ponged.set()
 
 
 def run_worker(spec: WorkerSpec, pipe: Connection) -> None:

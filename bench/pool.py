@@ -15,6 +15,9 @@ MAX_WORKERS = 8
 # handshake that waits longer than 5 s (its --websocket_connect_timeout).
 CONNECT_CONCURRENCY = 64
 REPLY_TIMEOUT = 120.0  # seconds a worker may take to answer a command
+# Connecting is bounded by the server's CPU (milliseconds a socket): at N = 10,000 on a loaded
+# machine it takes minutes, so the connect command may take this long per client on top.
+CONNECT_SECONDS_PER_CLIENT = 0.05
 WAIT_LIMIT = 3600.0  # seconds a wait may take while events keep arriving
 
 
@@ -91,7 +94,10 @@ class ClientPool:
     def connect(self) -> dict[str, Any]:
         """Open and subscribe every client; how long it took from the first handshake to the
         last ``subscribed``."""
-        replies = self.command("connect")
+        clients = sum(len(spec.urls) for spec in self.specs)
+        replies = self.command(
+            "connect", timeout=REPLY_TIMEOUT + CONNECT_SECONDS_PER_CLIENT * clients
+        )
         return {
             "seconds": max(r["finished"] for r in replies) - min(r["started"] for r in replies),
             "connected": sum(r["connected"] for r in replies),
@@ -103,6 +109,11 @@ class ClientPool:
         """Until every open client has the events of ``writes``, or none came for ``stall``
         seconds; how many clients miss some."""
         return sum(self.command("wait", writes, stall, timeout=WAIT_LIMIT))
+
+    def ping(self, count: int, stall: float) -> int:
+        """``count`` pings from every client at once, until every pong came back (or none for
+        ``stall`` seconds); how many pongs are missing."""
+        return sum(self.command("ping", count, stall, timeout=WAIT_LIMIT))
 
     def collect(self) -> dict[str, Any]:
         """Each client's event frames since the last collect, as (received at, id, write)."""

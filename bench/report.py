@@ -21,6 +21,7 @@ PACKAGES = [
     "websockets",
     "fastapi",
     "starlette",
+    "SQLAlchemy",
     "uvloop",
     "httptools",
 ]
@@ -96,6 +97,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
             "connect_seconds": median([run["connect"]["seconds"] for run in group]),
             "connect_failed": sum(run["connect"]["failed"] for run in group),
             "kb_per_connection": median([run["kb_per_connection"] for run in group]),
+            "server_cpu_ms_per_connect": median(
+                [run.get("server_cpu_ms_per_connect") for run in group]
+            ),
+            "server_cpu_us_per_ping": median([run.get("server_cpu_us_per_ping") for run in group]),
+            "missing_pongs": sum(run.get("pings", {}).get("missing_pongs", 0) for run in group),
             "server_cpu_ms_per_write_alone": median(
                 [run["server_cpu_ms_per_write_alone"] for run in group]
             ),
@@ -113,6 +119,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
                 for key in (
                     "deliveries_per_cpu_second",
                     "fanout_deliveries_per_cpu_second",
+                    "fanout_us_per_delivery",
                     "delivered_per_second",
                     "writes_per_second",
                     "server_cpu_seconds",
@@ -126,11 +133,26 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
     return summary
 
 
-# The comparisons the issue sets targets for: (name, variant, compared with, phase, figure).
+# The comparisons the issues set targets for: (name, variant, compared with, phase, figure).
 PER_CPU = ("back_to_back", "deliveries_per_cpu_second")
 FANOUT_PER_CPU = ("back_to_back", "fanout_deliveries_per_cpu_second")
 ISOLATED_P99 = ("isolated", "p99_ms")
 RATIOS = [
+    # Issue 12: against the seed's design (FastAPI + SQLAlchemy), at N = 100 and 1,000.
+    ("uvicorn_vs_sqlalchemy_deliveries_per_cpu", "uvicorn", "fastapi-sqlalchemy", *PER_CPU),
+    (
+        "uvicorn_vs_sqlalchemy_nodeflate_deliveries_per_cpu",
+        "uvicorn",
+        "fastapi-sqlalchemy-nodeflate",
+        *PER_CPU,
+    ),
+    ("uvicorn_vs_sqlalchemy_isolated_p99", "uvicorn", "fastapi-sqlalchemy", *ISOLATED_P99),
+    (
+        "uvicorn_vs_sqlalchemy_nodeflate_isolated_p99",
+        "uvicorn",
+        "fastapi-sqlalchemy-nodeflate",
+        *ISOLATED_P99,
+    ),
     ("uvicorn_vs_fastapi_deliveries_per_cpu", "uvicorn", "fastapi", *PER_CPU),
     ("uvicorn_vs_fastapi_nodeflate_deliveries_per_cpu", "uvicorn", "fastapi-nodeflate", *PER_CPU),
     ("uvicorn_vs_fastapi_isolated_p99", "uvicorn", "fastapi", *ISOLATED_P99),
@@ -147,6 +169,27 @@ RATIOS = [
         *FANOUT_PER_CPU,
     ),
 ]
+
+
+# Issue 12's targets for the ratios above: (at least, at most).
+TARGETS: dict[str, tuple[float | None, float | None]] = {
+    "uvicorn_vs_sqlalchemy_deliveries_per_cpu": (2.5, None),
+    "uvicorn_vs_sqlalchemy_nodeflate_deliveries_per_cpu": (1.5, None),
+    "uvicorn_vs_sqlalchemy_isolated_p99": (None, 1.0),
+    "uvicorn_vs_sqlalchemy_nodeflate_isolated_p99": (None, 1.0),
+}
+
+
+def verdict(name: str, value: float | None) -> str:
+    """`` (target ≥ 2.5: met)`` for a ratio with a target, else nothing."""
+    if name not in TARGETS:
+        return ""
+    least, most = TARGETS[name]
+    target = f"≥ {least}" if least is not None else f"≤ {most}"
+    if value is None:
+        return f" (target {target})"
+    met = (least is None or value >= least) and (most is None or value <= most)
+    return f" (target {target}: {'met' if met else 'not met'})"
 
 
 def ratios(summary: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -182,7 +225,11 @@ def run_line(run: dict[str, Any]) -> str:
     isolated = phases["isolated"].get("latency_ms", {})
     return (
         f"  connected {run['connect']['connected']}/{run['clients']} in "
-        f"{run['connect']['seconds']:.2f} s; {run['kb_per_connection']:.1f} KB/conn; "
+        f"{run['connect']['seconds']:.2f} s "
+        f"({number(run.get('server_cpu_ms_per_connect'), 2)} ms server CPU each); "
+        f"{run['kb_per_connection']:.1f} KB/conn; "
+        f"ping {number(run.get('server_cpu_us_per_ping'))} µs; "
+        f"fan-out {number(phases['back_to_back'].get('fanout_us_per_delivery'), 1)} µs/delivery; "
         f"isolated p99 {number(isolated.get('p99'), 1)} ms; "
         f"back-to-back {number(phases['back_to_back']['deliveries_per_cpu_second'])} "
         f"deliveries/CPU-s; lost {run['lost']}, dup {run['duplicated']}, "
@@ -190,8 +237,9 @@ def run_line(run: dict[str, Any]) -> str:
     )
 
 
+VARIANT_WIDTH = 28
 COLUMNS = [
-    ("variant", 18),
+    ("variant", VARIANT_WIDTH),
     ("N", 5),
     ("connect s", 9),
     ("KB/conn", 7),
@@ -206,9 +254,22 @@ COLUMNS = [
 ]
 
 
-def row(cells: list[str]) -> str:
+# Issue 12's "costs to reach": the server's CPU time of each operation, and memory.
+COST_COLUMNS = [
+    ("variant", VARIANT_WIDTH),
+    ("N", 5),
+    ("connect+subscribe ms/socket", 27),
+    ("ping µs", 8),
+    ("fan-out µs/delivery", 19),
+    ("write alone ms", 14),
+    ("KB/conn", 7),
+    ("missing pongs", 13),
+]
+
+
+def row(cells: list[str], columns: list[tuple[str, int]] = COLUMNS) -> str:
     """Left-aligned first column, right-aligned figures."""
-    widths = [width for _title, width in COLUMNS]
+    widths = [width for _title, width in columns]
     return "  ".join(
         cell.ljust(width) if index == 0 else cell.rjust(width)
         for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
@@ -241,11 +302,37 @@ def table(results: dict[str, Any]) -> str:
                     ]
                 )
             )
+    lines += ["", "Per-operation server CPU:", row([t for t, _w in COST_COLUMNS], COST_COLUMNS)]
+    for clients, variants in results["summary"].items():
+        for variant, f in variants.items():
+            lines.append(
+                row(
+                    [
+                        variant,
+                        clients,
+                        number(f.get("server_cpu_ms_per_connect"), 2),
+                        number(f.get("server_cpu_us_per_ping"), 1),
+                        number(f.get("back_to_back", {}).get("fanout_us_per_delivery"), 1),
+                        number(f["server_cpu_ms_per_write_alone"], 1),
+                        number(f["kb_per_connection"], 1),
+                        str(f.get("missing_pongs", 0)),
+                    ],
+                    COST_COLUMNS,
+                )
+            )
     for clients, figures in results["ratios"].items():
+        measured = results["summary"][clients]
+        shown = [
+            (name, figures[name])
+            for name, variant, other, *_figure in RATIOS
+            if variant in measured and other in measured
+        ]
+        if not shown:
+            continue
         lines += ["", f"Ratios at N = {clients}:"]
-        for name, *_variants in RATIOS:
-            value = figures[name]
-            lines.append(f"  {name}: {'-' if value is None else f'{value:.2f}'}")
+        for name, value in shown:
+            text = "-" if value is None else f"{value:.2f}"
+            lines.append(f"  {name}: {text}{verdict(name, value)}")
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 For each repetition, each client count and each variant in turn: start the variant on a fresh
 database, time K writes with nobody listening (the server's CPU cost of a write alone), connect
-and subscribe the clients, then three write phases, each followed until every client has every
+and subscribe the clients (the server's CPU per socket), have every client ping P times (the
+server's CPU per ping), then three write phases, each followed until every client has every
 event (or until none has arrived for ``--timeout`` seconds):
 
 - back-to-back: K writes in a row, each sent when the previous one was answered;
@@ -15,6 +16,7 @@ Everything runs on 127.0.0.1; the results go to stdout and to ``bench/results/<t
 import argparse
 import itertools
 import json
+import math
 import os
 import resource
 import shlex
@@ -32,6 +34,7 @@ from . import report
 from .pool import ClientPool, default_workers
 from .servers import (
     BASE_DIR,
+    CLOCK_TICKS,
     VARIANTS,
     Deployment,
     Template,
@@ -46,6 +49,8 @@ from .writes import Writer
 RESULTS_DIR = BASE_DIR / "bench" / "results"
 DESCRIPTION = "The fan-out benchmark of /api/ws: the project and the FastAPI baseline side by side."
 LATE_PATIENCE = 5.0
+CPU_TICK = 1 / CLOCK_TICKS  # /proc counts CPU time in ticks
+MAX_PINGS = 50
 # The naive fan-out takes minutes at N = 1,000 (every socket reads the log for every event): one
 # naive variant (the daphne one, which a target compares with) keeps `make bench` short.
 DEFAULT_VARIANTS = [name for name in VARIANTS if name != "uvicorn-socket"]
@@ -55,6 +60,7 @@ DEFAULT_VARIANTS = [name for name in VARIANTS if name != "uvicorn-socket"]
 class Options:
     clients: list[int]
     writes: int
+    pings: int
     variants: list[str]
     repeat: int
     throughput_seconds: float
@@ -68,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION)
     parser.add_argument("--clients", default="1000", help="client counts, e.g. 100,1000,5000")
     parser.add_argument("--writes", type=int, default=10, help="writes per latency phase (K)")
+    parser.add_argument(
+        "--pings", type=int, default=10, help="pings per client in the ping phase (0 skips it)"
+    )
     parser.add_argument(
         "--variants",
         default=",".join(DEFAULT_VARIANTS),
@@ -99,9 +108,15 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error(f"--clients takes whole numbers separated by commas, not {args.clients!r}")
     if min(clients) < 1 or args.writes < 1 or args.repeat < 1:
         parser.error("--clients, --writes and --repeat must be at least 1")
+    if not 0 <= args.pings <= MAX_PINGS:
+        parser.error(
+            f"--pings takes 0 to {MAX_PINGS}: the project closes a socket that sends more than "
+            "REALTIME_RATE_LIMIT_BURST (60) messages at once"
+        )
     return Options(
         clients=clients,
         writes=args.writes,
+        pings=args.pings,
         variants=variants,
         repeat=args.repeat,
         throughput_seconds=args.throughput_seconds,
@@ -119,11 +134,37 @@ def scratch_dir() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def raise_fd_limit() -> None:
-    """Every client and every server socket is a file descriptor: take the hard limit."""
+class FdLimitTooLow(RuntimeError):
+    """The hard limit on open files is below what the run needs."""
+
+
+# Files a server or client process holds besides its sockets: its database, logs, pipes, the
+# listener, the interpreter's own.
+SPARE_FILES = 256
+
+
+def files_needed(options: Options) -> int:
+    """Open files the busiest process of the run needs: a one-process server holds a socket per
+    client (client workers hold fewer: the clients are spread over them)."""
+    processes = min(VARIANTS[name].processes for name in options.variants)
+    return math.ceil(max(options.clients) / processes) + SPARE_FILES
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise this process's soft limit on open files up to its hard limit; the servers and client
+    workers it starts inherit it. Refuse to start when even the hard limit is below ``needed``:
+    the run would end in refused connections, not in a measurement."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise FdLimitTooLow(
+            f"this run needs about {needed:,} open files in one server process, and the hard "
+            f"limit on open files is {hard:,}: raise it (`ulimit -Hn {needed}` as root, "
+            "LimitNOFILE= in a systemd unit, nofile in /etc/security/limits.conf, "
+            "docker run --ulimit nofile=...), or measure fewer clients"
+        )
+    if soft != resource.RLIM_INFINITY and soft < needed:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 class Measurement:
@@ -157,6 +198,8 @@ class Measurement:
             self.phase_of[seq] = name
         deliveries = self.absorb(self.pool.collect())
         fanout_cpu = server_cpu - len(seqs) * self.write_cpu
+        if fanout_cpu < CPU_TICK:
+            fanout_cpu = 0.0  # below what /proc can tell apart from nothing
         return {
             "writes": len(seqs),
             "writing_seconds": writing,
@@ -166,6 +209,9 @@ class Measurement:
             "deliveries": deliveries,
             "deliveries_per_cpu_second": deliveries / server_cpu if server_cpu else None,
             "fanout_deliveries_per_cpu_second": deliveries / fanout_cpu if fanout_cpu > 0 else None,
+            "fanout_us_per_delivery": fanout_cpu / deliveries * 1e6
+            if fanout_cpu > 0 and deliveries
+            else None,
             "delivered_per_second": deliveries / seconds,
             "writes_per_second": len(seqs) / writing if writing else None,
             "clients_missing_events": missing,
@@ -242,6 +288,35 @@ def write_alone_cpu_seconds(deployment: Deployment, writer: Writer, count: int) 
     return (deployment.cpu_seconds() - cpu) / count
 
 
+def ping_phase(
+    deployment: Deployment, pool: ClientPool, count: int, clients: int, options: Options
+) -> dict[str, Any]:
+    """Every client sends ``count`` pings at once and waits for their pongs: the server's CPU
+    time per ping (nothing else happens meanwhile)."""
+    if not count or not clients:
+        return {
+            "pings": 0,
+            "missing_pongs": 0,
+            "server_cpu_seconds": 0.0,
+            "seconds": 0.0,
+            "server_cpu_us_per_ping": None,
+        }
+    cpu, started = deployment.cpu_seconds(), time.monotonic()
+    missing = pool.ping(count, options.timeout)
+    seconds = time.monotonic() - started
+    cpu = deployment.cpu_seconds() - cpu
+    if cpu < CPU_TICK:
+        cpu = 0.0  # below what /proc can tell apart from nothing
+    answered = count * clients - missing
+    return {
+        "pings": count * clients,
+        "missing_pongs": missing,
+        "server_cpu_seconds": cpu,
+        "seconds": seconds,
+        "server_cpu_us_per_ping": cpu / answered * 1e6 if cpu and answered else None,
+    }
+
+
 def measure(
     variant: Variant,
     clients: int,
@@ -259,8 +334,11 @@ def measure(
         servers = deployment.servers
         urls = [servers[index % len(servers)].ws_url for index in range(clients)]
         with ClientPool(urls, token=deployment.token, workers=workers) as pool:
+            connect_cpu = deployment.cpu_seconds()
             connect = pool.connect()
+            connect_cpu = deployment.cpu_seconds() - connect_cpu
             rss_connected = deployment.rss_kb()
+            pings = ping_phase(deployment, pool, options.pings, connect["connected"], options)
             measurement = Measurement(deployment, pool, writer, write_cpu)
             phases = {
                 "back_to_back": measurement.phase(
@@ -294,6 +372,11 @@ def measure(
         "clients": clients,
         "client_workers": workers,
         "connect": connect,
+        "server_cpu_ms_per_connect": connect_cpu / connect["connected"] * 1000
+        if connect["connected"]
+        else None,
+        "pings": pings,
+        "server_cpu_us_per_ping": pings["server_cpu_us_per_ping"],
         "server_cpu_ms_per_write_alone": write_cpu * 1000,
         "rss_kb": {"before": rss_before, "connected": rss_connected, "written": rss_written},
         "kb_per_connection": (rss_connected - rss_before) / max(connect["connected"], 1),
@@ -330,7 +413,7 @@ def results_document(options: Options, started_at: datetime, runs: list[dict]) -
 
 def run(options: Options, path: Path) -> dict[str, Any]:
     """Measure everything; ``path`` gets the results so far after each run."""
-    raise_fd_limit()
+    raise_fd_limit(files_needed(options))
     started_at = datetime.now(UTC)
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-", dir=scratch_dir()) as temporary:
@@ -339,8 +422,8 @@ def run(options: Options, path: Path) -> dict[str, Any]:
         templates = {}
         if "project" in apps:
             templates["project"] = project_template(directory)
-        if "baseline" in apps:
-            templates["baseline"] = baseline_template(directory)
+        for app in sorted(apps - {"project"}):
+            templates[app] = baseline_template(directory, app)
         for repetition in range(options.repeat):
             for clients in options.clients:
                 for name in options.variants:
@@ -366,6 +449,12 @@ def stop_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
+    try:
+        open_files = raise_fd_limit(files_needed(options))
+    except FdLimitTooLow as error:
+        print(f"python -m bench: {error}", file=sys.stderr)
+        return 3
+    print(f"Open files allowed per process: {open_files:,}", flush=True)
     stop_on_sigterm()
     options.output_dir.mkdir(parents=True, exist_ok=True)
     path = options.output_dir / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"

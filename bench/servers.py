@@ -1,7 +1,7 @@
 """The servers the benchmark measures: the project under uvicorn or daphne (one process, or two
 sharing a throwaway redis-server), the naive per-socket fan-out on the project's stack
-(``bench/baselines/socket_fanout.py``) and the FastAPI baseline under uvicorn; each on a fresh
-database, on 127.0.0.1 only.
+(``bench/baselines/socket_fanout.py``) and the two FastAPI baselines under uvicorn (plain
+``sqlite3``, and the seed's design with SQLAlchemy); each on a fresh database, on 127.0.0.1 only.
 
 Every server gets a listening socket bound here and handed over with ``--fd``, so no other
 process can take its port between choosing and listening.
@@ -9,6 +9,7 @@ process can take its port between choosing and listening.
 
 import contextlib
 import ctypes
+import importlib
 import json
 import os
 import shutil
@@ -70,6 +71,12 @@ DAPHNE = ["daphne", "-v", "0"]
 # The ASGI applications of the "project" variants: the project's own, and the naive fan-out.
 PROJECT_APPLICATION = "scheduler_project.asgi:application"
 SOCKET_FANOUT_APPLICATION = "bench.baselines.socket_fanout:application"
+# The baselines' modules, by ``Variant.app``: each has ``app``, ``database_init`` and
+# ``token_create`` and reads its database's path from ``BASELINE_DATABASE``.
+BASELINE_MODULES = {
+    "baseline": "bench.baselines.fastapi_app",
+    "sqlalchemy": "bench.baselines.fastapi_sqlalchemy_app",
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ class Variant:
     """How one measured server is started."""
 
     name: str
-    app: str  # "project" (the project's database and settings) or "baseline"
+    app: str  # "project" (the project's database and settings) or a key of BASELINE_MODULES
     server: str  # "uvicorn" or "daphne"
     description: str
     application: str = PROJECT_APPLICATION
@@ -123,6 +130,19 @@ VARIANTS = {
             "baseline",
             "uvicorn",
             "FastAPI baseline, deflate off",
+        ),
+        Variant(
+            "fastapi-sqlalchemy",
+            "sqlalchemy",
+            "uvicorn",
+            "the seed's design: FastAPI + SQLAlchemy session per request, deflate on",
+            deflate=True,
+        ),
+        Variant(
+            "fastapi-sqlalchemy-nodeflate",
+            "sqlalchemy",
+            "uvicorn",
+            "the seed's design: FastAPI + SQLAlchemy session per request, deflate off",
         ),
     ]
 }
@@ -170,12 +190,12 @@ def project_template(directory: Path) -> Template:
     return Template(path=path, token=output.strip().splitlines()[-1])
 
 
-def baseline_template(directory: Path) -> Template:
-    from bench.baselines.fastapi_app import database_init, token_create
-
-    path = directory / "baseline-template.sqlite3"
-    database_init(str(path))
-    return Template(path=path, token=token_create(str(path), USERNAME))
+def baseline_template(directory: Path, app: str = "baseline") -> Template:
+    """The baseline ``app``'s schema and a user with a token, made by its own module."""
+    module = importlib.import_module(BASELINE_MODULES[app])
+    path = directory / f"{app}-template.sqlite3"
+    module.database_init(str(path))
+    return Template(path=path, token=module.token_create(str(path), USERNAME))
 
 
 def database_copy(template: Path, target: Path) -> None:
@@ -374,9 +394,9 @@ class Deployment:
 
 
 def server_command(variant: Variant) -> tuple[list[str], str]:
-    if variant.app == "baseline":
+    if variant.app in BASELINE_MODULES:
         options = [] if variant.deflate else NO_DEFLATE
-        return [*UVICORN, *options], "bench.baselines.fastapi_app:app"
+        return [*UVICORN, *options], f"{BASELINE_MODULES[variant.app]}:app"
     if variant.server == "daphne":
         return DAPHNE, variant.application
     return [*UVICORN, *NO_DEFLATE, *PROJECT_WS], variant.application
@@ -391,7 +411,7 @@ def deploy(
     database = directory / f"{variant.app}.sqlite3"
     database_copy(template.path, database)
     command, app = server_command(variant)
-    if variant.app == "baseline":
+    if variant.app in BASELINE_MODULES:
         env = base_env(BASELINE_DATABASE=str(database))
     else:
         env = base_env(

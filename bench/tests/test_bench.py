@@ -7,6 +7,7 @@ report counts it; docs/performance.md).
 """
 
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -25,13 +26,25 @@ PHASE_FIGURES = {
     "deliveries",
     "deliveries_per_cpu_second",
     "fanout_deliveries_per_cpu_second",
+    "fanout_us_per_delivery",
     "delivered_per_second",
     "writes_per_second",
     "latency_ms",
 }
 LATENCY_FIGURES = {"pairs", "p50", "p95", "p99", "max"}
-CLIENTS, WRITES = 5, 3
-BASELINES = {"fastapi", "fastapi-nodeflate"}
+CLIENTS, WRITES, PINGS = 5, 3, 4
+BASELINES = {
+    "fastapi",
+    "fastapi-nodeflate",
+    "fastapi-sqlalchemy",
+    "fastapi-sqlalchemy-nodeflate",
+}
+COST_FIGURES = {
+    "server_cpu_ms_per_connect",
+    "server_cpu_us_per_ping",
+    "server_cpu_ms_per_write_alone",
+    "kb_per_connection",
+}
 
 
 def run_bench(output_dir: Path, variants: str) -> tuple[str, dict]:
@@ -41,6 +54,7 @@ def run_bench(output_dir: Path, variants: str) -> tuple[str, dict]:
         "bench",
         f"--clients={CLIENTS}",
         f"--writes={WRITES}",
+        f"--pings={PINGS}",
         f"--variants={variants}",
         "--throughput-seconds=1",
         f"--output-dir={output_dir}",
@@ -62,6 +76,10 @@ def assert_complete_run(run: dict) -> None:
     assert set(run["rss_kb"]) == {"before", "connected", "written"}
     assert run["kb_per_connection"] is not None
     assert run["server_cpu_ms_per_write_alone"] is not None
+    assert run["server_cpu_ms_per_connect"] is not None
+    assert "server_cpu_us_per_ping" in run
+    assert (run["pings"]["pings"], run["pings"]["missing_pongs"]) == (CLIENTS * PINGS, 0)
+    assert run["other_frames"].get("pong") == CLIENTS * PINGS
     assert set(run["phases"]) == {"back_to_back", "isolated", "throughput"}
     for phase in run["phases"].values():
         assert set(phase) >= PHASE_FIGURES
@@ -72,23 +90,47 @@ def assert_complete_run(run: dict) -> None:
     assert run["phases"]["isolated"]["writes"] == WRITES
 
 
-def test_the_project_and_the_baseline_deliver_every_write_to_every_client(tmp_path):
-    stdout, results = run_bench(tmp_path, "uvicorn,daphne-socket,fastapi")
+VARIANTS = [
+    "uvicorn",
+    "daphne-socket",
+    "fastapi",
+    "fastapi-sqlalchemy",
+    "fastapi-sqlalchemy-nodeflate",
+]
 
-    assert [run["variant"] for run in results["runs"]] == ["uvicorn", "daphne-socket", "fastapi"]
+
+def test_the_project_and_the_baselines_deliver_every_write_to_every_client(tmp_path):
+    stdout, results = run_bench(tmp_path, ",".join(VARIANTS))
+
+    assert [run["variant"] for run in results["runs"]] == VARIANTS
     for run in results["runs"]:
         assert_complete_run(run)
-    assert set(results["ratios"][str(CLIENTS)]) >= {
+    ratios = results["ratios"][str(CLIENTS)]
+    assert set(ratios) >= {
+        "uvicorn_vs_sqlalchemy_deliveries_per_cpu",
+        "uvicorn_vs_sqlalchemy_nodeflate_deliveries_per_cpu",
+        "uvicorn_vs_sqlalchemy_isolated_p99",
+        "uvicorn_vs_sqlalchemy_nodeflate_isolated_p99",
         "uvicorn_vs_fastapi_deliveries_per_cpu",
         "uvicorn_vs_fastapi_isolated_p99",
         "daphne_vs_daphne_socket_deliveries_per_cpu",
         "kb_per_connection",
         "lost_duplicated_out_of_order",
     }
-    assert results["ratios"][str(CLIENTS)]["uvicorn_vs_fastapi_isolated_p99"] is not None
+    assert ratios["uvicorn_vs_fastapi_isolated_p99"] is not None
+    assert ratios["uvicorn_vs_sqlalchemy_isolated_p99"] is not None
+    assert ratios["uvicorn_vs_sqlalchemy_nodeflate_isolated_p99"] is not None
+    for figures in results["summary"][str(CLIENTS)].values():
+        assert set(figures) >= COST_FIGURES
+        assert "fanout_us_per_delivery" in figures["back_to_back"]
+        assert figures["missing_pongs"] == 0
     assert set(results) >= {"machine", "versions", "options", "summary", "command"}
+    assert results["versions"]["SQLAlchemy"] != "not installed"
     assert results["complete"]
+    assert "Per-operation server CPU:" in stdout
     assert "Ratios at N = 5:" in stdout
+    assert "uvicorn_vs_sqlalchemy_deliveries_per_cpu: " in stdout
+    assert "(target ≥ 2.5: " in stdout
 
 
 def test_two_processes_with_redis_deliver_every_write_to_every_client(tmp_path):
@@ -100,7 +142,7 @@ def test_two_processes_with_redis_deliver_every_write_to_every_client(tmp_path):
     assert_complete_run(run)
 
 
-@pytest.mark.parametrize("argument", ["--variants=nginx", "--clients=many"])
+@pytest.mark.parametrize("argument", ["--variants=nginx", "--clients=many", "--pings=61"])
 def test_bad_options_are_refused(argument):
     result = subprocess.run(
         [sys.executable, "-m", "bench", argument],
@@ -112,3 +154,22 @@ def test_bad_options_are_refused(argument):
     )
     assert result.returncode == 2
     assert "usage: python -m bench" in result.stderr
+
+
+def lower_the_hard_limit_on_open_files() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def test_a_hard_limit_on_open_files_below_the_client_count_is_said_before_anything_starts():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--clients=10000", "--variants=uvicorn"],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=lower_the_hard_limit_on_open_files,
+    )
+    assert result.returncode == 3
+    assert "the hard limit on open files is 1,024" in result.stderr
+    assert "[1-10000-uvicorn]" not in result.stdout
