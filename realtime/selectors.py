@@ -170,6 +170,20 @@ def streams_viewable_by(user: AbstractBaseUser, streams: tuple[str, ...]) -> lis
     return [stream for stream in streams if stream in viewable]
 
 
+@dataclass(frozen=True)
+class SubscriptionCheck:
+    """A socket's login and permissions checked, and the log's head read after them."""
+
+    logins: Logins
+    head: int
+
+
+def subscription_check(*, credentials: Credentials) -> SubscriptionCheck:
+    """What a subscribe needs before it joins its streams, in one thread hop."""
+    logins = logins_check([credentials])
+    return SubscriptionCheck(logins=logins, head=Event.objects.latest_id())
+
+
 def log_page_if_allowed(*, credentials: Credentials, after: int, streams: list[str]) -> CheckedPage:
     """``log_page`` with the login checked, in one thread hop for both."""
     logins = logins_check([credentials])
