@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 class RateLimiter:
     """A token bucket: ``rate`` messages a second on average, bursts up to ``burst``."""
 
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
     def __init__(self, *, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, burst
         self.tokens = float(burst)

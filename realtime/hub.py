@@ -69,6 +69,19 @@ class Session:
     of the last event passed on; its replay from the log; its frames in order through one
     writer, straight to the transport where the server offers that (``realtime.server``)."""
 
+    # A session lives as long as its socket: no ``__dict__`` per socket.
+    __slots__ = (
+        "backlog",
+        "base_send",
+        "closing",
+        "credentials",
+        "cursors",
+        "encoded_frames",
+        "hub",
+        "replaying",
+        "writer",
+    )
+
     def __init__(
         self,
         hub: "Hub",
