@@ -69,6 +69,19 @@ class Session:
     of the last event passed on; its replay from the log; its frames in order through one
     writer, straight to the transport where the server offers that (``realtime.server``)."""
 
+    # A session lives as long as its socket: no ``__dict__`` per socket.
+    __slots__ = (
+        "backlog",
+        "base_send",
+        "closing",
+        "credentials",
+        "cursors",
+        "encoded_frames",
+        "hub",
+        "replaying",
+        "writer",
+    )
+
     def __init__(
         self,
         hub: "Hub",
@@ -93,22 +106,44 @@ class Session:
         """Deliver ``streams`` from after ``last_event_id`` (None: from now on): replay the log
         up to the hub's head, then leave the rest to the hub. Returns the log head reached;
         the streams still in ``cursors`` are those subscribed (a permission lost meanwhile is
-        answered ``forbidden`` and its stream dropped)."""
+        answered ``forbidden`` and its stream dropped). Raises ``ClientError(FORBIDDEN)``,
+        subscribing nothing, if the user may not view one of ``streams``.
+
+        One database call checks the login and the permissions and reads the log's head. A
+        subscription from now on (or from that head) with the hub no further than it needs no
+        replay: every later event is one the hub has yet to read, and it delivers it.
+        """
+        check = await database_sync_to_async(selectors.subscription_check)(
+            credentials=self.credentials
+        )
+        if self.credentials in check.logins.rejected:
+            self.close(protocol.CLOSE_UNAUTHENTICATED)
+            return 0
+        viewable = check.logins.viewable.get(self.credentials.user_id, frozenset())
+        refused = [stream for stream in streams if stream not in viewable]
+        if refused:
+            raise ClientError(
+                protocol.FORBIDDEN, f"You may not view: {', '.join(refused)}. Nothing subscribed."
+            )
+        start = check.head if last_event_id is None else last_event_id
         # Join before reading the log, so no event falls between replay and live.
         if self.cursors and not self.replaying:
             # A live session has every event of its streams up to the hub's head: replay from
             # there, not from an old cursor of a quiet stream.
             for stream, cursor in self.cursors.items():
                 self.cursors[stream] = max(cursor, self.hub.head)
+        live = not self.replaying and self.hub.ready.is_set()
         self.replaying = True
         self.hub.subscribe(self, [stream for stream in streams if stream not in self.cursors])
-        # A resume from before the pruned log gets ``resync_required`` from the replay, which
-        # reads the pruning point with each page of the log.
-        start = last_event_id
-        if start is None:
-            start = await database_sync_to_async(selectors.log_head)()
         for stream in streams:
             self.cursors[stream] = start
+        if live and start >= check.head and min(self.cursors.values(), default=0) >= self.hub.head:
+            # Nothing to replay: no event after ``start`` has been handed out yet (the pruning
+            # point is at most the head), and every cursor is at ``start`` or beyond.
+            self.replaying = False
+            return start
+        # A resume from before the pruned log gets ``resync_required`` from the replay, which
+        # reads the pruning point with each page of the log.
         return await self._replay()
 
     def unsubscribe(self, streams: Sequence[str]) -> None:

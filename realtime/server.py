@@ -142,10 +142,13 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
-            # The handshake's request and response are not read again; a socket lives for
-            # hours, so let their headers go (about 3 KB a socket).
+            # The handshake's request and response are not read again, nor the scope's headers
+            # (the origin check and the login read them before the accept); a socket lives for
+            # hours, so let them go (about 4 KB a socket). The application's copies of the
+            # scope share its list of headers.
             self.request.headers.clear()
             self.response = None
+            self.scope["headers"].clear()
 
     def write_encoded(self, frame: bytes) -> bool:
         """Write a frame from ``encode_text_frame`` now, if the socket can take it as is."""

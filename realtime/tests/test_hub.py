@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 
 from realtime import hub as hub_module
@@ -76,17 +77,20 @@ async def quiet_hub() -> Hub:
 
 
 @database_sync_to_async
-def login(username: str = "ivan") -> Credentials:
+def login(username: str = "ivan", role: str | None = FOREMEN) -> Credentials:
     user = get_user_model().objects.create_user(username, password="pw-12345-x")
-    user.groups.add(roles_ensure()[FOREMEN])
+    if role:
+        user.groups.add(roles_ensure()[role])
     return Credentials(
         user_id=user.pk, session_key=None, token_key=Token.objects.create(user=user).key
     )
 
 
-async def attach(hub: Hub, username: str = "ivan") -> tuple[Session, Transport]:
+async def attach(
+    hub: Hub, username: str = "ivan", role: str | None = FOREMEN
+) -> tuple[Session, Transport]:
     transport = Transport()
-    return hub.attach(transport.send, await login(username)), transport
+    return hub.attach(transport.send, await login(username, role)), transport
 
 
 @database_sync_to_async
@@ -295,3 +299,90 @@ async def test_a_released_session_gets_nothing_more_and_leaves_the_hub():
     assert hub.sessions == {stays}
     assert gone not in hub.subscribers["tasks"]
     assert hub_module.hub is not hub  # the process's hub was never touched
+
+
+async def test_a_subscription_from_now_gets_the_events_after_it_even_those_the_hub_has_not_read():
+    hub = await quiet_hub()
+    await commit(2)  # before the subscription; the hub has not read them yet
+    session, transport = await attach(hub)
+
+    head = await session.subscribe(["tasks"], last_event_id=None)
+    later = await commit()
+    await hub.deliver_new()
+
+    assert head == later[0] - 1
+    assert transport.event_ids == later
+
+
+async def test_a_subscription_from_now_with_the_hub_level_reads_no_page_of_the_log(monkeypatch):
+    hub = await quiet_hub()
+    session, transport = await attach(hub)
+
+    def no_page(**kwargs: Any) -> None:
+        raise AssertionError("a page of the log was read")
+
+    monkeypatch.setattr(selectors, "log_page_if_allowed", no_page)
+    await session.subscribe(["tasks"], last_event_id=None)
+    live = await commit()
+    await hub.deliver_new()
+
+    assert transport.event_ids == live
+
+
+async def test_a_stream_the_user_may_not_view_refuses_the_whole_subscription():
+    hub = await quiet_hub()
+    session, transport = await attach(hub, role=None)
+
+    with pytest.raises(protocol.ClientError) as refused:
+        await session.subscribe(["tasks"], last_event_id=None)
+    await commit()
+    await hub.deliver_new()
+
+    assert refused.value.code == protocol.FORBIDDEN
+    assert session.cursors == {}
+    assert session not in hub.subscribers["tasks"]
+    assert transport.messages == []
+
+
+async def test_a_live_session_refused_a_new_stream_keeps_its_streams_and_misses_nothing(
+    monkeypatch,
+):
+    # The user may view tasks only; a write commits while the refused subscription is checked.
+    hub = await quiet_hub()
+    session, transport = await attach(hub, role=None)
+    await database_sync_to_async(grant_view_tasks)(session.credentials)
+    await session.subscribe(["tasks"], last_event_id=None)
+    during: list[int] = []
+    check = selectors.subscription_check
+
+    def commit_then_check(**kwargs: Any) -> selectors.SubscriptionCheck:
+        during.extend(commit.func())
+        return check(**kwargs)
+
+    monkeypatch.setattr(selectors, "subscription_check", commit_then_check)
+    with pytest.raises(protocol.ClientError):
+        await session.subscribe(["tasks", "daily_works"], last_event_id=None)
+    await hub.deliver_new()
+
+    assert set(session.cursors) == {"tasks"}
+    assert transport.event_ids == during
+
+
+def grant_view_tasks(credentials: Credentials) -> None:
+    app_label, codename = protocol.STREAM_PERMISSIONS["tasks"].split(".")
+    get_user_model().objects.get(pk=credentials.user_id).user_permissions.add(
+        Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    )
+
+
+async def test_a_login_that_ended_before_a_subscription_closes_the_session_with_4401():
+    hub = await quiet_hub()
+    session, transport = await attach(hub)
+    await database_sync_to_async(Token.objects.filter(key=session.credentials.token_key).delete)()
+
+    await session.subscribe(["tasks"], last_event_id=None)
+    await commit()
+    await hub.deliver_new()
+
+    assert transport.event_ids == []
+    assert transport.close_codes == [protocol.CLOSE_UNAUTHENTICATED]

@@ -152,6 +152,7 @@ class RecordProtocolState:
             "handshake_complete": protocol.handshake_complete,
             "conn.state": protocol.conn.state,
             "request.headers": len(protocol.request.headers),
+            "scope.headers": len(scope["headers"]),
             "response": protocol.response,
             "transport.write": callable(protocol.transport.write),
             "transport.is_closing": protocol.transport.is_closing(),
@@ -181,6 +182,7 @@ async def test_the_protocol_s_attributes_hold_what_the_extension_expects():
         "handshake_complete": True,
         "conn.state": State.OPEN,
         "request.headers": 0,  # let go after the accept
+        "scope.headers": 0,  # the application's scope too
         "response": None,
         "transport.write": True,
         "transport.is_closing": False,
