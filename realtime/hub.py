@@ -137,9 +137,14 @@ class Session:
         self.hub.subscribe(self, [stream for stream in streams if stream not in self.cursors])
         for stream in streams:
             self.cursors[stream] = start
-        if live and start >= check.head and min(self.cursors.values(), default=0) >= self.hub.head:
-            # Nothing to replay: no event after ``start`` has been handed out yet (the pruning
-            # point is at most the head), and every cursor is at ``start`` or beyond.
+        if (
+            last_event_id is None
+            and live
+            and min(self.cursors.values(), default=0) >= self.hub.head
+        ):
+            # Nothing to replay: no event after the head just read has been handed out yet, and
+            # every cursor is there or beyond. (A resume always replays: its id may be older
+            # than the pruned log, even when the log is empty now.)
             self.replaying = False
             return start
         # A resume from before the pruned log gets ``resync_required`` from the replay, which

@@ -185,11 +185,20 @@ async def test_a_stream_added_while_live_neither_replays_old_events_nor_misses_n
     assert set(session.cursors) == {"tasks", "daily_works"}
 
 
-async def test_a_resume_from_before_the_pruned_log_is_told_to_resync():
+@pytest.mark.parametrize(
+    "prune",
+    [
+        {"max_age": datetime.timedelta(days=1), "keep": 1},
+        {"max_age": datetime.timedelta(0), "keep": 0},  # the whole log: it is empty now
+    ],
+    ids=["all-but-one", "everything"],
+)
+async def test_a_resume_from_before_the_pruned_log_is_told_to_resync(prune):
     hub = await quiet_hub()
     before = hub.head
     await commit(3)
-    await database_sync_to_async(event_log_prune)(max_age=datetime.timedelta(days=1), keep=1)
+    await database_sync_to_async(event_log_prune)(**prune)
+    hub.head = await database_sync_to_async(selectors.log_head)()  # the hub has read on
     session, transport = await attach(hub)
 
     await session.subscribe(["tasks"], last_event_id=before)
