@@ -8,6 +8,7 @@ apply the change; a stale version raises ``VersionConflict``, which the interfac
 import datetime
 import operator
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -253,17 +254,34 @@ def versioned_update[ModelT: "VersionedModel"](
     data: Mapping[str, Any],
     version: int | None,
     actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> ModelT:
-    """Apply ``data`` to the locked row if ``version`` (when given) is still the stored one."""
-    with acting_as(actor), transaction.atomic():
-        locked = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
-        if version is not None and version != locked.version:
-            raise VersionConflict(locked)
+    """Apply ``data`` to the locked row if ``version`` (when given) is still the stored one.
+
+    ``locked``: the caller read ``instance`` with ``select_for_update()`` in the transaction it
+    is still in (the REST API does), so ``instance`` is the stored row and stays so until that
+    transaction ends: it is neither read again nor wrapped in a savepoint of its own (a failure
+    here fails the caller's transaction, which the caller rolls back)."""
+    with acting_as(actor), _write_transaction(locked):
+        if not locked:
+            instance = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
+        if version is not None and version != instance.version:
+            raise VersionConflict(instance)
         for name, value in data.items():
-            setattr(locked, name, value)
-        locked.full_clean(exclude=unaffected_fields(type(locked), data))
-        locked.save()
-    return locked
+            setattr(instance, name, value)
+        instance.full_clean(exclude=unaffected_fields(type(instance), data))
+        instance.save()
+    return instance
+
+
+def _write_transaction(locked: bool) -> AbstractContextManager[Any]:
+    if not locked:
+        return transaction.atomic()
+    if not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError(
+            "locked=True needs the transaction in which the row was locked."
+        )
+    return nullcontext()
 
 
 def unaffected_fields(model: type[models.Model], changed: Iterable[str]) -> set[str]:
@@ -293,11 +311,17 @@ def unaffected_fields(model: type[models.Model], changed: Iterable[str]) -> set[
 
 
 def versioned_delete(
-    *, instance: models.Model, version: int | None, actor: AbstractBaseUser | None = None
+    *,
+    instance: models.Model,
+    version: int | None,
+    actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> None:
-    """Delete the locked row if ``version`` (when given) is still the stored one."""
-    with acting_as(actor), transaction.atomic():
-        locked = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
-        if version is not None and version != locked.version:
-            raise VersionConflict(locked)
-        locked.delete()
+    """Delete the locked row if ``version`` (when given) is still the stored one; ``locked`` as
+    for ``versioned_update``."""
+    with acting_as(actor), _write_transaction(locked):
+        if not locked:
+            instance = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
+        if version is not None and version != instance.version:
+            raise VersionConflict(instance)
+        instance.delete()

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import CheckConstraint, F, Q
 from django.db.models.signals import post_save
+from django.db.transaction import TransactionManagementError
 
 from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
@@ -231,3 +232,18 @@ def test_only_conditions_python_evaluates_as_the_database_does_skip_the_query(
     constraint = CheckConstraint(condition=condition, name="rule")
 
     assert check_in_python(constraint, task, exclude=set()) is in_python
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("write", ["update", "delete"])
+def test_a_write_of_a_row_said_to_be_locked_outside_any_transaction_is_refused(write):
+    task = TaskFactory()
+
+    with pytest.raises(TransactionManagementError, match="transaction in which the row"):
+        if write == "update":
+            versioned_update(instance=task, data={"name": "x"}, version=None, locked=True)
+        else:
+            versioned_delete(instance=task, version=None, locked=True)
+
+    task.refresh_from_db()
+    assert task.version == 1
