@@ -31,9 +31,12 @@ def _lock_event_log() -> None:
 
 
 def publish(*, stream: str, type: str, object_id: int, data: dict[str, Any]) -> Event:
-    """Record an event in the caller's transaction; ring the stream's group once it commits."""
+    """Record an event in the caller's transaction; ring the stream's group once it commits.
+
+    No savepoint of its own: an event that cannot be recorded fails the write it belongs to.
+    """
     actor = current_actor()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _lock_event_log()
         event = Event.objects.create(
             stream=stream,

@@ -8,7 +8,8 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from daily.models import DailyWork
@@ -390,3 +391,13 @@ def test_calendar_exceptions_publish_on_every_write_path(client, capture_events)
         "version": 2,
     }
     assert (added[0].stream, added[0].actor) == ("calendar_days", admin)
+
+
+def test_an_event_is_recorded_in_the_writes_transaction_without_a_savepoint():
+    task = TaskFactory()
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        task.save()
+
+    assert [query["sql"] for query in queries if "SAVEPOINT" in query["sql"].upper()] == []
+    assert Event.objects.filter(type="task_updated", object_id=task.pk).count() == 1
