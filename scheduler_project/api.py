@@ -123,7 +123,12 @@ class VersionedModelSerializer(serializers.ModelSerializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         """The fields built from the model once per class and language (some messages are
         translated when built) and copied for each serializer: building them cost about a
-        millisecond, twice per write (the request's serializer and the event's)."""
+        millisecond, twice per write (the request's serializer and the event's).
+
+        A plain field is copied shallowly: binding (name, parent, source) sets attributes of
+        the copy only, and what the copies share (validators, messages, a queryset, which
+        is cloned on use) is read, never changed. A nested serializer holds fields of its own
+        and is deep-copied, as DRF copies declared fields."""
         cache = type(self).__dict__.get("_field_prototypes")
         if cache is None:
             cache = {}
@@ -132,7 +137,12 @@ class VersionedModelSerializer(serializers.ModelSerializer):
         prototypes = cache.get(language)
         if prototypes is None:
             prototypes = cache[language] = super().get_fields()
-        return copy.deepcopy(prototypes)
+        return {
+            name: copy.deepcopy(field)
+            if isinstance(field, serializers.BaseSerializer)
+            else copy.copy(field)
+            for name, field in prototypes.items()
+        }
 
     def create(self, validated_data: dict[str, Any]) -> Any:
         raise NotImplementedError("Writes go through the viewset's service.")

@@ -261,3 +261,12 @@ def test_lists_come_in_the_natural_order_of_codes(api_client, url, code_field):
     response = api_client.get(url)
 
     assert [row[code_field] for row in response.json()["results"]] == NATURAL_ORDER
+
+
+def test_each_serializer_binds_its_own_copies_of_the_fields_built_once():
+    first, second = TaskSerializer(), TaskSerializer()
+
+    assert first.fields["code"] is not second.fields["code"]
+    assert (first.fields["code"].parent, second.fields["code"].parent) == (first, second)
+    prototype = TaskSerializer._field_prototypes[translation.get_language()]["code"]
+    assert prototype.parent is None
