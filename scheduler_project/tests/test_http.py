@@ -4,6 +4,7 @@ processes: a write rings the sockets of the process that served it; request bodi
 
 import asyncio
 import json
+import logging
 import socket
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path
 
 from realtime import context
-from realtime.context import call_async, serving_loop
+from realtime.context import call_async, call_async_soon, serving_loop
 from realtime.tests.conftest import RECEIVE_TIMEOUT, until
 from scheduler_project.health import healthz
 from scheduler_project.http import DjangoHTTP, read_body
@@ -65,6 +66,52 @@ async def test_call_async_from_a_request_thread_runs_on_the_serving_loop():
         serving_loop.reset(serving)
 
     assert ran_on is loop
+
+
+async def test_call_async_soon_from_a_request_thread_starts_the_coroutine_on_the_serving_loop():
+    loop = asyncio.get_running_loop()
+    ran_on: list[asyncio.AbstractEventLoop] = []
+    ran = asyncio.Event()
+
+    async def note() -> None:
+        ran_on.append(asyncio.get_running_loop())
+        ran.set()
+
+    serving = serving_loop.set(loop)
+    try:
+        await asyncio.to_thread(call_async_soon, note)
+    finally:
+        serving_loop.reset(serving)
+
+    await ran.wait()
+    assert ran_on == [loop]
+
+
+async def test_a_coroutine_started_soon_that_fails_is_logged():
+    logged = asyncio.Event()
+    records: list[logging.LogRecord] = []
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+            logged.set()
+
+    async def fail() -> None:
+        raise ValueError("the layer is gone")
+
+    handler = Handler()
+    context.logger.addHandler(handler)
+    serving = serving_loop.set(asyncio.get_running_loop())
+    try:
+        await asyncio.to_thread(call_async_soon, fail)
+        await logged.wait()
+    finally:
+        serving_loop.reset(serving)
+        context.logger.removeHandler(handler)
+
+    assert [(r.getMessage(), str(r.exc_info[1])) for r in records] == [
+        ("A coroutine started for a request failed.", "the layer is gone")
+    ]
 
 
 async def test_call_async_outside_a_request_runs_on_a_loop_of_its_own():
