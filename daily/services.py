@@ -23,8 +23,11 @@ def daily_work_update(
     data: Mapping[str, Any],
     version: int | None,
     actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> DailyWork:
-    return versioned_update(instance=daily_work, data=data, version=version, actor=actor)
+    return versioned_update(
+        instance=daily_work, data=data, version=version, actor=actor, locked=locked
+    )
 
 
 def daily_work_delete(
@@ -32,5 +35,6 @@ def daily_work_delete(
     daily_work: DailyWork,
     version: int | None = None,
     actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> None:
-    versioned_delete(instance=daily_work, version=version, actor=actor)
+    versioned_delete(instance=daily_work, version=version, actor=actor, locked=locked)

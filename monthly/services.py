@@ -20,8 +20,11 @@ def monthly_task_update(
     data: Mapping[str, Any],
     version: int | None,
     actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> MonthlyTask:
-    return versioned_update(instance=monthly_task, data=data, version=version, actor=actor)
+    return versioned_update(
+        instance=monthly_task, data=data, version=version, actor=actor, locked=locked
+    )
 
 
 def monthly_task_delete(
@@ -29,5 +32,6 @@ def monthly_task_delete(
     monthly_task: MonthlyTask,
     version: int | None = None,
     actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> None:
-    versioned_delete(instance=monthly_task, version=version, actor=actor)
+    versioned_delete(instance=monthly_task, version=version, actor=actor, locked=locked)

@@ -9,6 +9,7 @@ transaction's first event until its commit.
 
 import logging
 import time
+from functools import cache
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -30,12 +31,51 @@ def _lock_event_log() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK_KEY])
 
 
+def _insert(event: Event) -> None:
+    """Insert the event's row and set its id: one statement written once, the values prepared
+    by the model's fields as ``save()`` prepares them (JSON, times, the actor's key).
+
+    ``Event.objects.create`` built and compiled the same INSERT for every write, about half
+    the cost of recording an event; nothing listens to an event's own save signals.
+    """
+    if not connection.features.can_return_columns_from_insert:
+        event.save(force_insert=True)
+        return
+    fields = _inserted_fields()
+    values = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(connection.vendor), values)
+        (event.id,) = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
+
+
+@cache
+def _inserted_fields() -> list[Any]:
+    return [field for field in Event._meta.concrete_fields if not field.primary_key]
+
+
+@cache
+def _insert_sql(vendor: str) -> str:
+    """The INSERT for ``vendor``'s quoting (cached per vendor: tests may switch databases)."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _inserted_fields())
+    placeholders = ", ".join(["%s"] * len(_inserted_fields()))
+    return (
+        f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES ({placeholders}) "
+        f"RETURNING {quote(Event._meta.pk.column)}"
+    )
+
+
 def publish(*, stream: str, type: str, object_id: int, data: dict[str, Any]) -> Event:
-    """Record an event in the caller's transaction; ring the stream's group once it commits."""
+    """Record an event in the caller's transaction; ring the stream's group once it commits.
+
+    No savepoint of its own: an event that cannot be recorded fails the write it belongs to.
+    """
     actor = current_actor()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         _lock_event_log()
-        event = Event.objects.create(
+        event = Event(
             stream=stream,
             type=type,
             object_id=object_id,
@@ -43,6 +83,7 @@ def publish(*, stream: str, type: str, object_id: int, data: dict[str, Any]) -> 
             actor=actor,
             actor_username=actor.get_username() if actor is not None else "",
         )
+        _insert(event)
         transaction.on_commit(lambda: ring(stream=stream, event_id=event.id), robust=True)
     return event
 

@@ -23,14 +23,19 @@ def task_update(
     data: Mapping[str, Any],
     version: int | None,
     actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> Task:
-    return versioned_update(instance=task, data=data, version=version, actor=actor)
+    return versioned_update(instance=task, data=data, version=version, actor=actor, locked=locked)
 
 
 def task_delete(
-    *, task: Task, version: int | None = None, actor: AbstractBaseUser | None = None
+    *,
+    task: Task,
+    version: int | None = None,
+    actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> None:
-    versioned_delete(instance=task, version=version, actor=actor)
+    versioned_delete(instance=task, version=version, actor=actor, locked=locked)
 
 
 def task_recalculate_volume_fact(*, task_ids: Iterable[int]) -> None:
@@ -71,11 +76,18 @@ def calendar_day_update(
     data: Mapping[str, Any],
     version: int | None,
     actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> CalendarDay:
-    return versioned_update(instance=calendar_day, data=data, version=version, actor=actor)
+    return versioned_update(
+        instance=calendar_day, data=data, version=version, actor=actor, locked=locked
+    )
 
 
 def calendar_day_delete(
-    *, calendar_day: CalendarDay, version: int | None = None, actor: AbstractBaseUser | None = None
+    *,
+    calendar_day: CalendarDay,
+    version: int | None = None,
+    actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> None:
-    versioned_delete(instance=calendar_day, version=version, actor=actor)
+    versioned_delete(instance=calendar_day, version=version, actor=actor, locked=locked)

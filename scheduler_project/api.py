@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -123,7 +123,12 @@ class VersionedModelSerializer(serializers.ModelSerializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         """The fields built from the model once per class and language (some messages are
         translated when built) and copied for each serializer: building them cost about a
-        millisecond, twice per write (the request's serializer and the event's)."""
+        millisecond, twice per write (the request's serializer and the event's).
+
+        A plain field is copied shallowly: binding (name, parent, source) sets attributes of
+        the copy only, and what the copies share (validators, messages, a queryset, which
+        is cloned on use) is read, never changed. A nested serializer holds fields of its own
+        and is deep-copied, as DRF copies declared fields."""
         cache = type(self).__dict__.get("_field_prototypes")
         if cache is None:
             cache = {}
@@ -132,7 +137,12 @@ class VersionedModelSerializer(serializers.ModelSerializer):
         prototypes = cache.get(language)
         if prototypes is None:
             prototypes = cache[language] = super().get_fields()
-        return copy.deepcopy(prototypes)
+        return {
+            name: copy.deepcopy(field)
+            if isinstance(field, serializers.BaseSerializer)
+            else copy.copy(field)
+            for name, field in prototypes.items()
+        }
 
     def create(self, validated_data: dict[str, Any]) -> Any:
         raise NotImplementedError("Writes go through the viewset's service.")
@@ -217,13 +227,26 @@ class VersionedModelViewSet(viewsets.ModelViewSet):
     """CRUD that writes only through the app's services.
 
     Subclasses name the services; the viewset parses, calls one service and serializes.
+
+    An update or a delete runs in one transaction that reads the object locked
+    (``select_for_update``, its own row only) and hands it to the service as such
+    (``locked=True``): the row is read once, not once unlocked for the serializer and again
+    locked by the service, and the write needs no savepoint.
     """
+
+    LOCKING_ACTIONS = frozenset({"update", "partial_update", "destroy"})
 
     pagination_class = Pagination
     create_service: Any
     update_service: Any
     delete_service: Any
     service_object_name: str
+
+    def get_queryset(self) -> Any:
+        queryset = super().get_queryset()
+        if self.action in self.LOCKING_ACTIONS:
+            queryset = queryset.select_for_update(of=("self",))
+        return queryset
 
     def filter_queryset(self, queryset: Any) -> Any:
         """Filters narrow the list; a detail URL names its object, whatever the query string
@@ -255,13 +278,15 @@ class VersionedModelViewSet(viewsets.ModelViewSet):
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # A malformed If-Match is refused before anything else is looked at.
         self.if_match = if_match_version(request)
-        return super().update(request, *args, **kwargs)
+        with transaction.atomic():
+            return super().update(request, *args, **kwargs)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self.delete_version = one_version(
             **{"If-Match": if_match_version(request), "version": query_version(request)}
         )
-        return super().destroy(request, *args, **kwargs)
+        with transaction.atomic():
+            return super().destroy(request, *args, **kwargs)
 
     def perform_update(self, serializer: serializers.ModelSerializer) -> None:
         data = dict(serializer.validated_data)
@@ -271,6 +296,7 @@ class VersionedModelViewSet(viewsets.ModelViewSet):
             data=data,
             version=version,
             actor=self.request.user,
+            locked=True,
         )
 
     def perform_destroy(self, instance: Any) -> None:
@@ -278,4 +304,5 @@ class VersionedModelViewSet(viewsets.ModelViewSet):
             **{self.service_object_name: instance},
             version=self.delete_version,
             actor=self.request.user,
+            locked=True,
         )

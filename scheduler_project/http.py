@@ -16,17 +16,25 @@ past ``HTTP_BODY_BUFFER_MAX_BYTES`` held by the process's requests at once (read
 thread or running) a request is answered 503 with ``Retry-After``. (Measured before: 30
 connections each holding back the last byte of a 2.6 MB body held 77 MB.)
 
+A thread hands a complete response back whole and the event loop sends it: while Django runs, the
+thread never waits for the loop (a2wsgi's adapter, used before, waited for it to take the body and
+each response message: four round trips a request, about a sixth of an API write's CPU time).
+Only a streaming response (a static file, a download) is sent from the thread chunk by chunk,
+each chunk waiting until the loop has taken it, so a slow client slows the stream down.
+
 Each request's thread sees the loop that serves it (``realtime.context.serving_loop``): sync code
 in the request that needs the event loop runs its coroutine there (``realtime.context.call_async``
 and ``call_async_soon``).
 """
 
 import asyncio
+import contextvars
+import io
 import logging
-from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from a2wsgi import WSGIMiddleware
+from a2wsgi.wsgi import build_environ
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 from prometheus_client import Counter, Gauge
@@ -52,7 +60,8 @@ class DjangoHTTP:
     """The ASGI application for ``http`` scopes."""
 
     def __init__(self, *, threads: int) -> None:
-        self.wsgi = WSGIMiddleware(get_wsgi_application(), workers=threads)
+        self.django = get_wsgi_application()
+        self.threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
         self.bodies = BodyBuffer()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -74,11 +83,59 @@ class DjangoHTTP:
                 if name not in (b"content-length", b"transfer-encoding")
             ]
             headers.append((b"content-length", str(len(body)).encode()))
-            # The request's thread runs in a copy of this context (a2wsgi), so it sees the loop.
-            serving_loop.set(asyncio.get_running_loop())
-            await self.wsgi({**scope, "headers": headers}, replay(body, receive), send)
+            environ = build_environ({**scope, "headers": headers}, io.BytesIO(body))
+            loop = asyncio.get_running_loop()
+            # The request's thread runs in a copy of this context, so it sees the loop.
+            serving_loop.set(loop)
+            context = contextvars.copy_context()
+            complete = await loop.run_in_executor(
+                self.threads, context.run, self.respond, environ, send, loop
+            )
+            if complete is not None:
+                start, content = complete
+                await send(start)
+                await send({"type": "http.response.body", "body": content})
         finally:
             self.bodies.give_back(len(body))
+
+    def respond(
+        self, environ: dict[str, Any], send: Any, loop: asyncio.AbstractEventLoop
+    ) -> tuple[dict[str, Any], bytes] | None:
+        """Run Django on a pool thread: a complete response is returned (start message, body)
+        for the loop to send; a streaming one is sent from here, and ``None`` returned."""
+        started: list[dict[str, Any]] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+            started.append(
+                {
+                    "type": "http.response.start",
+                    "status": int(status.split(" ", 1)[0]),
+                    "headers": [
+                        (name.lower().encode("latin-1"), value.encode("latin-1"))
+                        for name, value in headers
+                    ],
+                }
+            )
+            return push_chunk  # WSGI's write(), which Django never calls
+
+        def push(message: dict[str, Any]) -> None:
+            asyncio.run_coroutine_threadsafe(send(message), loop).result()
+
+        def push_chunk(chunk: bytes) -> None:
+            push({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        response = self.django(environ, start_response)
+        try:
+            if not response.streaming:
+                return started[0], b"".join(response)
+            push(started[0])
+            for chunk in response:
+                if chunk:
+                    push_chunk(chunk)
+            push({"type": "http.response.body", "body": b""})
+            return None
+        finally:
+            response.close()
 
 
 class BodyBuffer:
@@ -135,20 +192,6 @@ async def read_body(
     finally:
         if buffer is not None and size:
             buffer.give_back(size)
-
-
-def replay(body: bytes, receive: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
-    """A ``receive`` that gives ``body`` once, then waits for the client's disconnect."""
-    sent = False
-
-    async def receive_again() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive_again
 
 
 REFUSALS = {

@@ -5,12 +5,17 @@ ORM) moves it on. Services lock the row, compare the version the client last saw
 apply the change; a stale version raises ``VersionConflict``, which the interfaces turn into 409.
 """
 
-from collections.abc import Iterable, Mapping
+import datetime
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import models, transaction
-from django.db.models import F
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models, router, transaction
+from django.db.models import F, Q
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
@@ -95,6 +100,142 @@ class VersionedModel(models.Model):
     def _auto_now_fields(self) -> list[str]:
         return [f.name for f in self._meta.concrete_fields if getattr(f, "auto_now", False)]
 
+    def validate_constraints(self, exclude: Iterable[str] | None = None) -> None:
+        """Django's ``validate_constraints``, with the check constraints that compare this row's
+        own fields with values or each other evaluated in Python (``check_in_python``): Django
+        asks the database for each one, a query and a savepoint per rule on every write. The
+        others (unique constraints, transforms such as ``month__day``) still go to it."""
+        exclude = set(exclude or ())
+        using = router.db_for_write(type(self), instance=self)
+        errors: dict[str, Any] = {}
+        for model_class, constraints in self.get_constraints():
+            for constraint in constraints:
+                try:
+                    if not check_in_python(constraint, self, exclude=exclude):
+                        constraint.validate(model_class, self, exclude=exclude, using=using)
+                except ValidationError as error:
+                    if getattr(error, "code", None) == "unique" and len(constraint.fields) == 1:
+                        errors.setdefault(constraint.fields[0], []).append(error)
+                    else:
+                        errors = error.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+
+class NotInPython(Exception):
+    """A condition ``check_in_python`` cannot evaluate exactly as the database would."""
+
+
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "exact": operator.eq,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+
+
+def check_in_python(constraint: Any, instance: models.Model, *, exclude: set[str]) -> bool:
+    """Validate a ``CheckConstraint`` without the database if its condition allows: ``True``
+    when checked (``ValidationError`` if broken), ``False`` when the caller must ask the
+    database (``constraint.validate``).
+
+    Evaluated: ``Q`` trees (and, or, not) of ``field``, ``field__exact|gt|gte|lt|lte`` against
+    a value or ``F("other_field")``, and ``field__isnull``, on concrete non-relational fields
+    holding whole numbers, decimals, dates, booleans (exact only) or strings (exact only: the
+    database's collation decides their order). Anything else is the database's. As in SQL, a
+    comparison with NULL is unknown, and a constraint that evaluates to unknown holds.
+    """
+    if not isinstance(constraint, models.CheckConstraint):
+        return False
+    condition = constraint.condition
+    if not isinstance(condition, Q):
+        return False
+    if exclude and condition.referenced_base_fields & exclude:
+        return True  # Django skips a rule on a field left out of validation, as here
+    try:
+        holds = _evaluate(condition, instance)
+    except NotInPython:
+        return False
+    if holds is False:
+        raise ValidationError(
+            constraint.get_violation_error_message(), code=constraint.violation_error_code
+        )
+    return True
+
+
+def _evaluate(condition: Q, instance: models.Model) -> bool | None:
+    """The condition's SQL truth value on ``instance``: True, False or None (unknown)."""
+    values = []
+    for child in condition.children:
+        if isinstance(child, Q):
+            values.append(_evaluate(child, instance))
+        elif isinstance(child, tuple) and len(child) == 2:
+            values.append(_compare(*child, instance))
+        else:
+            raise NotInPython(child)  # an expression, such as Exists() or a Lookup
+
+    if condition.connector == Q.AND:
+        result = False if False in values else None if None in values else True
+    elif condition.connector == Q.OR:
+        result = True if True in values else None if None in values else False
+    else:
+        raise NotInPython(condition.connector)
+    if condition.negated and result is not None:
+        result = not result
+    return result
+
+
+def _compare(lookup: str, expected: Any, instance: models.Model) -> bool | None:
+    name, _, kind = lookup.partition("__")
+    actual = _field_value(instance, name)
+    if kind == "isnull":
+        if not isinstance(expected, bool):
+            raise NotInPython(lookup)
+        return (actual is None) == expected
+    compare = COMPARISONS.get(kind or "exact")
+    if compare is None:
+        raise NotInPython(lookup)
+    if isinstance(expected, F):
+        expected = _field_value(instance, expected.name)
+    elif hasattr(expected, "resolve_expression"):
+        raise NotInPython(lookup)
+    elif expected is None:
+        if compare is not operator.eq:
+            raise NotInPython(lookup)
+        return actual is None  # Django turns field=None into IS NULL
+    if actual is None or expected is None:
+        return None
+    if not _comparable(actual, expected, ordered=compare is not operator.eq):
+        raise NotInPython(lookup)
+    return compare(actual, expected)
+
+
+def _field_value(instance: models.Model, name: str) -> Any:
+    try:
+        field = instance._meta.get_field(name)
+    except FieldDoesNotExist:
+        raise NotInPython(name) from None
+    if not field.concrete or field.is_relation:
+        raise NotInPython(name)
+    value = getattr(instance, field.attname)
+    if hasattr(value, "resolve_expression"):
+        raise NotInPython(name)  # an F() or a database default, known only to the database
+    return value
+
+
+NUMBERS = (int, Decimal)
+
+
+def _comparable(actual: Any, expected: Any, *, ordered: bool) -> bool:
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return not ordered and type(actual) is type(expected)
+    if isinstance(actual, NUMBERS) and isinstance(expected, NUMBERS):
+        return True
+    if type(actual) is datetime.date and type(expected) is datetime.date:
+        return True
+    return not ordered and type(actual) is str and type(expected) is str
+
 
 def versioned_create[ModelT: "VersionedModel"](
     *, model: type[ModelT], data: Mapping[str, Any], actor: AbstractBaseUser | None = None
@@ -113,17 +254,34 @@ def versioned_update[ModelT: "VersionedModel"](
     data: Mapping[str, Any],
     version: int | None,
     actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> ModelT:
-    """Apply ``data`` to the locked row if ``version`` (when given) is still the stored one."""
-    with acting_as(actor), transaction.atomic():
-        locked = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
-        if version is not None and version != locked.version:
-            raise VersionConflict(locked)
+    """Apply ``data`` to the locked row if ``version`` (when given) is still the stored one.
+
+    ``locked``: the caller read ``instance`` with ``select_for_update()`` in the transaction it
+    is still in (the REST API does), so ``instance`` is the stored row and stays so until that
+    transaction ends: it is neither read again nor wrapped in a savepoint of its own (a failure
+    here fails the caller's transaction, which the caller rolls back)."""
+    with acting_as(actor), _write_transaction(locked):
+        if not locked:
+            instance = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
+        if version is not None and version != instance.version:
+            raise VersionConflict(instance)
         for name, value in data.items():
-            setattr(locked, name, value)
-        locked.full_clean(exclude=unaffected_fields(type(locked), data))
-        locked.save()
-    return locked
+            setattr(instance, name, value)
+        instance.full_clean(exclude=unaffected_fields(type(instance), data))
+        instance.save()
+    return instance
+
+
+def _write_transaction(locked: bool) -> AbstractContextManager[Any]:
+    if not locked:
+        return transaction.atomic()
+    if not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError(
+            "locked=True needs the transaction in which the row was locked."
+        )
+    return nullcontext()
 
 
 def unaffected_fields(model: type[models.Model], changed: Iterable[str]) -> set[str]:
@@ -153,11 +311,17 @@ def unaffected_fields(model: type[models.Model], changed: Iterable[str]) -> set[
 
 
 def versioned_delete(
-    *, instance: models.Model, version: int | None, actor: AbstractBaseUser | None = None
+    *,
+    instance: models.Model,
+    version: int | None,
+    actor: AbstractBaseUser | None = None,
+    locked: bool = False,
 ) -> None:
-    """Delete the locked row if ``version`` (when given) is still the stored one."""
-    with acting_as(actor), transaction.atomic():
-        locked = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
-        if version is not None and version != locked.version:
-            raise VersionConflict(locked)
-        locked.delete()
+    """Delete the locked row if ``version`` (when given) is still the stored one; ``locked`` as
+    for ``versioned_update``."""
+    with acting_as(actor), _write_transaction(locked):
+        if not locked:
+            instance = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
+        if version is not None and version != instance.version:
+            raise VersionConflict(instance)
+        instance.delete()

@@ -8,7 +8,8 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from daily.models import DailyWork
@@ -17,6 +18,7 @@ from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
 from monthly.tests.factories import MonthlyTaskFactory
 from realtime.context import acting_as
+from realtime.events import publish
 from realtime.models import Event
 from realtime.signals import PUBLISHED, representer
 from schedule.models import CalendarDay, Task
@@ -390,3 +392,28 @@ def test_calendar_exceptions_publish_on_every_write_path(client, capture_events)
         "version": 2,
     }
     assert (added[0].stream, added[0].actor) == ("calendar_days", admin)
+
+
+def test_an_event_is_recorded_in_the_writes_transaction_without_a_savepoint():
+    task = TaskFactory()
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        task.save()
+
+    assert [query["sql"] for query in queries if "SAVEPOINT" in query["sql"].upper()] == []
+    assert Event.objects.filter(type="task_updated", object_id=task.pk).count() == 1
+
+
+def test_a_published_event_is_stored_as_returned_and_reads_back_the_same(planner):
+    data = {"id": 5, "volume_plan": Decimal("10.500"), "start_date": datetime.date(2026, 11, 1)}
+
+    with acting_as(planner):
+        event = publish(stream="tasks", type="task_updated", object_id=5, data=data)
+
+    stored = Event.objects.get(pk=event.pk)
+    assert stored.to_frame() == {
+        **event.to_frame(),
+        "data": {"id": 5, "volume_plan": "10.500", "start_date": "2026-11-01"},
+    }
+    assert (stored.actor, stored.actor_username) == (planner, planner.username)
+    assert not event._state.adding

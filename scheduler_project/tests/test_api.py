@@ -16,6 +16,7 @@ from schedule.api import TaskSerializer
 from schedule.models import Task
 from schedule.tests.factories import TaskFactory
 from scheduler_project.api import Pagination
+from scheduler_project.authentication import token_user
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +66,40 @@ def test_an_unknown_token_is_refused(db):
 
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid token."}
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [("en", "User inactive or deleted."), ("ru", "Пользователь неактивен или удален.")],
+)
+def test_the_token_of_a_deactivated_user_is_refused_at_once(user, token, language, message):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}", HTTP_ACCEPT_LANGUAGE=language)
+    assert client.get("/api/tasks/").status_code == 200
+
+    user.is_active = False
+    user.save()
+    response = client.get("/api/tasks/")
+
+    assert (response.status_code, response.json()) == (401, {"detail": message})
+
+
+def test_a_revoked_token_stops_working_at_once(token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get("/api/tasks/").status_code == 200
+
+    token.delete()
+    response = client.get("/api/tasks/")
+
+    assert (response.status_code, response.json()) == (401, {"detail": "Invalid token."})
+
+
+def test_a_token_login_reads_the_user_once_and_nothing_else(user, token, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert token_user(token.key) == user
+    with django_assert_num_queries(1):
+        assert token_user("no such token") is None
 
 
 def test_a_session_write_needs_the_csrf_token(user):
@@ -226,3 +261,12 @@ def test_lists_come_in_the_natural_order_of_codes(api_client, url, code_field):
     response = api_client.get(url)
 
     assert [row[code_field] for row in response.json()["results"]] == NATURAL_ORDER
+
+
+def test_each_serializer_binds_its_own_copies_of_the_fields_built_once():
+    first, second = TaskSerializer(), TaskSerializer()
+
+    assert first.fields["code"] is not second.fields["code"]
+    assert (first.fields["code"].parent, second.fields["code"].parent) == (first, second)
+    prototype = TaskSerializer._field_prototypes[translation.get_language()]["code"]
+    assert prototype.parent is None

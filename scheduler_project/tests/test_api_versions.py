@@ -1,7 +1,8 @@
 """The version contract on the REST API: ETag on reads, ``If-Match`` and ``?version=`` on writes."""
 
 import pytest
-from django.db import models
+from django.db import connection, models
+from django.test.utils import CaptureQueriesContext
 
 from daily.tests.factories import DailyWorkFactory
 from monthly.tests.factories import MonthlyTaskFactory
@@ -187,3 +188,26 @@ def test_the_schema_documents_if_match_version_and_etag(admin_api, path):
     assert ("header", "If-Match") in parameters("patch")
     assert "409" in operations["delete"]["responses"]
     assert "ETag" in operations["get"]["responses"]["200"]["headers"]
+
+
+def row_reads(queries: CaptureQueriesContext, model: type[models.Model]) -> list[str]:
+    """The queries that loaded a whole ``model`` row (its version among the columns)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    version = f"{table}.{connection.ops.quote_name('version')}"
+    return [
+        query["sql"]
+        for query in queries
+        if query["sql"].startswith("SELECT") and version in query["sql"].split(" FROM ")[0]
+    ]
+
+
+@pytest.mark.parametrize(("url", "factory", "change"), KINDS)
+@pytest.mark.parametrize("method", ["patch", "delete"])
+def test_an_api_write_reads_its_row_once_under_the_lock(admin_api, url, factory, change, method):
+    obj = factory()
+
+    with CaptureQueriesContext(connection) as queries:
+        response = getattr(admin_api, method)(f"{url}{obj.pk}/", change, format="json")
+
+    assert response.status_code in (200, 204), response.content
+    assert len(row_reads(queries, type(obj))) == 1

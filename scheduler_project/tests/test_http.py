@@ -4,17 +4,22 @@ processes: a write rings the sockets of the process that served it; request bodi
 
 import asyncio
 import json
+import logging
 import socket
 from typing import Any
 
 import pytest
 import requests
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, StreamingHttpResponse
+from django.urls import path
 
 from realtime import context
-from realtime.context import call_async, serving_loop
+from realtime.context import call_async, call_async_soon, serving_loop
 from realtime.tests.conftest import RECEIVE_TIMEOUT, until
-from scheduler_project.http import read_body
+from scheduler_project.health import healthz
+from scheduler_project.http import DjangoHTTP, read_body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -61,6 +66,52 @@ async def test_call_async_from_a_request_thread_runs_on_the_serving_loop():
         serving_loop.reset(serving)
 
     assert ran_on is loop
+
+
+async def test_call_async_soon_from_a_request_thread_starts_the_coroutine_on_the_serving_loop():
+    loop = asyncio.get_running_loop()
+    ran_on: list[asyncio.AbstractEventLoop] = []
+    ran = asyncio.Event()
+
+    async def note() -> None:
+        ran_on.append(asyncio.get_running_loop())
+        ran.set()
+
+    serving = serving_loop.set(loop)
+    try:
+        await asyncio.to_thread(call_async_soon, note)
+    finally:
+        serving_loop.reset(serving)
+
+    await ran.wait()
+    assert ran_on == [loop]
+
+
+async def test_a_coroutine_started_soon_that_fails_is_logged():
+    logged = asyncio.Event()
+    records: list[logging.LogRecord] = []
+
+    class Handler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+            logged.set()
+
+    async def fail() -> None:
+        raise ValueError("the layer is gone")
+
+    handler = Handler()
+    context.logger.addHandler(handler)
+    serving = serving_loop.set(asyncio.get_running_loop())
+    try:
+        await asyncio.to_thread(call_async_soon, fail)
+        await logged.wait()
+    finally:
+        serving_loop.reset(serving)
+        context.logger.removeHandler(handler)
+
+    assert [(r.getMessage(), str(r.exc_info[1])) for r in records] == [
+        ("A coroutine started for a request failed.", "the layer is gone")
+    ]
 
 
 async def test_call_async_outside_a_request_runs_on_a_loop_of_its_own():
@@ -258,3 +309,64 @@ async def test_bodies_past_the_process_cap_are_answered_503_until_the_held_ones_
     assert refused.text == "Too many request bodies in transit: retry later.\n"
     assert small.status_code == 401  # read, run, and refused for want of a login
     assert after.status_code == 401
+
+
+# The thread pool's adapter, driven in this process: what it sends uvicorn for a response.
+
+
+@login_not_required
+def streamed(request: HttpRequest) -> StreamingHttpResponse:
+    return StreamingHttpResponse(iter([b"one,", b"", b"two"]), content_type="text/plain")
+
+
+urlpatterns = [path("streamed", streamed), path("healthz", healthz)]
+
+
+def http_scope(path: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 50000),
+    }
+
+
+async def sent_for(path: str) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    receive = scripted_receive({"type": "http.request", "body": b"", "more_body": False})
+    await DjangoHTTP(threads=1)(http_scope(path), receive, send)
+    return sent
+
+
+@pytest.mark.urls("scheduler_project.tests.test_http")
+async def test_a_complete_response_is_sent_as_its_start_and_one_whole_body():
+    sent = await sent_for("/healthz")
+
+    assert [(message["type"], message.get("more_body", False)) for message in sent] == [
+        ("http.response.start", False),
+        ("http.response.body", False),
+    ]
+    assert (sent[0]["status"], sent[1]["body"]) == (200, b"ok\n")
+
+
+@pytest.mark.urls("scheduler_project.tests.test_http")
+async def test_a_streaming_response_is_sent_chunk_by_chunk():
+    sent = await sent_for("/streamed")
+
+    assert sent[0]["type"] == "http.response.start"
+    assert (b"content-type", b"text/plain") in sent[0]["headers"]
+    assert [(message["body"], message.get("more_body", False)) for message in sent[1:]] == [
+        (b"one,", True),
+        (b"two", True),
+        (b"", False),
+    ]

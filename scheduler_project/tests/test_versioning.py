@@ -3,7 +3,10 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import CheckConstraint, F, Q
 from django.db.models.signals import post_save
+from django.db.transaction import TransactionManagementError
 
 from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
@@ -12,6 +15,7 @@ from schedule.models import Task
 from schedule.tests.factories import TaskFactory
 from scheduler_project.versioning import (
     VersionConflict,
+    check_in_python,
     unaffected_fields,
     versioned_delete,
     versioned_update,
@@ -131,3 +135,115 @@ def test_bulk_paths_send_no_post_save_for_rows_never_saved_one_by_one(bulk_write
         post_save.disconnect(sender=Task, dispatch_uid="test.bulk")
 
     assert saves == []
+
+
+# Check constraints evaluated in Python: the same verdicts and messages as the database's.
+
+
+def database_errors(instance: models.Model, exclude: set[str]) -> dict[str, list[str]]:
+    """Django's own validation: every check constraint asked of the database."""
+    try:
+        models.Model.validate_constraints(instance, exclude=exclude)
+    except ValidationError as error:
+        return error.message_dict
+    return {}
+
+
+def python_errors(instance: models.Model, exclude: set[str]) -> dict[str, list[str]]:
+    try:
+        instance.validate_constraints(exclude=exclude)
+    except ValidationError as error:
+        return error.message_dict
+    return {}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"volume_plan": Decimal("-0.001")},
+        {"volume_plan": Decimal(0)},
+        {"end_date": date(2026, 10, 31)},
+        {"end_date": date(2026, 11, 1)},
+        {"estimated_cost": None},
+        {"estimated_cost": Decimal(-1)},
+        {"estimated_cost": Decimal(0)},
+        {"code_key": ""},
+        {"volume_plan": Decimal(-1), "end_date": date(2026, 1, 1), "estimated_cost": Decimal(-5)},
+    ],
+)
+@pytest.mark.parametrize("exclude", [set(), {"end_date"}, {"volume_plan", "estimated_cost"}])
+def test_task_rules_checked_in_python_give_the_databases_verdicts_and_messages(fields, exclude):
+    task = TaskFactory(start_date=date(2026, 11, 1), end_date=date(2026, 11, 30))
+    for name, value in fields.items():
+        setattr(task, name, value)
+
+    assert python_errors(task, exclude) == database_errors(task, exclude)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"volume_plan": Decimal(-1)}, {"month": date(2026, 11, 2)}, {"task_id": None}],
+)
+def test_monthly_rules_checked_in_python_or_by_the_database_give_its_verdicts(fields):
+    monthly = MonthlyTaskFactory(month=date(2026, 11, 1))
+    for name, value in fields.items():
+        setattr(monthly, name, value)
+
+    assert python_errors(monthly, set()) == database_errors(monthly, set())
+
+
+@pytest.mark.parametrize("volume", [Decimal(1), Decimal(0), Decimal("-0.5")])
+def test_daily_rules_checked_in_python_give_the_databases_verdicts(volume):
+    daily = DailyWorkFactory()
+    daily.volume = volume
+
+    assert python_errors(daily, set()) == database_errors(daily, set())
+
+
+def test_a_task_update_checks_its_rules_without_asking_the_database(django_assert_num_queries):
+    task = TaskFactory(start_date=date(2026, 11, 1), end_date=date(2026, 11, 30))
+    task.volume_plan = Decimal(7)
+    task.end_date = date(2026, 12, 31)
+
+    with django_assert_num_queries(0):
+        task.validate_constraints(exclude={"code", "name", "unit"})
+
+
+@pytest.mark.parametrize(
+    ("condition", "fields", "in_python"),
+    [
+        (Q(volume_plan__gte=0), {}, True),
+        (Q(end_date__gte=F("start_date")), {}, True),
+        (Q(name__gt="a"), {}, False),  # the order of strings is the database's collation
+        (Q(start_date__year=2026), {}, False),  # a transform
+        (Q(volume_plan__gte=F("estimated_cost") + 1), {}, False),  # an expression
+        (Q(volume_plan__gte=0), {"volume_plan": F("volume_plan") + 1}, False),
+        (Q(volume_plan__in=[1, 2]), {}, False),
+        (Q(volume_plan__gte=0) ^ Q(estimated_cost__gte=0), {}, False),
+    ],
+)
+def test_only_conditions_python_evaluates_as_the_database_does_skip_the_query(
+    condition, fields, in_python
+):
+    task = TaskFactory.build(volume_plan=Decimal(1), estimated_cost=Decimal(2))
+    for name, value in fields.items():
+        setattr(task, name, value)
+    constraint = CheckConstraint(condition=condition, name="rule")
+
+    assert check_in_python(constraint, task, exclude=set()) is in_python
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("write", ["update", "delete"])
+def test_a_write_of_a_row_said_to_be_locked_outside_any_transaction_is_refused(write):
+    task = TaskFactory()
+
+    with pytest.raises(TransactionManagementError, match="transaction in which the row"):
+        if write == "update":
+            versioned_update(instance=task, data={"name": "x"}, version=None, locked=True)
+        else:
+            versioned_delete(instance=task, version=None, locked=True)
+
+    task.refresh_from_db()
+    assert task.version == 1
