@@ -5,7 +5,9 @@ from decimal import Decimal
 from types import ModuleType
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission
+from django.contrib.staticfiles import finders
 from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import number_format
@@ -282,3 +284,11 @@ def test_each_write_needs_its_permission_on_the_model(client, make_user, app, ac
 
     assert response.status_code == 403
     assert type(obj).objects.get().version == 1
+
+
+@pytest.mark.django_db
+def test_every_page_names_the_sites_icon_so_browsers_do_not_ask_for_a_missing_favicon(client):
+    html = client.get(reverse("login")).content.decode()
+
+    href = html.split('<link rel="icon" href="', 1)[1].split('"', 1)[0]
+    assert finders.find(href.removeprefix(settings.STATIC_URL)) is not None
