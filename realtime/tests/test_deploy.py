@@ -15,8 +15,8 @@ import ipaddress
 import os
 import pwd
 import shutil
+import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from websockets.exceptions import ConnectionClosed
 
-from realtime.tests.conftest import STARTUP_TIMEOUT, Server, free_port, stop_process
+from realtime.tests.conftest import STARTUP_TIMEOUT, Server, stop_process
 from schedule.roles import PLANNERS
 from scheduler_project.tests.subprocesses import skip_unless_available
 
@@ -224,7 +224,7 @@ class Proxy(Server):
 
 
 def start_nginx(executable: str, directory: Path, upstreams: tuple[Server, Server]) -> Proxy:
-    """nginx on free ports in front of ``upstreams``; retried when a port was taken meanwhile."""
+    """nginx on free ports in front of ``upstreams``; started again if it exits at once."""
     certificate, key = self_signed_certificate(directory)
     static = collected_static_files(directory / "staticfiles")
     error_log = directory / "error.log"
@@ -233,7 +233,10 @@ def start_nginx(executable: str, directory: Path, upstreams: tuple[Server, Serve
         for kind in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
     )
     for _attempt in range(5):
-        http_port, https_port = free_port(), free_port()
+        # The listening sockets are bound here and handed to nginx (``NGINX=fd;fd;``, how nginx
+        # inherits them): a request waits in their backlog until nginx serves it.
+        listeners = [listening_socket() for _ in range(2)]
+        http_port, https_port = (listener.getsockname()[1] for listener in listeners)
         config = directory / "nginx.conf"
         config.write_text(
             nginx_config(
@@ -260,10 +263,17 @@ def start_nginx(executable: str, directory: Path, upstreams: tuple[Server, Serve
         command = [executable, "-p", f"{directory}/", "-c", str(config), "-e", str(error_log)]
         checked = subprocess.run([*command, "-t"], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stderr
+        inherited = "".join(f"{listener.fileno()};" for listener in listeners)
         with (directory / "nginx.out").open("wb") as output:
             process = subprocess.Popen(
-                [*command, "-g", "daemon off;"], stdout=output, stderr=subprocess.STDOUT
+                [*command, "-g", "daemon off;"],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "NGINX": inherited},
+                pass_fds=[listener.fileno() for listener in listeners],
             )
+        for listener in listeners:
+            listener.close()  # nginx holds them now: they close if it exits
         proxy = Proxy(
             process=process,
             port=https_port,
@@ -283,19 +293,27 @@ def start_nginx(executable: str, directory: Path, upstreams: tuple[Server, Serve
 
 
 def nginx_answers(proxy: Proxy) -> bool:
-    """Wait until nginx answers over TLS with the test's certificate; False if it exits first."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while proxy.process.poll() is None:
-        try:
-            requests.get(
-                f"{proxy.url}/static/realtime/websocket.js", verify=str(proxy.ca_file), timeout=5
-            )
-            return True
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not answer:\n{proxy.log()}") from None
-            time.sleep(0.05)
-    return False
+    """Whether nginx answers over TLS with the test's certificate: the request waits in the
+    inherited socket's backlog until nginx serves it; False if nginx exits instead."""
+    try:
+        requests.get(
+            f"{proxy.url}/static/realtime/websocket.js",
+            verify=str(proxy.ca_file),
+            timeout=STARTUP_TIMEOUT,
+        )
+        return True
+    except requests.ConnectionError:
+        if proxy.process.poll() is None:
+            raise RuntimeError(f"nginx did not answer:\n{proxy.log()}") from None
+        return False
+
+
+def listening_socket() -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    listener.set_inheritable(True)
+    return listener
 
 
 @pytest.fixture(scope="module")
