@@ -11,10 +11,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.http.cookie import parse_cookie
-from rest_framework.authtoken.models import Token
 
 from .context import acting_as
 from .models import Event
+from .selectors import token_user
 
 
 class ActorMiddleware:
@@ -30,10 +30,8 @@ class ActorMiddleware:
 
 @database_sync_to_async
 def user_for_token(key: str) -> AbstractBaseUser | None:
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active:
-        return None
-    return token.user
+    user = token_user(key)
+    return user if user is not None and user.is_active else None
 
 
 class SocketAuthMiddleware:

@@ -163,13 +163,6 @@ def streams_of(user: Any) -> frozenset[str]:
     return user.viewable_streams
 
 
-def streams_viewable_by(user: AbstractBaseUser, streams: tuple[str, ...]) -> list[str]:
-    """The streams of ``streams`` whose model ``user`` may view (fresh permissions)."""
-    users = users_with_stream_permissions({user.pk})
-    viewable = streams_of(users[0]) if users else frozenset()
-    return [stream for stream in streams if stream in viewable]
-
-
 @dataclass(frozen=True)
 class SubscriptionCheck:
     """A socket's login and permissions checked, and the log's head read after them."""
@@ -260,3 +253,27 @@ def log_page_for_fanout(*, after: int, credentials: list[Credentials]) -> Checke
 def frame_time(frame: EventFrame) -> float:
     """When the event was recorded (its ``ts``), as a Unix time."""
     return datetime.datetime.fromisoformat(frame["ts"]).timestamp()
+
+
+def token_user(key: str) -> Any:
+    """The user whose token is ``key``, or ``None``: one join written once (the ORM built its
+    query on every request), for the sockets' and the REST API's token logins. Nothing is
+    cached: a deleted token stops working at once."""
+    return next(iter(get_user_model()._default_manager.raw(token_user_sql(), [key])), None)
+
+
+@functools.cache
+def token_user_sql() -> str:
+    users = get_user_model()._meta
+    tokens = Token._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(
+        f"{quote(users.db_table)}.{quote(field.column)}" for field in users.concrete_fields
+    )
+    return (
+        f"SELECT {columns} FROM {quote(users.db_table)} "
+        f"INNER JOIN {quote(tokens.db_table)} "
+        f"ON {quote(tokens.db_table)}.{quote(tokens.get_field('user').column)} "
+        f"= {quote(users.db_table)}.{quote(users.pk.column)} "
+        f"WHERE {quote(tokens.db_table)}.{quote(tokens.pk.column)} = %s"
+    )

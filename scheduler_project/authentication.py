@@ -3,15 +3,12 @@
 Kept apart from ``api.py``: DRF imports its default authentication classes while loading views.
 """
 
-from functools import cache
-from typing import Any
-
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
+
+from realtime.selectors import token_user
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -29,25 +26,3 @@ class TokenAuthentication(authentication.TokenAuthentication):
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, Token(key=key, user=user)
-
-
-def token_user(key: str) -> Any:
-    """The user whose token is ``key``, or ``None``."""
-    return next(iter(get_user_model()._default_manager.raw(token_user_sql(), [key])), None)
-
-
-@cache
-def token_user_sql() -> str:
-    users = get_user_model()._meta
-    tokens = Token._meta
-    quote = connection.ops.quote_name
-    columns = ", ".join(
-        f"{quote(users.db_table)}.{quote(field.column)}" for field in users.concrete_fields
-    )
-    return (
-        f"SELECT {columns} FROM {quote(users.db_table)} "
-        f"INNER JOIN {quote(tokens.db_table)} "
-        f"ON {quote(tokens.db_table)}.{quote(tokens.get_field('user').column)} "
-        f"= {quote(users.db_table)}.{quote(users.pk.column)} "
-        f"WHERE {quote(tokens.db_table)}.{quote(tokens.pk.column)} = %s"
-    )

@@ -12,11 +12,11 @@ from rest_framework.test import APIClient
 
 from daily.tests.factories import DailyWorkFactory
 from monthly.tests.factories import MonthlyTaskFactory
+from realtime.selectors import token_user
 from schedule.api import TaskSerializer
 from schedule.models import Task
 from schedule.tests.factories import TaskFactory
 from scheduler_project.api import Pagination
-from scheduler_project.authentication import token_user
 
 pytestmark = pytest.mark.django_db
 
