@@ -7,6 +7,7 @@ report counts it; docs/performance.md).
 """
 
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -129,8 +130,10 @@ def test_the_project_and_the_baselines_deliver_every_write_to_every_client(tmp_p
     assert results["complete"]
     assert "Per-operation server CPU:" in stdout
     assert "Ratios at N = 5:" in stdout
+    # The verdict needs both figures: at N = 5 one may stay under a /proc tick (then "-").
     assert "uvicorn_vs_sqlalchemy_deliveries_per_cpu: " in stdout
-    assert "(target ≥ 2.5: " in stdout
+    verdict = r"(- \(target ≥ 2\.5\)|[\d.]+ \(target ≥ 2\.5: (not )?met\))"
+    assert re.search(rf"uvicorn_vs_sqlalchemy_deliveries_per_cpu: {verdict}", stdout)
 
 
 def test_two_processes_with_redis_deliver_every_write_to_every_client(tmp_path):
