@@ -356,11 +356,11 @@ def _table_cells(sheet: Worksheet, layout: _Layout) -> dict[int, dict[int, Cell]
 
 def _cached_values(
     sheet: Worksheet, cells: dict[int, dict[int, Cell]]
-) -> dict[tuple[int, int], object]:
-    """The cached value of each formula cell among ``cells``, read from ``sheet`` (opened with
-    ``data_only``); None where the file has none."""
+) -> dict[tuple[int, int], Cell]:
+    """The cell with the cached value of each formula cell among ``cells``, read from
+    ``sheet`` (opened with ``data_only``)."""
     return {
-        (row, column): sheet.cell(row, column).value
+        (row, column): sheet.cell(row, column)
         for row, by_column in cells.items()
         for column, cell in by_column.items()
         if cell.data_type == "f"
@@ -377,11 +377,12 @@ class _Refused(Exception):
 _NO_VALUE = object()
 
 
-def _cell_value(cell: Cell, values: dict[tuple[int, int], object]) -> object:
+def _cell_value(cell: Cell, values: dict[tuple[int, int], Cell]) -> object:
     """The value to read: a formula's cached value (``_NO_VALUE`` when there is none)."""
     if cell.data_type == "f":
-        value = values.get((cell.row, cell.column))
-        return _NO_VALUE if value is None else value
+        cell = values[(cell.row, cell.column)]
+        if cell.value is None:
+            return _NO_VALUE
     if cell.data_type == "e":
         raise _Refused(_("the cell holds an error (%(error)s)") % {"error": cell.value})
     return cell.value
@@ -390,7 +391,7 @@ def _cell_value(cell: Cell, values: dict[tuple[int, int], object]) -> object:
 def _read_rows(
     layout: _Layout,
     cells: dict[int, dict[int, Cell]],
-    values: dict[tuple[int, int], object],
+    values: dict[tuple[int, int], Cell],
 ) -> ScheduleSheet:
     code_column = get_column_letter(layout.column_of("code"))
     readers: dict[str, Any] = {
