@@ -555,7 +555,7 @@ def test_a_date_reads_back_equal_however_it_is_written(day, written):
 
 def test_cell_errors_are_in_the_users_language():
     with translation.override("ru"):
-        sheet = read(ROW, ROW, [*ROW[:3], "1,2345", "31.02.2026", ROW[5]])
+        sheet = read(ROW, ROW, ["2.1", *ROW[1:3], "1,2345", "31.02.2026", ROW[5]])
 
     assert [str(error) for row in sheet.invalid for error in row.errors] == [
         "A2: код 1.1 есть и в строке 3",
