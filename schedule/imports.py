@@ -341,9 +341,9 @@ def _read_layout(sheet: Worksheet) -> _Layout:
 def _table_cells(sheet: Worksheet, layout: _Layout) -> dict[int, dict[int, Cell]]:
     """The cells below the heading row in the columns read (other columns are ignored, as a
     column of notes would be), by row."""
-    read = layout.keys.keys() | layout.months.keys()
     imported = {column.key for column in SCHEDULE_COLUMNS if column.imported}
-    read = {column for column in read if layout.keys.get(column, "month") in imported | {"month"}}
+    read = {column for column, key in layout.keys.items() if key in imported}
+    read |= layout.months.keys()
     table: dict[int, dict[int, Cell]] = {}
     for row, cells in sorted(_cells_by_row(sheet).items()):
         if row <= layout.heading_row:
