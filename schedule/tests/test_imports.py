@@ -33,6 +33,14 @@ MAR = datetime.date(2026, 3, 1)
 APR = datetime.date(2026, 4, 1)
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages in English unless a test says otherwise: a request made by an earlier test
+    through the test client leaves its language active in the thread."""
+    with translation.override("en"):
+        yield
+
+
 def sheet_row(row: int = 2, **fields: Any) -> SheetRow:
     values = {
         "code": "1.1",
