@@ -9,7 +9,9 @@ database connections a process holds and lets them be reused (``DB_CONN_MAX_AGE`
 A request's body is read on the event loop before a thread takes the request: a thread is never
 held by a slow upload, a body sent in chunks (no ``Content-Length``, which Django's WSGI request
 needs) is handed over with its length, a body larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is
-answered 413, and a request whose client went away before its body was complete never runs.
+answered 413 (a multipart/form-data one may be as large as ``SPREADSHEET_IMPORT_MAX_BYTES``,
+when that is larger: a schedule workbook is uploaded that way; the 413 says the limit), and a
+request whose client went away before its body was complete never runs.
 Bodies are read before anyone is authenticated, so two bounds keep anonymous clients from
 holding memory: a body not complete within ``HTTP_BODY_TIMEOUT_SECONDS`` is answered 408, and
 past ``HTTP_BODY_BUFFER_MAX_BYTES`` held by the process's requests at once (read, waiting for a
@@ -67,14 +69,14 @@ class DjangoHTTP:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
             async with asyncio.timeout(settings.HTTP_BODY_TIMEOUT_SECONDS or None):
-                body = await read_body(receive, limit=body_limit(), buffer=self.bodies)
+                body = await read_body(receive, limit=body_limit(scope), buffer=self.bodies)
         except TimeoutError:
             body = 408
         if body is None:
             return  # the client went away
         if isinstance(body, int):
             REQUESTS_REFUSED.labels(status=str(body)).inc()
-            await refuse(send, body)
+            await refuse(send, body, limit=upload_limit(scope))
             return
         try:
             headers = [
@@ -159,9 +161,29 @@ class BodyBuffer:
         BODY_BYTES_HELD.dec(size)
 
 
-def body_limit() -> int | None:
+FORM_ROOM = 64 * 1024
+"""Beyond a body's limit: room for a form's field names and its multipart framing."""
+
+
+def is_upload(scope: dict[str, Any]) -> bool:
+    """Whether the request carries a multipart/form-data body (a file upload)."""
+    content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
+    return content_type.split(b";", 1)[0].strip().lower() == b"multipart/form-data"
+
+
+def upload_limit(scope: dict[str, Any]) -> int | None:
+    """The largest body a request may carry, before ``FORM_ROOM``; ``None``: no limit."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return None if limit is None else limit + 64 * 1024  # room for a form's field names
+    if limit is None:
+        return None
+    if is_upload(scope):
+        return max(limit, settings.SPREADSHEET_IMPORT_MAX_BYTES)
+    return limit
+
+
+def body_limit(scope: dict[str, Any]) -> int | None:
+    limit = upload_limit(scope)
+    return None if limit is None else limit + FORM_ROOM
 
 
 async def read_body(
@@ -195,16 +217,20 @@ async def read_body(
 
 
 REFUSALS = {
-    413: b"Request body too large.\n",
     408: b"Request body not received in time.\n",
     503: b"Too many request bodies in transit: retry later.\n",
 }
 
 
-async def refuse(send: Any, status: int) -> None:
-    """Answer ``status`` without running the request. 408 and 503 close the connection: the
-    rest of the body is never read."""
-    body = REFUSALS[status]
+def too_large(limit: int | None) -> bytes:
+    """The 413's text: the limit, in the units a file manager shows (MiB, written MB)."""
+    return f"Request body too large: the limit is {(limit or 0) / 2**20:.1f} MB.\n".encode()
+
+
+async def refuse(send: Any, status: int, *, limit: int | None = None) -> None:
+    """Answer ``status`` without running the request; a 413 says the body's ``limit``. 408
+    and 503 close the connection: the rest of the body is never read."""
+    body = too_large(limit) if status == 413 else REFUSALS[status]
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode()),

@@ -19,7 +19,7 @@ from realtime import context
 from realtime.context import call_async, call_async_soon, serving_loop
 from realtime.tests.conftest import RECEIVE_TIMEOUT, until
 from scheduler_project.health import healthz
-from scheduler_project.http import DjangoHTTP, read_body
+from scheduler_project.http import FORM_ROOM, DjangoHTTP, body_limit, read_body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -190,7 +190,69 @@ async def test_a_body_over_the_upload_limit_is_refused_with_413(server, token):
         timeout=30,
     )
 
-    assert refused.status_code == 413
+    assert (refused.status_code, refused.text) == (
+        413,
+        "Request body too large: the limit is 2.5 MB.\n",
+    )
+
+
+async def test_a_multipart_upload_as_large_as_a_spreadsheet_import_reaches_the_view_whole(
+    server, token
+):
+    upload = b"x" * (settings.SPREADSHEET_IMPORT_MAX_BYTES - 1024)
+
+    created = await asyncio.to_thread(
+        requests.post,
+        f"{server.url}/api/tasks/",
+        data={**TASK, "code": "7.3"},
+        files={"file": ("schedule.xlsx", upload)},
+        headers={"Authorization": f"Token {token.key}"},
+        timeout=60,
+    )
+
+    assert created.status_code == 201, created.text
+    assert created.json()["code"] == "7.3"
+
+
+async def test_a_multipart_upload_over_the_spreadsheet_limit_is_refused_with_413_saying_it(
+    server, token
+):
+    upload = b"x" * (settings.SPREADSHEET_IMPORT_MAX_BYTES + 128 * 1024)
+
+    refused = await asyncio.to_thread(
+        requests.post,
+        f"{server.url}/api/tasks/",
+        data={**TASK, "code": "7.4"},
+        files={"file": ("schedule.xlsx", upload)},
+        headers={"Authorization": f"Token {token.key}"},
+        timeout=60,
+    )
+
+    assert (refused.status_code, refused.text) == (
+        413,
+        "Request body too large: the limit is 10.0 MB.\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "import_limit", "limit"),
+    [
+        (b"multipart/form-data; boundary=x", 10 * 2**20, 10 * 2**20 + FORM_ROOM),
+        (b"Multipart/Form-Data;boundary=x", 10 * 2**20, 10 * 2**20 + FORM_ROOM),
+        (b"application/json", 10 * 2**20, 2_621_440 + FORM_ROOM),
+        (b"application/x-www-form-urlencoded", 10 * 2**20, 2_621_440 + FORM_ROOM),
+        (b"multipart/form-data; boundary=x", 2**20, 2_621_440 + FORM_ROOM),
+    ],
+)
+async def test_only_a_multipart_body_may_be_as_large_as_a_spreadsheet_import(
+    settings, content_type, import_limit, limit
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+    settings.SPREADSHEET_IMPORT_MAX_BYTES = import_limit
+    scope = {**http_scope("/"), "method": "POST"}
+    scope["headers"] = [*scope["headers"], (b"content-type", content_type)]
+
+    assert body_limit(scope) == limit
 
 
 def scripted_receive(*messages: dict) -> Any:
