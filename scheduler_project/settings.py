@@ -126,6 +126,13 @@ HTTP_THREADS = int(os.environ.get("HTTP_THREADS", "8"))
 # add up to HTTP_BODY_BUFFER_MAX_BYTES (else 503 with Retry-After; 0: no cap).
 HTTP_BODY_TIMEOUT_SECONDS = float(os.environ.get("HTTP_BODY_TIMEOUT_SECONDS", "30"))
 HTTP_BODY_BUFFER_MAX_BYTES = int(os.environ.get("HTTP_BODY_BUFFER_MAX_BYTES", str(32 * 2**20)))
+# A schedule workbook uploaded for import (schedule/imports.py) may be this large; it may unpack
+# to SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES (a zip bomb is refused before it is unpacked).
+# A multipart/form-data body may be as large as the first plus a margin (scheduler_project/http.py).
+SPREADSHEET_IMPORT_MAX_BYTES = int(os.environ.get("SPREADSHEET_IMPORT_MAX_BYTES", str(10 * 2**20)))
+SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES = int(
+    os.environ.get("SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES", str(100 * 2**20))
+)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
