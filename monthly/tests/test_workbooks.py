@@ -68,7 +68,7 @@ def test_each_task_has_a_plan_row_with_the_months_figures_and_a_fact_row(tasks):
     assert plan[FIRST_DAY : FIRST_DAY + 5] == (None, 10, 10, None, 10)
     assert fact[3] == "fact"
     assert fact[FIRST_DAY : FIRST_DAY + 5] == (None, 5, 2, None, None)
-    assert rows[5][:2] == ("Section 2", "1 task")
+    assert rows[5][:2] == ("Section 2", "1 task · 1 behind")  # nothing done of its plan to date
     totals = [row[:5] for row in rows[-2:]]
     assert totals[0][0] == "The month"
     assert totals[1] == ("Planned for the month, m³", None, None, None, 200)
