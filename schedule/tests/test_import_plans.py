@@ -2,9 +2,11 @@
 
 import dataclasses
 import datetime
+import io
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
@@ -22,10 +24,11 @@ from schedule.import_plans import (
     schedule_import_apply,
     schedule_import_preview,
 )
-from schedule.imports import CellError, InvalidRow, ScheduleSheet, SheetRow
+from schedule.imports import CellError, InvalidRow, ScheduleSheet, SheetRow, read_schedule
 from schedule.models import Task
 from schedule.services import task_update
 from schedule.tests.factories import TaskFactory
+from schedule.workbooks import schedule_workbook
 
 pytestmark = pytest.mark.django_db
 
@@ -417,3 +420,37 @@ def test_the_plan_between_the_two_steps_survives_its_data_form():
     seen = schedule_import_preview(sheet=sheet).seen
 
     assert plan_from_data(plan_to_data(sheet=sheet, seen=seen)) == (sheet, seen)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_an_exported_schedule_imported_unchanged_is_unchanged_and_applying_it_changes_nothing(
+    capture_events, language
+):
+    first = TaskFactory(code="1.1", estimated_cost=Decimal("1200.50"))
+    TaskFactory(code="1.2", volume_plan=Decimal("12.345"), unit="t")
+    TaskFactory(code="2.1")
+    MonthlyTaskFactory(task=first, month=NOVEMBER, volume_plan=Decimal("33.333"))
+    MonthlyTaskFactory(task=first, month=DECEMBER, volume_plan=Decimal("66.667"))
+    DailyWorkFactory(task=first)
+    versions = dict(Task.objects.values_list("pk", "version"))
+    file = io.BytesIO()
+    with translation.override(language):
+        schedule_workbook(
+            file, tasks=Task.objects.all(), today=datetime.date(2026, 11, 15), exported_at="now"
+        )
+    file.seek(0)
+
+    sheet = read_schedule(file)
+    preview = schedule_import_preview(sheet=sheet)
+    with capture_events(expected=0):
+        result = apply(sheet, seen=preview.seen)
+
+    assert sheet.invalid == []
+    assert [(row.code, row.kind) for row in preview.rows] == [
+        ("1.1", RowKind.UNCHANGED),
+        ("1.2", RowKind.UNCHANGED),
+        ("2.1", RowKind.UNCHANGED),
+    ]
+    assert (preview.missing, result.unchanged) == ([], 3)
+    assert dict(Task.objects.values_list("pk", "version")) == versions
+    assert set(MonthlyTask.objects.values_list("version", flat=True)) == {1}
