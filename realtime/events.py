@@ -5,10 +5,18 @@ and commit 8 first, so a client that has seen 8 would never see 7. ``publish()``
 a transaction-scoped advisory lock before it inserts: transactions that publish commit one at a
 time, in id order. (SQLite serialises writers already.) The lock is held only from a write
 transaction's first event until its commit.
+
+Batches: a write of many objects (an import) records one event per object as usual, but under
+``events_batched()`` rings each stream once, with its highest committed id. The hub reads the
+whole log after its head on any bell (``realtime.hub``), so one bell delivers them all, and a
+thousand bells would wake it and the layer a thousand times.
 """
 
+import contextvars
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -67,8 +75,59 @@ def _insert_sql(vendor: str) -> str:
     )
 
 
+class _Batch:
+    """The events of an ``events_batched()`` block that committed: the highest id and the
+    count per stream, recorded by each event's on-commit callback (an event rolled back with
+    its savepoint records nothing)."""
+
+    __slots__ = ("committed",)
+
+    def __init__(self) -> None:
+        self.committed: dict[str, tuple[int, int]] = {}
+
+    def record(self, stream: str, event_id: int) -> None:
+        highest, count = self.committed.get(stream, (0, 0))
+        self.committed[stream] = (max(highest, event_id), count + 1)
+
+    def ring(self) -> None:
+        committed, self.committed = self.committed, {}
+        for stream, (highest, count) in committed.items():
+            ring(stream=stream, event_id=highest, count=count)
+
+
+_batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
+    "realtime_events_batch", default=None
+)
+
+
+@contextmanager
+def events_batched() -> Iterator[None]:
+    """Ring each stream once for the events published inside the block, after they commit.
+
+    The events' own callbacks run at commit in id order and record what committed; the bells
+    go after them: at the end of the block when its transaction has already committed, else
+    on commit of the transaction the block ends in (a callback registered there runs after
+    those of the savepoints inside it, and is dropped with them). Nested blocks ring with the
+    outermost one.
+    """
+    if _batch.get() is not None:
+        yield
+        return
+    batch = _Batch()
+    token = _batch.set(batch)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        if connection.in_atomic_block:
+            transaction.on_commit(batch.ring, robust=True)
+        else:
+            batch.ring()
+
+
 def publish(*, stream: str, type: str, object_id: int, data: dict[str, Any]) -> Event:
-    """Record an event in the caller's transaction; ring the stream's group once it commits.
+    """Record an event in the caller's transaction; ring the stream's group once it commits
+    (once per stream for a whole ``events_batched()`` block).
 
     No savepoint of its own: an event that cannot be recorded fails the write it belongs to.
     """
@@ -84,13 +143,18 @@ def publish(*, stream: str, type: str, object_id: int, data: dict[str, Any]) -> 
             actor_username=actor.get_username() if actor is not None else "",
         )
         _insert(event)
-        transaction.on_commit(lambda: ring(stream=stream, event_id=event.id), robust=True)
+        batch = _batch.get()
+        if batch is None:
+            transaction.on_commit(lambda: ring(stream=stream, event_id=event.id), robust=True)
+        else:
+            transaction.on_commit(lambda: batch.record(stream, event.id))
     return event
 
 
-def ring(*, stream: str, event_id: int) -> None:
-    """Tell the stream's consumers that the log has grown to ``event_id``."""
-    metrics.EVENTS_PUBLISHED.inc()
+def ring(*, stream: str, event_id: int, count: int = 1) -> None:
+    """Tell the stream's consumers that the log has grown to ``event_id`` (by ``count``
+    events)."""
+    metrics.EVENTS_PUBLISHED.inc(count)
     layer = get_channel_layer()
     if layer is None:
         return

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from scheduler_project.pages import VersionedModelForm
 
@@ -33,3 +34,14 @@ class TaskForm(VersionedModelForm):
             "start_date": DateInput,
             "end_date": DateInput,
         }
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Schedule file (.xlsx)"),
+        widget=forms.ClearableFileInput(
+            attrs={
+                "accept": ".xlsx,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+        ),
+    )

@@ -9,4 +9,6 @@ urlpatterns = [
     path("tasks/new/", views.task_create_view, name="task_create"),
     path("tasks/<int:pk>/edit/", views.task_update_view, name="task_update"),
     path("tasks/<int:pk>/delete/", views.task_delete_view, name="task_delete"),
+    path("import/", views.task_import_view, name="import"),
+    path("import/template.xlsx", views.task_import_template_view, name="import_template"),
 ]

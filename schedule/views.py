@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core import signing
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,11 +25,25 @@ from scheduler_project.pages import (
     fragment_ids,
     is_fragment_request,
 )
+from scheduler_project.workbooks import temporary_file, workbook_response
 
-from .forms import TaskForm
+from .forms import ImportUploadForm, TaskForm
+from .import_plans import (
+    Decision,
+    ImportConflict,
+    ImportInvalid,
+    ImportPreview,
+    Seen,
+    plan_from_data,
+    plan_to_data,
+    schedule_import_apply,
+    schedule_import_preview,
+)
+from .imports import ScheduleSheet, WorkbookError, read_schedule
 from .models import Task, task_section
 from .selectors import Forecast, ForecastStatus, task_forecasts, task_list
 from .services import task_create, task_delete, task_update
+from .workbooks import schedule_template_workbook
 
 
 def _units() -> list[str]:
@@ -295,3 +312,133 @@ def task_list_view(request: HttpRequest) -> HttpResponse:
 task_create_view = require_http_methods(["GET", "POST"])(pages.create_view)
 task_update_view = require_http_methods(["GET", "POST"])(pages.update_view)
 task_delete_view = require_http_methods(["GET", "POST"])(pages.delete_view)
+
+
+# Import: upload → preview → apply. The parsed sheet and what the preview saw travel in the
+# page, signed (compressed, bound to the user, valid for IMPORT_PLAN_MAX_AGE): nothing is stored
+# on the server between the two steps, and a plan cannot be forged or replayed by another user.
+IMPORT_PERMISSIONS = ("schedule.add_task", "schedule.change_task")
+MONTHLY_PERMISSIONS = ("monthly.add_monthlytask", "monthly.change_monthlytask")
+IMPORT_PLAN_MAX_AGE = 3600  # seconds
+
+
+def _plan_salt(request: HttpRequest) -> str:
+    return f"schedule.import.{request.user.pk}"
+
+
+def _plan_token(request: HttpRequest, sheet: ScheduleSheet, seen: Seen) -> str:
+    data = plan_to_data(sheet=sheet, seen=seen)
+    return signing.dumps(data, salt=_plan_salt(request), compress=True)
+
+
+def _import_page(
+    request: HttpRequest,
+    *,
+    form: ImportUploadForm,
+    sheet: ScheduleSheet | None = None,
+    preview: ImportPreview | None = None,
+    problems: list[str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context: dict[str, Any] = {"form": form, "preview": preview, "problems": problems or []}
+    if preview is not None and sheet is not None:
+        context["plan"] = _plan_token(request, sheet, preview.seen)
+        context["shown_rows"] = [row for row in preview.rows if row.kind != "unchanged"]
+    return render(request, "schedule/task_import.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(IMPORT_PERMISSIONS, raise_exception=True)
+def task_import_view(request: HttpRequest) -> HttpResponse:
+    """Upload a sheet and see its preview (``file``), or apply a previewed one (``plan``)."""
+    if request.method == "POST" and "plan" in request.POST:
+        return _import_apply(request)
+    if request.method == "GET":
+        return _import_page(request, form=ImportUploadForm())
+    form = ImportUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _import_page(request, form=form, status=400)
+    try:
+        sheet = read_schedule(form.cleaned_data["file"])
+    except WorkbookError as error:
+        return _import_page(request, form=form, problems=[str(error)], status=400)
+    preview = schedule_import_preview(sheet=sheet)
+    return _import_page(request, form=ImportUploadForm(), sheet=sheet, preview=preview)
+
+
+def _import_apply(request: HttpRequest) -> HttpResponse:
+    try:
+        data = signing.loads(
+            request.POST["plan"], salt=_plan_salt(request), max_age=IMPORT_PLAN_MAX_AGE
+        )
+        sheet, seen = plan_from_data(data)
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        problem = _("This preview has expired or is not yours: upload the file again.")
+        return _import_page(request, form=ImportUploadForm(), problems=[problem], status=400)
+    delete_missing = request.POST.get("delete_missing") == "on"
+    if delete_missing and not request.user.has_perm("schedule.delete_task"):
+        raise PermissionDenied
+    if any(row.monthly_plans for row in sheet.rows) and not request.user.has_perms(
+        MONTHLY_PERMISSIONS
+    ):
+        raise PermissionDenied
+    decisions = {}
+    for row in seen.contested:
+        value = request.POST.get(f"decision-{row}")
+        if value in Decision.__members__.values():
+            decisions[row] = Decision(value)
+    try:
+        result = schedule_import_apply(
+            sheet=sheet,
+            seen=seen,
+            decisions=decisions,
+            delete_missing=delete_missing,
+            actor=request.user,
+        )
+    except ImportConflict as refused:
+        preview = schedule_import_preview(sheet=sheet, since=seen)
+        problems = [str(problem) for problem in refused.problems]
+        return _import_page(
+            request,
+            form=ImportUploadForm(),
+            sheet=sheet,
+            preview=preview,
+            problems=problems,
+            status=409,
+        )
+    except ImportInvalid as refused:
+        preview = schedule_import_preview(sheet=sheet)
+        problems = [str(problem) for problem in refused.problems]
+        return _import_page(
+            request,
+            form=ImportUploadForm(),
+            sheet=sheet,
+            preview=preview,
+            problems=problems,
+            status=400,
+        )
+    messages.success(
+        request,
+        _(
+            "Schedule imported: %(created)s tasks created, %(updated)s changed, "
+            "%(deleted)s deleted, %(plans)s monthly plans written."
+        )
+        % {
+            "created": result.created,
+            "updated": result.updated,
+            "deleted": result.deleted,
+            "plans": result.monthly_plans_written,
+        },
+    )
+    return redirect("schedule:task_list")
+
+
+@require_GET
+@permission_required(IMPORT_PERMISSIONS, raise_exception=True)
+def task_import_template_view(request: HttpRequest) -> HttpResponse:
+    """The blank sheet the import reads, with month columns from this month on."""
+    file = temporary_file()
+    schedule_template_workbook(file, first_month=timezone.localdate().replace(day=1))
+    return workbook_response(
+        file, filename=_("schedule-template.xlsx"), ascii_filename="schedule-template.xlsx"
+    )

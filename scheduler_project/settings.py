@@ -264,6 +264,9 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+# The site's name in the header of exported files (docs/excel.md); unset, the translated
+# "Construction site".
+SITE_NAME = os.environ.get("SITE_NAME", "").strip()
 USE_I18N = True
 USE_TZ = True
 

@@ -6,6 +6,8 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection, transaction
@@ -18,8 +20,9 @@ from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
 from monthly.tests.factories import MonthlyTaskFactory
 from realtime.context import acting_as
-from realtime.events import publish
+from realtime.events import events_batched, publish
 from realtime.models import Event
+from realtime.protocol import group_for
 from realtime.signals import PUBLISHED, representer
 from schedule.models import CalendarDay, Task
 from schedule.services import task_create
@@ -417,3 +420,88 @@ def test_a_published_event_is_stored_as_returned_and_reads_back_the_same(planner
     }
     assert (stored.actor, stored.actor_username) == (planner, planner.username)
     assert not event._state.adding
+
+
+@pytest.fixture
+def bells(settings):
+    """``bells()``: the bells rung since the last call, as (stream, id), read from a channel of
+    the in-memory layer that joined every stream's group."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    layer = get_channel_layer()
+    for stream in PUBLISHED_STREAMS:
+        async_to_sync(layer.group_add)(group_for(stream), f"bells.{stream}")
+
+    def rung() -> list[tuple[str, int]]:
+        found = []
+        for stream in PUBLISHED_STREAMS:
+            queue = layer.channels.get(f"bells.{stream}")
+            while queue is not None and not queue.empty():
+                _expiry, message = queue.get_nowait()
+                found.append((stream, message["id"]))
+        return found
+
+    return rung
+
+
+PUBLISHED_STREAMS = [stream for stream, _serializer, _deleted in PUBLISHED.values()]
+
+
+def test_without_a_batch_each_event_rings_its_stream(capture_events, bells):
+    with capture_events(expected=2) as events, transaction.atomic():
+        TaskFactory.create_batch(2)
+
+    assert bells() == [("tasks", events[0].id), ("tasks", events[1].id)]
+
+
+def test_a_batch_records_every_event_and_rings_each_stream_once_with_its_highest_id(
+    capture_events, bells
+):
+    with capture_events(expected=5) as events, events_batched(), transaction.atomic():
+        tasks = TaskFactory.create_batch(3)
+        MonthlyTaskFactory(task=tasks[0])
+        tasks[1].delete()
+
+    assert [e.type for e in events] == ["task_created"] * 3 + [
+        "monthly_task_created",
+        "task_deleted",
+    ]
+    assert sorted(bells()) == [("monthly_tasks", events[3].id), ("tasks", events[4].id)]
+
+
+def test_a_batch_inside_a_transaction_rings_when_that_transaction_commits(capture_events, bells):
+    with capture_events(expected=3) as events, transaction.atomic():
+        with events_batched():
+            TaskFactory.create_batch(2)
+        TaskFactory()  # after the batch: rung on its own
+        assert bells() == []
+
+    assert bells() == [("tasks", events[1].id), ("tasks", events[2].id)]
+
+
+def test_a_batch_rings_only_what_committed(capture_events, bells):
+    with capture_events(expected=1) as events, events_batched(), transaction.atomic():
+        TaskFactory()
+        with pytest.raises(RuntimeError), transaction.atomic():
+            TaskFactory()
+            raise RuntimeError("abort the savepoint")
+
+    assert bells() == [("tasks", events[0].id)]
+
+    with (
+        capture_events(expected=0),
+        pytest.raises(RuntimeError),
+        events_batched(),
+        transaction.atomic(),
+    ):
+        TaskFactory()
+        raise RuntimeError("abort")
+    assert bells() == []
+
+
+def test_nested_batches_ring_once_with_the_outermost(capture_events, bells):
+    with capture_events(expected=2) as events, events_batched(), transaction.atomic():
+        with events_batched():
+            TaskFactory()
+        TaskFactory()
+
+    assert bells() == [("tasks", events[1].id)]

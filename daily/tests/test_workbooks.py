@@ -1,0 +1,67 @@
+"""The daily report's Excel file, opened with openpyxl."""
+
+import datetime
+import io
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from django.utils import translation
+
+from daily.selectors import daily_work_list
+from daily.tests.factories import DailyWorkFactory
+from daily.workbooks import daily_workbook
+from schedule.tests.factories import TaskFactory, UserFactory
+
+DAY = datetime.date(2026, 11, 25)
+
+
+def export(language: str = "en") -> io.BytesIO:
+    file = io.BytesIO()
+    with translation.override(language):
+        works = list(daily_work_list().on_date(DAY))
+        daily_workbook(file, works=works, day=DAY, exported_at="25.11.2026 18:00")
+    file.seek(0)
+    return file
+
+
+@pytest.fixture
+def works(db):
+    author = UserFactory(username="ivanov", first_name="Ivan", last_name="Ivanov")
+    soil = TaskFactory(code="1.1", name="Excavation")
+    steel = TaskFactory(code="2.1", name="Rebar", unit="t")
+    DailyWorkFactory(task=soil, date=DAY, volume=Decimal("12.5"), created_by=author)
+    DailyWorkFactory(task=soil, date=DAY, volume=Decimal("7.5"), description="night shift")
+    DailyWorkFactory(task=steel, date=DAY, volume=Decimal("1.25"))
+    DailyWorkFactory(task=steel, date=DAY + datetime.timedelta(days=1))
+
+
+def test_the_days_works_are_listed_with_totals_per_unit_as_cached_formulas(works):
+    file = export()
+    values = list(openpyxl.load_workbook(file, data_only=True).active.iter_rows(values_only=True))
+    assert values[0] == ("Date", "Code", "Work", "Volume", "Unit", "Description", "Entered by")
+    assert [row[1:7] for row in values[1:4]] == [
+        ("1.1", "Excavation", 12.5, "m³", None, "Ivan Ivanov"),
+        ("1.1", "Excavation", 7.5, "m³", "night shift", None),
+        ("2.1", "Rebar", 1.25, "t", None, None),
+    ]
+    assert values[1][0] == datetime.datetime(2026, 11, 25)
+    assert [row[2:5] for row in values[4:]] == [("Total, m³", 20, "m³"), ("Total, t", 1.25, "t")]
+    file.seek(0)
+    formulas = list(openpyxl.load_workbook(file).active.iter_rows(values_only=True))
+    assert formulas[4][3] == '=SUMIF(E2:E4,"m³",D2:D4)'
+
+
+def test_the_report_is_in_russian_for_a_russian_user(works):
+    sheet = openpyxl.load_workbook(export("ru")).active
+    assert [cell.value for cell in sheet[1]][:4] == ["Дата", "Код", "Работа", "Объём"]
+    assert sheet["C5"].value == "Итого, m³"
+    assert sheet["A2"].number_format == "dd.mm.yyyy"
+    assert "Суточное задание — 25.11.2026" in sheet.oddHeader.center.text
+
+
+def test_the_sheet_has_a_frozen_header_and_a_filter(works):
+    sheet = openpyxl.load_workbook(export()).active
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == "A1:G4"
+    assert sheet.print_title_rows == "$1:$1"

@@ -1,0 +1,456 @@
+"""The import's preview and apply, on sheets built as the reader returns them."""
+
+import dataclasses
+import datetime
+import io
+from decimal import Decimal
+
+import pytest
+from django.utils import translation
+
+from daily.tests.factories import DailyWorkFactory
+from monthly.models import MonthlyTask
+from monthly.tests.factories import MonthlyTaskFactory
+from realtime.models import Event
+from schedule.import_plans import (
+    Decision,
+    FieldChange,
+    ImportConflict,
+    ImportInvalid,
+    MissingTask,
+    RowKind,
+    plan_from_data,
+    plan_to_data,
+    schedule_import_apply,
+    schedule_import_preview,
+)
+from schedule.imports import CellError, InvalidRow, ScheduleSheet, SheetRow, read_schedule
+from schedule.models import Task
+from schedule.services import task_update
+from schedule.tests.factories import TaskFactory
+from schedule.workbooks import schedule_workbook
+
+pytestmark = pytest.mark.django_db
+
+NOVEMBER = datetime.date(2026, 11, 1)
+DECEMBER = datetime.date(2026, 12, 1)
+COLUMNS = frozenset(
+    {"code", "name", "unit", "volume_plan", "start_date", "end_date", "estimated_cost", "version"}
+)
+
+
+def sheet_row(task_or_code: Task | str, row: int = 2, **changes) -> SheetRow:
+    """A row as the export would write ``task`` (or a new task's row for a code)."""
+    if isinstance(task_or_code, Task):
+        task = task_or_code
+        values = {
+            "code": task.code,
+            "name": task.name,
+            "unit": task.unit,
+            "volume_plan": task.volume_plan,
+            "start_date": task.start_date,
+            "end_date": task.end_date,
+            "estimated_cost": task.estimated_cost,
+            "version": task.version,
+        }
+    else:
+        values = {
+            "code": task_or_code,
+            "name": f"Work {task_or_code}",
+            "unit": "m³",
+            "volume_plan": Decimal("10.000"),
+            "start_date": datetime.date(2026, 11, 2),
+            "end_date": datetime.date(2026, 11, 30),
+            "estimated_cost": None,
+            "version": None,
+        }
+    return SheetRow(row=row, **{"monthly_plans": {}, **values, **changes})
+
+
+def sheet_of(*rows: SheetRow, invalid: list[InvalidRow] | None = None) -> ScheduleSheet:
+    months = sorted({month for row in rows for month in row.monthly_plans})
+    return ScheduleSheet(
+        rows=list(rows), invalid=invalid or [], columns=COLUMNS | {"monthly"}, months=months
+    )
+
+
+def numbered(*rows: SheetRow) -> list[SheetRow]:
+    return [dataclasses.replace(row, row=index) for index, row in enumerate(rows, start=2)]
+
+
+def apply(sheet: ScheduleSheet, seen=None, decisions=None, delete_missing=False, actor=None):
+    seen = seen if seen is not None else schedule_import_preview(sheet=sheet).seen
+    return schedule_import_apply(
+        sheet=sheet,
+        seen=seen,
+        decisions=decisions or {},
+        delete_missing=delete_missing,
+        actor=actor,
+    )
+
+
+def test_the_preview_classifies_every_row_and_lists_the_tasks_missing_from_the_file(
+    capture_events,
+):
+    same, changed, contested, missing = TaskFactory.create_batch(4)
+    DailyWorkFactory(task=missing)
+    MonthlyTaskFactory(task=missing)
+    exported_version = contested.version
+    task_update(task=contested, data={"name": "Renamed in the app"}, version=None)
+    sheet = sheet_of(
+        *numbered(
+            sheet_row(same),
+            sheet_row(changed, volume_plan=Decimal("150.000")),
+            sheet_row(contested, version=exported_version, unit="t"),
+            sheet_row("9.1"),
+        ),
+        invalid=[InvalidRow(row=6, code="9.2", errors=[CellError("D6", "not a number")])],
+    )
+
+    with capture_events(expected=0):
+        preview = schedule_import_preview(sheet=sheet)
+
+    assert [(row.row, row.code, row.kind) for row in preview.rows] == [
+        (2, same.code, RowKind.UNCHANGED),
+        (3, changed.code, RowKind.CHANGED),
+        (4, contested.code, RowKind.CONFLICT),
+        (5, "9.1", RowKind.NEW),
+        (6, "9.2", RowKind.ERROR),
+    ]
+    assert preview.rows[1].changes == (
+        FieldChange("volume_plan", Decimal("100.000"), Decimal("150.000")),
+    )
+    assert preview.rows[2].changes == (
+        FieldChange("name", "Renamed in the app", sheet.rows[2].name),
+        FieldChange("unit", "m³", "t"),
+    )
+    assert [str(error) for error in preview.rows[4].errors] == ["D6: not a number"]
+    assert preview.missing == [
+        MissingTask(
+            id=missing.pk, code=missing.code, name=missing.name, daily_works=1, monthly_plans=1
+        )
+    ]
+    assert preview.counts == {
+        "new": 1,
+        "changed": 1,
+        "unchanged": 1,
+        "error": 1,
+        "conflict": 1,
+    }
+    assert preview.seen.contested == {4}
+
+
+def test_a_row_whose_task_moved_on_since_the_export_but_agrees_with_the_app_is_unchanged():
+    task = TaskFactory()
+    row = sheet_row(task, version=task.version)
+    task_update(task=task, data={"name": "Renamed"}, version=None)
+
+    preview = schedule_import_preview(sheet=sheet_of(dataclasses.replace(row, name="Renamed")))
+
+    assert [row.kind for row in preview.rows] == [RowKind.UNCHANGED]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"end_date": datetime.date(2026, 10, 1)}, "The end date cannot be before the start date."),
+        ({"volume_plan": Decimal("-1.000")}, "Planned volume: Ensure this value is greater"),
+        ({"unit": "x" * 17}, "Unit: Ensure this value has at most 16 characters"),
+        ({"estimated_cost": Decimal("1.005")}, "Estimated cost: Ensure that there are no more"),
+        ({"monthly_plans": {NOVEMBER: Decimal(-2)}}, "2026-11: Ensure this value is greater"),
+    ],
+)
+def test_the_preview_reports_values_the_models_refuse_on_the_row(changes, message):
+    sheet = sheet_of(sheet_row("9.1", row=7, **changes))
+
+    (row,) = schedule_import_preview(sheet=sheet).rows
+
+    assert row.kind == RowKind.ERROR
+    assert [error.cell for error in row.errors] == ["A7"]
+    assert message in row.errors[0].message
+
+
+def test_monthly_plans_are_compared_and_shown_per_month():
+    task = TaskFactory()
+    MonthlyTaskFactory(task=task, month=NOVEMBER, volume_plan=Decimal("40.000"))
+    sheet = sheet_of(
+        sheet_row(
+            task,
+            monthly_plans={NOVEMBER: Decimal("40.000"), DECEMBER: Decimal("60.000")},
+        )
+    )
+
+    (row,) = schedule_import_preview(sheet=sheet).rows
+
+    assert (row.kind, row.changes) == (
+        RowKind.CHANGED,
+        (FieldChange("2026-12", None, Decimal("60.000")),),
+    )
+    assert row.changes[0].label == "2026-12"
+
+
+def test_applying_writes_each_object_through_the_services_with_one_event_each(
+    planner, capture_events
+):
+    same, changed = TaskFactory.create_batch(2)
+    plan = MonthlyTaskFactory(task=changed, month=NOVEMBER)
+    sheet = sheet_of(
+        *numbered(
+            sheet_row(same),
+            sheet_row(
+                changed,
+                name="New name",
+                monthly_plans={NOVEMBER: Decimal("45.000"), DECEMBER: Decimal("55.000")},
+            ),
+            sheet_row("9.1", estimated_cost=Decimal("1000.00")),
+        )
+    )
+
+    with capture_events(expected=4) as events:
+        result = apply(sheet, actor=planner)
+
+    assert [(event.type, event.object_id) for event in events[:2]] == [
+        ("task_updated", changed.pk),
+        ("monthly_task_updated", plan.pk),
+    ]
+    assert [event.type for event in events[2:]] == ["monthly_task_created", "task_created"]
+    assert {event.actor for event in events} == {planner}
+    assert (result.created, result.updated, result.unchanged, result.monthly_plans_written) == (
+        1,
+        1,
+        1,
+        2,
+    )
+    assert Task.objects.get(code="9.1").estimated_cost == Decimal("1000.00")
+    assert Task.objects.get(pk=changed.pk).name == "New name"
+    assert same.version == Task.objects.get(pk=same.pk).version
+
+
+def test_an_unchanged_file_writes_nothing(capture_events):
+    tasks = TaskFactory.create_batch(3)
+    plan = MonthlyTaskFactory(task=tasks[0])
+    versions = {task.pk: task.version for task in tasks}
+    sheet = sheet_of(
+        *numbered(
+            sheet_row(tasks[0], monthly_plans={plan.month: plan.volume_plan}),
+            *(sheet_row(task) for task in tasks[1:]),
+        )
+    )
+
+    preview = schedule_import_preview(sheet=sheet)
+    with capture_events(expected=0):
+        result = apply(sheet, seen=preview.seen)
+
+    assert not preview.changes_anything
+    assert result.unchanged == 3
+    assert dict(Task.objects.values_list("pk", "version")) == versions
+    assert MonthlyTask.objects.get().version == plan.version
+
+
+def test_volume_done_is_never_imported():
+    task = TaskFactory()
+    DailyWorkFactory(task=task, volume=Decimal("7.000"))
+    task.refresh_from_db()
+
+    apply(sheet_of(sheet_row(task, volume_plan=Decimal("500.000"))))
+
+    task.refresh_from_db()
+    assert (task.volume_plan, task.volume_fact) == (Decimal("500.000"), Decimal("7.000"))
+
+
+def test_a_change_made_in_the_app_between_preview_and_apply_refuses_the_apply_until_decided(
+    planner, capture_events
+):
+    first, second = TaskFactory.create_batch(2)
+    sheet = sheet_of(
+        *numbered(
+            sheet_row(first, name="From the file"), sheet_row(second, unit="t"), sheet_row("9.1")
+        )
+    )
+    preview = schedule_import_preview(sheet=sheet)
+    task_update(task=first, data={"name": "Another user's"}, version=None)  # in between
+
+    with capture_events(expected=0), pytest.raises(ImportConflict) as refused:
+        apply(sheet, seen=preview.seen, actor=planner)
+
+    assert [(c.row, c.code) for c in refused.value.problems] == [(2, first.code)]
+    assert "changed in the app since the preview" in str(refused.value)
+    assert not Task.objects.filter(code="9.1").exists()
+    assert Task.objects.get(pk=second.pk).unit == "m³"
+
+    again = schedule_import_preview(sheet=sheet, since=preview.seen)
+    assert [row.kind for row in again.rows] == [RowKind.CONFLICT, RowKind.CHANGED, RowKind.NEW]
+    assert again.rows[0].changes == (FieldChange("name", "Another user's", "From the file"),)
+    with pytest.raises(ImportConflict, match="choose which values to keep"):
+        apply(sheet, seen=again.seen)
+
+    with capture_events(expected=3):
+        apply(sheet, seen=again.seen, decisions={2: Decision.FILE}, actor=planner)
+
+    assert Task.objects.get(pk=first.pk).name == "From the file"
+    assert Task.objects.get(pk=second.pk).unit == "t"
+
+
+def test_keeping_the_apps_values_leaves_the_row_out(capture_events):
+    task = TaskFactory()
+    row = sheet_row(task, name="From the file")
+    task_update(task=task, data={"name": "The app's"}, version=None)
+    sheet = sheet_of(row, sheet_row("9.1", row=3))
+    preview = schedule_import_preview(sheet=sheet)
+
+    with capture_events(expected=1):
+        result = apply(sheet, seen=preview.seen, decisions={2: Decision.APP})
+
+    assert (result.kept, result.created) == (1, 1)
+    assert Task.objects.get(pk=task.pk).name == "The app's"
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "message"),
+    [
+        ("delete", "deleted in the app since the preview"),
+        ("plan", "its plan for 2026-11 changed in the app since the preview"),
+        ("create", "created in the app since the preview"),
+    ],
+)
+def test_other_changes_between_preview_and_apply_are_conflicts(meanwhile, message):
+    task = TaskFactory()
+    sheet = sheet_of(
+        sheet_row(task, name="New", monthly_plans={NOVEMBER: Decimal(5)}), sheet_row("9.1", row=3)
+    )
+    preview = schedule_import_preview(sheet=sheet)
+    if meanwhile == "delete":
+        task.delete()
+    elif meanwhile == "plan":
+        MonthlyTaskFactory(task=task, month=NOVEMBER)
+    else:
+        TaskFactory(code="9.1")
+    before = Event.objects.latest_id()
+
+    with pytest.raises(ImportConflict) as refused:
+        apply(sheet, seen=preview.seen)
+
+    assert message in [conflict.message for conflict in refused.value.problems]
+    assert Event.objects.latest_id() == before
+
+
+def test_an_error_at_apply_on_row_900_leaves_rows_1_to_899_unwritten(capture_events):
+    rows = [sheet_row(f"5.{n}", row=n + 1) for n in range(1, 900)]
+    bad = sheet_row("5.900", row=901, end_date=datetime.date(2026, 1, 1))
+    sheet = sheet_of(*rows, bad)
+    seen = schedule_import_preview(sheet=sheet_of(*rows)).seen
+
+    with capture_events(expected=0), pytest.raises(ImportInvalid) as refused:
+        apply(sheet, seen=seen)
+
+    assert refused.value.problems == [
+        "Row 901 (5.900): End: The end date cannot be before the start date."
+    ]
+    assert not Task.objects.exists()
+
+
+def test_rows_in_error_refuse_the_whole_apply():
+    sheet = sheet_of(
+        sheet_row("9.1"),
+        invalid=[InvalidRow(row=3, code=None, errors=[CellError("E3", "not a date")])],
+    )
+
+    with pytest.raises(ImportInvalid) as refused:
+        apply(sheet)
+
+    assert refused.value.problems == ["Row 3: E3: not a date"]
+    assert not Task.objects.exists()
+
+
+def test_tasks_missing_from_the_file_are_kept_unless_deleting_them_is_asked(capture_events):
+    kept, missing = TaskFactory.create_batch(2)
+    work = DailyWorkFactory(task=missing)
+    sheet = sheet_of(sheet_row(kept))
+    preview = schedule_import_preview(sheet=sheet)
+
+    with capture_events(expected=0):
+        apply(sheet, seen=preview.seen)
+    assert Task.objects.count() == 2
+
+    with capture_events(expected=2) as events:
+        result = apply(sheet, seen=preview.seen, delete_missing=True)
+
+    assert result.deleted == 1
+    assert {(event.type, event.object_id) for event in events} == {
+        ("task_deleted", missing.pk),
+        ("daily_work_deleted", work.pk),
+    }
+    assert list(Task.objects.all()) == [kept]
+
+
+def test_a_missing_task_changed_since_the_preview_is_not_deleted_unseen():
+    kept, missing = TaskFactory.create_batch(2)
+    sheet = sheet_of(sheet_row(kept))
+    preview = schedule_import_preview(sheet=sheet)
+    task_update(task=missing, data={"name": "Still needed"}, version=None)
+
+    with pytest.raises(ImportConflict, match="Deletion"):
+        apply(sheet, seen=preview.seen, delete_missing=True)
+
+    assert Task.objects.count() == 2
+
+
+def test_a_task_created_after_the_preview_is_not_deleted_as_missing():
+    sheet = sheet_of(sheet_row("9.1"))
+    preview = schedule_import_preview(sheet=sheet)
+    later = TaskFactory()
+
+    apply(sheet, seen=preview.seen, delete_missing=True)
+
+    assert set(Task.objects.values_list("code", flat=True)) == {"9.1", later.code}
+
+
+def test_the_plan_between_the_two_steps_survives_its_data_form():
+    task = TaskFactory()
+    MonthlyTaskFactory(task=task, month=NOVEMBER)
+    sheet = sheet_of(
+        sheet_row(
+            task,
+            estimated_cost=Decimal("12.50"),
+            monthly_plans={NOVEMBER: Decimal("1.500"), DECEMBER: Decimal(2)},
+        ),
+        sheet_row("9.1", row=3),
+        invalid=[InvalidRow(row=4, code="x", errors=[CellError("C4", "not a number")])],
+    )
+    seen = schedule_import_preview(sheet=sheet).seen
+
+    assert plan_from_data(plan_to_data(sheet=sheet, seen=seen)) == (sheet, seen)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_an_exported_schedule_imported_unchanged_is_unchanged_and_applying_it_changes_nothing(
+    capture_events, language
+):
+    first = TaskFactory(code="1.1", estimated_cost=Decimal("1200.50"))
+    TaskFactory(code="1.2", volume_plan=Decimal("12.345"), unit="t")
+    TaskFactory(code="2.1")
+    MonthlyTaskFactory(task=first, month=NOVEMBER, volume_plan=Decimal("33.333"))
+    MonthlyTaskFactory(task=first, month=DECEMBER, volume_plan=Decimal("66.667"))
+    DailyWorkFactory(task=first)
+    versions = dict(Task.objects.values_list("pk", "version"))
+    file = io.BytesIO()
+    with translation.override(language):
+        schedule_workbook(
+            file, tasks=Task.objects.all(), today=datetime.date(2026, 11, 15), exported_at="now"
+        )
+    file.seek(0)
+
+    sheet = read_schedule(file)
+    preview = schedule_import_preview(sheet=sheet)
+    with capture_events(expected=0):
+        result = apply(sheet, seen=preview.seen)
+
+    assert sheet.invalid == []
+    assert [(row.code, row.kind) for row in preview.rows] == [
+        ("1.1", RowKind.UNCHANGED),
+        ("1.2", RowKind.UNCHANGED),
+        ("2.1", RowKind.UNCHANGED),
+    ]
+    assert (preview.missing, result.unchanged) == ([], 3)
+    assert dict(Task.objects.values_list("pk", "version")) == versions
+    assert set(MonthlyTask.objects.values_list("version", flat=True)) == {1}

@@ -1,0 +1,162 @@
+"""The schedule's Excel file, opened with openpyxl as a reader of the file would."""
+
+import datetime
+import io
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from django.utils import translation
+
+from daily.tests.factories import DailyWorkFactory
+from monthly.tests.factories import MonthlyTaskFactory
+from schedule.selectors import task_list
+from schedule.sheet import heading_keys, is_section_total, normalized_heading
+from schedule.tests.factories import TaskFactory
+from schedule.workbooks import schedule_template_workbook, schedule_workbook
+
+TODAY = datetime.date(2026, 11, 26)
+
+
+def export(language: str = "en", **kwargs) -> tuple[io.BytesIO, list[tuple]]:
+    file = io.BytesIO()
+    with translation.override(language):
+        schedule_workbook(
+            file, tasks=list(task_list()), today=TODAY, exported_at="26.11.2026 10:00", **kwargs
+        )
+    file.seek(0)
+    values = list(openpyxl.load_workbook(file, data_only=True).active.iter_rows(values_only=True))
+    file.seek(0)
+    return file, values
+
+
+@pytest.fixture
+def schedule(db):
+    first = TaskFactory(
+        code="1.1",
+        name="Excavation",
+        volume_plan=Decimal("120.500"),
+        estimated_cost=Decimal("1000.00"),
+    )
+    TaskFactory(code="1.2", name="Backfill", volume_plan=Decimal("80"))
+    TaskFactory(code="2.1", name="Concrete", unit="m³", volume_plan=Decimal("10"))
+    TaskFactory(code="2.2", name="Rebar", unit="t", volume_plan=Decimal("2.5"))
+    MonthlyTaskFactory(task=first, month=datetime.date(2026, 11, 1), volume_plan=Decimal("60"))
+    MonthlyTaskFactory(task=first, month=datetime.date(2026, 12, 1), volume_plan=Decimal("60.5"))
+    DailyWorkFactory(task=first, date=datetime.date(2026, 11, 25), volume=Decimal("30.25"))
+    return first
+
+
+@pytest.mark.parametrize(
+    ("language", "headings"),
+    [
+        (
+            "en",
+            ("Code", "Name", "Unit", "Planned volume", "Volume done", "Progress, %", "Start"),
+        ),
+        (
+            "ru",
+            ("Код", "Наименование", "Ед. изм.", "Объём по плану", "Выполнено", "Выполнение, %"),
+        ),
+    ],
+)
+def test_the_headings_are_in_the_users_language_and_the_import_knows_them(
+    schedule, language, headings
+):
+    _file, values = export(language)
+    assert values[0][: len(headings)] == headings
+    keys = heading_keys()
+    assert all(normalized_heading(heading) in keys for heading in values[0][:11])
+
+
+def test_each_section_has_a_subtotal_row_above_its_tasks_and_months_have_columns(schedule):
+    _file, values = export()
+    assert values[0][-3:] == ("Version", "2026-11", "2026-12")
+    assert [(row[0], row[1]) for row in values[1:]] == [
+        (None, "Section 1 total"),
+        ("1.1", "Excavation"),
+        ("1.2", "Backfill"),
+        (None, "Section 2 total"),
+        ("2.1", "Concrete"),
+        ("2.2", "Rebar"),
+    ]
+    assert is_section_total(values[1][1]) and is_section_total(values[4][1])
+    task = values[2]
+    assert task[2:6] == ("m³", 120.5, 30.25, 25.1)
+    assert task[6:8] == (datetime.datetime(2026, 11, 1), datetime.datetime(2026, 12, 31))
+    assert task[8] == datetime.datetime(2026, 11, 30)  # 90.25 left at 30.25 a day: 3 working days
+    schedule.refresh_from_db()
+    assert task[9:] == (1000, schedule.version, 60, 60.5)
+
+
+def test_subtotals_are_formulas_with_their_values_cached_and_volumes_only_of_one_unit(schedule):
+    file, values = export()
+    formulas = list(openpyxl.load_workbook(file).active.iter_rows(values_only=True))
+    assert formulas[1][3:8] == (
+        "=SUBTOTAL(9,D3:D4)",
+        "=SUBTOTAL(9,E3:E4)",
+        "=IF(D2=0,0,ROUND(E2*100/D2,1))",
+        "=SUBTOTAL(5,G3:G4)",
+        "=SUBTOTAL(4,H3:H4)",
+    )
+    assert formulas[1][9] == "=SUBTOTAL(9,J3:J4)"
+    assert values[1][2:6] == ("m³", 200.5, 30.25, 15.1)
+    assert values[1][9] == 1000
+    assert values[1][11:] == (60, 60.5)
+    # Section 2 mixes m³ and t: no volume is added, the dates still are.
+    assert values[4][2:6] == (None, None, None, None)
+    assert formulas[4][6] == "=SUBTOTAL(5,G6:G7)"
+
+
+def test_the_sheet_has_a_frozen_header_a_filter_outline_levels_and_a_hidden_version(schedule):
+    file, _values = export()
+    sheet = openpyxl.load_workbook(file).active
+    assert sheet.freeze_panes == "C2"
+    assert sheet.auto_filter.ref == "A1:M7"
+    assert [sheet.row_dimensions[row].outline_level for row in range(2, 8)] == [0, 1, 1, 0, 1, 1]
+    assert sheet.sheet_properties.outlinePr.summaryBelow is False
+    assert sheet.column_dimensions["K"].hidden
+    assert sheet.column_dimensions["B"].width > sheet.column_dimensions["A"].width
+    assert sheet.print_title_rows == "$1:$1"
+    assert "Schedule" in sheet.oddHeader.center.text
+    assert sheet.oddHeader.right.text == "26.11.2026 10:00"
+
+
+def test_volumes_show_the_decimals_the_pages_show(schedule):
+    file, _values = export()
+    sheet = openpyxl.load_workbook(file).active
+    assert sheet["D3"].number_format == "#,##0.0"  # 120.5
+    assert sheet["D4"].number_format == "#,##0"  # 80
+    assert sheet["E3"].number_format == "#,##0.00"  # 30.25
+
+
+def test_without_monthly_plans_there_are_no_month_columns(schedule):
+    _file, values = export(with_monthly_plans=False)
+    assert values[0][-1] == "Version"
+
+
+def test_an_empty_schedule_is_a_heading_row(db):
+    _file, values = export()
+    assert len(values) == 1
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_template_has_the_imported_headings_and_the_coming_months(language):
+    file = io.BytesIO()
+    with translation.override(language):
+        schedule_template_workbook(file, first_month=datetime.date(2026, 12, 1))
+        keys = heading_keys()
+    file.seek(0)
+    sheet = openpyxl.load_workbook(file).active
+    headings = [cell.value for cell in sheet[1]]
+    assert [keys.get(normalized_heading(heading)) for heading in headings[:7]] == [
+        "code",
+        "name",
+        "unit",
+        "volume_plan",
+        "start_date",
+        "end_date",
+        "estimated_cost",
+    ]
+    assert headings[7:] == ["2026-12", "2027-01", "2027-02"]
+    assert sheet.max_row == 1

@@ -1,0 +1,244 @@
+"""What the Excel exports share (docs/excel.md, "Export"): cell formats that show numbers and dates
+as the pages do, the printed page's header and footer, and the response that streams the file.
+
+A workbook is written to a temporary file, never to memory: the МСГ of a thousand tasks is
+several megabytes, and ``FileResponse`` sends the file in chunks. Sheets that are written row by
+row use XlsxWriter's ``constant_memory`` mode, which keeps one row in memory at a time; a cell
+can then only be written while its row is the current one, so each sheet is laid out top to
+bottom.
+"""
+
+import datetime
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import IO, Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.http import FileResponse
+from django.utils import timezone
+from django.utils.formats import date_format, get_format
+from django.utils.translation import gettext as _
+from xlsxwriter import Workbook
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
+
+from .pages import plain_decimal
+
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+VOLUME_FORMATS = ("#,##0", "#,##0.0", "#,##0.00", "#,##0.000")
+"""A volume's format by its decimals once trailing zeros are dropped, as ``format_volume``
+shows it (``12 500,5``): Excel has no format that drops them itself."""
+COST_FORMAT = "#,##0.00"
+PERCENT_FORMAT = "0.0"
+"""Percents are written as numbers (``12.5``), their heading says ``%``: the pages' one decimal."""
+
+STYLES: dict[str, dict[str, Any]] = {
+    "heading": {"bold": True, "bg_color": "#E7ECF3", "bottom": 1, "text_wrap": True},
+    "total": {"bold": True, "bg_color": "#F3F5F8", "top": 1},
+    "muted": {"font_color": "#666666"},
+    "off": {"bg_color": "#EEEEEE"},
+    "holiday": {"bg_color": "#FDE2E1"},
+    "today": {"bg_color": "#FFF4C2"},
+    "behind": {"bg_color": "#F8C9C6", "font_color": "#9C0006"},
+    "late": {"font_color": "#B42318"},
+    "wrap": {"text_wrap": True},
+    "center": {"align": "center"},
+}
+"""Named format fragments, combined by ``Formats.get``; colours close to the pages' CSS."""
+
+MAX_COLUMN_WIDTH = 60
+EXCEL_EPOCH = datetime.date(1899, 12, 30)
+"""Day 0 of Excel's serial dates (the 1900 system, after its false 29 February 1900)."""
+
+
+def excel_date_format(django_format: str) -> str:
+    """An Excel number format for a Django date format (``d.m.Y`` → ``dd.mm.yyyy``)."""
+    codes = {"d": "dd", "j": "d", "m": "mm", "n": "m", "Y": "yyyy", "y": "yy"}
+    return "".join(codes.get(char, char) for char in django_format)
+
+
+def volume_decimals(value: Decimal) -> int:
+    """The decimals a volume shows (``12.500`` → 1), at most three."""
+    exponent = plain_decimal(value).as_tuple().exponent
+    return min(max(-int(exponent), 0), len(VOLUME_FORMATS) - 1)
+
+
+class Formats:
+    """A workbook's cell formats, made once per combination: a ``constant_memory`` sheet writes
+    each cell with its format, and a workbook holds a limited number of formats."""
+
+    def __init__(self, workbook: Workbook) -> None:
+        self.workbook = workbook
+        self.made: dict[tuple[str, ...], Format] = {}
+        self.date_format = excel_date_format(get_format("SHORT_DATE_FORMAT"))
+
+    def get(self, *names: str) -> Format:
+        """The format of the named ``STYLES`` and number formats (``num:…``), merged in order."""
+        format_ = self.made.get(names)
+        if format_ is None:
+            properties: dict[str, Any] = {"valign": "top"}
+            for name in names:
+                if name.startswith("num:"):
+                    properties["num_format"] = name[4:]
+                elif name == "date":
+                    properties["num_format"] = self.date_format
+                else:
+                    properties.update(STYLES[name])
+            format_ = self.made[names] = self.workbook.add_format(properties)
+        return format_
+
+    def volume(self, value: Decimal | None, *names: str) -> Format:
+        decimals = 0 if value is None else volume_decimals(value)
+        return self.get(*names, f"num:{VOLUME_FORMATS[decimals]}")
+
+
+class Sheet:
+    """A worksheet that writes Python values as typed cells and keeps each column's widest
+    text, so that ``fit_columns`` sets widths that fit."""
+
+    def __init__(self, worksheet: Worksheet, formats: Formats) -> None:
+        self.worksheet = worksheet
+        self.formats = formats
+        self.widths: dict[int, float] = {}
+
+    def write(self, row: int, column: int, value: Any, format_: Format | None = None) -> None:
+        worksheet = self.worksheet
+        if value is None or value == "":
+            if format_ is not None:
+                worksheet.write_blank(row, column, None, format_)
+            return
+        if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+            worksheet.write_number(row, column, float(value), format_)
+            width = len(f"{value:,.3f}".rstrip("0").rstrip("."))
+        elif isinstance(value, datetime.date):
+            worksheet.write_datetime(row, column, value, format_)
+            width = 10
+        else:
+            text = str(value)
+            worksheet.write_string(row, column, text, format_)
+            width = max(len(line) for line in text.splitlines() or [""])
+        self.fit(column, width)
+
+    def formula(
+        self, row: int, column: int, formula: str, value: Any, format_: Format | None = None
+    ) -> None:
+        """A formula with its computed value as the cached result: readers that do not
+        calculate (openpyxl's ``data_only``, previews) see the value, not 0."""
+        if isinstance(value, datetime.date):
+            cached: Any = (value - EXCEL_EPOCH).days
+            self.fit(column, 10)
+        else:
+            cached = float(value) if isinstance(value, Decimal) else value
+            if value is not None:
+                self.fit(column, len(f"{value:,.3f}".rstrip("0").rstrip(".")))
+        self.worksheet.write_formula(row, column, formula, format_, cached)
+
+    def fit(self, column: int, width: float) -> None:
+        if width > self.widths.get(column, 0):
+            self.widths[column] = width
+
+    def fit_columns(self, *, minimum: float = 4, fixed: dict[int, float] | None = None) -> None:
+        """Each column as wide as its widest text (a heading that wraps counts its longest
+        word), within ``MAX_COLUMN_WIDTH``; ``fixed`` widths win."""
+        fixed = fixed or {}
+        for column, width in self.widths.items():
+            if column not in fixed:
+                self.worksheet.set_column(
+                    column, column, min(max(minimum, width * 1.1 + 1), MAX_COLUMN_WIDTH)
+                )
+        for column, width in fixed.items():
+            self.worksheet.set_column(column, column, width)
+
+    def heading(self, row: int, column: int, text: str, format_: Format) -> None:
+        """A heading cell: it wraps, so only its longest word sets the width."""
+        self.worksheet.write_string(row, column, text, format_)
+        self.fit(column, max((len(word) for word in text.split()), default=0))
+
+
+def site_name() -> str:
+    """``SITE_NAME`` from the environment (a proper name, never translated), or the translated
+    "Construction site" when it is not set."""
+    return settings.SITE_NAME or _("Construction site")
+
+
+def export_time() -> str:
+    """Now in the site's ``TIME_ZONE``, as the pages show a date and time."""
+    return date_format(timezone.localtime(), "SHORT_DATETIME_FORMAT")
+
+
+def _header_text(text: str) -> str:
+    """``&`` starts a header code: a literal one is doubled."""
+    return text.replace("&", "&&")
+
+
+def set_page_header(worksheet: Worksheet, *, title: str, exported_at: str) -> None:
+    """The printed page's header (site name, title, export time) and footer (page of pages)."""
+    worksheet.set_header(
+        f"&L{_header_text(site_name())}&C&B{_header_text(title)}&R{_header_text(exported_at)}"
+    )
+    worksheet.set_footer("&C&P / &N")
+
+
+def column_name(column: int) -> str:
+    return xl_col_to_name(column)
+
+
+def cell_name(row: int, column: int) -> str:
+    """``A1`` for the zero-based ``(0, 0)``."""
+    return f"{xl_col_to_name(column)}{row + 1}"
+
+
+@contextmanager
+def new_workbook(
+    file: IO[bytes], *, title: str, constant_memory: bool
+) -> Iterator[tuple[Workbook, Formats]]:
+    """A workbook written to ``file`` (a temporary file, or ``BytesIO`` in tests), closed at the
+    end of the block."""
+    workbook = Workbook(
+        file,
+        {
+            "constant_memory": constant_memory,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
+    workbook.set_properties(
+        {"title": title, "company": site_name(), "created": timezone.now().replace(tzinfo=None)}
+    )
+    yield workbook, Formats(workbook)
+    workbook.close()
+
+
+def content_disposition(filename: str, ascii_filename: str) -> str:
+    """``attachment`` with an ASCII ``filename`` for old clients and the real one as RFC 5987
+    ``filename*`` when it is not ASCII (a Russian name)."""
+    header = f'attachment; filename="{ascii_filename}"'
+    if filename != ascii_filename:
+        header += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return header
+
+
+def temporary_file() -> IO[bytes]:
+    """Where a workbook is written before it is sent: deleted when closed, or at exit."""
+    return tempfile.TemporaryFile(suffix=".xlsx")
+
+
+def workbook_response(file: IO[bytes], *, filename: str, ascii_filename: str) -> FileResponse:
+    """The written workbook streamed as an attachment that no cache keeps (it shows one user's
+    data at one time); the response closes the file when it is sent."""
+    file.seek(0)
+    response = FileResponse(file, content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = content_disposition(filename, ascii_filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def export_filename(stem: str, ascii_stem: str, suffix: str) -> tuple[str, str]:
+    """The file's name in the user's language and its ASCII fallback: ``stem-suffix.xlsx``."""
+    return f"{stem}-{suffix}.xlsx", f"{ascii_stem}-{suffix}.xlsx"
