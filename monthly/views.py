@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from daily.models import DailyWork
@@ -35,6 +35,12 @@ from scheduler_project.pages import (
     fragment_ids,
     is_fragment_request,
 )
+from scheduler_project.workbooks import (
+    export_filename,
+    export_time,
+    temporary_file,
+    workbook_response,
+)
 
 from .api import FIRST_YEAR, LAST_YEAR
 from .fields import format_month, parse_month
@@ -48,6 +54,7 @@ from .forms import (
 from .models import MonthlyTask, first_of_month
 from .selectors import MonthGrid, month_grid
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
+from .workbooks import msg_workbook
 
 
 def _this_month() -> datetime.date:
@@ -247,6 +254,37 @@ def order_view(request: HttpRequest) -> HttpResponse:
         )
         return redirect(_order_url(_this_month()))
     return _render_order(request, month)
+
+
+@require_GET
+@permission_required(
+    ["monthly.view_monthlytask", "schedule.view_task", "daily.view_dailywork"],
+    raise_exception=True,
+)
+def order_export_view(request: HttpRequest) -> HttpResponse:
+    """The МСГ of ``?month=YYYY-MM`` (default this month), of ``?section=`` if given, as an
+    Excel file: it shows tasks, plans and reports, so it needs the view permission of each."""
+    raw = request.GET.get("month", "").strip()
+    section = request.GET.get("section", "").strip() or None
+    try:
+        month = parse_month(raw) if raw else _this_month()
+    except ValueError:
+        month = None
+    if month is None or not _is_shown(month):
+        return HttpResponseBadRequest(
+            _("Enter a month from %(first)s to %(last)s.")
+            % {"first": f"{FIRST_YEAR}-01", "last": f"{LAST_YEAR}-12"}
+        )
+    if section is not None and "." in section:
+        return HttpResponseBadRequest(
+            _("A section is the first level of a code, the part before the first dot.")
+        )
+    grid = month_grid(month=month, today=timezone.localdate(), section=section)
+    file = temporary_file()
+    msg_workbook(file, grid=grid, exported_at=export_time())
+    suffix = format_month(month) + (f"-{section}" if section else "")
+    filename, ascii_filename = export_filename(pgettext("filename", "msg"), "msg", suffix)
+    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)
 
 
 class MonthlyTaskPages(VersionedEditFlow[MonthlyTask]):

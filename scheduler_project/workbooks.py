@@ -9,6 +9,7 @@ bottom.
 """
 
 import datetime
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -218,6 +219,7 @@ def new_workbook(
 def content_disposition(filename: str, ascii_filename: str) -> str:
     """``attachment`` with an ASCII ``filename`` for old clients and the real one as RFC 5987
     ``filename*`` when it is not ASCII (a Russian name)."""
+    ascii_filename = re.sub(r"[^A-Za-z0-9._-]", "_", ascii_filename)
     header = f'attachment; filename="{ascii_filename}"'
     if filename != ascii_filename:
         header += f"; filename*=UTF-8''{quote(filename, safe='')}"
