@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from realtime.protocol import DAILY_WORKS
@@ -23,18 +23,12 @@ from scheduler_project.pages import (
     fragment_ids,
     is_fragment_request,
 )
-from scheduler_project.workbooks import (
-    export_filename,
-    export_time,
-    temporary_file,
-    workbook_response,
-)
 
 from .forms import DailyWorkForm, DayForm
 from .models import DailyWork
 from .selectors import daily_work_list, daily_work_totals_by_unit
 from .services import daily_work_create, daily_work_delete, daily_work_update
-from .workbooks import daily_workbook
+from .workbooks import daily_response
 
 ISO_DATE = "%Y-%m-%d"
 ONE_DAY = datetime.timedelta(days=1)
@@ -101,13 +95,7 @@ def day_export_view(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(
             _("“%(value)s” is not a date (YYYY-MM-DD).") % {"value": raw[:20]}
         )
-    file = temporary_file()
-    works = list(daily_work_list().on_date(day))
-    daily_workbook(file, works=works, day=day, exported_at=export_time())
-    filename, ascii_filename = export_filename(
-        pgettext("filename", "daily-order"), "daily-order", day.isoformat()
-    )
-    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)
+    return daily_response(works=list(daily_work_list().on_date(day)), day=day)
 
 
 def _day_context(request: HttpRequest, day: datetime.date) -> dict[str, Any]:

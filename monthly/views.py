@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from daily.models import DailyWork
@@ -35,12 +35,6 @@ from scheduler_project.pages import (
     fragment_ids,
     is_fragment_request,
 )
-from scheduler_project.workbooks import (
-    export_filename,
-    export_time,
-    temporary_file,
-    workbook_response,
-)
 
 from .api import FIRST_YEAR, LAST_YEAR
 from .fields import format_month, parse_month
@@ -54,7 +48,7 @@ from .forms import (
 from .models import MonthlyTask, first_of_month
 from .selectors import MonthGrid, month_grid
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
-from .workbooks import msg_workbook
+from .workbooks import msg_response
 
 
 def _this_month() -> datetime.date:
@@ -280,11 +274,7 @@ def order_export_view(request: HttpRequest) -> HttpResponse:
             _("A section is the first level of a code, the part before the first dot.")
         )
     grid = month_grid(month=month, today=timezone.localdate(), section=section)
-    file = temporary_file()
-    msg_workbook(file, grid=grid, exported_at=export_time())
-    suffix = format_month(month) + (f"-{section}" if section else "")
-    filename, ascii_filename = export_filename(pgettext("filename", "msg"), "msg", suffix)
-    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)
+    return msg_response(grid=grid, section=section)
 
 
 class MonthlyTaskPages(VersionedEditFlow[MonthlyTask]):

@@ -12,9 +12,10 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import IO
 
+from django.http import FileResponse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 from xlsxwriter import Workbook
 from xlsxwriter.worksheet import Worksheet
 
@@ -23,10 +24,15 @@ from scheduler_project.workbooks import (
     Sheet,
     cell_name,
     column_name,
+    export_filename,
+    export_time,
     new_workbook,
     set_page_header,
+    temporary_file,
+    workbook_response,
 )
 
+from .fields import format_month
 from .selectors import GridDay, GridRow, GridTotals, MonthGrid
 
 FIXED = ("code", "name", "unit", "kind")
@@ -216,3 +222,12 @@ def _behind_format(
             "multi_range": ranges,
         },
     )
+
+
+def msg_response(*, grid: MonthGrid, section: str | None) -> FileResponse:
+    """The download of ``msg_workbook`` (the page's button and the API's ``xlsx``)."""
+    file = temporary_file()
+    msg_workbook(file, grid=grid, exported_at=export_time())
+    suffix = format_month(grid.month) + (f"-{section}" if section else "")
+    filename, ascii_filename = export_filename(pgettext("filename", "msg"), "msg", suffix)
+    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)

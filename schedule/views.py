@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from realtime.protocol import TASKS
@@ -22,18 +22,12 @@ from scheduler_project.pages import (
     fragment_ids,
     is_fragment_request,
 )
-from scheduler_project.workbooks import (
-    export_filename,
-    export_time,
-    temporary_file,
-    workbook_response,
-)
 
 from .forms import TaskForm
 from .models import Task, task_section
 from .selectors import Forecast, ForecastStatus, task_forecasts, task_list
 from .services import task_create, task_delete, task_update
-from .workbooks import schedule_template_workbook, schedule_workbook
+from .workbooks import schedule_response, schedule_template_response
 
 
 def _units() -> list[str]:
@@ -308,29 +302,13 @@ task_delete_view = require_http_methods(["GET", "POST"])(pages.delete_view)
 @permission_required("schedule.view_task", raise_exception=True)
 def task_export_view(request: HttpRequest) -> HttpResponse:
     """The schedule as an Excel file; the month plan columns for who may see monthly plans."""
-    today = timezone.localdate()
-    file = temporary_file()
-    schedule_workbook(
-        file,
+    return schedule_response(
         tasks=list(task_list()),
-        today=today,
-        exported_at=export_time(),
         with_monthly_plans=request.user.has_perm("monthly.view_monthlytask"),
     )
-    filename, ascii_filename = export_filename(
-        pgettext("filename", "schedule"), "schedule", today.isoformat()
-    )
-    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)
 
 
 @require_GET
 @permission_required("schedule.add_task", raise_exception=True)
 def task_template_view(request: HttpRequest) -> HttpResponse:
-    """The import's blank template, its month columns from this month on."""
-    today = timezone.localdate()
-    file = temporary_file()
-    schedule_template_workbook(file, first_month=today.replace(day=1))
-    filename, ascii_filename = export_filename(
-        pgettext("filename", "schedule-template"), "schedule-template", today.isoformat()
-    )
-    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)
+    return schedule_template_response()
