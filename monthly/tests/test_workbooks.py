@@ -163,3 +163,21 @@ def test_the_msg_page_offers_the_excel_file_of_its_month(client, viewer):
     client.force_login(viewer)
     page = client.get("/monthly/?month=2026-11").content.decode()
     assert 'href="/monthly/export/?month=2026-11"' in page
+
+
+# The API: ?format=xlsx on /api/progress/month/.
+
+
+def test_the_msg_endpoint_answers_xlsx_and_its_json_is_unchanged(api_client, tasks):
+    response = api_client.get("/api/progress/month/?month=2026-11&section=1&format=xlsx")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="msg-2026-11-1.xlsx"'
+    assert [row[0] for row in open_download(response)[2:5]] == ["Section 1", "1.1", None]
+    data = api_client.get("/api/progress/month/?month=2026-11").json()
+    assert [section["section"] for section in data["sections"]] == ["1", "2"]
+
+
+def test_a_bad_month_with_format_xlsx_is_a_json_400(api_client, db):
+    response = api_client.get("/api/progress/month/?month=2026-13&format=xlsx")
+    assert response.status_code == 400
+    assert "month" in response.json()

@@ -222,3 +222,56 @@ def test_only_who_may_add_tasks_downloads_the_import_template(client, make_user,
 def test_the_schedule_page_offers_the_excel_file(client, viewer, db):
     client.force_login(viewer)
     assert f'href="{EXPORT_URL}"' in client.get("/").content.decode()
+
+
+# The API: ?format=xlsx on /api/tasks/.
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_the_task_list_answers_xlsx_with_every_task_the_filters_select(api_client, schedule):
+    response = api_client.get("/api/tasks/?format=xlsx&code=1.&limit=1")
+    assert response.status_code == 200
+    assert response["Content-Type"] == XLSX
+    assert [row[0] for row in open_download(response)[1:]] == [None, "1.1", "1.2"]
+
+
+def test_the_task_list_answers_xlsx_to_an_accept_header(api_client, schedule):
+    response = api_client.get("/api/tasks/", HTTP_ACCEPT=XLSX)
+    assert response["Content-Type"] == XLSX
+    assert len(open_download(response)) == 7
+
+
+def test_the_task_lists_json_answer_is_unchanged(api_client, schedule):
+    response = api_client.get("/api/tasks/?limit=1")
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["count"] == 4
+    assert len(response.json()["results"]) == 1
+
+
+@pytest.mark.parametrize(("role", "status"), [(None, 403), ("anonymous", 401)])
+def test_a_refused_xlsx_request_is_answered_in_json(api_client_for, make_user, role, status):
+    user = None if role == "anonymous" else make_user(role)
+    response = api_client_for(user).get("/api/tasks/?format=xlsx")
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert "detail" in response.json()
+
+
+def test_a_single_task_has_no_xlsx_answer(api_client, schedule):
+    assert api_client.get(f"/api/tasks/{schedule.pk}/?format=xlsx").status_code == 404
+
+
+def test_the_schema_documents_the_xlsx_answer_and_the_format_parameter():
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    for path in ["/api/tasks/", "/api/daily-works/", "/api/progress/month/"]:
+        operation = document["paths"][path]["get"]
+        content = operation["responses"]["200"]["content"]
+        assert content[XLSX]["schema"] == {"type": "string", "format": "binary"}
+        assert "application/json" in content
+        formats = [p for p in operation["parameters"] if p["name"] == "format"]
+        assert formats[0]["schema"]["enum"] == ["json", "xlsx"]
+    detail = document["paths"]["/api/tasks/{id}/"]["get"]["responses"]["200"]["content"]
+    assert list(detail) == ["application/json"]
