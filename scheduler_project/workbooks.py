@@ -76,6 +76,7 @@ class Formats:
     def __init__(self, workbook: Workbook) -> None:
         self.workbook = workbook
         self.made: dict[tuple[str, ...], Format] = {}
+        self.volumes: dict[tuple[Decimal | None, tuple[str, ...]], Format] = {}
         self.date_format = excel_date_format(get_format("SHORT_DATE_FORMAT"))
 
     def get(self, *names: str) -> Format:
@@ -94,8 +95,14 @@ class Formats:
         return format_
 
     def volume(self, value: Decimal | None, *names: str) -> Format:
-        decimals = 0 if value is None else volume_decimals(value)
-        return self.get(*names, f"num:{VOLUME_FORMATS[decimals]}")
+        """The format of a volume (and the named styles): looked up once per value, as the
+        МСГ's thousands of cells repeat a few volumes."""
+        key = (value, names)
+        format_ = self.volumes.get(key)
+        if format_ is None:
+            decimals = 0 if value is None else volume_decimals(value)
+            format_ = self.volumes[key] = self.get(*names, f"num:{VOLUME_FORMATS[decimals]}")
+        return format_
 
 
 class Sheet:
