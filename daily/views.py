@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -28,6 +28,7 @@ from .forms import DailyWorkForm, DayForm
 from .models import DailyWork
 from .selectors import daily_work_list, daily_work_totals_by_unit
 from .services import daily_work_create, daily_work_delete, daily_work_update
+from .workbooks import daily_response
 
 ISO_DATE = "%Y-%m-%d"
 ONE_DAY = datetime.timedelta(days=1)
@@ -81,6 +82,20 @@ def day_view(request: HttpRequest) -> HttpResponse:
         "page_url": _day_url(day),
     }
     return render(request, "daily/day.html", context)
+
+
+@require_GET
+@permission_required("daily.view_dailywork", raise_exception=True)
+def day_export_view(request: HttpRequest) -> HttpResponse:
+    """The daily report of ``?date=YYYY-MM-DD`` (default today) as an Excel file."""
+    raw = request.GET.get("date", "").strip()
+    try:
+        day = datetime.datetime.strptime(raw, ISO_DATE).date() if raw else timezone.localdate()
+    except ValueError:
+        return HttpResponseBadRequest(
+            _("“%(value)s” is not a date (YYYY-MM-DD).") % {"value": raw[:20]}
+        )
+    return daily_response(works=list(daily_work_list().on_date(day)), day=day)
 
 
 def _day_context(request: HttpRequest, day: datetime.date) -> dict[str, Any]:

@@ -7,11 +7,22 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import IO
 
+from django.http import FileResponse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from scheduler_project.pages import format_person
-from scheduler_project.workbooks import Sheet, column_name, new_workbook, set_page_header
+from scheduler_project.workbooks import (
+    Sheet,
+    column_name,
+    export_filename,
+    export_time,
+    new_workbook,
+    set_page_header,
+    temporary_file,
+    workbook_response,
+)
 
 from .models import DailyWork
 
@@ -83,3 +94,16 @@ def daily_workbook(
             )
             sheet.write(row, col["unit"], unit, total)
         sheet.fit_columns()
+
+
+def daily_response(*, works: Sequence[DailyWork], day: datetime.date | None) -> FileResponse:
+    """The download of ``daily_workbook`` (the page's button and the API's ``xlsx``), named
+    after ``day``, or after the works' first date when several days are listed."""
+    file = temporary_file()
+    daily_workbook(file, works=works, day=day, exported_at=export_time())
+    named = day or (works[0].date if works else None)
+    suffix = named.isoformat() if named is not None else "empty"
+    filename, ascii_filename = export_filename(
+        pgettext("filename", "daily-order"), "daily-order", suffix
+    )
+    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)

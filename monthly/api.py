@@ -3,6 +3,7 @@ from decimal import Decimal
 from typing import Any
 
 import django_filters
+from django.http import FileResponse
 from django.utils.timezone import localdate
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -21,10 +22,13 @@ from daily.models import DailyWork
 from schedule.models import CODE_MAX_LENGTH, VOLUME_DECIMALS, Task
 from schedule.selectors import ForecastStatus, Weighting
 from scheduler_project.api import (
+    XLSX_FORMAT_PARAMETER,
     ErrorDetailSerializer,
     VersionedModelSerializer,
     VersionedModelViewSet,
+    XlsxMixin,
     versioned_schema,
+    xlsx_responses,
 )
 from scheduler_project.permissions import ViewModelsPermission
 
@@ -32,6 +36,7 @@ from .fields import MonthFormField, format_month, parse_month
 from .models import MonthlyTask
 from .selectors import GridCell, ProgressCurve, month_grid, monthly_task_list, progress_curve
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
+from .workbooks import msg_response
 
 
 @extend_schema_field(
@@ -290,7 +295,7 @@ class ProgressView(APIView):
         return {**query.validated_data, "section": query.validated_data["section"] or None}
 
 
-class MonthGridView(ProgressView):
+class MonthGridView(XlsxMixin, ProgressView):
     @extend_schema(
         operation_id="progress_month",
         summary="The МСГ: a month's plan and fact per task and day",
@@ -303,12 +308,18 @@ class MonthGridView(ProgressView):
                 pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$",
             ),
             SECTION_PARAMETER,
+            XLSX_FORMAT_PARAMETER,
         ],
-        responses={200: MonthGridSerializer, **ERROR_RESPONSES},
+        responses=xlsx_responses(
+            {200: MonthGridSerializer, **ERROR_RESPONSES},
+            description="The МСГ's Excel file (docs/excel.md), for an A3 printout.",
+        ),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response | FileResponse:
         query = self.query(MonthGridQuerySerializer)
         grid = month_grid(month=query["month"], today=localdate(), section=query["section"])
+        if self.wants_xlsx():
+            return msg_response(grid=grid, section=query["section"])
         return Response(MonthGridSerializer(grid).data)
 
 

@@ -6,6 +6,7 @@ app_name = "monthly"
 
 urlpatterns = [
     path("", views.order_view, name="order"),
+    path("export/", views.order_export_view, name="order_export"),
     path("plans/", views.monthly_task_create_view, name="monthly_task_create"),
     path("plans/<int:pk>/", views.monthly_task_update_view, name="monthly_task_update"),
     path("plans/<int:pk>/delete/", views.monthly_task_delete_view, name="monthly_task_delete"),

@@ -48,6 +48,7 @@ from .forms import (
 from .models import MonthlyTask, first_of_month
 from .selectors import MonthGrid, month_grid
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
+from .workbooks import msg_response
 
 
 def _this_month() -> datetime.date:
@@ -247,6 +248,33 @@ def order_view(request: HttpRequest) -> HttpResponse:
         )
         return redirect(_order_url(_this_month()))
     return _render_order(request, month)
+
+
+@require_GET
+@permission_required(
+    ["monthly.view_monthlytask", "schedule.view_task", "daily.view_dailywork"],
+    raise_exception=True,
+)
+def order_export_view(request: HttpRequest) -> HttpResponse:
+    """The МСГ of ``?month=YYYY-MM`` (default this month), of ``?section=`` if given, as an
+    Excel file: it shows tasks, plans and reports, so it needs the view permission of each."""
+    raw = request.GET.get("month", "").strip()
+    section = request.GET.get("section", "").strip() or None
+    try:
+        month = parse_month(raw) if raw else _this_month()
+    except ValueError:
+        month = None
+    if month is None or not _is_shown(month):
+        return HttpResponseBadRequest(
+            _("Enter a month from %(first)s to %(last)s.")
+            % {"first": f"{FIRST_YEAR}-01", "last": f"{LAST_YEAR}-12"}
+        )
+    if section is not None and "." in section:
+        return HttpResponseBadRequest(
+            _("A section is the first level of a code, the part before the first dot.")
+        )
+    grid = month_grid(month=month, today=timezone.localdate(), section=section)
+    return msg_response(grid=grid, section=section)
 
 
 class MonthlyTaskPages(VersionedEditFlow[MonthlyTask]):

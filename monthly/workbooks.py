@@ -12,9 +12,10 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import IO
 
+from django.http import FileResponse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 from xlsxwriter import Workbook
 from xlsxwriter.worksheet import Worksheet
 
@@ -23,10 +24,15 @@ from scheduler_project.workbooks import (
     Sheet,
     cell_name,
     column_name,
+    export_filename,
+    export_time,
     new_workbook,
     set_page_header,
+    temporary_file,
+    workbook_response,
 )
 
+from .fields import format_month
 from .selectors import GridDay, GridRow, GridTotals, MonthGrid
 
 FIXED = ("code", "name", "unit", "kind")
@@ -73,11 +79,12 @@ def msg_workbook(file: IO[bytes], *, grid: MonthGrid, exported_at: str) -> None:
         _headings(sheet, grid)
         row = HEADING_ROWS
         fact_rows: list[int] = []
+        styles = [_day_style(day) for day in grid.days]
         for section in grid.sections:
             _section_row(sheet, row, section.section, section.totals)
             row += 1
             for grid_row in section.rows:
-                _task_rows(sheet, row, grid_row, grid.days)
+                _task_rows(sheet, row, grid_row, grid.days, styles)
                 fact_rows.append(row + 1)
                 row += 2
         row = _month_totals(sheet, row, grid)
@@ -135,7 +142,9 @@ def _forecast_text(grid_row: GridRow) -> object:
     return _("beyond 10 years")
 
 
-def _task_rows(sheet: Sheet, row: int, grid_row: GridRow, days: list[GridDay]) -> None:
+def _task_rows(
+    sheet: Sheet, row: int, grid_row: GridRow, days: list[GridDay], styles: list[tuple[str, ...]]
+) -> None:
     """The task's plan row, with the month's figures, and its fact row."""
     formats, worksheet = sheet.formats, sheet.worksheet
     task = grid_row.task
@@ -157,18 +166,20 @@ def _task_rows(sheet: Sheet, row: int, grid_row: GridRow, days: list[GridDay]) -
     forecast = _forecast_text(grid_row)
     names = (*late, "date") if isinstance(forecast, datetime.date) else late
     sheet.write(row, column + 5, forecast, formats.get(*names) if names else None)
-    styles = [_day_style(day) for day in days]
-    for index, cell in enumerate(grid_row.cells):
-        if cell.plan is not None or styles[index]:
-            sheet.write(
-                row, FIRST_DAY + index, cell.plan, formats.volume(cell.plan, *styles[index])
-            )
-    sheet.write(row + 1, 3, _("fact"), formats.get("muted"))
-    for index, cell in enumerate(grid_row.cells):
-        if cell.fact is not None or styles[index]:
-            sheet.write(
-                row + 1, FIRST_DAY + index, cell.fact, formats.volume(cell.fact, *styles[index])
-            )
+    # The day cells go straight to the worksheet: their widths are fixed, and they are most of
+    # the file (a thousand tasks make 62,000 of them). A constant_memory sheet writes row by
+    # row: the plan row's cells all come before the fact row's.
+    number, blank, volume = worksheet.write_number, worksheet.write_blank, formats.volume
+    columns = range(FIRST_DAY, FIRST_DAY + len(days))
+    for offset, name in enumerate(("plan", "fact")):
+        if offset:
+            sheet.write(row + 1, 3, _("fact"), formats.get("muted"))
+        for column, cell, style in zip(columns, grid_row.cells, styles, strict=True):
+            value = getattr(cell, name)
+            if value is not None:
+                number(row + offset, column, float(value), volume(value, *style))
+            elif style:
+                blank(row + offset, column, None, volume(None, *style))
 
 
 def _month_totals(sheet: Sheet, row: int, grid: MonthGrid) -> int:
@@ -216,3 +227,12 @@ def _behind_format(
             "multi_range": ranges,
         },
     )
+
+
+def msg_response(*, grid: MonthGrid, section: str | None) -> FileResponse:
+    """The download of ``msg_workbook`` (the page's button and the API's ``xlsx``)."""
+    file = temporary_file()
+    msg_workbook(file, grid=grid, exported_at=export_time())
+    suffix = format_month(grid.month) + (f"-{section}" if section else "")
+    filename, ascii_filename = export_filename(pgettext("filename", "msg"), "msg", suffix)
+    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)

@@ -1,11 +1,22 @@
-import django_filters
-from rest_framework import serializers
+from typing import Any
 
-from scheduler_project.api import VersionedModelSerializer, VersionedModelViewSet, versioned_schema
+import django_filters
+from django.http import FileResponse
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from scheduler_project.api import (
+    VersionedModelSerializer,
+    VersionedModelViewSet,
+    XlsxMixin,
+    versioned_schema,
+)
 
 from .models import CalendarDay, Task
 from .selectors import task_list
 from .services import task_create, task_delete, task_update
+from .workbooks import schedule_response
 
 
 class TaskSerializer(VersionedModelSerializer):
@@ -52,8 +63,11 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.active_on(value)
 
 
-@versioned_schema(TaskSerializer)
-class TaskViewSet(VersionedModelViewSet):
+@versioned_schema(
+    TaskSerializer,
+    xlsx="The schedule's Excel file (docs/excel.md): every task the filters select.",
+)
+class TaskViewSet(XlsxMixin, VersionedModelViewSet):
     """Tasks of the works schedule; ``volume_fact`` is the sum of the task's daily works."""
 
     queryset = task_list()
@@ -63,3 +77,11 @@ class TaskViewSet(VersionedModelViewSet):
     update_service = task_update
     delete_service = task_delete
     service_object_name = "task"
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response | FileResponse:
+        if self.wants_xlsx():
+            return schedule_response(
+                tasks=list(self.filter_queryset(self.get_queryset())),
+                with_monthly_plans=request.user.has_perm("monthly.view_monthlytask"),
+            )
+        return super().list(request, *args, **kwargs)

@@ -25,7 +25,6 @@ from scheduler_project.pages import (
     fragment_ids,
     is_fragment_request,
 )
-from scheduler_project.workbooks import temporary_file, workbook_response
 
 from .forms import ImportUploadForm, TaskForm
 from .import_plans import (
@@ -43,7 +42,7 @@ from .imports import ScheduleSheet, WorkbookError, read_schedule
 from .models import Task, task_section
 from .selectors import Forecast, ForecastStatus, task_forecasts, task_list
 from .services import task_create, task_delete, task_update
-from .workbooks import schedule_template_workbook
+from .workbooks import schedule_response, schedule_template_response
 
 
 def _units() -> list[str]:
@@ -314,6 +313,16 @@ task_update_view = require_http_methods(["GET", "POST"])(pages.update_view)
 task_delete_view = require_http_methods(["GET", "POST"])(pages.delete_view)
 
 
+@require_GET
+@permission_required("schedule.view_task", raise_exception=True)
+def task_export_view(request: HttpRequest) -> HttpResponse:
+    """The schedule as an Excel file; the month plan columns for who may see monthly plans."""
+    return schedule_response(
+        tasks=list(task_list()),
+        with_monthly_plans=request.user.has_perm("monthly.view_monthlytask"),
+    )
+
+
 # Import: upload → preview → apply. The parsed sheet and what the preview saw travel in the
 # page, signed (compressed, bound to the user, valid for IMPORT_PLAN_MAX_AGE): nothing is stored
 # on the server between the two steps, and a plan cannot be forged or replayed by another user.
@@ -437,8 +446,4 @@ def _import_apply(request: HttpRequest) -> HttpResponse:
 @permission_required(IMPORT_PERMISSIONS, raise_exception=True)
 def task_import_template_view(request: HttpRequest) -> HttpResponse:
     """The blank sheet the import reads, with month columns from this month on."""
-    file = temporary_file()
-    schedule_template_workbook(file, first_month=timezone.localdate().replace(day=1))
-    return workbook_response(
-        file, filename=_("schedule-template.xlsx"), ascii_filename="schedule-template.xlsx"
-    )
+    return schedule_template_response()

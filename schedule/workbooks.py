@@ -12,10 +12,22 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import IO
 
+from django.http import FileResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from monthly.models import MonthlyTask
-from scheduler_project.workbooks import Sheet, column_name, new_workbook, set_page_header
+from scheduler_project.workbooks import (
+    Sheet,
+    column_name,
+    export_filename,
+    export_time,
+    new_workbook,
+    set_page_header,
+    temporary_file,
+    workbook_response,
+)
 
 from .models import Task, task_section
 from .selectors import ForecastStatus, task_forecasts
@@ -218,3 +230,31 @@ def schedule_template_workbook(file: IO[bytes], *, first_month: datetime.date) -
             worksheet.set_column(index, index, width, column_formats.get(key))
         for index in range(len(keys), len(keys) + len(months)):
             worksheet.set_column(index, index, 12, formats.get("num:#,##0.###"))
+
+
+def schedule_response(*, tasks: Sequence[Task], with_monthly_plans: bool) -> FileResponse:
+    """The download of ``schedule_workbook`` (the page's button and the API's ``xlsx``)."""
+    today = timezone.localdate()
+    file = temporary_file()
+    schedule_workbook(
+        file,
+        tasks=tasks,
+        today=today,
+        exported_at=export_time(),
+        with_monthly_plans=with_monthly_plans,
+    )
+    filename, ascii_filename = export_filename(
+        pgettext("filename", "schedule"), "schedule", today.isoformat()
+    )
+    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)
+
+
+def schedule_template_response() -> FileResponse:
+    """The download of the import's template, its month columns from this month on."""
+    today = timezone.localdate()
+    file = temporary_file()
+    schedule_template_workbook(file, first_month=today.replace(day=1))
+    filename, ascii_filename = export_filename(
+        pgettext("filename", "schedule-template"), "schedule-template", today.isoformat()
+    )
+    return workbook_response(file, filename=filename, ascii_filename=ascii_filename)

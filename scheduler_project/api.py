@@ -19,11 +19,13 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .versioning import VersionConflict
+from .workbooks import XLSX_CONTENT_TYPE
 
 
 def validation_error_detail(error: DjangoValidationError) -> Any:
@@ -151,8 +153,71 @@ class VersionedModelSerializer(serializers.ModelSerializer):
         raise NotImplementedError("Writes go through the viewset's service.")
 
 
-def versioned_schema(serializer_class: type[serializers.Serializer]) -> Any:
-    """Document every answer of the CRUD actions, errors included, so clients can rely on them."""
+class XlsxRenderer(BaseRenderer):
+    """The Excel format in content negotiation (``?format=xlsx`` or ``Accept:``). The views
+    that offer it build the file from their objects (``XlsxMixin``), not from serialized data,
+    and answer errors in JSON: this renderer never renders anything itself."""
+
+    media_type = XLSX_CONTENT_TYPE
+    format = "xlsx"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):
+        raise NotImplementedError("An xlsx answer is a file response built by the view.")
+
+
+class XlsxMixin:
+    """Offers the Excel file on the list action (or on every GET of a plain API view): the view
+    checks ``wants_xlsx()`` and returns the file; errors (400, 401, 403) stay JSON."""
+
+    def get_renderers(self) -> list[BaseRenderer]:
+        renderers = super().get_renderers()  # type: ignore[misc]
+        if getattr(self, "action", "list") == "list":
+            renderers.append(XlsxRenderer())
+        return renderers
+
+    def wants_xlsx(self) -> bool:
+        return isinstance(getattr(self.request, "accepted_renderer", None), XlsxRenderer)  # type: ignore[attr-defined]
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(response, Response) and isinstance(
+            getattr(request, "accepted_renderer", None), XlsxRenderer
+        ):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+XLSX_FORMAT_PARAMETER = OpenApiParameter(
+    "format",
+    OpenApiTypes.STR,
+    enum=["json", "xlsx"],
+    description=(
+        "`xlsx`: the answer as an Excel file (docs/excel.md), as `Accept: "
+        f"{XLSX_CONTENT_TYPE}` asks too; a list is then whole, not paginated."
+    ),
+)
+
+
+def xlsx_responses(responses: dict[Any, Any], *, description: str) -> dict[Any, Any]:
+    """``responses`` as JSON answers, with the Excel file as the other 200 and the 404 of an
+    unknown ``format``."""
+    documented = {(code, "application/json"): answer for code, answer in responses.items()}
+    documented[(200, XLSX_CONTENT_TYPE)] = OpenApiResponse(
+        OpenApiTypes.BINARY, description=description
+    )
+    documented[(404, "application/json")] = OpenApiResponse(
+        ErrorDetailSerializer, description="An unknown format."
+    )
+    return documented
+
+
+def versioned_schema(
+    serializer_class: type[serializers.Serializer], *, xlsx: str | None = None
+) -> Any:
+    """Document every answer of the CRUD actions, errors included, so clients can rely on them;
+    ``xlsx`` describes the list's Excel file when the viewset offers one (``XlsxMixin``)."""
     invalid = OpenApiResponse(
         OpenApiTypes.OBJECT,
         description="Invalid input: each field (or non_field_errors, or detail) with its messages.",
@@ -194,8 +259,13 @@ def versioned_schema(serializer_class: type[serializers.Serializer]) -> Any:
         description='The object\'s version as a strong entity tag ("3"), for If-Match.',
         response=[200, 201, 409],
     )
+    list_responses: dict[Any, Any] = {200: serializer_class, 400: invalid, **refused}
+    list_parameters = []
+    if xlsx is not None:
+        list_responses = xlsx_responses(list_responses, description=xlsx)
+        list_parameters = [XLSX_FORMAT_PARAMETER]
     return extend_schema_view(
-        list=extend_schema(responses={200: serializer_class, 400: invalid, **refused}),
+        list=extend_schema(parameters=list_parameters, responses=list_responses),
         create=extend_schema(
             parameters=[etag_header],
             responses={201: serializer_class, 400: invalid, **refused},

@@ -9,6 +9,7 @@ bottom.
 """
 
 import datetime
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +76,7 @@ class Formats:
     def __init__(self, workbook: Workbook) -> None:
         self.workbook = workbook
         self.made: dict[tuple[str, ...], Format] = {}
+        self.volumes: dict[tuple[Decimal | None, tuple[str, ...]], Format] = {}
         self.date_format = excel_date_format(get_format("SHORT_DATE_FORMAT"))
 
     def get(self, *names: str) -> Format:
@@ -93,8 +95,14 @@ class Formats:
         return format_
 
     def volume(self, value: Decimal | None, *names: str) -> Format:
-        decimals = 0 if value is None else volume_decimals(value)
-        return self.get(*names, f"num:{VOLUME_FORMATS[decimals]}")
+        """The format of a volume (and the named styles): looked up once per value, as the
+        МСГ's thousands of cells repeat a few volumes."""
+        key = (value, names)
+        format_ = self.volumes.get(key)
+        if format_ is None:
+            decimals = 0 if value is None else volume_decimals(value)
+            format_ = self.volumes[key] = self.get(*names, f"num:{VOLUME_FORMATS[decimals]}")
+        return format_
 
 
 class Sheet:
@@ -218,6 +226,7 @@ def new_workbook(
 def content_disposition(filename: str, ascii_filename: str) -> str:
     """``attachment`` with an ASCII ``filename`` for old clients and the real one as RFC 5987
     ``filename*`` when it is not ASCII (a Russian name)."""
+    ascii_filename = re.sub(r"[^A-Za-z0-9._-]", "_", ascii_filename)
     header = f'attachment; filename="{ascii_filename}"'
     if filename != ascii_filename:
         header += f"; filename*=UTF-8''{quote(filename, safe='')}"

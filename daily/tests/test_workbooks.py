@@ -65,3 +65,51 @@ def test_the_sheet_has_a_frozen_header_and_a_filter(works):
     assert sheet.freeze_panes == "A2"
     assert sheet.auto_filter.ref == "A1:G4"
     assert sheet.print_title_rows == "$1:$1"
+
+
+# The download (daily:day_export).
+
+
+def test_the_daily_report_downloads_for_the_date_asked(client, foreman, works):
+    client.force_login(foreman)
+    response = client.get("/daily/export/?date=2026-11-25")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="daily-order-2026-11-25.xlsx"'
+    content = b"".join(response.streaming_content)
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+    assert [sheet.cell(row, 2).value for row in range(2, 5)] == ["1.1", "1.1", "2.1"]
+
+
+def test_a_bad_date_is_a_400(client, foreman):
+    client.force_login(foreman)
+    assert client.get("/daily/export/?date=25.11.2026").status_code == 400
+
+
+def test_the_daily_report_needs_the_view_permission(client, make_user):
+    client.force_login(make_user(None))
+    assert client.get("/daily/export/?date=2026-11-25").status_code == 403
+
+
+def test_the_daily_page_offers_the_excel_file_of_its_date(client, foreman):
+    client.force_login(foreman)
+    page = client.get("/daily/?date=2026-11-25").content.decode()
+    assert 'href="/daily/export/?date=2026-11-25"' in page
+
+
+# The API: ?format=xlsx on /api/daily-works/.
+
+
+def test_the_daily_works_list_answers_xlsx_with_its_filters(api_client, works):
+    response = api_client.get("/api/daily-works/?format=xlsx&date=2026-11-25&limit=1")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="daily-order-2026-11-25.xlsx"'
+    content = b"".join(response.streaming_content)
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+    assert [sheet.cell(row, 2).value for row in range(2, 5)] == ["1.1", "1.1", "2.1"]
+
+
+def test_the_daily_works_xlsx_of_several_days_lists_each_works_date(api_client, works):
+    content = b"".join(api_client.get("/api/daily-works/?format=xlsx").streaming_content)
+    sheet = openpyxl.load_workbook(io.BytesIO(content), data_only=True).active
+    dates = [sheet.cell(row, 1).value for row in range(2, 6)]
+    assert dates[-1] == datetime.datetime(2026, 11, 26)

@@ -122,3 +122,62 @@ def test_the_print_setup_is_a3_landscape_one_page_wide_with_repeated_headings(ta
 def test_tasks_are_grouped_under_their_section(tasks):
     sheet = export().active
     assert [sheet.row_dimensions[row].outline_level for row in range(3, 9)] == [0, 1, 1, 0, 1, 1]
+
+
+# The download (monthly:order_export).
+
+
+def open_download(response) -> list[tuple]:
+    content = b"".join(response.streaming_content)
+    return list(openpyxl.load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
+
+
+@pytest.mark.parametrize("role", ["planners", "foremen", "viewers"])
+def test_every_role_downloads_the_msg_of_a_month(client, make_user, tasks, role):
+    client.force_login(make_user(role))
+    response = client.get("/monthly/export/?month=2026-11")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="msg-2026-11.xlsx"'
+    rows = open_download(response)
+    assert [row[0] for row in rows[2:7]] == ["Section 1", "1.1", None, "Section 2", "2.1"]
+
+
+def test_the_msg_file_of_a_section_holds_its_tasks_only(client, planner, tasks):
+    client.force_login(planner)
+    rows = open_download(client.get("/monthly/export/?month=2026-11&section=2"))
+    assert [row[0] for row in rows[2:5]] == ["Section 2", "2.1", None]
+
+
+@pytest.mark.parametrize("query", ["month=2026-13", "month=1800-01", "month=2026-11&section=1.1"])
+def test_a_bad_month_or_section_is_a_400(client, planner, query):
+    client.force_login(planner)
+    assert client.get(f"/monthly/export/?{query}").status_code == 400
+
+
+def test_the_msg_file_needs_the_view_permission_of_what_it_shows(client, make_user):
+    client.force_login(make_user(None))
+    assert client.get("/monthly/export/?month=2026-11").status_code == 403
+
+
+def test_the_msg_page_offers_the_excel_file_of_its_month(client, viewer):
+    client.force_login(viewer)
+    page = client.get("/monthly/?month=2026-11").content.decode()
+    assert 'href="/monthly/export/?month=2026-11"' in page
+
+
+# The API: ?format=xlsx on /api/progress/month/.
+
+
+def test_the_msg_endpoint_answers_xlsx_and_its_json_is_unchanged(api_client, tasks):
+    response = api_client.get("/api/progress/month/?month=2026-11&section=1&format=xlsx")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="msg-2026-11-1.xlsx"'
+    assert [row[0] for row in open_download(response)[2:5]] == ["Section 1", "1.1", None]
+    data = api_client.get("/api/progress/month/?month=2026-11").json()
+    assert [section["section"] for section in data["sections"]] == ["1", "2"]
+
+
+def test_a_bad_month_with_format_xlsx_is_a_json_400(api_client, db):
+    response = api_client.get("/api/progress/month/?month=2026-13&format=xlsx")
+    assert response.status_code == 400
+    assert "month" in response.json()

@@ -160,3 +160,118 @@ def test_the_template_has_the_imported_headings_and_the_coming_months(language):
     ]
     assert headings[7:] == ["2026-12", "2027-01", "2027-02"]
     assert sheet.max_row == 1
+
+
+# The download (schedule:task_export, schedule:import_template).
+
+EXPORT_URL = "/tasks/export/"
+TEMPLATE_URL = "/import/template.xlsx"
+
+
+def open_download(response) -> list[tuple]:
+    content = b"".join(response.streaming_content)
+    return list(openpyxl.load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
+
+
+@pytest.mark.parametrize("role", ["planners", "foremen", "viewers"])
+def test_every_role_downloads_the_schedule_with_its_month_plans(client, make_user, schedule, role):
+    client.force_login(make_user(role))
+    response = client.get(EXPORT_URL)
+    assert response.status_code == 200
+    assert response["Content-Type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert response["Cache-Control"] == "private, no-store"
+    assert response["Content-Disposition"].startswith('attachment; filename="schedule-')
+    rows = open_download(response)
+    assert rows[0][-2:] == ("2026-11", "2026-12")
+    assert len(rows) == 7
+
+
+def test_a_russian_user_gets_russian_headings_and_a_russian_file_name(client, planner, schedule):
+    client.force_login(planner)
+    response = client.get(EXPORT_URL, headers={"accept-language": "ru"})
+    assert (
+        "filename*=UTF-8''%D0%B3%D1%80%D0%B0%D1%84%D0%B8%D0%BA-"
+        in (response["Content-Disposition"])
+    )
+    assert open_download(response)[0][0] == "Код"
+
+
+def test_a_user_without_view_permission_is_refused_the_schedule_file(client, make_user):
+    client.force_login(make_user(None))
+    assert client.get(EXPORT_URL).status_code == 403
+    assert client.get(TEMPLATE_URL).status_code == 403
+
+
+def test_an_anonymous_user_is_sent_to_log_in_for_the_schedule_file(client, db):
+    response = client.get(EXPORT_URL)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_only_who_may_import_downloads_the_import_template(client, make_user, db):
+    client.force_login(make_user("viewers"))
+    assert client.get(TEMPLATE_URL).status_code == 403
+    client.force_login(make_user("planners"))
+    response = client.get(TEMPLATE_URL)
+    assert response.status_code == 200
+    assert open_download(response)[0][:2] == ("Code", "Name")
+
+
+def test_the_schedule_page_offers_the_excel_file(client, viewer, db):
+    client.force_login(viewer)
+    assert f'href="{EXPORT_URL}"' in client.get("/").content.decode()
+
+
+# The API: ?format=xlsx on /api/tasks/.
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def test_the_task_list_answers_xlsx_with_every_task_the_filters_select(api_client, schedule):
+    response = api_client.get("/api/tasks/?format=xlsx&code=1.&limit=1")
+    assert response.status_code == 200
+    assert response["Content-Type"] == XLSX
+    assert [row[0] for row in open_download(response)[1:]] == [None, "1.1", "1.2"]
+
+
+def test_the_task_list_answers_xlsx_to_an_accept_header(api_client, schedule):
+    response = api_client.get("/api/tasks/", HTTP_ACCEPT=XLSX)
+    assert response["Content-Type"] == XLSX
+    assert len(open_download(response)) == 7
+
+
+def test_the_task_lists_json_answer_is_unchanged(api_client, schedule):
+    response = api_client.get("/api/tasks/?limit=1")
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["count"] == 4
+    assert len(response.json()["results"]) == 1
+
+
+@pytest.mark.parametrize(("role", "status"), [(None, 403), ("anonymous", 401)])
+def test_a_refused_xlsx_request_is_answered_in_json(api_client_for, make_user, role, status):
+    user = None if role == "anonymous" else make_user(role)
+    response = api_client_for(user).get("/api/tasks/?format=xlsx")
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert "detail" in response.json()
+
+
+def test_a_single_task_has_no_xlsx_answer(api_client, schedule):
+    assert api_client.get(f"/api/tasks/{schedule.pk}/?format=xlsx").status_code == 404
+
+
+def test_the_schema_documents_the_xlsx_answer_and_the_format_parameter():
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    for path in ["/api/tasks/", "/api/daily-works/", "/api/progress/month/"]:
+        operation = document["paths"][path]["get"]
+        content = operation["responses"]["200"]["content"]
+        assert content[XLSX]["schema"] == {"type": "string", "format": "binary"}
+        assert "application/json" in content
+        formats = [p for p in operation["parameters"] if p["name"] == "format"]
+        assert formats[0]["schema"]["enum"] == ["json", "xlsx"]
+    detail = document["paths"]["/api/tasks/{id}/"]["get"]["responses"]["200"]["content"]
+    assert list(detail) == ["application/json"]
