@@ -397,7 +397,7 @@ def schedule_import_apply(
             else:
                 rows.append(row)
         missing = _missing_codes(sheet, seen) if delete_missing else []
-        conflicts = _conflicts(rows, missing, seen, decisions, by_id, by_code, plans)
+        conflicts = _conflicts(rows, missing, seen, decisions, by_id, by_code, plans, sheet=sheet)
         if conflicts:
             raise ImportConflict(conflicts)
         for row in rows:
@@ -423,10 +423,12 @@ def _conflicts(
     by_id: Mapping[int, Task],
     by_code: Mapping[str, Task],
     plans: Mapping[MonthKey, MonthlyTask],
+    *,
+    sheet: ScheduleSheet,
 ) -> list[Conflict]:
     conflicts = []
     for row in rows:
-        message = _row_conflict(row, seen, decisions, by_id, by_code, plans)
+        message = _row_conflict(row, seen, decisions, by_id, by_code, plans, sheet=sheet)
         if message is not None:
             conflicts.append(Conflict(row=row.row, code=row.code, message=message))
     for code in missing:
@@ -446,7 +448,11 @@ def _row_conflict(
     by_id: Mapping[int, Task],
     by_code: Mapping[str, Task],
     plans: Mapping[MonthKey, MonthlyTask],
+    *,
+    sheet: ScheduleSheet,
 ) -> str | None:
+    """Why applying ``row`` now could overwrite a change the preview did not show; None if it
+    cannot: a row that now agrees with the app writes nothing, whatever changed meanwhile."""
     if row.code not in seen.tasks:
         if row.code in by_code:
             return _("created in the app since the preview")
@@ -455,6 +461,8 @@ def _row_conflict(
     task = by_id.get(task_id)
     if task is None:
         return _("deleted in the app since the preview")
+    if not task_changes(row, task, sheet=sheet) and not plan_changes(row, task, plans):
+        return None
     if task.version != version:
         return _("changed in the app since the preview")
     for month in row.monthly_plans:

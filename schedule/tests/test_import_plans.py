@@ -291,6 +291,18 @@ def test_a_change_made_in_the_app_between_preview_and_apply_refuses_the_apply_un
     assert Task.objects.get(pk=second.pk).unit == "t"
 
 
+def test_a_row_that_agrees_with_the_app_after_a_change_meanwhile_is_no_conflict(capture_events):
+    task = TaskFactory(name="Old")
+    sheet = sheet_of(sheet_row(task, name="New", version=None), sheet_row("9.1", row=3))
+    preview = schedule_import_preview(sheet=sheet)
+    task_update(task=task, data={"name": "New"}, version=None)  # the same change, in the app
+
+    with capture_events(expected=1):
+        result = apply(sheet, seen=preview.seen)
+
+    assert (result.created, result.updated, result.unchanged) == (1, 0, 1)
+
+
 def test_keeping_the_apps_values_leaves_the_row_out(capture_events):
     task = TaskFactory()
     row = sheet_row(task, name="From the file")
