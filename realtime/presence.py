@@ -345,8 +345,10 @@ class Board:
         while True:
             try:
                 message = await layer.receive(self.channel)
-            except Exception:
-                logger.exception("The channel layer failed; presence from other servers waits.")
+            except Exception as error:
+                # Transient (Redis restarting, a blocking read timed out under load): presence
+                # comes back with the next announcements, so no traceback.
+                logger.warning("The channel layer failed (%r); presence retries.", error)
                 await asyncio.sleep(settings.REALTIME_PRESENCE_ANNOUNCE_SECONDS)
                 continue
             if message.get("type") == LAYER_PRESENCE:
