@@ -12,14 +12,16 @@ import time
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import admission, metrics, protocol
 from .hub import ENCODER, Session, close_message, hub
-from .protocol import ENCODED_FRAMES, ClientError, Lag, Ping, Subscribe, Unsubscribe
-from .selectors import Credentials
+from .presence import board, person_of
+from .protocol import ENCODED_FRAMES, ClientError, Lag, Ping, Presence, Subscribe, Unsubscribe
+from .selectors import Credentials, logins_check
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             return
         try:
             if self.session is not None:
+                board.leave(self.session)
                 self.session.release()
         finally:
             metrics.CONNECTIONS_OPEN.dec()
@@ -186,4 +189,30 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def lag(self, session: Session, message: Lag) -> None:
         metrics.change_to_screen_observe(message.samples)
 
-    handlers = {Subscribe: subscribe, Unsubscribe: unsubscribe, Ping: ping, Lag: lag}
+    async def presence(self, session: Session, message: Presence) -> None:
+        """Show the socket on a page after checking (once per new set of streams) that the user
+        may view its streams; a refused page is left, and its people are not shown."""
+        if message.page is None:
+            board.leave(session)
+            return
+        allowed = board.allowed(session)
+        if not set(message.streams) <= allowed:
+            logins = await database_sync_to_async(logins_check)([session.credentials])
+            if session.credentials in logins.rejected:
+                session.close(protocol.CLOSE_UNAUTHENTICATED)
+                return
+            allowed = logins.viewable.get(session.credentials.user_id, frozenset())
+            refused = [stream for stream in message.streams if stream not in allowed]
+            if refused:
+                board.leave(session)
+                session.send(protocol.forbidden_presence_frame(message.page, refused, lost=False))
+                return
+        board.update(session, message, person=person_of(self.scope["user"]), allowed=allowed)
+
+    handlers = {
+        Subscribe: subscribe,
+        Unsubscribe: unsubscribe,
+        Ping: ping,
+        Lag: lag,
+        Presence: presence,
+    }

@@ -33,7 +33,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
-from . import metrics, protocol, selectors
+from . import metrics, presence, protocol, selectors
 from .protocol import STREAMS, ClientError, group_for
 from .selectors import Credentials, Logins, frame_time, log_head, log_page_for_fanout
 
@@ -78,6 +78,7 @@ class Session:
         "cursors",
         "encoded_frames",
         "hub",
+        "presence",
         "replaying",
         "writer",
     )
@@ -100,6 +101,10 @@ class Session:
         self.closing = False
         self.writer: asyncio.Task[None] | None = None
         self.backlog: deque[dict[str, Any]] | None = None
+        # The newest presence frame, waiting for the writer: presence never joins the backlog
+        # (it neither delays events nor counts toward a slow consumer), and a stale one is
+        # replaced, not queued.
+        self.presence: dict[str, Any] | None = None
 
     # What the consumer calls.
     async def subscribe(self, streams: Sequence[str], last_event_id: int | None) -> int:
@@ -158,6 +163,15 @@ class Session:
     def send(self, frame: Any) -> None:
         """Queue a frame of the protocol after those already queued."""
         self.push(text_message(frame))
+
+    def send_presence(self, frame: Any) -> None:
+        """Send a presence frame after the frames queued, replacing one still waiting."""
+        if self.closing:
+            return
+        if self.writer is None:
+            self._enqueue(text_message(frame))
+        else:
+            self.presence = text_message(frame)
 
     def close(self, code: int) -> None:
         """Close the socket with ``code`` once the frames queued before are sent."""
@@ -320,12 +334,18 @@ class Session:
     async def _write(self, message: dict[str, Any]) -> None:
         try:
             await self.base_send(message)
-            while self.backlog:
-                await self.base_send(self.backlog.popleft())
+            while True:
+                while self.backlog:
+                    await self.base_send(self.backlog.popleft())
+                presence, self.presence = self.presence, None
+                if presence is None:
+                    break
+                await self.base_send(presence)
         except Exception:
             metrics.SEND_FAILURES.inc()
             logger.debug("Sending to a socket failed; it is closed.", exc_info=True)
             self.closing = True
+            self.presence = None
             if self.backlog:
                 self.backlog.clear()
         finally:
@@ -498,6 +518,9 @@ class Hub:
             if lost:
                 self.unsubscribe(session, lost)
                 session.forbid(lost)
+            left = presence.board.check(session, viewable)
+            if left is not None:
+                session.send(protocol.forbidden_presence_frame(*left, lost=True))
 
     def deliver(self, frames: list[Any]) -> int:
         """Hand each of ``frames`` (in id order) to every socket that is behind it, all of a

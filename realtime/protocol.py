@@ -4,8 +4,10 @@ Client frames are parsed here into typed messages; anything malformed raises ``C
 with the code the client gets back in an ``error`` frame.
 """
 
+import datetime
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
@@ -57,6 +59,63 @@ def group_for(stream: str) -> str:
     return f"events.{stream}"
 
 
+# Presence (docs/realtime.md "Presence"): a socket says which page it shows and what it edits;
+# the people on a page are announced to the processes that serve it through the page's group.
+LAYER_PRESENCE = "realtime.presence"
+
+# Page keys and the streams whose view permission each needs. Admin change forms are
+# ``admin:<app>.<model>:<id>`` (or ``:add``) for the published models.
+PAGE_STREAMS: dict[str, tuple[str, ...]] = {
+    "schedule": (TASKS,),
+    "progress": (TASKS, DAILY_WORKS),
+    "msg": (MONTHLY_TASKS, DAILY_WORKS),
+    "daily": (DAILY_WORKS,),
+}
+ADMIN_MODEL_STREAMS: dict[str, str] = {
+    "schedule.task": TASKS,
+    "monthly.monthlytask": MONTHLY_TASKS,
+    "daily.dailywork": DAILY_WORKS,
+    "schedule.calendarday": CALENDAR_DAYS,
+}
+PAGE_KEY_MAX = 80
+_ADMIN_PAGE = re.compile(r"admin:([a-z_]+\.[a-z_]+):([1-9][0-9]{0,17}|add)")
+
+
+def page_streams(page: str) -> tuple[str, ...]:
+    """The streams a page key needs, or ``ClientError(INVALID_MESSAGE)`` for a key that names no
+    page: ``schedule``, ``progress``, ``msg:YYYY-MM``, ``daily:YYYY-MM-DD``,
+    ``admin:<app>.<model>:<id|add>``."""
+    invalid = ClientError(INVALID_MESSAGE, f"Unknown page {page[:PAGE_KEY_MAX]!r}.")
+    if len(page) > PAGE_KEY_MAX:
+        raise invalid
+    name, _, rest = page.partition(":")
+    if name in {"schedule", "progress"} and not rest:
+        return PAGE_STREAMS[name]
+    if name == "msg" and re.fullmatch(r"[0-9]{4}-[0-9]{2}", rest) and _is_date(f"{rest}-01"):
+        return PAGE_STREAMS[name]
+    if name == "daily" and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", rest) and _is_date(rest):
+        return PAGE_STREAMS[name]
+    admin = _ADMIN_PAGE.fullmatch(page)
+    if admin and admin.group(1) in ADMIN_MODEL_STREAMS:
+        return (ADMIN_MODEL_STREAMS[admin.group(1)],)
+    raise invalid
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def presence_group_for(page: str) -> str:
+    """The channel-layer group of a page key checked by ``page_streams`` (its colons, which
+    groups may not hold, become dots: the keys' shapes keep the names distinct)."""
+    page_streams(page)
+    return f"presence.{page.replace(':', '.')}"
+
+
 # Error codes.
 INVALID_JSON = "invalid_json"
 INVALID_MESSAGE = "invalid_message"
@@ -72,7 +131,7 @@ SERVER_BUSY = "server_busy"
 ERROR_MESSAGES: dict[str, str] = {
     INVALID_JSON: "The frame is not valid JSON.",
     INVALID_MESSAGE: "The message is not a JSON object with the fields its type needs.",
-    UNKNOWN_TYPE: "Unknown message type; expected subscribe, unsubscribe, ping or lag.",
+    UNKNOWN_TYPE: ("Unknown message type; expected subscribe, unsubscribe, ping, lag or presence."),
     UNKNOWN_EVENT: "Unknown stream; expected tasks, daily_works, monthly_tasks or calendar_days.",
     FORBIDDEN: "You may not view this stream.",
     TOO_LARGE: "The frame is larger than the limit.",
@@ -150,11 +209,41 @@ class PongFrame(TypedDict, total=False):
     server_time: float
 
 
+class EditingTarget(TypedDict, total=False):
+    """What a person edits: an object (``stream`` and ``id``) or an МСГ cell (``stream``
+    ``daily_works``, ``task`` and ``date``)."""
+
+    stream: str
+    id: int
+    task: int
+    date: str
+
+
+class PersonFrame(TypedDict):
+    id: int
+    name: str
+    initials: str
+    # Every object or cell one of the person's tabs edits (sorted), empty when none.
+    editing: list[EditingTarget]
+    # True only when every tab of the person on the page is idle.
+    idle: bool
+
+
+class PresenceFrame(TypedDict):
+    """The other people on ``page`` (the recipient is left out), sorted by name."""
+
+    type: Literal["presence"]
+    page: str
+    people: list[PersonFrame]
+
+
 class ErrorFrame(TypedDict):
     type: Literal["error"]
     code: str
     message: str
     events: NotRequired[list[str]]
+    # A presence refused or ended: its page key.
+    page: NotRequired[str]
 
 
 def subscribed_frame(streams: list[str], last_event_id: int) -> SubscribedFrame:
@@ -178,6 +267,14 @@ def forbidden_frame(streams: list[str]) -> ErrorFrame:
     """Sent when the user loses the view permission of ``streams``: they are unsubscribed."""
     message = f"You may no longer view: {', '.join(streams)}. Unsubscribed."
     return {**error_frame(ClientError(FORBIDDEN, message)), "events": streams}
+
+
+def forbidden_presence_frame(page: str, streams: list[str], *, lost: bool) -> ErrorFrame:
+    """A presence on ``page`` refused (or, ``lost``, ended) because the user may not view
+    ``streams``: they are not (any more) among its people, and see none of them."""
+    said = "may no longer view" if lost else "may not view"
+    message = f"You {said}: {', '.join(streams)}. No presence on {page}."
+    return {**error_frame(ClientError(FORBIDDEN, message)), "page": page}
 
 
 # Messages the client sends.
@@ -205,7 +302,27 @@ class Lag:
     samples: tuple[float, ...]
 
 
-ClientMessage = Subscribe | Unsubscribe | Ping | Lag
+@dataclass(frozen=True)
+class Presence:
+    """The page a socket shows (``None``: none, it leaves presence), what it edits, whether
+    its tab is idle."""
+
+    page: str | None
+    editing: EditingTarget | None = None
+    idle: bool = False
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The streams whose view permission this presence needs."""
+        if self.page is None:
+            return ()
+        streams = page_streams(self.page)
+        if self.editing is not None and self.editing["stream"] not in streams:
+            streams = (*streams, self.editing["stream"])
+        return streams
+
+
+ClientMessage = Subscribe | Unsubscribe | Ping | Lag | Presence
 
 
 def pong_frame(ping: Ping) -> PongFrame:
@@ -247,6 +364,48 @@ def _lag_samples(message: dict[str, Any]) -> tuple[float, ...]:
     return tuple(float(sample) for sample in samples)
 
 
+def _positive_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def _editing(value: Any) -> EditingTarget | None:
+    """An editing target in its one canonical shape, or ``ClientError``."""
+    if value is None:
+        return None
+    invalid = ClientError(
+        INVALID_MESSAGE,
+        '"editing" must be null, {"stream", "id"} or {"stream": "daily_works", "task", "date"}.',
+    )
+    if not isinstance(value, dict) or value.get("stream") not in STREAM_PERMISSIONS:
+        raise invalid
+    stream = value["stream"]
+    if set(value) == {"stream", "id"} and _positive_id(value["id"]):
+        return {"stream": stream, "id": value["id"]}
+    if (
+        stream == DAILY_WORKS
+        and set(value) == {"stream", "task", "date"}
+        and _positive_id(value["task"])
+        and isinstance(value["date"], str)
+        and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value["date"])
+        and _is_date(value["date"])
+    ):
+        return {"stream": stream, "task": value["task"], "date": value["date"]}
+    raise invalid
+
+
+def _presence(message: dict[str, Any]) -> Presence:
+    page = message.get("page")
+    if page is None:
+        return Presence(page=None)
+    if not isinstance(page, str):
+        raise ClientError(INVALID_MESSAGE, '"page" must be a page key or null.')
+    page_streams(page)
+    idle = message.get("idle", False)
+    if not isinstance(idle, bool):
+        raise ClientError(INVALID_MESSAGE, '"idle" must be true or false.')
+    return Presence(page=page, editing=_editing(message.get("editing")), idle=idle)
+
+
 def parse(text: str) -> ClientMessage:
     """Turn a text frame into a client message, or raise ``ClientError``."""
     try:
@@ -276,4 +435,6 @@ def parse(text: str) -> ClientMessage:
         return Subscribe(events=_streams(message), last_event_id=last_event_id)
     if kind == "unsubscribe":
         return Unsubscribe(events=_streams(message))
+    if kind == "presence":
+        return _presence(message)
     raise ClientError(UNKNOWN_TYPE)

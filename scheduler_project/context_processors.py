@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from realtime.protocol import WEBSOCKET_PATH
+from realtime.protocol import ADMIN_MODEL_STREAMS, WEBSOCKET_PATH
 
 # %(…)s placeholders are filled in by static/js/live.js.
 LIVE_MESSAGES = {
@@ -43,6 +43,12 @@ LIVE_MESSAGES = {
         "This page was away too long to catch up change by change; its data was reloaded."
     ),
     "dismiss": _("Dismiss"),
+    # Presence (static/realtime/presence.js): the people in the header, the editing markers.
+    "presence": {
+        "here": _("%(name)s is on this page"),
+        "idle": _("%(name)s is away"),
+        "editing": _("%(name)s is editing"),
+    },
     # Fetches of a live table's rows that failed (static/js/live.js, LiveTable).
     "fragment": {
         "server_error": _(
@@ -75,4 +81,6 @@ def realtime_client(request: HttpRequest) -> dict[str, Any]:
             "lagReportInterval": settings.REALTIME_CLIENT_LAG_REPORT_INTERVAL_MS,
         },
         "live_messages": LIVE_MESSAGES,
+        "presence_idle_seconds": settings.REALTIME_PRESENCE_IDLE_SECONDS,
+        "presence_admin_models": ADMIN_MODEL_STREAMS,
     }

@@ -210,6 +210,21 @@ REALTIME_ADMISSION_TTL_SECONDS = float(os.environ.get("REALTIME_ADMISSION_TTL_SE
 # told to resync. Days, so that a laptop that slept overnight catches up without a reload.
 REALTIME_RETENTION_DAYS = float(os.environ.get("REALTIME_RETENTION_DAYS", "7"))
 REALTIME_RETENTION_COUNT = int(os.environ.get("REALTIME_RETENTION_COUNT", "1000000"))
+# Presence (who is on a page, what they edit): each process re-announces its sockets' presence
+# every ANNOUNCE seconds; another process forgets it TTL seconds after the last announcement (a
+# killed server's users disappear within the TTL). Per socket, presence updates beyond RATE a
+# second (bursts of BURST) wait, the newest one kept. A tab hidden IDLE seconds shows as idle.
+REALTIME_PRESENCE_ANNOUNCE_SECONDS = float(
+    os.environ.get("REALTIME_PRESENCE_ANNOUNCE_SECONDS", "3")
+)
+REALTIME_PRESENCE_TTL_SECONDS = float(os.environ.get("REALTIME_PRESENCE_TTL_SECONDS", "8"))
+if REALTIME_PRESENCE_TTL_SECONDS <= REALTIME_PRESENCE_ANNOUNCE_SECONDS:
+    raise ImproperlyConfigured(
+        "REALTIME_PRESENCE_TTL_SECONDS must be longer than REALTIME_PRESENCE_ANNOUNCE_SECONDS."
+    )
+REALTIME_PRESENCE_RATE_PER_SECOND = float(os.environ.get("REALTIME_PRESENCE_RATE_PER_SECOND", "2"))
+REALTIME_PRESENCE_BURST = int(os.environ.get("REALTIME_PRESENCE_BURST", "10"))
+REALTIME_PRESENCE_IDLE_SECONDS = int(os.environ.get("REALTIME_PRESENCE_IDLE_SECONDS", "120"))
 # The browser client (static/realtime/websocket.js), in milliseconds: the first reconnect delay,
 # doubled on each failed attempt up to the cap (with jitter); a ping every interval, and a
 # connection that stays silent for the timeout after a ping is taken for dead.

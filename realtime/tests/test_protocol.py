@@ -1,7 +1,7 @@
 import pytest
 
 from realtime import protocol
-from realtime.protocol import ClientError, Lag, Ping, Subscribe, Unsubscribe
+from realtime.protocol import ClientError, Lag, Ping, Presence, Subscribe, Unsubscribe
 
 VALID = [
     ('{"type": "ping"}', Ping(extra={})),
@@ -140,3 +140,107 @@ def test_nesting_deeper_than_the_parser_can_go_is_invalid_json(text):
     with pytest.raises(ClientError) as raised:
         protocol.parse(text)
     assert raised.value.code == protocol.INVALID_JSON
+
+
+PRESENCE_VALID = [
+    ('{"type": "presence", "page": "schedule"}', Presence(page="schedule")),
+    ('{"type": "presence", "page": null}', Presence(page=None)),
+    ('{"type": "presence"}', Presence(page=None)),
+    (
+        '{"type": "presence", "page": "progress", "idle": true, "editing": null}',
+        Presence(page="progress", idle=True),
+    ),
+    ('{"type": "presence", "page": "msg:2026-03"}', Presence(page="msg:2026-03")),
+    ('{"type": "presence", "page": "daily:2024-02-29"}', Presence(page="daily:2024-02-29")),
+    (
+        '{"type": "presence", "page": "admin:schedule.task:12"}',
+        Presence(page="admin:schedule.task:12"),
+    ),
+    (
+        '{"type": "presence", "page": "admin:daily.dailywork:add"}',
+        Presence(page="admin:daily.dailywork:add"),
+    ),
+    (
+        '{"type": "presence", "page": "schedule", "editing": {"stream": "tasks", "id": 12}}',
+        Presence(page="schedule", editing={"stream": "tasks", "id": 12}),
+    ),
+    (
+        '{"type": "presence", "page": "msg:2026-03", '
+        '"editing": {"stream": "daily_works", "task": 12, "date": "2026-03-05"}}',
+        Presence(
+            page="msg:2026-03", editing={"stream": "daily_works", "task": 12, "date": "2026-03-05"}
+        ),
+    ),
+]
+
+PRESENCE_INVALID = [
+    '{"type": "presence", "page": 5}',
+    '{"type": "presence", "page": ""}',
+    '{"type": "presence", "page": "tasks"}',
+    '{"type": "presence", "page": "schedule:1"}',
+    '{"type": "presence", "page": "msg:2026-13"}',
+    '{"type": "presence", "page": "msg:2026-3"}',
+    '{"type": "presence", "page": "daily:2026-02-30"}',
+    '{"type": "presence", "page": "daily:2026-03-05x"}',
+    '{"type": "presence", "page": "admin:auth.user:1"}',
+    '{"type": "presence", "page": "admin:schedule.task:0"}',
+    '{"type": "presence", "page": "admin:schedule.task:x"}',
+    '{"type": "presence", "page": "' + "a" * 200 + '"}',
+    '{"type": "presence", "page": "schedule", "idle": "yes"}',
+    '{"type": "presence", "page": "schedule", "editing": 12}',
+    '{"type": "presence", "page": "schedule", "editing": {"stream": "users", "id": 1}}',
+    '{"type": "presence", "page": "schedule", "editing": {"stream": "tasks"}}',
+    '{"type": "presence", "page": "schedule", "editing": {"stream": "tasks", "id": "12"}}',
+    '{"type": "presence", "page": "schedule", "editing": {"stream": "tasks", "id": true}}',
+    '{"type": "presence", "page": "schedule", "editing": {"stream": "tasks", "id": -1}}',
+    '{"type": "presence", "page": "schedule", "editing": {"stream": "tasks", "id": 1, "x": 1}}',
+    '{"type": "presence", "page": "msg:2026-03", '
+    '"editing": {"stream": "tasks", "task": 1, "date": "2026-03-05"}}',
+    '{"type": "presence", "page": "msg:2026-03", '
+    '"editing": {"stream": "daily_works", "task": 1, "date": "5.3.2026"}}',
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PRESENCE_VALID)
+def test_presence_messages_parse(text, expected):
+    assert protocol.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", PRESENCE_INVALID)
+def test_malformed_presence_messages_are_invalid(text):
+    with pytest.raises(ClientError) as error:
+        protocol.parse(text)
+
+    assert error.value.code == protocol.INVALID_MESSAGE
+
+
+@pytest.mark.parametrize(
+    ("page", "group"),
+    [
+        ("schedule", "presence.schedule"),
+        ("msg:2026-03", "presence.msg.2026-03"),
+        ("daily:2026-03-05", "presence.daily.2026-03-05"),
+        ("admin:schedule.task:12", "presence.admin.schedule.task.12"),
+    ],
+)
+def test_a_page_s_presence_group_is_a_valid_group_name(page, group):
+    assert protocol.presence_group_for(page) == group
+
+
+@pytest.mark.parametrize(
+    ("presence", "streams"),
+    [
+        (Presence(page="schedule"), ("tasks",)),
+        (Presence(page="progress"), ("tasks", "daily_works")),
+        (Presence(page="msg:2026-03"), ("monthly_tasks", "daily_works")),
+        (Presence(page="daily:2026-03-05"), ("daily_works",)),
+        (Presence(page="admin:monthly.monthlytask:3"), ("monthly_tasks",)),
+        (
+            Presence(page="schedule", editing={"stream": "daily_works", "id": 4}),
+            ("tasks", "daily_works"),
+        ),
+        (Presence(page=None), ()),
+    ],
+)
+def test_a_presence_needs_the_view_permission_of_its_page_s_streams(presence, streams):
+    assert presence.streams == streams

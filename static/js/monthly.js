@@ -181,6 +181,7 @@ const dialog = document.querySelector("[data-cell-dialog]");
 if (root && dialog) {
   const body = dialog.querySelector("[data-cell-body]");
   dialog.querySelector("[data-cell-close]").addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => document.dispatchEvent(new CustomEvent("presence:editing", { detail: null })));
 
   root.addEventListener("click", async (event) => {
     const link = event.target.closest("a[data-cell]");
@@ -201,6 +202,9 @@ if (root && dialog) {
       return;
     }
     body.replaceChildren(document.adoptNode(form));
+    // Others see "… is editing" on this cell while the dialog is open (static/realtime/presence.js).
+    const cell = { stream: "daily_works", task: Number(link.closest("tr")?.dataset.taskId), date: link.closest("td")?.dataset.date };
+    if (cell.task && cell.date) document.dispatchEvent(new CustomEvent("presence:editing", { detail: cell }));
     form.querySelector("[data-cell-cancel]")?.addEventListener("click", (cancel) => {
       cancel.preventDefault();
       dialog.close();

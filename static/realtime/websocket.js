@@ -372,7 +372,7 @@ export class RealtimeClient {
       // asking for them again on the next reconnect would refuse the whole subscribe.
       if (frame.code === "forbidden" && Array.isArray(frame.events)) {
         frame.events.forEach((stream) => this.streams.delete(stream));
-      } else if (frame.code === "forbidden") {
+      } else if (frame.code === "forbidden" && frame.page === undefined) {
         this.subscribing = Math.max(0, this.subscribing - 1); // a refused subscribe
       }
     }
