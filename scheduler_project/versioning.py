@@ -2,13 +2,17 @@
 
 Every versioned model bumps ``version`` in ``save()``, so every write path (services, admin, bare
 ORM) moves it on. Services lock the row, compare the version the client last saw, and only then
-apply the change; a stale version raises ``VersionConflict``, which the interfaces turn into 409.
+apply the change. A stale version is merged when it can be (``merge_stale``: the fields the
+client changed were not changed since its version, as the change history tells); otherwise it
+raises ``VersionConflict``, which the interfaces turn into 409 naming the conflicting fields.
 """
 
+import copy
 import datetime
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -24,10 +28,31 @@ from realtime.context import acting_as
 ModelT = TypeVar("ModelT", bound="VersionedModel")
 
 
-class VersionConflict(Exception):
-    """The client's copy is older than the stored one; ``current`` is the stored object."""
+@dataclass(frozen=True)
+class FieldConflict:
+    """One field changed both by the client and by someone else since the client's version, to
+    different values; each value in the field's REST representation (the serializer's output)."""
 
-    def __init__(self, current: models.Model) -> None:
+    base: Any  # at the client's version
+    stored: Any  # now
+    submitted: Any  # the client's
+
+
+class VersionConflict(Exception):
+    """The client's copy is older than the stored one; ``current`` is the stored object.
+
+    ``fields`` names each field changed on both sides since the client's version, and
+    ``changed`` every field the write changes (in conflict or not). Both are empty when the
+    change history does not reach back to that version (or for a delete), and then the whole
+    write is the conflict."""
+
+    def __init__(
+        self,
+        current: models.Model,
+        fields: Mapping[str, FieldConflict] | None = None,
+        *,
+        changed: Iterable[str] = (),
+    ) -> None:
         super().__init__(
             capfirst(
                 _("%(object)s was changed by someone else.")
@@ -35,6 +60,8 @@ class VersionConflict(Exception):
             )
         )
         self.current = current
+        self.fields: dict[str, FieldConflict] = dict(fields or {})
+        self.changed: list[str] = list(changed)
 
 
 class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
@@ -266,12 +293,78 @@ def versioned_update[ModelT: "VersionedModel"](
         if not locked:
             instance = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
         if version is not None and version != instance.version:
-            raise VersionConflict(instance)
+            data = merge_stale(instance=instance, data=data, version=version)
         for name, value in data.items():
             setattr(instance, name, value)
         instance.full_clean(exclude=unaffected_fields(type(instance), data))
         instance.save()
     return instance
+
+
+def merge_stale(
+    *, instance: VersionedModel, data: Mapping[str, Any], version: int
+) -> dict[str, Any]:
+    """What of ``data``, sent by a client that saw ``version`` of the locked ``instance``, is
+    written now: the fields it changes (whose value differs from the one at ``version``).
+
+    Raises ``VersionConflict`` when one of those was changed since, to another value than the
+    client's, naming each such field, or when the history does not reach back to ``version``
+    (the whole write is then the conflict, as without a history). Values are compared in the
+    REST representation, the one the history keeps.
+    """
+    # Imported here: realtime's modules serialize with the apps' API modules, which import the
+    # models built on this module.
+    from realtime.history import object_values_at
+    from realtime.signals import PUBLISHED, representer
+
+    stream, serializer_class, _deleted = PUBLISHED[type(instance)]
+    serializer = representer(serializer_class)
+    stored = dict(serializer.to_representation(instance))
+    base = object_values_at(
+        stream=stream,
+        object_id=instance.pk,
+        version=version,
+        current=stored,
+        current_version=instance.version,
+    )
+    if base is None:
+        raise VersionConflict(instance)
+    entered = copy.copy(instance)
+    for name, value in data.items():
+        setattr(entered, name, value)
+    submitted = dict(serializer.to_representation(entered))
+    changed, conflicts = merge_fields(names=data, base=base, stored=stored, submitted=submitted)
+    if changed is None:
+        raise VersionConflict(instance)
+    if conflicts:
+        raise VersionConflict(instance, conflicts, changed=changed)
+    return {name: data[name] for name in changed}
+
+
+def merge_fields(
+    *,
+    names: Iterable[str],
+    base: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    submitted: Mapping[str, Any],
+) -> tuple[list[str] | None, dict[str, FieldConflict]]:
+    """The three-way merge of the fields ``names`` a stale write sends: the ones it changes
+    (submitted differs from base) and, of those, the ones in conflict (changed since the base
+    to another value than the submitted one). ``None`` instead of the changes when a field is
+    missing from a representation: the merge cannot tell, so the write conflicts as a whole."""
+    changed: list[str] = []
+    conflicts: dict[str, FieldConflict] = {}
+    for name in names:
+        if name not in base or name not in stored or name not in submitted:
+            return None, {}
+        if submitted[name] == base[name]:
+            continue  # the client left it alone: it keeps its stored (maybe newer) value
+        changed.append(name)
+        if stored[name] != base[name] and stored[name] != submitted[name]:
+            conflicts[name] = FieldConflict(
+                base=base[name], stored=stored[name], submitted=submitted[name]
+            )
+    return changed, conflicts
 
 
 def _write_transaction(locked: bool) -> AbstractContextManager[Any]:
