@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models, router, transaction
 from django.db.models import F, Q
+from django.db.models.base import DEFERRED
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
@@ -74,24 +75,35 @@ class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
     sends ``post_delete`` per row whenever a receiver is connected.
     """
 
-    def _publish_saved(self, objs: Iterable[ModelT], *, created: bool) -> None:
+    def _publish_saved(
+        self,
+        objs: Iterable[ModelT],
+        *,
+        created: bool,
+        stored: Mapping[Any, tuple[Any, ...]] | None = None,
+    ) -> None:
         # Imported here: realtime.signals serializes with the apps' API modules, which import
         # the models built on this module.
         from realtime.signals import publish_saved
 
         for obj in objs:
+            if stored is not None:
+                obj._stored_values = stored[obj.pk]
             publish_saved(obj, created=created)
+            obj.keep_stored_values()
 
     def update(self, **kwargs: Any) -> int:
         with transaction.atomic(using=self.db):
             # Exactly the rows read (and locked) here are updated and published: a matching row
-            # committed in between by another transaction is neither.
-            pks = list(self.select_for_update().values_list("pk", flat=True))
+            # committed in between by another transaction is neither. They are read whole,
+            # in the same query, for their history's old values.
+            locked = self.select_related(None).defer(None).select_for_update()
+            stored = {obj.pk: obj._stored_values for obj in locked}
             kwargs.setdefault("version", F("version") + 1)
-            rows = self.model._default_manager.using(self.db).filter(pk__in=pks)
+            rows = self.model._default_manager.using(self.db).filter(pk__in=list(stored))
             count = super(VersionedQuerySet, rows).update(**kwargs)
             changed = rows.order_by("pk")
-            self._publish_saved(changed, created=False)
+            self._publish_saved(changed, created=False, stored=stored)
         return count
 
     def bulk_create(self, objs: Iterable[ModelT], *args: Any, **kwargs: Any) -> list[ModelT]:
@@ -107,22 +119,66 @@ class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
         for obj in objs:
             obj.version += 1
         # Django implements bulk_update with update() on this queryset class, which publishes.
-        return super().bulk_update(objs, [*fields, "version"], *args, **kwargs)
+        count = super().bulk_update(objs, [*fields, "version"], *args, **kwargs)
+        for obj in objs:
+            obj.keep_stored_values()
+        return count
 
 
 class VersionedModel(models.Model):
+    """A row whose every save bumps ``version`` and which remembers the values it was loaded
+    with (``_stored_values``, one per concrete field, ``DEFERRED`` when not loaded): the
+    history's old values of a save, without reading the row again (``realtime.signals``)."""
+
     version = models.PositiveIntegerField(default=1, editable=False)
+
+    _stored_values: tuple[Any, ...] | None = None
 
     class Meta:
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
+            if self._stored_values is None:
+                # Not loaded from the database (built by hand, say): read what it replaces.
+                stored = type(self)._base_manager.filter(pk=self.pk).first()
+                if stored is not None:
+                    self._stored_values = stored._stored_values
             self.version += 1
             update_fields = kwargs.get("update_fields")
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "version", *self._auto_now_fields()}
         super().save(*args, **kwargs)
+        self.keep_stored_values()
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Any:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        if len(values) == len(cls._meta.concrete_fields):
+            instance._stored_values = tuple(values)
+        else:
+            instance.keep_stored_values()
+        return instance
+
+    def keep_stored_values(self) -> None:
+        """Remember the instance's current values as the stored ones (after it was written)."""
+        self._stored_values = tuple(
+            self.__dict__.get(field.attname, DEFERRED) for field in self._meta.concrete_fields
+        )
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        """Django's ``refresh_from_db``; the refreshed fields' values are the stored ones now
+        (a deferred field loaded on access comes through here too)."""
+        super().refresh_from_db(*args, **kwargs)
+        fields = kwargs.get("fields", args[1] if len(args) > 1 else None)
+        if fields is None or self._stored_values is None:
+            self.keep_stored_values()
+            return
+        refreshed = {self._meta.get_field(name).attname for name in fields}
+        self._stored_values = tuple(
+            self.__dict__.get(field.attname, DEFERRED) if field.attname in refreshed else old
+            for field, old in zip(self._meta.concrete_fields, self._stored_values, strict=True)
+        )
 
     def _auto_now_fields(self) -> list[str]:
         return [f.name for f in self._meta.concrete_fields if getattr(f, "auto_now", False)]
