@@ -138,7 +138,10 @@ class VersionedModelSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(
         required=False,
         min_value=1,
-        help_text="The version the client last saw; a stale one is refused with 409.",
+        help_text=(
+            "The version the client last saw; a stale one is merged when the fields sent "
+            "changed only on one side, else refused with 409."
+        ),
     )
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -264,7 +267,8 @@ def versioned_schema(
         OpenApiParameter.HEADER,
         description=(
             'The version the client last saw as a strong entity tag ("3", the ETag of a read); '
-            "a stale one is refused with 409 and the current object. Optional; `*` matches any. "
+            "on an update a stale one is merged when the fields sent changed only on one side, "
+            "else refused with 409 and the current object. Optional; `*` matches any. "
             "On an update it may stand instead of the body's `version`; both must then agree."
         ),
         pattern=r'^(\*|"[1-9][0-9]{0,9}")$',
