@@ -1,5 +1,6 @@
-"""Two users on the same object: the form says when it changed meanwhile, and a stale save is
-refused with the reason and the stored values, never silently overwriting."""
+"""Two users on the same object: the form says when it changed meanwhile; a stale save is merged
+when they changed different fields, and otherwise offers a choice per conflicting field, never
+silently overwriting."""
 
 import datetime
 import re
@@ -16,7 +17,7 @@ from schedule.tests.factories import TaskFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_second_save_of_a_task_is_refused_with_the_current_values(open_page, make_user):
+def test_a_stale_save_of_another_field_is_merged_keeping_the_newer_values(open_page, make_user):
     task = TaskFactory(code="1.1", name="Excavation", volume_plan=Decimal(100))
     maria = make_user(PLANNERS, username="maria")
     olga = make_user(PLANNERS, username="olga")
@@ -35,20 +36,51 @@ def test_the_second_save_of_a_task_is_refused_with_the_current_values(open_page,
     second.get_by_label("Name", exact=True).fill("Excavation by hand")
     second.get_by_role("button", name="Save").click()
 
+    expect(second.get_by_text("Task 1.1 Excavation by hand saved.")).to_be_visible()
+    task.refresh_from_db()
+    assert (task.name, task.volume_plan) == ("Excavation by hand", Decimal(150))
+
+
+@pytest.mark.parametrize(
+    ("choice", "name"),
+    [("Keep mine", "Excavation by hand"), ("Take theirs", "Excavation, stage 2")],
+)
+def test_a_stale_save_of_the_same_field_offers_the_choice_for_it_alone(
+    open_page, make_user, choice, name
+):
+    task = TaskFactory(code="1.1", name="Excavation", volume_plan=Decimal(100))
+    maria = make_user(PLANNERS, username="maria")
+    olga = make_user(PLANNERS, username="olga")
+    first = open_page(maria, f"/tasks/{task.pk}/edit/")
+    second = open_page(olga, f"/tasks/{task.pk}/edit/")
+
+    first.get_by_label("Name", exact=True).fill("Excavation, stage 2")
+    first.get_by_role("button", name="Save").click()
+    expect(first.get_by_text("Task 1.1 Excavation, stage 2 saved.")).to_be_visible()
+    second.get_by_label("Name", exact=True).fill("Excavation by hand")
+    second.get_by_label("Planned volume").fill("120")
+    second.get_by_role("button", name="Save").click()
+
     conflict = second.locator(".alert--conflict[role=alert]")
     expect(conflict).to_contain_text("Someone changed this meanwhile.")
-    expect(conflict).to_contain_text("Your changes were not saved.")
-    stored = conflict.locator("tbody tr")
-    expect(stored.filter(has_text="Planned volume").locator("td")).to_have_text(["150", "100"])
-    expect(stored.filter(has_text="Name").locator("td")).to_have_text(
-        ["Excavation", "Excavation by hand"]
-    )
-    expect(second.get_by_label("Planned volume")).to_have_value("150")  # the form: stored now
-    screenshot(second, "task-conflict")
+    expect(conflict).to_contain_text("Choose for each which value to keep")
+    rows = conflict.locator("tbody tr")
+    expect(rows).to_have_count(1)  # the volume was changed by one side only: no choice
+    expect(rows.locator("th")).to_have_text("Name")
+    expect(rows.locator("td").nth(0)).to_have_text("Excavation")
+    expect(rows.locator("td").nth(1)).to_have_text("Excavation, stage 2")
+    expect(rows.locator("td").nth(2)).to_have_text("Excavation by hand")
+    expect(second.get_by_label("Planned volume")).to_have_value("120")  # the entry stays
+    screenshot(second, "task-conflict-choice")
 
-    second.get_by_label("Name", exact=True).fill("Excavation by hand")
-    second.get_by_role("button", name="Save").click()  # now on top of the current version
-    expect(second.get_by_text("Task 1.1 Excavation by hand saved.")).to_be_visible()
+    second.get_by_role("button", name="Save").click()  # no choice made yet
+    expect(conflict).to_contain_text("Choose which value to keep.")
+    conflict.get_by_label(choice).check()
+    second.get_by_role("button", name="Save").click()
+
+    expect(second.get_by_text(f"Task 1.1 {name} saved.")).to_be_visible()
+    task.refresh_from_db()
+    assert (task.name, task.volume_plan) == (name, Decimal(120))
 
 
 def test_a_deleted_task_is_reported_on_its_open_form(open_page, make_user):
@@ -90,5 +122,10 @@ def test_a_plan_being_typed_is_kept_when_someone_else_saves_it(open_page, make_u
 
     conflict = typing.locator(".row-message .alert--conflict")
     expect(conflict).to_contain_text("Someone changed this meanwhile.")
-    expect(conflict.locator("tbody td")).to_have_text(["48", "55"])
+    expect(conflict.locator("tbody td").nth(0)).to_have_text("40")  # when the row was read
+    expect(conflict.locator("tbody td").nth(1)).to_have_text("48")  # stored now
+    expect(conflict.locator("tbody td").nth(2)).to_have_text("55")  # the entry
     screenshot(typing, "monthly-conflict")
+    conflict.get_by_label("Keep mine").check()  # the radio belongs to the row's form
+    typing_row.get_by_role("button", name="Save").click()
+    expect(typing.locator(f"#task-{task.pk}").get_by_role("spinbutton")).to_have_value("55")

@@ -7,6 +7,8 @@ project's own. Imports go one way: ``scheduler_project`` may import ``realtime``
 
 - The acting user: ``acting_as(user)`` around a write attributes the events it publishes to
   ``user`` (set by services and the page middleware; ``None`` for bare ORM code).
+- The way in: ``writing_via(via)`` around a write says through what it came (page, API, admin,
+  import; ``script`` when nothing said so: a shell, a management command), for its history.
 - The serving loop: the HTTP application sets ``serving_loop`` for each request before a thread
   runs it; sync code in that thread runs coroutines on that loop, where the channel layer's
   connections live (``call_async`` waits, ``call_async_soon`` does not).
@@ -44,6 +46,33 @@ def acting_as(user: AbstractBaseUser | None) -> Iterator[None]:
         yield
     finally:
         _actor.reset(token)
+
+
+# The way in.
+VIA_PAGE = "page"
+VIA_API = "api"
+VIA_ADMIN = "admin"
+VIA_SCRIPT = "script"
+VIA_IMPORT = "import"
+VIAS = (VIA_PAGE, VIA_API, VIA_ADMIN, VIA_SCRIPT, VIA_IMPORT)
+
+_via: contextvars.ContextVar[str] = contextvars.ContextVar("realtime_via", default=VIA_SCRIPT)
+
+
+def current_via() -> str:
+    return _via.get()
+
+
+@contextmanager
+def writing_via(via: str) -> Iterator[None]:
+    """Record the changes made inside the block as made through ``via`` (one of ``VIAS``)."""
+    if via not in VIAS:
+        raise ValueError(f"Unknown way in: {via!r}")
+    token = _via.set(via)
+    try:
+        yield
+    finally:
+        _via.reset(token)
 
 
 # The serving loop.

@@ -24,8 +24,8 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
 from . import metrics
-from .context import call_async_soon, current_actor
-from .models import Event
+from .context import call_async_soon, current_actor, current_via
+from .models import Change, Event
 from .protocol import LAYER_EVENT, group_for
 
 logger = logging.getLogger(__name__)
@@ -39,39 +39,41 @@ def _lock_event_log() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK_KEY])
 
 
-def _insert(event: Event) -> None:
-    """Insert the event's row and set its id: one statement written once, the values prepared
-    by the model's fields as ``save()`` prepares them (JSON, times, the actor's key).
+def _insert(row: Event | Change) -> None:
+    """Insert the row and set its id: one statement written once per model, the values
+    prepared by the model's fields as ``save()`` prepares them (JSON, times, the actor's key).
 
     ``Event.objects.create`` built and compiled the same INSERT for every write, about half
-    the cost of recording an event; nothing listens to an event's own save signals.
+    the cost of recording an event; nothing listens to these rows' own save signals.
     """
     if not connection.features.can_return_columns_from_insert:
-        event.save(force_insert=True)
+        row.save(force_insert=True)
         return
-    fields = _inserted_fields()
-    values = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields]
+    model = type(row)
+    fields = _inserted_fields(model)
+    values = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(connection.vendor), values)
-        (event.id,) = cursor.fetchone()
-    event._state.adding = False
-    event._state.db = connection.alias
+        cursor.execute(_insert_sql(model, connection.vendor), values)
+        (row.id,) = cursor.fetchone()
+    row._state.adding = False
+    row._state.db = connection.alias
 
 
 @cache
-def _inserted_fields() -> list[Any]:
-    return [field for field in Event._meta.concrete_fields if not field.primary_key]
+def _inserted_fields(model: type[Event | Change]) -> list[Any]:
+    return [field for field in model._meta.concrete_fields if not field.primary_key]
 
 
 @cache
-def _insert_sql(vendor: str) -> str:
+def _insert_sql(model: type[Event | Change], vendor: str) -> str:
     """The INSERT for ``vendor``'s quoting (cached per vendor: tests may switch databases)."""
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in _inserted_fields())
-    placeholders = ", ".join(["%s"] * len(_inserted_fields()))
+    fields = _inserted_fields(model)
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
     return (
-        f"INSERT INTO {quote(Event._meta.db_table)} ({columns}) VALUES ({placeholders}) "
-        f"RETURNING {quote(Event._meta.pk.column)}"
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders}) "
+        f"RETURNING {quote(model._meta.pk.column)}"
     )
 
 
@@ -125,13 +127,23 @@ def events_batched() -> Iterator[None]:
             batch.ring()
 
 
-def publish(*, stream: str, type: str, object_id: int, data: dict[str, Any]) -> Event:
-    """Record an event in the caller's transaction; ring the stream's group once it commits
-    (once per stream for a whole ``events_batched()`` block).
+def publish(
+    *,
+    stream: str,
+    type: str,
+    object_id: int,
+    data: dict[str, Any],
+    change: Change | None = None,
+) -> Event:
+    """Record an event in the caller's transaction, and ``change`` (the history's row for it,
+    given by the model paths in ``realtime.signals``) beside it, attributed as the event is;
+    ring the stream's group once it commits (once per stream for a whole ``events_batched()``
+    block).
 
     No savepoint of its own: an event that cannot be recorded fails the write it belongs to.
     """
     actor = current_actor()
+    actor_username = actor.get_username() if actor is not None else ""
     with transaction.atomic(savepoint=False):
         _lock_event_log()
         event = Event(
@@ -140,9 +152,18 @@ def publish(*, stream: str, type: str, object_id: int, data: dict[str, Any]) -> 
             object_id=object_id,
             data=data,
             actor=actor,
-            actor_username=actor.get_username() if actor is not None else "",
+            actor_username=actor_username,
         )
         _insert(event)
+        if change is not None:
+            change.stream = stream
+            change.object_id = object_id
+            change.actor = actor
+            change.actor_username = actor_username
+            change.via = current_via()
+            change.at = event.created_at
+            change.event_id = event.id
+            _insert(change)
         batch = _batch.get()
         if batch is None:
             transaction.on_commit(lambda: ring(stream=stream, event_id=event.id), robust=True)

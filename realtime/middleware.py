@@ -1,7 +1,9 @@
-"""Who is on the other end: HTTP requests set the actor of the events they cause; sockets may
-authenticate with a DRF token in the ``Authorization`` header (scripts), else the session."""
+"""Who is on the other end: HTTP requests set the actor of the events they cause and the way in
+of their changes; sockets may authenticate with a DRF token in the ``Authorization`` header
+(scripts), else the session."""
 
 from collections.abc import Callable
+from functools import cache
 from importlib import import_module
 from typing import Any
 
@@ -11,21 +13,47 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.http.cookie import parse_cookie
+from django.urls import NoReverseMatch, get_urlconf, reverse
 
-from .context import acting_as
+from .context import VIA_ADMIN, VIA_API, VIA_PAGE, acting_as, writing_via
 from .models import Event
 from .selectors import token_user
 
+API_PREFIX = "/api/"
+
+
+@cache
+def _admin_prefix(urlconf: str) -> str | None:
+    """Where the admin is mounted in ``urlconf``, if it is."""
+    try:
+        return reverse("admin:index", urlconf=urlconf)
+    except NoReverseMatch:
+        return None
+
 
 class ActorMiddleware:
-    """Attribute events caused by a page or admin request to its (session) user."""
+    """Attribute events caused by a page or admin request to its (session) user, and record
+    the request's changes as made through the admin, the API or a page, by its path.
+
+    By path, in one place, rather than a hook per interface: every view under ``/api/`` is the
+    API whatever authenticates it (a token user is set by DRF later, and the services act as
+    it), and every admin view, the admin's own saves and deletes included, is under its index.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        with acting_as(getattr(request, "user", None)):
+        with acting_as(getattr(request, "user", None)), writing_via(self.via(request.path)):
             return self.get_response(request)
+
+    def via(self, path: str) -> str:
+        admin_prefix = _admin_prefix(get_urlconf() or settings.ROOT_URLCONF)
+        if admin_prefix is not None and path.startswith(admin_prefix):
+            return VIA_ADMIN
+        if path.startswith(API_PREFIX):
+            return VIA_API
+        return VIA_PAGE
 
 
 @database_sync_to_async

@@ -7,6 +7,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .context import VIA_ADMIN, VIA_API, VIA_IMPORT, VIA_PAGE, VIA_SCRIPT
 from .protocol import EventFrame
 
 
@@ -82,3 +83,68 @@ class EventLogState(models.Model):
     def pruned_through_id(cls) -> int:
         state = cls.objects.filter(pk=1).first()
         return state.pruned_through if state else 0
+
+
+class ChangeQuerySet(models.QuerySet["Change"]):
+    def of_object(self, *, stream: str, object_id: int) -> "ChangeQuerySet":
+        return self.filter(stream=stream, object_id=object_id)
+
+
+class Change(models.Model):
+    """One change of one object, kept for its history (the event log is pruned; this is not,
+    unless ``HISTORY_RETENTION_DAYS`` says so).
+
+    Written by ``realtime.events.publish`` with the change's event, in its transaction: what
+    the event log records, the history records, whatever the write path. ``fields`` holds each
+    changed field's ``[old, new]`` in the REST representation (the event's ``data``): every
+    field ``[null, new]`` when created, ``[old, null]`` when deleted. ``version`` is the
+    object's version after the change (the one it had, when deleted): every save bumps it by
+    one, so an object's rows from version ``v`` on say what changed since ``v``.
+    """
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    KINDS = [(CREATED, _("created")), (UPDATED, _("updated")), (DELETED, _("deleted"))]
+    VIAS = [
+        (VIA_PAGE, _("page")),
+        (VIA_API, _("API")),
+        (VIA_ADMIN, _("admin")),
+        (VIA_SCRIPT, _("script")),
+        (VIA_IMPORT, _("import")),
+    ]
+    REPR_LENGTH = 200
+
+    id = models.BigAutoField(primary_key=True)
+    stream = models.CharField(_("stream"), max_length=32)
+    object_id = models.BigIntegerField(_("object id"))
+    object_repr = models.CharField(_("object"), max_length=REPR_LENGTH)
+    kind = models.CharField(_("kind"), max_length=16, choices=KINDS)
+    version = models.PositiveIntegerField(_("version"))
+    fields = models.JSONField(_("fields"), encoder=DjangoJSONEncoder)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    actor_username = models.CharField(_("actor's username"), max_length=150, blank=True)
+    via = models.CharField(_("via"), max_length=16, choices=VIAS)
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    event_id = models.BigIntegerField(_("event id"))
+
+    objects = ChangeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("change")
+        verbose_name_plural = _("changes")
+        indexes = [
+            models.Index(fields=["stream", "object_id", "version"], name="change_object_version"),
+            models.Index(fields=["actor", "at"], name="change_actor_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream} #{self.object_id} v{self.version} {self.kind}"

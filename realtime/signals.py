@@ -5,15 +5,23 @@ another process (a shell, a management command) must emit too. Services never pu
 bulk queryset paths, which send no ``post_save``, call ``publish_saved`` themselves
 (``VersionedQuerySet``).
 
+Each event carries its history row (``Change``): the fields' old and new REST representations.
+The old ones come from the values the instance was loaded with (``VersionedModel``), so a save
+reads nothing more; only a change of a relation the representation shows (a daily work moved
+to another task) reads the old related row for it.
+
 ``loaddata`` saves raw: its rows are published by nobody. A fixture is the state a database
 starts from, not a change someone made, and its rows may arrive before the rows they point at
 (a daily work before its task), so they cannot even be serialized yet.
 """
 
+import copy
+from collections.abc import Collection
 from functools import cache
 from typing import Any
 
 from django.db import models
+from django.db.models.base import DEFERRED
 from django.db.models.signals import post_delete, post_save
 from rest_framework import serializers
 
@@ -26,6 +34,7 @@ from schedule.api import CalendarDaySerializer, TaskSerializer
 from schedule.models import CalendarDay, Task
 
 from .events import publish
+from .models import Change
 from .protocol import (
     CALENDAR_DAYS,
     CREATED,
@@ -73,31 +82,88 @@ def representer(serializer_class: type[serializers.Serializer]) -> serializers.S
     return serializer_class()
 
 
-def publish_saved(instance: models.Model, *, created: bool) -> None:
-    """Publish a row as written: the receiver's path and the bulk paths' one."""
+# Bookkeeping the history leaves out of ``fields``: the version is the row's own column, and
+# ``updated_at`` moves on every save (the row's ``at`` says when).
+NOT_RECORDED = frozenset({"version", "updated_at"})
+
+
+def publish_saved(
+    instance: models.Model, *, created: bool, update_fields: Collection[str] | None = None
+) -> None:
+    """Publish a row as written, with its history: the receiver's path and the bulk paths'
+    one. ``update_fields``: the fields the save wrote (``None``: all)."""
     stream, serializer_class, _deleted = PUBLISHED[type(instance)]
+    serializer = representer(serializer_class)
+    data = dict(serializer.to_representation(instance))
+    if created:
+        fields = {name: [None, value] for name, value in data.items() if name not in NOT_RECORDED}
+    else:
+        old = serializer.to_representation(stored_copy(instance, update_fields=update_fields))
+        fields = {
+            name: [old.get(name), value]
+            for name, value in data.items()
+            if name not in NOT_RECORDED and old.get(name) != value
+        }
     publish(
         stream=stream,
         type=event_type(stream, CREATED if created else UPDATED),
         object_id=instance.pk,
-        data=dict(representer(serializer_class).to_representation(instance)),
+        data=data,
+        change=_change(instance, kind=Change.CREATED if created else Change.UPDATED, fields=fields),
+    )
+
+
+def stored_copy(
+    instance: models.Model, *, update_fields: Collection[str] | None = None
+) -> models.Model:
+    """A copy of ``instance`` holding, in the fields a save wrote, the values they replaced
+    (the ones it was loaded with; the instance itself when they are unknown)."""
+    stored = getattr(instance, "_stored_values", None)
+    if stored is None:
+        return instance
+    old = copy.copy(instance)
+    for field, value in zip(instance._meta.concrete_fields, stored, strict=True):
+        if value is DEFERRED or (update_fields is not None and field.name not in update_fields):
+            continue
+        if value != getattr(instance, field.attname):
+            setattr(old, field.attname, value)
+            if field.is_relation:
+                old._state.fields_cache.pop(field.name, None)
+    return old
+
+
+def _change(instance: models.Model, *, kind: str, fields: dict[str, Any]) -> Change:
+    """The history's row, for ``publish`` to complete (who, via, when, the event)."""
+    return Change(
+        object_repr=str(instance)[: Change.REPR_LENGTH],
+        kind=kind,
+        version=instance.version,
+        fields=fields,
     )
 
 
 def _saved(
-    sender: type[models.Model], instance: models.Model, created: bool, raw: bool, **_: Any
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool,
+    raw: bool,
+    update_fields: Collection[str] | None = None,
+    **_: Any,
 ) -> None:
     if not raw:
-        publish_saved(instance, created=created)
+        publish_saved(instance, created=created, update_fields=update_fields)
 
 
 def publish_deleted(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
-    stream, _serializer, deleted_data = PUBLISHED[sender]
+    stream, serializer_class, deleted_data = PUBLISHED[sender]
+    old = representer(serializer_class).to_representation(instance)
+    fields = {name: [value, None] for name, value in old.items() if name not in NOT_RECORDED}
     publish(
         stream=stream,
         type=event_type(stream, DELETED),
         object_id=instance.pk,
         data=deleted_data(instance),
+        change=_change(instance, kind=Change.DELETED, fields=fields),
     )
 
 

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from monthly.models import MonthlyTask
 from monthly.services import monthly_task_create, monthly_task_update
+from realtime.context import VIA_IMPORT, writing_via
 from realtime.events import events_batched
 
 from .imports import CellError, InvalidRow, ScheduleSheet, SheetRow
@@ -371,7 +372,8 @@ def schedule_import_apply(
     without a decision, raises ``ImportConflict`` listing them all. Rows in error, or a row
     that the models' rules refuse while writing, raise ``ImportInvalid``. Either way nothing
     is written. Writes go through the versioned services, one event per object, rung in one
-    batch on commit. A row equal to the app writes nothing.
+    batch on commit, recorded in the history as made through the import (the page's upload
+    and the command alike). A row equal to the app writes nothing.
     """
     if sheet.invalid:
         raise ImportInvalid(
@@ -380,7 +382,7 @@ def schedule_import_apply(
             for row in sheet.invalid
         )
     result = ImportResult()
-    with events_batched(), transaction.atomic():
+    with writing_via(VIA_IMPORT), events_batched(), transaction.atomic():
         tasks = list(Task.objects.select_for_update().order_by("pk"))
         by_id = {task.pk: task for task in tasks}
         by_code = {task.code: task for task in tasks}

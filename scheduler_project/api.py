@@ -48,8 +48,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, VersionConflict):
         view = context["view"]
         current = view.get_serializer(exc.current).data
+        fields = {
+            name: {"base": field.base, "stored": field.stored, "submitted": field.submitted}
+            for name, field in exc.fields.items()
+        }
         return Response(
-            {"detail": str(exc), "code": "version_conflict", "current": current},
+            {"detail": str(exc), "code": "version_conflict", "fields": fields, "current": current},
             status=status.HTTP_409_CONFLICT,
             headers={"ETag": etag(exc.current.version)},
         )
@@ -103,9 +107,24 @@ def one_version(**given: int | None) -> int | None:
     return versions.pop() if versions else None
 
 
+class FieldConflictSerializer(serializers.Serializer):
+    base = serializers.JSONField(help_text="The value at the version the client sent.")
+    stored = serializers.JSONField(help_text="The value stored now, changed by someone else.")
+    submitted = serializers.JSONField(help_text="The client's value, not saved.")
+
+
 class VersionConflictSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
+    fields = serializers.DictField(
+        child=FieldConflictSerializer(),
+        help_text=(
+            "Each field the update changes that someone else changed too since the sent version, "
+            "to another value (docs/history.md, “Merging concurrent edits”). Empty when the "
+            "change history does not reach back to that version, and for a delete: any stale "
+            "version is then a conflict."
+        ),
+    )
     current = serializers.DictField()
 
 
@@ -119,7 +138,10 @@ class VersionedModelSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(
         required=False,
         min_value=1,
-        help_text="The version the client last saw; a stale one is refused with 409.",
+        help_text=(
+            "The version the client last saw; a stale one is merged when the fields sent "
+            "changed only on one side, else refused with 409."
+        ),
     )
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -228,7 +250,14 @@ def versioned_schema(
     forbidden = OpenApiResponse(ErrorDetailSerializer, description="The role may not do this.")
     not_found = OpenApiResponse(ErrorDetailSerializer, description="No such object.")
     conflict = OpenApiResponse(
-        VersionConflictSerializer, description="The object was changed by someone else."
+        VersionConflictSerializer,
+        description=(
+            "The object was changed by someone else. An update carrying an older version is "
+            "applied, not refused, when none of the fields it changes (those whose value differs "
+            "from the one at that version) were changed since; only those fields are written. "
+            "Otherwise `fields` names each conflicting field with its base, stored and submitted "
+            "value."
+        ),
     )
     refused = {401: unauthenticated, 403: forbidden}
     update = {200: serializer_class, 400: invalid, **refused, 404: not_found, 409: conflict}
@@ -238,7 +267,8 @@ def versioned_schema(
         OpenApiParameter.HEADER,
         description=(
             'The version the client last saw as a strong entity tag ("3", the ETag of a read); '
-            "a stale one is refused with 409 and the current object. Optional; `*` matches any. "
+            "on an update a stale one is merged when the fields sent changed only on one side, "
+            "else refused with 409 and the current object. Optional; `*` matches any. "
             "On an update it may stand instead of the body's `version`; both must then agree."
         ),
         pattern=r'^(\*|"[1-9][0-9]{0,9}")$',

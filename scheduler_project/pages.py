@@ -128,9 +128,60 @@ class VersionedModelForm(forms.ModelForm):
         for name, value in self.initial.items():
             if isinstance(value, Decimal):
                 self.initial[name] = plain_decimal(value)
+        self._add_choices()
+
+    @property
+    def html_id(self) -> str:
+        """The ``id`` of the ``<form>`` element, which the choices of a conflict name (they
+        may stand outside it, as under an МСГ row)."""
+        return self.auto_id % "form" if "%s" in str(self.auto_id) else "form"
+
+    def _add_choices(self) -> None:
+        """After a conflict, a choice per conflicting field (``CONFLICTS`` lists them): keep
+        the entry or take the stored value. The list travels with the form, so that the
+        choices survive an invalid submission."""
+        if self.is_bound:
+            raw = self.data.get(self.add_prefix(CONFLICTS), "")
+        else:
+            raw = self.initial.get(CONFLICTS, "")
+        names = [name for name in str(raw).split() if name in self.fields and name != "version"]
+        if not names:
+            return
+        self.fields[CONFLICTS] = forms.CharField(
+            widget=forms.HiddenInput, required=False, initial=" ".join(names)
+        )
+        for name in names:
+            self.fields[choice_name(name)] = forms.ChoiceField(
+                label=self.fields[name].label,
+                choices=[(KEEP_MINE, _("Keep mine")), (TAKE_THEIRS, _("Take theirs"))],
+                widget=forms.RadioSelect(attrs={"form": self.html_id}),
+                error_messages={"required": _("Choose which value to keep.")},
+            )
+
+    @property
+    def conflict_names(self) -> list[str]:
+        return str(self[CONFLICTS].value() or "").split() if CONFLICTS in self.fields else []
 
     def service_data(self) -> dict[str, Any]:
-        return {name: value for name, value in self.cleaned_data.items() if name != "version"}
+        """The entry for the service; a field whose conflict was settled for the stored value
+        is left out, so that it keeps that value (also if it changed again since)."""
+        theirs = {
+            name
+            for name in self.conflict_names
+            if self.cleaned_data.get(choice_name(name)) == TAKE_THEIRS
+        }
+        settled = {"version", CONFLICTS, *theirs, *map(choice_name, self.conflict_names)}
+        return {name: value for name, value in self.cleaned_data.items() if name not in settled}
+
+
+CONFLICTS = "conflicts"
+KEEP_MINE = "mine"
+TAKE_THEIRS = "theirs"
+
+
+def choice_name(name: str) -> str:
+    """The form field holding the choice for the conflicting field ``name``."""
+    return f"choose_{name}"
 
 
 class DeleteForm(forms.Form):
@@ -153,6 +204,10 @@ class ConflictField:
     label: str
     stored: str
     yours: str | None = None
+    # Where the user chooses: the value the user's copy had (when the history knows it) and
+    # the choice's radio buttons.
+    base: str | None = None
+    choice: forms.BoundField | None = None
 
     @property
     def differs(self) -> bool:
@@ -161,7 +216,8 @@ class ConflictField:
 
 @dataclass(frozen=True)
 class Conflict:
-    """What a page shows when its copy was stale: the stored values, beside the user's entry."""
+    """What a page shows when its copy was stale: the stored values, beside the user's entry;
+    on a form the user can send again, a choice per conflicting field instead."""
 
     current: models.Model
     fields: list[ConflictField]
@@ -169,6 +225,14 @@ class Conflict:
     @property
     def has_entries(self) -> bool:
         return any(item.yours is not None for item in self.fields)
+
+    @property
+    def has_choices(self) -> bool:
+        return any(item.choice is not None for item in self.fields)
+
+    @property
+    def has_base(self) -> bool:
+        return any(item.base is not None for item in self.fields)
 
 
 def conflict_for(
@@ -186,6 +250,88 @@ def conflict_for(
         yours = None if entered is None else format_value(entered.get(name))
         items.append(ConflictField(str(label), format_value(getattr(current, name)), yours))
     return Conflict(current=current, fields=items)
+
+
+def choice_conflict(
+    *, conflict: VersionConflict, form: VersionedModelForm, entered: Mapping[str, Any]
+) -> Conflict:
+    """The conflicting fields of ``form`` (a form that offers their choices), as they were in
+    the user's copy (if known), as stored now and as entered."""
+    current = conflict.current
+    items = []
+    for name in form.conflict_names:
+        model_field = current._meta.get_field(name)
+        label = form.fields[name].label or capfirst(model_field.verbose_name)
+        known = conflict.fields.get(name)
+        items.append(
+            ConflictField(
+                str(label),
+                format_value(getattr(current, name)),
+                format_value(entered.get(name)),
+                base=None if known is None else format_represented(model_field, known.base),
+                choice=form[choice_name(name)],
+            )
+        )
+    return Conflict(current=current, fields=items)
+
+
+def unsettled_conflict(form: VersionedModelForm) -> Conflict | None:
+    """The choices of a conflict sent back invalid (one left unanswered, or an entry broke a
+    rule), shown again with the values the form holds."""
+    if not form.conflict_names:
+        return None
+    items = [
+        ConflictField(
+            str(form[name].label),
+            format_value(form[name].initial),
+            format_value(form[name].value()),
+            choice=form[choice_name(name)],
+        )
+        for name in form.conflict_names
+    ]
+    return Conflict(current=form.instance, fields=items)
+
+
+def format_represented(model_field: models.Field, value: Any) -> str:
+    """A value in its REST representation (as the change history keeps it), as the pages show
+    it: an object named by its id is shown by name."""
+    if value is None:
+        return format_value(None)
+    if model_field.is_relation:
+        related = model_field.related_model._default_manager.filter(pk=value).first()
+        return str(related) if related is not None else str(value)
+    try:
+        return format_value(model_field.to_python(value))
+    except ValidationError:
+        return str(value)
+
+
+def conflict_form(
+    form: VersionedModelForm, conflict: VersionConflict
+) -> tuple[VersionedModelForm, Conflict]:
+    """The form to send again after ``conflict``: at the stored version, holding the stored
+    values and the user's changes, with a choice for each field both changed.
+
+    When the change history said what conflicts, those fields are the choices and the user's
+    other changes are kept; when it could not (its version predates the history), every entered
+    field that differs from the stored value is a choice."""
+    current, entered = conflict.current, form.cleaned_data
+    shown = [
+        name
+        for name, form_field in form.fields.items()
+        if name in entered and name != "version" and not form_field.widget.is_hidden
+    ]
+    if conflict.fields:
+        names = [name for name in shown if name in conflict.fields]
+        kept = [name for name in conflict.changed if name in entered]
+    else:
+        names = [name for name in shown if entered[name] != getattr(current, name)]
+        kept = [name for name in entered if name != "version"]
+    initial = {name: entered[name] for name in kept} | {CONFLICTS: " ".join(names)}
+    fresh = type(form)(instance=current, initial=initial, auto_id=form.auto_id)
+    if not names:  # the entry matches what is stored: nothing to choose
+        return fresh, conflict_for(current=current, form_class=type(form), entered=entered)
+    return fresh, choice_conflict(conflict=conflict, form=fresh, entered=entered)
 
 
 @dataclass
@@ -209,10 +355,10 @@ class Submission:
     def status(self) -> int:
         if self.gone:
             return 410
-        if self.conflict is not None:
-            return 409
         if self.form.is_bound and self.form.errors:
             return 400
+        if self.conflict is not None:
+            return 409
         return 200
 
 
@@ -222,26 +368,21 @@ def submit(
 ) -> Submission:
     """Validate ``form`` and call ``write(data, version)``, a service call bound to its object."""
     if not form.is_valid():
-        return Submission(form=form)
+        return Submission(form=form, conflict=unsettled_conflict(form))
     try:
         saved = write(form.service_data(), form.cleaned_data.get("version"))
     except VersionConflict as conflict:
-        fresh = type(form)(instance=conflict.current, auto_id=form.auto_id)
-        return Submission(
-            form=fresh,
-            conflict=conflict_for(
-                current=conflict.current, form_class=type(form), entered=form.cleaned_data
-            ),
-        )
+        fresh, shown = conflict_form(form, conflict)
+        return Submission(form=fresh, conflict=shown)
     except ObjectDoesNotExist:
         return Submission(form=form, gone=True)
     except ValidationError as error:
         form_add_service_error(form, error)
-        return Submission(form=form)
+        return Submission(form=form, conflict=unsettled_conflict(form))
     except IntegrityError:
         # A concurrent write slipped between full_clean and the insert (e.g. the same code).
         form.add_error(None, _("The change breaks a data rule."))
-        return Submission(form=form)
+        return Submission(form=form, conflict=unsettled_conflict(form))
     return Submission(form=form, saved=saved)
 
 
@@ -423,7 +564,7 @@ class VersionedEditFlow[ModelT: VersionedModel]:
         if submission.saved is not None:
             messages.success(request, self.message(submission.saved, "saved"))
             return redirect(self.list_url(request, submission.saved, anchor=True))
-        if submission.conflict is not None:
+        if submission.conflict is not None and not submission.form.is_bound:
             # The stored row as the conflict found it: reading it again could find it deleted.
             obj = submission.conflict.current
         return self.render_form(request, submission, obj)

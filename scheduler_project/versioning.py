@@ -2,13 +2,17 @@
 
 Every versioned model bumps ``version`` in ``save()``, so every write path (services, admin, bare
 ORM) moves it on. Services lock the row, compare the version the client last saw, and only then
-apply the change; a stale version raises ``VersionConflict``, which the interfaces turn into 409.
+apply the change. A stale version is merged when it can be (``merge_stale``: the fields the
+client changed were not changed since its version, as the change history tells); otherwise it
+raises ``VersionConflict``, which the interfaces turn into 409 naming the conflicting fields.
 """
 
+import copy
 import datetime
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -16,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models, router, transaction
 from django.db.models import F, Q
+from django.db.models.base import DEFERRED
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
@@ -24,10 +29,31 @@ from realtime.context import acting_as
 ModelT = TypeVar("ModelT", bound="VersionedModel")
 
 
-class VersionConflict(Exception):
-    """The client's copy is older than the stored one; ``current`` is the stored object."""
+@dataclass(frozen=True)
+class FieldConflict:
+    """One field changed both by the client and by someone else since the client's version, to
+    different values; each value in the field's REST representation (the serializer's output)."""
 
-    def __init__(self, current: models.Model) -> None:
+    base: Any  # at the client's version
+    stored: Any  # now
+    submitted: Any  # the client's
+
+
+class VersionConflict(Exception):
+    """The client's copy is older than the stored one; ``current`` is the stored object.
+
+    ``fields`` names each field changed on both sides since the client's version, and
+    ``changed`` every field the write changes (in conflict or not). Both are empty when the
+    change history does not reach back to that version (or for a delete), and then the whole
+    write is the conflict."""
+
+    def __init__(
+        self,
+        current: models.Model,
+        fields: Mapping[str, FieldConflict] | None = None,
+        *,
+        changed: Iterable[str] = (),
+    ) -> None:
         super().__init__(
             capfirst(
                 _("%(object)s was changed by someone else.")
@@ -35,6 +61,8 @@ class VersionConflict(Exception):
             )
         )
         self.current = current
+        self.fields: dict[str, FieldConflict] = dict(fields or {})
+        self.changed: list[str] = list(changed)
 
 
 class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
@@ -47,24 +75,35 @@ class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
     sends ``post_delete`` per row whenever a receiver is connected.
     """
 
-    def _publish_saved(self, objs: Iterable[ModelT], *, created: bool) -> None:
+    def _publish_saved(
+        self,
+        objs: Iterable[ModelT],
+        *,
+        created: bool,
+        stored: Mapping[Any, tuple[Any, ...]] | None = None,
+    ) -> None:
         # Imported here: realtime.signals serializes with the apps' API modules, which import
         # the models built on this module.
         from realtime.signals import publish_saved
 
         for obj in objs:
+            if stored is not None:
+                obj._stored_values = stored[obj.pk]
             publish_saved(obj, created=created)
+            obj.keep_stored_values()
 
     def update(self, **kwargs: Any) -> int:
         with transaction.atomic(using=self.db):
             # Exactly the rows read (and locked) here are updated and published: a matching row
-            # committed in between by another transaction is neither.
-            pks = list(self.select_for_update().values_list("pk", flat=True))
+            # committed in between by another transaction is neither. They are read whole,
+            # in the same query, for their history's old values.
+            locked = self.select_related(None).defer(None).select_for_update()
+            stored = {obj.pk: obj._stored_values for obj in locked}
             kwargs.setdefault("version", F("version") + 1)
-            rows = self.model._default_manager.using(self.db).filter(pk__in=pks)
+            rows = self.model._default_manager.using(self.db).filter(pk__in=list(stored))
             count = super(VersionedQuerySet, rows).update(**kwargs)
             changed = rows.order_by("pk")
-            self._publish_saved(changed, created=False)
+            self._publish_saved(changed, created=False, stored=stored)
         return count
 
     def bulk_create(self, objs: Iterable[ModelT], *args: Any, **kwargs: Any) -> list[ModelT]:
@@ -80,22 +119,66 @@ class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
         for obj in objs:
             obj.version += 1
         # Django implements bulk_update with update() on this queryset class, which publishes.
-        return super().bulk_update(objs, [*fields, "version"], *args, **kwargs)
+        count = super().bulk_update(objs, [*fields, "version"], *args, **kwargs)
+        for obj in objs:
+            obj.keep_stored_values()
+        return count
 
 
 class VersionedModel(models.Model):
+    """A row whose every save bumps ``version`` and which remembers the values it was loaded
+    with (``_stored_values``, one per concrete field, ``DEFERRED`` when not loaded): the
+    history's old values of a save, without reading the row again (``realtime.signals``)."""
+
     version = models.PositiveIntegerField(default=1, editable=False)
+
+    _stored_values: tuple[Any, ...] | None = None
 
     class Meta:
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
+            if self._stored_values is None:
+                # Not loaded from the database (built by hand, say): read what it replaces.
+                stored = type(self)._base_manager.filter(pk=self.pk).first()
+                if stored is not None:
+                    self._stored_values = stored._stored_values
             self.version += 1
             update_fields = kwargs.get("update_fields")
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "version", *self._auto_now_fields()}
         super().save(*args, **kwargs)
+        self.keep_stored_values()
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Any:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        if len(values) == len(cls._meta.concrete_fields):
+            instance._stored_values = tuple(values)
+        else:
+            instance.keep_stored_values()
+        return instance
+
+    def keep_stored_values(self) -> None:
+        """Remember the instance's current values as the stored ones (after it was written)."""
+        self._stored_values = tuple(
+            self.__dict__.get(field.attname, DEFERRED) for field in self._meta.concrete_fields
+        )
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        """Django's ``refresh_from_db``; the refreshed fields' values are the stored ones now
+        (a deferred field loaded on access comes through here too)."""
+        super().refresh_from_db(*args, **kwargs)
+        fields = kwargs.get("fields", args[1] if len(args) > 1 else None)
+        if fields is None or self._stored_values is None:
+            self.keep_stored_values()
+            return
+        refreshed = {self._meta.get_field(name).attname for name in fields}
+        self._stored_values = tuple(
+            self.__dict__.get(field.attname, DEFERRED) if field.attname in refreshed else old
+            for field, old in zip(self._meta.concrete_fields, self._stored_values, strict=True)
+        )
 
     def _auto_now_fields(self) -> list[str]:
         return [f.name for f in self._meta.concrete_fields if getattr(f, "auto_now", False)]
@@ -266,12 +349,78 @@ def versioned_update[ModelT: "VersionedModel"](
         if not locked:
             instance = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
         if version is not None and version != instance.version:
-            raise VersionConflict(instance)
+            data = merge_stale(instance=instance, data=data, version=version)
         for name, value in data.items():
             setattr(instance, name, value)
         instance.full_clean(exclude=unaffected_fields(type(instance), data))
         instance.save()
     return instance
+
+
+def merge_stale(
+    *, instance: VersionedModel, data: Mapping[str, Any], version: int
+) -> dict[str, Any]:
+    """What of ``data``, sent by a client that saw ``version`` of the locked ``instance``, is
+    written now: the fields it changes (whose value differs from the one at ``version``).
+
+    Raises ``VersionConflict`` when one of those was changed since, to another value than the
+    client's, naming each such field, or when the history does not reach back to ``version``
+    (the whole write is then the conflict, as without a history). Values are compared in the
+    REST representation, the one the history keeps.
+    """
+    # Imported here: realtime's modules serialize with the apps' API modules, which import the
+    # models built on this module.
+    from realtime.history import object_values_at
+    from realtime.signals import PUBLISHED, representer
+
+    stream, serializer_class, _deleted = PUBLISHED[type(instance)]
+    serializer = representer(serializer_class)
+    stored = dict(serializer.to_representation(instance))
+    base = object_values_at(
+        stream=stream,
+        object_id=instance.pk,
+        version=version,
+        current=stored,
+        current_version=instance.version,
+    )
+    if base is None:
+        raise VersionConflict(instance)
+    entered = copy.copy(instance)
+    for name, value in data.items():
+        setattr(entered, name, value)
+    submitted = dict(serializer.to_representation(entered))
+    changed, conflicts = merge_fields(names=data, base=base, stored=stored, submitted=submitted)
+    if changed is None:
+        raise VersionConflict(instance)
+    if conflicts:
+        raise VersionConflict(instance, conflicts, changed=changed)
+    return {name: data[name] for name in changed}
+
+
+def merge_fields(
+    *,
+    names: Iterable[str],
+    base: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    submitted: Mapping[str, Any],
+) -> tuple[list[str] | None, dict[str, FieldConflict]]:
+    """The three-way merge of the fields ``names`` a stale write sends: the ones it changes
+    (submitted differs from base) and, of those, the ones in conflict (changed since the base
+    to another value than the submitted one). ``None`` instead of the changes when a field is
+    missing from a representation: the merge cannot tell, so the write conflicts as a whole."""
+    changed: list[str] = []
+    conflicts: dict[str, FieldConflict] = {}
+    for name in names:
+        if name not in base or name not in stored or name not in submitted:
+            return None, {}
+        if submitted[name] == base[name]:
+            continue  # the client left it alone: it keeps its stored (maybe newer) value
+        changed.append(name)
+        if stored[name] != base[name] and stored[name] != submitted[name]:
+            conflicts[name] = FieldConflict(
+                base=base[name], stored=stored[name], submitted=submitted[name]
+            )
+    return changed, conflicts
 
 
 def _write_transaction(locked: bool) -> AbstractContextManager[Any]:

@@ -239,6 +239,7 @@ def test_a_stale_version_is_refused_with_the_current_work(api_client, method):
     assert response.json() == {
         "detail": "Daily work was changed by someone else.",
         "code": "version_conflict",
+        "fields": {"volume": {"base": "2.000", "stored": "5.000", "submitted": "9.000"}},
         "current": current,
     }
     assert work_json(work) == current

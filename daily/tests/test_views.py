@@ -173,8 +173,9 @@ def test_stale_work_edit_shows_the_conflict_with_the_stored_values_and_overwrite
     assert response.status_code == 409
     assert work.description == "Corrected by the planner"
     assert "Someone changed this meanwhile." in html
-    assert "Mine" in html
-    assert ">\nCorrected by the planner</textarea>" in html
+    assert "Corrected by the planner" in html  # stored now, beside the entry and a choice
+    assert 'name="choose_description" value="theirs"' in html
+    assert ">\nMine</textarea>" in html  # the entry stays, to send again with the choice
     assert 'name="version" value="2"' in html
 
 
@@ -438,7 +439,8 @@ def test_a_work_deleted_right_after_a_conflict_still_shows_the_conflict(
 ):
     """Another request deletes the row between the refused write and the page's answer."""
     work = DailyWorkFactory(date=DAY)
-    work.save()  # version 2: the page's version 1 is stale
+    work.volume = Decimal(7)
+    work.save()  # version 2: the page's version 1 is stale, its volume changed on both sides
     real = getattr(daily_views, service)
 
     def refused_then_deleted(**kwargs):

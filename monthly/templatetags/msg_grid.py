@@ -314,8 +314,11 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
     texts, volume = page.texts, page.volume
     task, plan, form, figures = row["task"], row["plan"], row["form"], row["grid"]
     if form is not None or row["can_edit_plan"]:
+        form_id = ""
         if form is not None:  # the outcome of a write: the form with its entry and errors
             instance = form.instance.pk
+            if form.conflict_names:  # the conflict's choices, under the row, belong to it
+                form_id = f' id="{escape(form.html_id)}"'
             hidden = "".join(str(field) for field in form.hidden_fields())
             volume_input = str(form["volume_plan"])
             errors = "".join(
@@ -339,7 +342,7 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
             )
         html = (
             f'<div class="msg-plan"><form class="row-form msg-plan-form" method="post"'
-            f' action="{action}">{page.csrf_input}'
+            f' action="{action}"{form_id}>{page.csrf_input}'
             f'{hidden}<span class="row-form__input">{volume_input}</span>'
             f'<button type="submit" class="button button--small'
             f'{"" if instance else " button--primary-outline"}">'

@@ -208,6 +208,7 @@ def test_a_stale_version_is_refused_with_the_current_plan(api_client, method):
     assert response.json() == {
         "detail": "Monthly order was changed by someone else.",
         "code": "version_conflict",
+        "fields": {"volume_plan": {"base": "40.000", "stored": "99.000", "submitted": "1.000"}},
         "current": current,
     }
     assert plan_json(plan) == current

@@ -153,9 +153,7 @@ def test_planner_changes_a_plan_from_its_row(client, planner):
     assert (plan.volume_plan, plan.version) == (Decimal("45.5"), 2)
 
 
-def test_stale_plan_edit_shows_the_conflict_with_the_stored_value_and_overwrites_nothing(
-    client, planner
-):
+def test_stale_plan_edit_offers_the_choice_under_its_row_and_overwrites_nothing(client, planner):
     plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
     plan.volume_plan = Decimal("44")
     plan.save()
@@ -168,9 +166,38 @@ def test_stale_plan_edit_shows_the_conflict_with_the_stored_value_and_overwrites
     assert response.status_code == 409
     assert plan.volume_plan == Decimal("44")
     assert "Someone changed this meanwhile." in html
-    assert 'value="44"' in html  # the row's input now holds the stored plan
+    assert f'id="plan-{plan.task_id}-form"' in html  # the row's form, which the choice names
+    assert 'value="50"' in html  # the row's input keeps the entry, to send with the choice
     assert f'name="version" value="{plan.version}"' in html
-    assert "<td>50</td>" in html  # the user's entry, not saved
+    # Then, now and the user's entry.
+    assert "<td>40</td> <td>44</td> <td>50</td>" in " ".join(html.split())
+    assert f'name="choose_volume_plan" value="theirs" form="plan-{plan.task_id}-form"' in html
+
+
+@pytest.mark.parametrize(("choice", "volume"), [("mine", "50"), ("theirs", "44")])
+def test_the_choice_under_a_plans_row_decides_its_value(client, planner, choice, volume):
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    plan.volume_plan = Decimal("44")
+    plan.save()
+    client.force_login(planner)
+    entry = {"volume_plan": "50", "conflicts": "volume_plan", "choose_volume_plan": choice}
+
+    response = client.post(update_url(plan), entry | {"version": 2})
+
+    plan.refresh_from_db()
+    assert response.status_code == 302
+    assert plan.volume_plan == Decimal(volume)
+
+
+def test_stale_plan_edit_to_the_value_stored_meanwhile_is_saved(client, planner):
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    plan.volume_plan = Decimal("44")
+    plan.save()
+    client.force_login(planner)
+
+    response = client.post(update_url(plan), {"volume_plan": "44", "version": 1})
+
+    assert response.status_code == 302
 
 
 def test_plan_entered_by_someone_else_meanwhile_is_shown_instead_of_duplicated(client, planner):
@@ -690,7 +717,7 @@ def test_a_cell_with_one_work_corrects_it_with_its_version(client, foreman):
     assert (work.volume, work.version) == (Decimal(3), 2)
 
 
-def test_a_stale_cell_correction_shows_the_stored_work_and_overwrites_nothing(client, foreman):
+def test_a_stale_cell_correction_of_the_same_volume_offers_the_choice_in_the_cell(client, foreman):
     work = DailyWorkFactory(task=march_task(), date=datetime.date(2025, 3, 5), volume=2)
     daily_work_update(daily_work=work, data={"volume": Decimal(4)}, version=1)
     client.force_login(foreman)
@@ -704,8 +731,35 @@ def test_a_stale_cell_correction_shows_the_stored_work_and_overwrites_nothing(cl
     assert response.status_code == 409
     assert "Someone changed this meanwhile." in html
     assert 'name="version" value="2"' in html
+    assert "<td>2</td> <td>4</td> <td>3</td>" in " ".join(html.split())
+    assert 'name="choose_volume" value="mine"' in html
     work.refresh_from_db()
     assert work.volume == Decimal(4)
+
+
+def test_a_stale_cell_correction_of_another_field_is_saved_and_keeps_the_newer_volume(
+    client, foreman
+):
+    work = DailyWorkFactory(
+        task=march_task(), date=datetime.date(2025, 3, 5), volume=2, description=""
+    )
+    daily_work_update(daily_work=work, data={"volume": Decimal(4)}, version=1)
+    client.force_login(foreman)
+
+    response = client.post(
+        cell_update_url(work),
+        {
+            "task": work.task_id,
+            "date": "2025-03-05",
+            "volume": "2",
+            "description": "Rain after noon",
+            "version": 1,
+        },
+    )
+
+    assert response.status_code == 302
+    work.refresh_from_db()
+    assert (work.volume, work.description, work.version) == (Decimal(4), "Rain after noon", 3)
 
 
 def test_correcting_a_work_deleted_meanwhile_keeps_the_entry_to_add_again(client, foreman):

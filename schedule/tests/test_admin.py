@@ -370,7 +370,8 @@ def test_a_change_landing_between_the_check_and_the_write_writes_nothing(
     task, plan = objects["task"], objects["monthlytask"]
     planned = plan.volume_plan
     data = submitted(admin_client.get(change_url(task)))
-    task = versioned_update(instance=task, data={"name": "Changed by the API"}, version=None)
+    # The same field as the form changes: a change of another field would be merged.
+    task = versioned_update(instance=task, data={"unit": "t"}, version=None)
     stored = (task.name, task.unit, task.version)
     real = VersionedAdminForm.stale_message
     calls = []
@@ -387,7 +388,7 @@ def test_a_change_landing_between_the_check_and_the_write_writes_nothing(
         )
 
     assert response.status_code == 200
-    assert "Changed meanwhile: Name: Changed by the API." in response.content.decode()
+    assert "Changed meanwhile: Unit: t." in response.content.decode()
     task.refresh_from_db()
     plan.refresh_from_db()
     assert (task.name, task.unit, task.version) == stored

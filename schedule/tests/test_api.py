@@ -5,6 +5,7 @@ import pytest
 from rest_framework.fields import DateTimeField
 
 from daily.tests.factories import DailyWorkFactory
+from realtime.models import Change
 from schedule.models import Task
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 
@@ -263,9 +264,54 @@ def test_a_stale_version_is_refused_with_the_current_task(api_client, method):
     assert response.json() == {
         "detail": "Task was changed by someone else.",
         "code": "version_conflict",
+        "fields": {
+            "name": {
+                "base": "Old",
+                "stored": "Changed by someone else",
+                "submitted": "Concrete pour",
+            }
+        },
         "current": current,
     }
     assert task_json(task) == current
+
+
+def test_a_stale_update_of_other_fields_is_applied_and_keeps_the_newer_values(api_client):
+    task = TaskFactory(name="Old", unit="m³")
+    task.unit = "m²"
+    task.save()
+
+    response = api_client.patch(
+        detail_url(task), {"name": "Renamed", "unit": "m³", "version": 1}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json() == task_json(task)
+    assert (task.name, task.unit, task.version) == ("Renamed", "m²", 3)
+
+
+def test_a_stale_update_to_the_value_stored_meanwhile_is_applied(api_client):
+    task = TaskFactory(name="Old")
+    task.name = "New"
+    task.save()
+
+    response = api_client.patch(detail_url(task), {"name": "New"}, headers={"If-Match": '"1"'})
+
+    assert response.status_code == 200
+    assert response.json()["version"] == 3
+
+
+def test_a_stale_update_beyond_the_history_is_refused_as_a_whole(api_client):
+    task = TaskFactory(name="Old", unit="m³")
+    task.unit = "m²"
+    task.save()
+    Change.objects.filter(object_id=task.pk, version=2).delete()  # pruned by retention
+
+    response = api_client.patch(detail_url(task), {"name": "Renamed", "version": 1}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["fields"] == {}
+    assert task_json(task)["name"] == "Old"
 
 
 def test_a_partial_update_is_validated_against_the_stored_dates(api_client):

@@ -195,27 +195,89 @@ def test_edit_form_shows_volume_done_but_not_as_a_field(client, planner):
     assert "7 m³" in html
 
 
-def test_stale_edit_shows_the_conflict_with_the_stored_values_and_overwrites_nothing(
+def test_stale_edit_of_a_field_changed_since_offers_a_choice_for_it_and_overwrites_nothing(
     client, planner
 ):
-    task = TaskFactory(code="1.1", name="Excavation")
+    task = TaskFactory(code="1.1", name="Excavation", volume_plan=Decimal(100))
     seen_version = task.version
     task.name = "Excavation, stage 2"
     task.save()
     client.force_login(planner)
 
     response = client.post(
-        update_url(task), task_data(code="1.1", name="My name", version=seen_version)
+        update_url(task),
+        task_data(code="1.1", name="My name", volume_plan="150", version=seen_version),
     )
     html = response.content.decode()
 
     task.refresh_from_db()
     assert response.status_code == 409
-    assert task.name == "Excavation, stage 2"
+    assert (task.name, task.volume_plan) == ("Excavation, stage 2", Decimal(100))
     assert "Someone changed this meanwhile." in html
-    assert "My name" in html  # what the user entered, listed beside the stored value
-    assert 'value="Excavation, stage 2"' in html  # the form now shows the stored value
+    conflict = response.context["conflict"]
+    assert [(item.label, item.base, item.stored, item.yours) for item in conflict.fields] == [
+        ("Name", "Excavation", "Excavation, stage 2", "My name")
+    ]
+    assert 'name="choose_name" value="mine"' in html
+    assert 'name="choose_name" value="theirs"' in html
+    form = response.context["form"]
+    # The form sends the entry again, at the stored version, once the choice is made.
+    assert (form["name"].value(), form["volume_plan"].value()) == ("My name", Decimal(150))
     assert f'name="version" value="{task.version}"' in html
+
+
+@pytest.mark.parametrize(
+    ("choice", "name"), [("mine", "My name"), ("theirs", "Excavation, stage 2")]
+)
+def test_the_choice_of_a_conflict_decides_its_field_and_the_other_changes_are_saved(
+    client, planner, choice, name
+):
+    task = TaskFactory(code="1.1", name="Excavation", volume_plan=Decimal(100))
+    task.name = "Excavation, stage 2"
+    task.save()
+    client.force_login(planner)
+    entry = task_data(code="1.1", name="My name", volume_plan="150")
+    client.post(update_url(task), entry | {"version": 1})
+
+    response = client.post(
+        update_url(task), entry | {"version": 2, "conflicts": "name", "choose_name": choice}
+    )
+
+    task.refresh_from_db()
+    assert response.status_code == 302
+    assert (task.name, task.volume_plan, task.version) == (name, Decimal(150), 3)
+
+
+def test_an_unanswered_choice_is_asked_again_and_saves_nothing(client, planner):
+    task = TaskFactory(code="1.1", name="Excavation")
+    client.force_login(planner)
+
+    response = client.post(
+        update_url(task), task_data(code="1.1", name="My name", version=1, conflicts="name")
+    )
+    html = response.content.decode()
+
+    task.refresh_from_db()
+    assert response.status_code == 400
+    assert task.name == "Excavation"
+    assert "Choose which value to keep." in html
+    assert 'name="choose_name" value="mine"' in html
+
+
+def test_stale_edit_of_other_fields_is_saved_and_keeps_the_newer_values(client, planner):
+    task = TaskFactory(code="1.1", name="Excavation", unit="m³")
+    task.name = "Excavation, stage 2"
+    task.save()
+    client.force_login(planner)
+
+    response = client.post(
+        update_url(task),
+        task_data(code="1.1", name="Excavation", unit="m", version=1),
+    )
+
+    task.refresh_from_db()
+    assert response.status_code == 302
+    assert (task.name, task.unit, task.version) == ("Excavation, stage 2", "m", 3)
 
 
 def test_conflict_form_saves_once_resubmitted_with_the_new_version(client, planner):

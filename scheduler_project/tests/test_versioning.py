@@ -8,14 +8,19 @@ from django.db.models import CheckConstraint, F, Q
 from django.db.models.signals import post_save
 from django.db.transaction import TransactionManagementError
 
+from daily.services import daily_work_create
 from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
 from monthly.tests.factories import MonthlyTaskFactory
+from realtime.models import Change
 from schedule.models import Task
+from schedule.services import task_update
 from schedule.tests.factories import TaskFactory
 from scheduler_project.versioning import (
+    FieldConflict,
     VersionConflict,
     check_in_python,
+    merge_fields,
     unaffected_fields,
     versioned_delete,
     versioned_update,
@@ -37,7 +42,7 @@ def test_a_conflict_names_the_kind_of_object_and_carries_the_stored_one(factory,
     type(instance).objects.filter(pk=instance.pk).update()
 
     with pytest.raises(VersionConflict) as conflict:
-        versioned_update(instance=instance, data={}, version=1)
+        versioned_delete(instance=instance, version=1)
 
     assert str(conflict.value) == message
     assert conflict.value.current.version == 2
@@ -247,3 +252,103 @@ def test_a_write_of_a_row_said_to_be_locked_outside_any_transaction_is_refused(w
 
     task.refresh_from_db()
     assert task.version == 1
+
+
+BASE = {"name": "Walls", "unit": "m3", "volume_plan": "10.000", "volume_fact": "0.000"}
+
+
+@pytest.mark.parametrize(
+    ("stored", "submitted", "changed", "conflicts"),
+    [
+        # Someone else changed another field: the client's change applies, alone.
+        ({"volume_fact": "4.000"}, {"name": "Walls, 2nd floor"}, ["name"], {}),
+        # Nobody else changed anything: the client's changes apply.
+        ({}, {"name": "Slabs", "unit": "m2"}, ["name", "unit"], {}),
+        # The client sends a field unchanged that someone else changed: the stored value stays.
+        ({"unit": "m2"}, {"unit": "m3", "name": "Slabs"}, ["name"], {}),
+        # Both changed the field to the same value: no conflict.
+        ({"name": "Slabs"}, {"name": "Slabs"}, ["name"], {}),
+        # Both changed the field to different values: a conflict with the three values.
+        (
+            {"name": "Beams", "volume_fact": "4.000"},
+            {"name": "Slabs", "unit": "m2"},
+            ["name", "unit"],
+            {"name": FieldConflict(base="Walls", stored="Beams", submitted="Slabs")},
+        ),
+        # The client changed nothing: nothing to write.
+        ({"name": "Beams"}, {"name": "Walls"}, [], {}),
+    ],
+)
+def test_a_stale_write_changes_the_fields_it_changed_and_conflicts_where_both_did(
+    stored, submitted, changed, conflicts
+):
+    assert merge_fields(
+        names=list(submitted),
+        base=BASE,
+        stored={**BASE, **stored},
+        submitted={**BASE, **submitted},
+    ) == (changed, conflicts)
+
+
+def test_a_stale_write_of_a_field_missing_from_a_representation_cannot_be_merged():
+    assert merge_fields(
+        names=["note"], base=BASE, stored=BASE, submitted={**BASE, "note": "x"}
+    ) == (None, {})
+
+
+def test_a_stale_update_of_other_fields_is_applied_and_keeps_the_newer_values():
+    task = TaskFactory(name="Walls", unit="m³")
+    task_update(task=task, data={"unit": "m²"}, version=1)
+
+    saved = task_update(task=task, data={"name": "Walls, 2nd floor", "unit": "m³"}, version=1)
+
+    saved.refresh_from_db()
+    assert (saved.name, saved.unit, saved.version) == ("Walls, 2nd floor", "m²", 3)
+
+
+def test_a_stale_update_of_a_field_changed_since_conflicts_naming_it_and_writes_nothing():
+    task = TaskFactory(name="Walls", volume_plan=Decimal(10))
+    task_update(task=task, data={"name": "Beams", "volume_plan": Decimal(12)}, version=1)
+
+    with pytest.raises(VersionConflict) as conflict:
+        task_update(task=task, data={"name": "Slabs", "unit": "m²"}, version=1)
+
+    assert conflict.value.fields == {
+        "name": FieldConflict(base="Walls", stored="Beams", submitted="Slabs")
+    }
+    assert conflict.value.changed == ["name", "unit"]
+    task.refresh_from_db()
+    assert (task.name, task.unit, task.version) == ("Beams", "m³", 2)
+
+
+def test_a_stale_update_to_the_value_stored_meanwhile_is_applied():
+    task = TaskFactory(name="Walls")
+    task_update(task=task, data={"name": "Slabs"}, version=1)
+
+    saved = task_update(task=task, data={"name": "Slabs"}, version=1)
+
+    assert (saved.name, saved.version) == ("Slabs", 3)
+
+
+def test_a_planner_renames_a_task_while_a_foreman_reports_on_it_and_both_succeed():
+    task = TaskFactory(name="Walls")
+    seen = Task.objects.get(pk=task.pk)
+    daily_work_create(data={"task": task, "date": date(2026, 11, 3), "volume": Decimal(4)})
+
+    saved = task_update(task=seen, data={"name": "Walls, 2nd floor"}, version=seen.version)
+
+    saved.refresh_from_db()
+    assert (saved.name, saved.volume_fact, saved.version) == ("Walls, 2nd floor", Decimal(4), 3)
+
+
+def test_a_stale_update_beyond_the_history_conflicts_as_a_whole():
+    task = TaskFactory(name="Walls")
+    task_update(task=task, data={"unit": "m²"}, version=1)
+    Change.objects.filter(object_id=task.pk, version=2).delete()  # pruned by retention
+
+    with pytest.raises(VersionConflict) as conflict:
+        task_update(task=task, data={"name": "Slabs"}, version=1)
+
+    assert (conflict.value.fields, conflict.value.changed) == ({}, [])
+    task.refresh_from_db()
+    assert (task.name, task.version) == ("Walls", 2)
