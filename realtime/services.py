@@ -4,7 +4,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import Event, EventLogState
+from .models import Change, Event, EventLogState
 
 
 def event_log_prune(*, max_age: datetime.timedelta, keep: int) -> int:
@@ -32,4 +32,14 @@ def event_log_prune(*, max_age: datetime.timedelta, keep: int) -> int:
         deleted, _details = Event.objects.filter(id__lte=cut).delete()
         state.pruned_through = cut
         state.save(update_fields=["pruned_through"])
+    return deleted
+
+
+def history_prune(*, max_age: datetime.timedelta) -> int:
+    """Delete the history's changes older than ``max_age``; how many went.
+
+    An object keeps its newer changes: ``object_values_at`` then reaches back only as far as
+    they do, and a base older than that is a conflict.
+    """
+    deleted, _details = Change.objects.filter(at__lt=timezone.now() - max_age).delete()
     return deleted

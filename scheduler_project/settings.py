@@ -210,6 +210,10 @@ REALTIME_ADMISSION_TTL_SECONDS = float(os.environ.get("REALTIME_ADMISSION_TTL_SE
 # told to resync. Days, so that a laptop that slept overnight catches up without a reload.
 REALTIME_RETENTION_DAYS = float(os.environ.get("REALTIME_RETENTION_DAYS", "7"))
 REALTIME_RETENTION_COUNT = int(os.environ.get("REALTIME_RETENTION_COUNT", "1000000"))
+# How long the history of changes (docs/history.md) keeps them, pruned by prune_events with the
+# event log; 0 keeps everything. A stale save whose base is older than the history kept is a
+# conflict, as before the history.
+HISTORY_RETENTION_DAYS = float(os.environ.get("HISTORY_RETENTION_DAYS", "0"))
 # The browser client (static/realtime/websocket.js), in milliseconds: the first reconnect delay,
 # doubled on each failed attempt up to the cap (with jitter); a ping every interval, and a
 # connection that stays silent for the timeout after a ping is taken for dead.
