@@ -20,6 +20,7 @@ from realtime.protocol import DAILY_WORKS
 from scheduler_project.pages import (
     Outcome,
     VersionedEditFlow,
+    changed_since_last_visit,
     fragment_ids,
     is_fragment_request,
 )
@@ -71,9 +72,13 @@ def day_view(request: HttpRequest) -> HttpResponse:
                 % {"value": raw[:20]},
             )
             return redirect(_day_url(today))
+    works = list(daily_work_list().on_date(day))
+    changed = changed_since_last_visit(request, page=f"daily:{day.isoformat()}", stream=DAILY_WORKS)
+    for work in works:
+        work.changed_since_visit = work.pk in changed
     context = {
         **_day_context(request, day),
-        "works": list(daily_work_list().on_date(day)),
+        "works": works,
         "day_form": DayForm(initial={"date": day}),
         "previous_url": _day_url(day - ONE_DAY) if day > datetime.date.min else None,
         "next_url": _day_url(day + ONE_DAY) if day < datetime.date.max else None,

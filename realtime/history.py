@@ -7,11 +7,17 @@ values at an older version, which the merge of a stale update needs for its base
 
 import datetime
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from .models import Change
+from .protocol import STREAM_PERMISSIONS
 
 
 def object_values_at(
@@ -92,3 +98,67 @@ def recent_changes(
 
 def _day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def stream_model(stream: str) -> type[models.Model]:
+    """The model whose changes a stream carries (from its view permission's app and model)."""
+    app_label, codename = STREAM_PERMISSIONS[stream].split(".")
+    return apps.get_model(app_label, codename.removeprefix("view_"))
+
+
+def field_label(model: type[models.Model], name: str) -> str:
+    """A field's name as the pages and admin show it (its verbose name)."""
+    try:
+        return capfirst(model._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
+
+
+def field_value(model: type[models.Model], name: str, value: Any) -> Any:
+    """A recorded value (its REST representation) as the model's Python value, so that pages
+    format it as they format the field (a decimal, a date); a relation stays its key."""
+    if value is None:
+        return None
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return value
+    if field.is_relation:
+        return value
+    try:
+        return field.to_python(value)
+    except ValidationError:
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    name: str
+    label: str
+    old: Any
+    new: Any
+
+
+def change_fields(change: Change) -> list[FieldChange]:
+    """A change's fields, labelled and as Python values, in the order they were recorded."""
+    model = stream_model(change.stream)
+    return [
+        FieldChange(
+            name=name,
+            label=field_label(model, name),
+            old=field_value(model, name, old),
+            new=field_value(model, name, new),
+        )
+        for name, (old, new) in change.fields.items()
+    ]
+
+
+def objects_changed_since(
+    *, stream: str, since: datetime.datetime, excluding_actor_id: int | None
+) -> set[int]:
+    """The ids of the stream's objects that someone other than ``excluding_actor_id`` (bare
+    scripts included) changed after ``since``."""
+    changes = Change.objects.filter(stream=stream, at__gt=since)
+    if excluding_actor_id is not None:
+        changes = changes.exclude(actor_id=excluding_actor_id)
+    return set(changes.values_list("object_id", flat=True).distinct())

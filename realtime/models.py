@@ -148,3 +148,24 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stream} #{self.object_id} v{self.version} {self.kind}"
+
+
+class PageVisit(models.Model):
+    """When a user last had a page open (``page``: a key such as ``schedule`` or
+    ``daily:2026-03-05``): the rows changed by others since are marked on their next visit."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    page = models.CharField(_("page"), max_length=64)
+    seen_at = models.DateTimeField(_("seen"))
+
+    class Meta:
+        verbose_name = _("page visit")
+        verbose_name_plural = _("page visits")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "page"], name="page_visit_one_per_user_page")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.page} {self.seen_at.isoformat()}"

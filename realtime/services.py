@@ -1,10 +1,11 @@
 import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import Event, EventLogState
+from .models import Change, Event, EventLogState, PageVisit
 
 
 def event_log_prune(*, max_age: datetime.timedelta, keep: int) -> int:
@@ -33,3 +34,29 @@ def event_log_prune(*, max_age: datetime.timedelta, keep: int) -> int:
         state.pruned_through = cut
         state.save(update_fields=["pruned_through"])
     return deleted
+
+
+def history_prune(*, max_age: datetime.timedelta) -> int:
+    """Delete the history's changes older than ``max_age``; how many went.
+
+    An object keeps its newer changes: ``object_values_at`` then reaches back only as far as
+    they do, and a base older than that is a conflict.
+    """
+    deleted, _details = Change.objects.filter(at__lt=timezone.now() - max_age).delete()
+    return deleted
+
+
+def page_visit_record(*, user: Any, page: str) -> datetime.datetime | None:
+    """Note that ``user`` has ``page`` open now; the time of their visit before (None on a
+    first visit, or for an anonymous user)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        visit = PageVisit.objects.select_for_update().filter(user=user, page=page).first()
+        if visit is None:
+            PageVisit.objects.create(user=user, page=page, seen_at=now)
+            return None
+        previous, visit.seen_at = visit.seen_at, now
+        visit.save(update_fields=["seen_at"])
+    return previous

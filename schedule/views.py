@@ -22,6 +22,7 @@ from realtime.protocol import TASKS
 from scheduler_project.pages import (
     Outcome,
     VersionedEditFlow,
+    changed_since_last_visit,
     fragment_ids,
     is_fragment_request,
 )
@@ -300,6 +301,9 @@ def task_list_view(request: HttpRequest) -> HttpResponse:
         }
         return render(request, "schedule/task_rows.html", context)
     tasks = _with_forecasts(list(task_list()), today=today)
+    changed = changed_since_last_visit(request, page="schedule", stream=TASKS)
+    for task in tasks:
+        task.changed_since_visit = task.pk in changed
     context = {"tasks": tasks, "task_count": len(tasks), "view": view, "today": today}
     if view == "timeline":
         context["timeline"] = task_timeline(tasks=tasks, today=today)

@@ -17,12 +17,16 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from realtime.history import object_changes
+from realtime.models import Change
 
 from .versioning import VersionConflict
 from .workbooks import XLSX_CONTENT_TYPE
@@ -130,6 +134,32 @@ class VersionConflictSerializer(serializers.Serializer):
 
 class ErrorDetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class ChangeSerializer(serializers.ModelSerializer):
+    """One change of the object in its history (docs/history.md)."""
+
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.JSONField(), min_length=2, max_length=2),
+        help_text=(
+            "Each changed field's [old, new] value, as this API represents it: every field "
+            "[null, new] when created, [old, null] when deleted."
+        ),
+    )
+
+    class Meta:
+        model = Change
+        fields = [
+            "id",
+            "kind",
+            "version",
+            "object_repr",
+            "fields",
+            "actor",
+            "actor_username",
+            "via",
+            "at",
+        ]
 
 
 class VersionedModelSerializer(serializers.ModelSerializer):
@@ -310,6 +340,21 @@ def versioned_schema(
             parameters=[if_match, version, etag_header],
             responses={204: None, 400: invalid, **refused, 404: not_found, 409: conflict},
         ),
+        history=extend_schema(
+            summary="The object's history of changes, newest first",
+            description=(
+                "Who changed the object, when, through what (`via`: page, api, admin, script, "
+                "import) and each field from what to what. A deleted object's history stays "
+                "readable: its last change is the deletion."
+            ),
+            responses={
+                200: ChangeSerializer(many=True),
+                **refused,
+                404: OpenApiResponse(
+                    ErrorDetailSerializer, description="No such object, nor any history of it."
+                ),
+            },
+        ),
     )
 
 
@@ -354,6 +399,24 @@ class VersionedModelViewSet(viewsets.ModelViewSet):
         if self.action != "list":
             return queryset
         return super().filter_queryset(queryset)
+
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def history(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The object's changes, newest first, paginated; a deleted object's too (so it is not
+        looked up: its changes are). The view permission of the resource is required."""
+        # Imported here: realtime.signals serializes with the apps' API modules.
+        from realtime.signals import PUBLISHED
+
+        stream = PUBLISHED[self.get_queryset().model][0]
+        try:
+            object_id = int(kwargs[self.lookup_url_kwarg or self.lookup_field])
+        except ValueError:
+            raise NotFound() from None
+        changes = object_changes(stream=stream, object_id=object_id)
+        page = self.paginate_queryset(changes)
+        if not page and not self.get_queryset().filter(pk=object_id).exists():
+            raise NotFound()
+        return self.get_paginated_response(ChangeSerializer(page, many=True).data)
 
     def perform_create(self, serializer: serializers.ModelSerializer) -> None:
         data = dict(serializer.validated_data)

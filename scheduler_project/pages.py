@@ -29,8 +29,10 @@ from django.utils.text import capfirst
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
+from realtime.history import objects_changed_since
 from realtime.models import Event
 from realtime.protocol import DELETED, event_type
+from realtime.services import page_visit_record
 
 from .versioning import VersionConflict, VersionedModel
 
@@ -89,6 +91,15 @@ def plain_decimal(value: Decimal) -> Decimal:
     """``12.500`` → ``12.5`` and ``100.000`` → ``100``, never ``1E+2``."""
     number = value.normalize()
     return number.quantize(Decimal(1)) if number == number.to_integral_value() else number
+
+
+def changed_since_last_visit(request: HttpRequest, *, page: str, stream: str) -> set[int]:
+    """The ids of ``stream``'s objects that others changed since the user last had ``page``
+    open (none on a first visit); the visit is recorded, so they are marked once."""
+    previous = page_visit_record(user=request.user, page=page)
+    if previous is None:
+        return set()
+    return objects_changed_since(stream=stream, since=previous, excluding_actor_id=request.user.pk)
 
 
 def format_person(user: AbstractBaseUser | None) -> str:

@@ -225,6 +225,10 @@ if REALTIME_PRESENCE_TTL_SECONDS <= REALTIME_PRESENCE_ANNOUNCE_SECONDS:
 REALTIME_PRESENCE_RATE_PER_SECOND = float(os.environ.get("REALTIME_PRESENCE_RATE_PER_SECOND", "2"))
 REALTIME_PRESENCE_BURST = int(os.environ.get("REALTIME_PRESENCE_BURST", "10"))
 REALTIME_PRESENCE_IDLE_SECONDS = int(os.environ.get("REALTIME_PRESENCE_IDLE_SECONDS", "120"))
+# How long the history of changes (docs/history.md) keeps them, pruned by prune_events with the
+# event log; 0 keeps everything. A stale save whose base is older than the history kept is a
+# conflict, as before the history.
+HISTORY_RETENTION_DAYS = float(os.environ.get("HISTORY_RETENTION_DAYS", "0"))
 # The browser client (static/realtime/websocket.js), in milliseconds: the first reconnect delay,
 # doubled on each failed attempt up to the cap (with jitter); a ping every interval, and a
 # connection that stays silent for the timeout after a ping is taken for dead.

@@ -11,6 +11,7 @@ from monthly.api import MonthGridView, MonthlyTaskViewSet, ProgressCurveView
 from monthly.progress_views import progress_view
 from realtime.views import metrics_view
 from schedule.api import TaskViewSet
+from scheduler_project.changes import change_list_view, object_changes_view
 from scheduler_project.health import healthz, readyz
 
 router = DefaultRouter()
@@ -49,5 +50,17 @@ urlpatterns = [
     path("", include("schedule.urls")),
     path("monthly/", include("monthly.urls")),
     path("daily/", include("daily.urls")),
+    path(
+        "changes/",
+        include(
+            (
+                [
+                    path("", change_list_view, name="list"),
+                    path("<str:stream>/<int:object_id>/", object_changes_view, name="object"),
+                ],
+                "changes",
+            )
+        ),
+    ),
     path("progress/", include(([path("", progress_view, name="page")], "progress"))),
 ]

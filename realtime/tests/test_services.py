@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from realtime.models import Event, EventLogState
+from realtime.models import Change, Event, EventLogState
 from realtime.services import event_log_prune
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +58,44 @@ def test_the_command_uses_the_retention_settings(settings, capsys):
 
     assert "Pruned 2 events." in capsys.readouterr().out
     assert list(Event.objects.values_list("id", flat=True)) == kept
+
+
+def history(count: int, *, age_days: float = 0) -> list[int]:
+    at = timezone.now() - datetime.timedelta(days=age_days)
+    return [
+        Change.objects.create(
+            stream="tasks",
+            object_id=1,
+            object_repr="1.1",
+            kind="updated",
+            version=version,
+            fields={},
+            via="script",
+            at=at,
+            event_id=version,
+        ).id
+        for version in range(2, count + 2)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("retention_days", "option", "kept_old"),
+    [
+        (0, [], True),  # the default keeps everything
+        (30, [], False),
+        (0, ["--history-days", "30"], False),
+        (30, ["--history-days", "0"], True),
+    ],
+)
+def test_the_command_prunes_the_history_only_as_retention_says(
+    settings, capsys, retention_days, option, kept_old
+):
+    settings.HISTORY_RETENTION_DAYS = retention_days
+    old = history(2, age_days=40)
+    recent = history(1, age_days=1)
+
+    call_command("prune_events", *option)
+
+    remaining = sorted(Change.objects.values_list("id", flat=True))
+    assert remaining == sorted(old + recent if kept_old else recent)
+    assert ("Pruned 2 changes from the history." in capsys.readouterr().out) is not kept_old

@@ -1,11 +1,13 @@
 """Filters the pages use to show numbers and people the same way everywhere."""
 
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from django import template
 from django.contrib.auth.models import AbstractBaseUser
 
-from scheduler_project.pages import format_person, format_volume
+from scheduler_project.pages import format_person, format_value, format_volume
 
 register = template.Library()
 
@@ -18,3 +20,14 @@ def volume(value: Decimal | int | str | None) -> str:
 @register.filter
 def person(user: AbstractBaseUser | None) -> str:
     return format_person(user)
+
+
+@register.filter
+def shown_value(value: Any) -> str:
+    """A field's value as the pages show it (a volume, a date, yes/no, "—" when empty)."""
+    return format_value(value)
+
+
+@register.filter
+def get_item(mapping: Mapping[str, Any], key: str) -> Any:
+    return mapping.get(key, key)
