@@ -154,7 +154,7 @@ def test_every_row_of_the_schedule_and_the_daily_page_links_its_history(client, 
 
 
 def test_rows_changed_by_others_since_the_last_visit_are_marked_once(client, planner, foreman):
-    mine, theirs, untouched = TaskFactory.create_batch(3)
+    mine, theirs, _untouched = TaskFactory.create_batch(3)
     client.force_login(planner)
     assert "is-changed-since" not in client.get("/").content.decode()  # the first visit
 
