@@ -31,3 +31,21 @@ def test_two_users_see_each_other_and_an_editing_marker_appears_and_clears(open_
     editor.goto("/")
     expect(row.locator(".presence-marker")).to_have_count(0)
     expect(watcher.locator("[data-presence-people] li")).to_have_text(["MP"])
+
+
+def test_a_plan_input_in_focus_on_the_msg_marks_its_row_for_the_others(open_page, make_user):
+    maria = make_user(PLANNERS, username="maria", first_name="Maria", last_name="Petrova")
+    ivan = make_user(PLANNERS, username="ivan", first_name="Ivan", last_name="Sidorov")
+    task = TaskFactory()
+    month = task.start_date.strftime("%Y-%m")
+
+    watcher = open_page(ivan, f"/monthly/?month={month}")
+    editor = open_page(maria, f"/monthly/?month={month}")
+    expect(watcher.locator("[data-presence-people] li")).to_have_text(["MP"])
+
+    editor.locator(f'tr[data-task-id="{task.pk}"] input[name=volume_plan]').focus()
+    row = watcher.locator(f'tr[data-task-id="{task.pk}"]')
+    expect(row.locator(".presence-marker")).to_have_text("Maria Petrova is editing")
+
+    editor.locator("h1").click()  # the input loses the focus
+    expect(row.locator(".presence-marker")).to_have_count(0)

@@ -213,3 +213,23 @@ if (root && dialog) {
     form.querySelector("input[name=volume]")?.focus();
   });
 }
+
+// A row's plan input: others see "… is editing" on the row while it has the focus (the plan,
+// or the task when the month has no plan yet; static/realtime/presence.js).
+if (root) {
+  const planTarget = (input) => {
+    const row = input?.closest("tr[data-task-id]");
+    if (!row) return null;
+    const plan = Number(row.dataset.monthlyTaskId);
+    return plan ? { stream: "monthly_tasks", id: plan } : { stream: "tasks", id: Number(row.dataset.taskId) };
+  };
+  const announce = (detail) => document.dispatchEvent(new CustomEvent("presence:editing", { detail }));
+  root.addEventListener("focusin", (event) => {
+    if (event.target.matches?.("input[name=volume_plan]")) announce(planTarget(event.target));
+  });
+  root.addEventListener("focusout", (event) => {
+    if (!event.target.matches?.("input[name=volume_plan]")) return;
+    const next = event.relatedTarget;
+    if (!(next instanceof Element && next.matches("input[name=volume_plan]"))) announce(null);
+  });
+}
