@@ -24,7 +24,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.forms.models import BaseInlineFormSet, model_to_dict
@@ -32,7 +32,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from realtime.history import object_changes
+from realtime.history import change_fields, object_changes
 from realtime.models import Change
 
 from .pages import format_value
@@ -311,9 +311,7 @@ class VersionedModelAdmin(admin.ModelAdmin):
         paginator = Paginator(changes, self.CHANGES_PER_PAGE)
         page = paginator.get_page(request.GET.get(self.CHANGES_PAGE_VAR))
         for change in page:
-            change.field_rows = [
-                (self._field_label(name), old, new) for name, (old, new) in change.fields.items()
-            ]
+            change.field_changes = change_fields(change)
         context = {
             "changes": page,
             "changes_page_range": paginator.get_elided_page_range(page.number),
@@ -321,12 +319,6 @@ class VersionedModelAdmin(admin.ModelAdmin):
             **(extra_context or {}),
         }
         return super().history_view(request, object_id, context)
-
-    def _field_label(self, name: str) -> str:
-        try:
-            return capfirst(self.model._meta.get_field(name).verbose_name)
-        except FieldDoesNotExist:
-            return name
 
     def changeform_view(
         self,
