@@ -167,7 +167,7 @@ def test_a_page_whose_stream_the_user_loses_stops_and_says_why(open_page, make_u
         """() => {
              const lost = new Set();
              document.addEventListener("realtime:error", ({ detail }) => {
-               detail.events.forEach((stream) => lost.add(stream));
+               (detail.events ?? []).forEach((stream) => lost.add(stream));
                document.documentElement.dataset.e2eForbidden = [...lost].sort().join(",");
              });
            }"""

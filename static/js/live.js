@@ -54,14 +54,19 @@ function readJson(id) {
 
 const badge = document.querySelector("[data-live-status]");
 
-document.addEventListener("realtime:status", ({ detail }) => {
+function showStatus({ status, attempt }) {
   if (!badge) return;
-  const label = format(messages.status?.[detail.status], { attempt: detail.attempt });
+  const label = format(messages.status?.[status], { attempt });
   badge.hidden = !label;
-  badge.dataset.state = detail.status;
+  badge.dataset.state = status;
   badge.title = label;
   badge.querySelector("[data-live-status-label]").textContent = label;
-});
+}
+
+document.addEventListener("realtime:status", ({ detail }) => showStatus(detail));
+// Another module (the presence module in the header) may have connected the socket before this
+// one listened: show the state it is in already.
+if (realtime.status) showStatus({ status: realtime.status, attempt: realtime.attempt });
 
 // Notices.
 
