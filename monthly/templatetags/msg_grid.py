@@ -158,6 +158,7 @@ class _RowTexts:
     done: str
     ahead: str
     never: str
+    history: str
 
     @classmethod
     def active(cls) -> "_RowTexts":
@@ -171,6 +172,7 @@ class _RowTexts:
             needed=escape(_("Needed per day")),
             forecast=escape(_("Forecast finish")),
             no_day_left=escape(_("No working day of the task is left in the month")),
+            history=escape(_("History")),
             share_title=escape(
                 _(
                     "No monthly plan: the month takes its share of the volume not planned in "
@@ -215,6 +217,8 @@ def msg_task_rows(
         create_url=escape(reverse("monthly:monthly_task_create")),
         plan_url=_pk_url("monthly:monthly_task_update"),
         delete_url=_pk_url("monthly:monthly_task_delete"),
+        task_history_url=_pk_url("changes:object", "tasks"),
+        plan_history_url=_pk_url("changes:object", "monthly_tasks"),
         plan_inputs=PlanInputs(context["month"]),
     )
     html = []
@@ -232,9 +236,9 @@ def msg_task_rows(
     return mark_safe("".join(html))
 
 
-def _pk_url(name: str) -> Callable[[int], str]:
-    """``reverse(name, args=[pk])``, escaped, for the pks of many rows: reversed once."""
-    head, tail = escape(reverse(name, args=[0])).rsplit("/0/", 1)
+def _pk_url(name: str, *args: str) -> Callable[[int], str]:
+    """``reverse(name, args=[*args, pk])``, escaped, for the pks of many rows: reversed once."""
+    head, tail = escape(reverse(name, args=[*args, 0])).rsplit("/0/", 1)
     return lambda pk: f"{head}/{pk}/{tail}"
 
 
@@ -255,6 +259,8 @@ class _RowPage:
     create_url: str
     plan_url: Callable[[int], str]
     delete_url: Callable[[int], str]
+    task_history_url: Callable[[int], str]
+    plan_history_url: Callable[[int], str]
     plan_inputs: PlanInputs
     short_dates: dict[datetime.date, str] = field(default_factory=dict)
     """Dates formatted so far, escaped: the rows' dates repeat."""
@@ -279,6 +285,7 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         + (" has-problem" if row["has_problem"] or (form is not None and form.errors) else "")
     )
     dates = f"{page.short_date(task.start_date)} – {page.short_date(task.end_date)}"
+    history = page.plan_history_url(plan.pk) if plan else page.task_history_url(task.pk)
     percent = f"{escape(localize(figures.percent))}%" if figures.percent is not None else "—"
     needed = (
         escape(volume(figures.needed_per_day))
@@ -291,7 +298,8 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f' data-plan-version="{plan.version if plan else ""}" data-task-version="{task.version}"'
         f' data-work-ids="{escape(row["work_ids"])}" class="{classes}">'
         f'<td class="task-code cell-code msg-sticky msg-sticky--code"'
-        f' data-label="{texts.code}">{code}</td>'
+        f' data-label="{texts.code}"><a class="msg-history" href="{history}"'
+        f' title="{texts.history}">{code}</a></td>'
         f'<td class="task-name cell-name msg-sticky msg-sticky--name" data-label="{texts.work}"'
         f' title="{escape(task.name)} ({dates})">{escape(task.name)}</td>'
         f'<td class="task-unit msg-sticky msg-sticky--unit"'

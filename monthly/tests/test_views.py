@@ -106,6 +106,17 @@ def test_order_rows_carry_task_and_plan_ids(client, planner):
     assert f'data-task-id="{plan.task_id}" data-monthly-task-id="{plan.pk}"' in html
 
 
+def test_a_rows_code_links_the_history_of_its_plan_or_else_of_its_task(client, viewer):
+    unplanned = task_in_november(code="1.1")
+    plan = MonthlyTaskFactory(task=task_in_november(code="1.2"))
+    client.force_login(viewer)
+
+    html = client.get(order_url("2026-11")).content.decode()
+
+    assert f'href="/changes/tasks/{unplanned.pk}/" title="History">1.1</a>' in html
+    assert f'href="/changes/monthly_tasks/{plan.pk}/" title="History">1.2</a>' in html
+
+
 def test_user_without_permissions_is_refused(client, make_user):
     plan = MonthlyTaskFactory()
     client.force_login(make_user(None))
