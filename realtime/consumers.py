@@ -8,7 +8,6 @@ with the process's hub (``realtime.hub``); the socket has no channel-layer chann
 
 import contextlib
 import logging
-import time
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -21,29 +20,10 @@ from . import admission, metrics, protocol
 from .hub import ENCODER, Session, close_message, hub
 from .presence import board, person_of
 from .protocol import ENCODED_FRAMES, ClientError, Lag, Ping, Presence, Subscribe, Unsubscribe
+from .ratelimit import RateLimiter
 from .selectors import Credentials, logins_check
 
 logger = logging.getLogger(__name__)
-
-
-class RateLimiter:
-    """A token bucket: ``rate`` messages a second on average, bursts up to ``burst``."""
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, *, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class EventsConsumer(AsyncWebsocketConsumer):

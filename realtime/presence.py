@@ -37,6 +37,7 @@ from .protocol import (
     PresenceFrame,
     presence_group_for,
 )
+from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from .hub import Session
@@ -61,36 +62,13 @@ def person_of(user: Any) -> Person:
     return Person(id=user.pk, name=name, initials=initials)
 
 
-class Limiter:
-    """A token bucket of presence updates; ``wait()`` says when the next one may go."""
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, *, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-    def wait(self) -> float:
-        return max(0.0, (1 - self.tokens) / self.rate) if self.rate > 0 else 3600.0
-
-
 @dataclass
 class Entry:
     """One socket on one page."""
 
     person: Person
     presence: Presence
-    limiter: Limiter
+    limiter: RateLimiter
     # The streams the user was found allowed to view (checked once per new set of streams).
     allowed: frozenset[str] = frozenset()
     # A rate-limited update, applied when the bucket allows.
@@ -163,7 +141,7 @@ class Board:
             entry = Entry(
                 person=person,
                 presence=Presence(page=None),
-                limiter=Limiter(
+                limiter=RateLimiter(
                     rate=settings.REALTIME_PRESENCE_RATE_PER_SECOND,
                     burst=settings.REALTIME_PRESENCE_BURST,
                 ),
