@@ -56,7 +56,7 @@ def test_the_history_page_lists_changes_made_anywhere(admin_client, planner, adm
         ("updated", "api", planner.username),
         ("created", "script", ""),
     ]
-    assert f"<strong>{label}</strong>:" in page
+    assert f'<span class="changed-fields__label">{label}:</span>' in page
     assert "API" in page and planner.username in page
     assert "1 change" not in page and "2 changes" in page
 
@@ -68,7 +68,7 @@ def test_the_history_page_shows_field_values_old_to_new(admin_client):
 
     page = admin_client.get(reverse("admin:schedule_task_history", args=[task.pk])).content
 
-    assert "<li><strong>Name</strong>: Old → New</li>" in page.decode()
+    assert "<del>Old</del> → <ins>New</ins>" in page.decode()
 
 
 def test_the_history_page_speaks_russian(admin_client):
