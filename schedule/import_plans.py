@@ -30,6 +30,7 @@ from monthly.models import MonthlyTask
 from monthly.services import monthly_task_create, monthly_task_update
 from realtime.context import VIA_IMPORT, writing_via
 from realtime.events import events_batched
+from scheduler_project.versioning import VersionConflict, merge_stale
 
 from .imports import CellError, InvalidRow, ScheduleSheet, SheetRow
 from .models import Task
@@ -403,7 +404,19 @@ def schedule_import_apply(
         if conflicts:
             raise ImportConflict(conflicts)
         for row in rows:
-            _apply_row(row, by_code.get(row.code), plans, sheet=sheet, actor=actor, result=result)
+            # A row decided "the file's" overwrites; any other merges with what changed since.
+            seen_version = None
+            if row.code in seen.tasks and decisions.get(row.row) != Decision.FILE:
+                seen_version = seen.tasks[row.code][1]
+            _apply_row(
+                row,
+                by_code.get(row.code),
+                plans,
+                sheet=sheet,
+                seen_version=seen_version,
+                actor=actor,
+                result=result,
+            )
         for code in missing:
             task_id, version = seen.tasks[code]
             if task_id in by_id:
@@ -465,7 +478,10 @@ def _row_conflict(
         return _("deleted in the app since the preview")
     if not task_changes(row, task, sheet=sheet) and not plan_changes(row, task, plans):
         return None
-    if task.version != version:
+    if (
+        task.version != version
+        and _merged_changes(row, task, sheet=sheet, seen_version=version) is None
+    ):
         return _("changed in the app since the preview")
     for month in row.monthly_plans:
         if _plan_state(plans.get((task_id, month))) != seen.monthly_plans.get((task_id, month)):
@@ -477,12 +493,29 @@ def _row_conflict(
     return None
 
 
+def _merged_changes(
+    row: SheetRow, task: Task, *, sheet: ScheduleSheet, seen_version: int
+) -> dict[str, Any] | None:
+    """The task fields applying ``row`` writes when the task moved on since the preview saw
+    ``seen_version``: those the file changes (its value differs from the one the preview saw)
+    that the app does not hold already — the rule of every stale write
+    (``scheduler_project.versioning.merge_stale``): a foreman's report (which moves only the
+    volume done) or another person's edit of other fields is no conflict. None when one of the
+    file's changes was changed since, to another value, or the history does not reach back."""
+    try:
+        merged = merge_stale(instance=task, data=row_values(row, sheet=sheet), version=seen_version)
+    except VersionConflict:
+        return None
+    return {name: value for name, value in merged.items() if getattr(task, name) != value}
+
+
 def _apply_row(
     row: SheetRow,
     task: Task | None,
     plans: dict[MonthKey, MonthlyTask],
     *,
     sheet: ScheduleSheet,
+    seen_version: int | None,
     actor: AbstractBaseUser | None,
     result: ImportResult,
 ) -> None:
@@ -494,6 +527,8 @@ def _apply_row(
             written = True
         else:
             data = {change.field: change.new for change in task_changes(row, task, sheet=sheet)}
+            if data and seen_version is not None and seen_version != task.version:
+                data = _merged_changes(row, task, sheet=sheet, seen_version=seen_version) or {}
             if data:
                 task_update(task=task, data=data, version=task.version, actor=actor, locked=True)
                 result.updated += 1

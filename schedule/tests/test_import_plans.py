@@ -303,6 +303,33 @@ def test_a_row_that_agrees_with_the_app_after_a_change_meanwhile_is_no_conflict(
     assert (result.created, result.updated, result.unchanged) == (1, 0, 1)
 
 
+def test_a_report_between_preview_and_apply_is_no_conflict():
+    task = TaskFactory(name="Old")
+    sheet = sheet_of(sheet_row(task, name="From the file"))
+    preview = schedule_import_preview(sheet=sheet)
+    DailyWorkFactory(task=task, volume=Decimal("7"))  # moves the task's volume done and version
+
+    apply(sheet, seen=preview.seen)
+
+    task.refresh_from_db()
+    assert (task.name, task.volume_fact) == ("From the file", Decimal("7.000"))
+
+
+def test_another_field_changed_between_preview_and_apply_is_kept_beside_the_files(
+    capture_events,
+):
+    task = TaskFactory(name="Old", unit="m³")
+    sheet = sheet_of(sheet_row(task, name="From the file"))
+    preview = schedule_import_preview(sheet=sheet)
+    task_update(task=task, data={"unit": "t"}, version=None)  # another user, another field
+
+    with capture_events(expected=1):
+        apply(sheet, seen=preview.seen)
+
+    task.refresh_from_db()
+    assert (task.name, task.unit) == ("From the file", "t")
+
+
 def test_keeping_the_apps_values_leaves_the_row_out(capture_events):
     task = TaskFactory()
     row = sheet_row(task, name="From the file")
