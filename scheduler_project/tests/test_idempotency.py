@@ -337,3 +337,19 @@ def test_the_refusals_speak_the_users_language(client):
     )
 
     assert response.json()["detail"] == "Этот Idempotency-Key уже был отправлен с другим запросом."
+
+
+def test_the_schema_documents_the_key_and_its_answers_on_every_write(api_client_for, viewer):
+    paths = api_client_for(viewer).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    writes = {
+        (path, method): operation
+        for path, operations in paths["paths"].items()
+        for method, operation in operations.items()
+        if method.upper() in WRITE_METHODS
+    }
+
+    assert len(writes) == 12  # create, update, partial_update, destroy of three resources
+    for operation in writes.values():
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert "Idempotency-Key" in headers
+        assert {"409", "422"} <= set(operation["responses"])
