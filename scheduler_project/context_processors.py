@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from realtime.protocol import ADMIN_MODEL_STREAMS, WEBSOCKET_PATH
+from scheduler_project.pwa import offline_client
 
 # %(…)s placeholders are filled in by static/js/live.js.
 LIVE_MESSAGES = {
@@ -83,4 +84,5 @@ def realtime_client(request: HttpRequest) -> dict[str, Any]:
         "live_messages": LIVE_MESSAGES,
         "presence_idle_seconds": settings.REALTIME_PRESENCE_IDLE_SECONDS,
         "presence_admin_models": ADMIN_MODEL_STREAMS,
+        "offline_client": offline_client,
     }
