@@ -44,6 +44,8 @@ LIVE_MESSAGES = {
         "This page was away too long to catch up change by change; its data was reloaded."
     ),
     "dismiss": _("Dismiss"),
+    # A page the service worker answered with its kept copy (static/pwa/register.js).
+    "offline_copy": _("Offline — last updated %(time)s"),
     # Presence (static/realtime/presence.js): the people in the header, the editing markers.
     "presence": {
         "here": _("%(name)s is on this page"),

@@ -1,6 +1,7 @@
 """The installable app's server side: the manifest, the service worker at the site's root, the
 app shell it caches and the offline page (in a browser, offline: ``e2e/test_offline.py``)."""
 
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -155,3 +156,13 @@ def test_the_shell_lists_every_project_static_file_but_the_worker():
     }
 
     assert len(app_shell()) == len(names) - 1
+
+
+def test_the_stylesheet_closes_every_block_so_its_last_rules_apply():
+    """An unclosed rule swallows every rule after it (the offline banner's, the history's)."""
+    css = (Path(settings.BASE_DIR) / "static" / "css" / "site.css").read_text()
+    depth = 0
+    for character in re.sub(r"/\*.*?\*/", "", css, flags=re.S):
+        depth += {"{": 1, "}": -1}.get(character, 0)
+        assert depth >= 0
+    assert depth == 0

@@ -4,8 +4,8 @@
  * controlled it, and shows the banner on a copy the worker answered with (its
  * `<html data-offline-copy="<fetched at>">`).
  *
- * Configured by `[data-offline-banner]` in base.html: `data-sw-url` (the worker with its settings)
- * and `data-message` ("Offline — last updated %(time)s", translated). Once kept, the page is
+ * Configured by `[data-offline-banner]` in base.html (`data-sw-url`: the worker with its settings);
+ * the banner's text is `offline_copy` of the page's `#live-messages`. Once kept, the page is
  * marked `<html data-offline-ready>`.
  *
  * The banner goes when the network is back: at the browser's `online` event, or when the page's
@@ -24,7 +24,8 @@ function showBanner() {
     dateStyle: "medium",
     timeStyle: "short",
   }).format(fetchedAt);
-  banner.textContent = banner.dataset.message.replace("%(time)s", time);
+  const messages = JSON.parse(document.getElementById("live-messages")?.textContent ?? "{}");
+  banner.textContent = String(messages.offline_copy ?? "").replace("%(time)s", time);
   banner.hidden = false;
 }
 

@@ -68,7 +68,8 @@ self.addEventListener("fetch", (event) => {
   if (url.origin !== self.location.origin) return;
   if (request.method !== "GET") {
     if (request.method === "POST" && ACCOUNT_URLS.includes(url.pathname)) {
-      event.waitUntil(caches.delete(PAGES_CACHE));
+      // Forgotten before the request leaves: the next page cannot be an old user's copy.
+      event.respondWith(caches.delete(PAGES_CACHE).then(() => fetch(request)));
     }
     return;
   }
