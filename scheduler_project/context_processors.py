@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from realtime.protocol import ADMIN_MODEL_STREAMS, WEBSOCKET_PATH
+from scheduler_project.pwa import offline_client
 
 # %(…)s placeholders are filled in by static/js/live.js.
 LIVE_MESSAGES = {
@@ -43,6 +44,8 @@ LIVE_MESSAGES = {
         "This page was away too long to catch up change by change; its data was reloaded."
     ),
     "dismiss": _("Dismiss"),
+    # A page the service worker answered with its kept copy (static/pwa/register.js).
+    "offline_copy": _("Offline — last updated %(time)s"),
     # Presence (static/realtime/presence.js): the people in the header, the editing markers.
     "presence": {
         "here": _("%(name)s is on this page"),
@@ -83,4 +86,5 @@ def realtime_client(request: HttpRequest) -> dict[str, Any]:
         "live_messages": LIVE_MESSAGES,
         "presence_idle_seconds": settings.REALTIME_PRESENCE_IDLE_SECONDS,
         "presence_admin_models": ADMIN_MODEL_STREAMS,
+        "offline_client": offline_client,
     }

@@ -257,6 +257,11 @@ if not 0 <= REALTIME_LAG_SAMPLE_RATE <= 1:
 REALTIME_CLIENT_LAG_REPORT_INTERVAL_MS = int(
     os.environ.get("REALTIME_CLIENT_LAG_REPORT_INTERVAL_MS", "10000")
 )
+# The installable app (docs/offline.md): the service worker keeps the pages and API data a user
+# opened for OFFLINE_CACHE_DAYS days; a page or API read whose network answer takes longer than
+# OFFLINE_NETWORK_TIMEOUT_MS milliseconds is answered from that copy, if there is one.
+OFFLINE_CACHE_DAYS = float(os.environ.get("OFFLINE_CACHE_DAYS", "7"))
+OFFLINE_NETWORK_TIMEOUT_MS = int(os.environ.get("OFFLINE_NETWORK_TIMEOUT_MS", "4000"))
 # /metrics answers "Authorization: Bearer <METRICS_TOKEN>" (a Prometheus scraper) and staff
 # sessions; empty (the default) turns token access off. Several server processes add up their
 # metrics when PROMETHEUS_MULTIPROC_DIR is set in their environment (see realtime/metrics.py).

@@ -11,6 +11,7 @@ from monthly.api import MonthGridView, MonthlyTaskViewSet, ProgressCurveView
 from monthly.progress_views import progress_view
 from realtime.views import metrics_view
 from schedule.api import TaskViewSet
+from scheduler_project import pwa
 from scheduler_project.changes import change_list_view, object_changes_view
 from scheduler_project.health import healthz, readyz
 
@@ -47,6 +48,21 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # The installable app (scheduler_project/pwa.py): the worker's scope is the whole site.
+    path(
+        "",
+        include(
+            (
+                [
+                    path("sw.js", pwa.service_worker, name="service_worker"),
+                    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+                    path("offline/", pwa.offline, name="offline"),
+                    path("offline/shell.json", pwa.shell, name="shell"),
+                ],
+                "pwa",
+            )
+        ),
+    ),
     path("", include("schedule.urls")),
     path("monthly/", include("monthly.urls")),
     path("daily/", include("daily.urls")),
