@@ -11,7 +11,7 @@ import pytest
 import requests
 from channels.db import database_sync_to_async
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import get_resolver
 from django.utils import timezone
 
@@ -421,6 +421,7 @@ def test_concurrent_duplicates_on_two_processes_create_one_object(servers, token
     assert again.content == firsts[0].content
 
 
+@pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_duplicate_at_another_process_while_the_first_runs_gets_409_then_the_answer(
     servers, token
@@ -428,8 +429,6 @@ def test_a_duplicate_at_another_process_while_the_first_runs_gets_409_then_the_a
     """The first request is held inside its write by a lock on the task's row, which the write
     updates (its ``volume_fact``); its claim is committed by then. SQLite has no row locks (a
     lock on the database would hold the claim too): PostgreSQL only."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs row locks (PostgreSQL; CI's second pass)")
     data = new_work()
 
     with ThreadPoolExecutor(1) as pool:
