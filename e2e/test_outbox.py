@@ -1,0 +1,145 @@
+"""The daily page's outbox on a phone-sized screen: works entered with no network wait in the
+browser (IndexedDB), survive closing it, and are sent exactly once when the network is back,
+also when the server dies in the middle of sending them; a refused one stays on its row."""
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
+
+from daily.models import DailyWork
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, STARTUP_TIMEOUT, Server, live_status, log_in
+from schedule.roles import FOREMEN, PLANNERS
+from schedule.tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PHONE = {"width": 390, "height": 844}
+DAY = "2026-11-25"
+DAY_URL = f"/daily/?date={DAY}"
+WORKS_API = "**/api/daily-works/**"
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll the database until ``condition`` holds (a bound against a hang, not a wait)."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def phone(browser: Browser, server: Server, tmp_path: Path) -> Iterator[Callable[..., Page]]:
+    """``phone(user)``: the daily page in a browser with a profile on disk, at 390×844; call it
+    again after closing to reopen the same profile (the outbox is in its IndexedDB)."""
+    profile = tmp_path / "profile"
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def open_(user, *, routes: dict[str, Callable[[Route], None]] | None = None) -> Page:
+        context = browser.browser_type.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            base_url=server.url,
+            viewport=PHONE,
+            locale="en-US",
+        )
+        contexts.append(context)
+        log_in(context, user, server)
+        for pattern, handler in (routes or {}).items():
+            context.route(pattern, handler)
+        page = context.pages[0] if context.pages else context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(DAY_URL)
+        expect(live_status(page)).to_have_attribute("data-state", "connected")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert errors == []
+
+
+def add_work(page: Page, task: str, volume: str, description: str = "") -> None:
+    page.get_by_label("Task").select_option(label=task)
+    page.get_by_label("Volume").fill(volume)
+    page.get_by_label("Description").fill(description)
+    page.get_by_role("button", name="Add", exact=True).click()
+
+
+def enter_three_reports_offline(page: Page) -> None:
+    page.context.set_offline(True)
+    page.wait_for_function("!navigator.onLine")
+    add_work(page, "2.1 Concrete works", "1", "Morning")
+    add_work(page, "2.1 Concrete works", "2", "Noon")
+    add_work(page, "2.2 Reinforcement", "3", "Evening")
+    pending = page.locator("tr.is-outbox")
+    expect(pending.locator(".daily-work-description")).to_have_text(["Morning", "Noon", "Evening"])
+    expect(pending.locator("[data-outbox-state]")).to_have_text(
+        ["Not sent yet: saved in this browser"] * 3
+    )
+    expect(page.locator("[data-outbox-badge-count]")).to_have_text("3")
+
+
+def stored_works() -> list[tuple[str, str]]:
+    return [
+        (str(work.volume.normalize()), work.description)
+        for work in DailyWork.objects.order_by("volume")
+    ]
+
+
+SENT = [("1", "Morning"), ("2", "Noon"), ("3", "Evening")]
+
+
+def hold_first(held: list[Route]) -> Callable[[Route], None]:
+    """A route handler that keeps the first request (in ``held``) and lets the others go."""
+
+    def handle(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    return handle
+
+
+@pytest.fixture
+def tasks() -> None:
+    TaskFactory(code="2.1", name="Concrete works", unit="m³")
+    TaskFactory(code="2.2", name="Reinforcement", unit="t")
+
+
+def test_three_reports_entered_offline_are_sent_once_after_the_browser_is_reopened(
+    tasks, phone, open_page, make_user
+):
+    petr = make_user(FOREMEN, username="petr")
+    olga = make_user(PLANNERS, username="olga")
+    page = phone(petr)
+    enter_three_reports_offline(page)
+    page.context.close()
+    assert DailyWork.objects.count() == 0
+
+    # Reopened with the network back; the first send is held, to see the rows from IndexedDB.
+    held: list[Route] = []
+    page = phone(petr, routes={WORKS_API: hold_first(held)})
+    expect(page.locator("tr.is-outbox")).to_have_count(3)
+    expect(page.locator("[data-outbox-badge-count]")).to_have_text("3")
+    watcher = open_page(olga, DAY_URL)
+    expect(watcher.locator("tr[data-daily-work-id]")).to_have_count(0)
+    expect(page.locator("tr.is-outbox[data-outbox-state=sending]")).to_have_count(1)
+    held[0].continue_()
+
+    expect(watcher.locator("tr[data-daily-work-id] .daily-work-description")).to_have_text(
+        ["Morning", "Noon", "Evening"]
+    )
+    expect(page.locator("[data-outbox-badge]")).to_be_hidden()
+    expect(page.locator("tr.is-outbox")).to_have_count(0)
+    expect(page.locator("tr[data-daily-work-id] .daily-work-description")).to_have_text(
+        ["Morning", "Noon", "Evening"]
+    )
+    wait_until(lambda: DailyWork.objects.count() >= 3)
+    assert stored_works() == SENT
