@@ -169,3 +169,36 @@ class PageVisit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.page} {self.seen_at.isoformat()}"
+
+
+class IdempotentRequest(models.Model):
+    """An API write sent with an ``Idempotency-Key`` (docs/offline.md): claimed (``running``)
+    in a transaction of its own before the write runs, so that a duplicate arriving at any
+    process meets the row (the unique key), then ``done`` with the response it answered, which
+    a repeat gets back instead of running the write again. Kept ``IDEMPOTENCY_RETENTION_HOURS``.
+    """
+
+    RUNNING = "running"
+    DONE = "done"
+    STATES = [(RUNNING, _("running")), (DONE, _("done"))]
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    key = models.CharField(_("key"), max_length=255)
+    fingerprint = models.CharField(_("fingerprint"), max_length=64)
+    state = models.CharField(_("state"), max_length=16, choices=STATES, default=RUNNING)
+    status = models.PositiveSmallIntegerField(_("status"), null=True, blank=True)
+    headers = models.JSONField(_("headers"), default=dict)
+    body = models.BinaryField(_("body"), default=b"")
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("idempotent request")
+        verbose_name_plural = _("idempotent requests")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotent_request_user_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.key} {self.state}"

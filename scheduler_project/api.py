@@ -28,6 +28,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from realtime.history import object_changes
 from realtime.models import Change
 
+from .idempotency import IdempotentWritesMixin
 from .versioning import VersionConflict
 from .workbooks import XLSX_CONTENT_TYPE
 
@@ -368,7 +369,7 @@ class Pagination(LimitOffsetPagination):
     max_limit = 1000
 
 
-class VersionedModelViewSet(viewsets.ModelViewSet):
+class VersionedModelViewSet(IdempotentWritesMixin, viewsets.ModelViewSet):
     """CRUD that writes only through the app's services.
 
     Subclasses name the services; the viewset parses, calls one service and serializes.

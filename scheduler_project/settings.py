@@ -229,6 +229,11 @@ REALTIME_PRESENCE_IDLE_SECONDS = int(os.environ.get("REALTIME_PRESENCE_IDLE_SECO
 # event log; 0 keeps everything. A stale save whose base is older than the history kept is a
 # conflict, as before the history.
 HISTORY_RETENTION_DAYS = float(os.environ.get("HISTORY_RETENTION_DAYS", "0"))
+# API writes sent with an Idempotency-Key (docs/offline.md): their responses are kept this long
+# for repeats (prune_idempotency deletes older ones); a claim still "running" after the timeout
+# was left by a process that died, and a repeat then runs the write again.
+IDEMPOTENCY_RETENTION_HOURS = float(os.environ.get("IDEMPOTENCY_RETENTION_HOURS", "48"))
+IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS", "60"))
 # The browser client (static/realtime/websocket.js), in milliseconds: the first reconnect delay,
 # doubled on each failed attempt up to the cap (with jitter); a ping every interval, and a
 # connection that stays silent for the timeout after a ping is taken for dead.
