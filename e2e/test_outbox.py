@@ -10,7 +10,16 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from daily.models import DailyWork
-from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, STARTUP_TIMEOUT, Server, live_status, log_in
+from e2e.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    STARTUP_TIMEOUT,
+    Server,
+    live_status,
+    log_in,
+    screenshot,
+)
+from schedule.models import Task
 from schedule.roles import FOREMEN, PLANNERS
 from schedule.tests.factories import TaskFactory
 
@@ -143,3 +152,87 @@ def test_three_reports_entered_offline_are_sent_once_after_the_browser_is_reopen
     )
     wait_until(lambda: DailyWork.objects.count() >= 3)
     assert stored_works() == SENT
+
+
+def answer_lost(route: Route, server: Server) -> None:
+    """The server does the write and answers, then dies before the browser hears it."""
+    route.fetch()
+    server.process.kill()
+    server.process.wait()
+    route.abort("connectionreset")
+
+
+def request_lost(route: Route, server: Server) -> None:
+    """The server dies while the request is on its way; it never arrives."""
+    server.process.kill()
+    server.process.wait()
+    route.abort("connectionrefused")
+
+
+@pytest.mark.parametrize("die", [answer_lost, request_lost], ids=["answer", "request"])
+def test_a_server_killed_in_the_middle_of_sending_still_gets_each_report_once(
+    tasks, phone, make_user, server, die
+):
+    petr = make_user(FOREMEN, username="petr")
+    posts: list[Route] = []
+
+    def second_post_kills_the_server(route: Route) -> None:
+        if route.request.method == "POST":
+            posts.append(route)
+            if len(posts) == 2:
+                die(route, server)
+                return
+        route.continue_()
+
+    page = phone(petr, routes={WORKS_API: second_post_kills_the_server})
+    enter_three_reports_offline(page)
+    page.context.set_offline(False)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while server.process.poll() is None:  # the route handler runs while Playwright waits
+        assert time.monotonic() < deadline, "the second report was never sent"
+        page.wait_for_timeout(20)
+    server.start()  # the same port and database
+
+    expect(page.locator("[data-outbox-badge]")).to_be_hidden()
+    expect(page.locator("tr[data-daily-work-id] .daily-work-description")).to_have_text(
+        ["Morning", "Noon", "Evening"]
+    )
+    assert stored_works() == SENT
+    assert len(posts) == 4  # the second one twice
+
+
+def test_a_report_whose_task_was_deleted_meanwhile_shows_the_refusal_on_its_row(
+    tasks, phone, make_user
+):
+    petr = make_user(FOREMEN, username="petr")
+    page = phone(petr)
+    page.context.set_offline(True)
+    page.wait_for_function("!navigator.onLine")
+    add_work(page, "2.2 Reinforcement", "1.5", "Mesh")
+    add_work(page, "2.2 Reinforcement", "2.5", "Bars")
+    Task.objects.get(code="2.2").delete()
+    page.context.set_offline(False)
+
+    refused = page.locator("tr.is-outbox[data-outbox-state=refused]")
+    expect(refused).to_have_count(2)
+    expect(refused.first.locator("[data-outbox-state]")).to_have_text("Refused by the server:")
+    expect(refused.first.locator("[data-outbox-reason]")).to_contain_text("does not exist")
+    expect(page.locator("[data-outbox-badge-count]")).to_have_text("2")
+    screenshot(page, "outbox-refused-phone")
+
+    refused.filter(has_text="Mesh").get_by_role("button", name="Discard").click()
+    expect(refused).to_have_count(1)
+    refused.get_by_role("button", name="Fix and resend").click()
+    expect(page.get_by_label("Volume")).to_have_value("2.5")
+    page.get_by_label("Task").select_option(label="2.1 Concrete works")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.locator("[data-outbox-badge]")).to_be_hidden()
+    expect(page.locator("tr.is-outbox")).to_have_count(0)
+    expect(page.locator("tr[data-daily-work-id] .daily-work-description")).to_have_text(["Bars"])
+    work = DailyWork.objects.get()
+    assert (work.task.code, str(work.volume.normalize()), work.description) == (
+        "2.1",
+        "2.5",
+        "Bars",
+    )
