@@ -2,14 +2,17 @@
 browser (IndexedDB), survive closing it, and are sent exactly once when the network is back,
 also when the server dies in the middle of sending them; a refused one stays on its row."""
 
+import datetime
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from daily.models import DailyWork
+from daily.services import daily_work_create
 from e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -47,7 +50,9 @@ def phone(browser: Browser, server: Server, tmp_path: Path) -> Iterator[Callable
     contexts: list[BrowserContext] = []
     errors: list[str] = []
 
-    def open_(user, *, routes: dict[str, Callable[[Route], None]] | None = None) -> Page:
+    def open_(
+        user, *, routes: dict[str, Callable[[Route], None]] | None = None, locale: str = "en-US"
+    ) -> Page:
         context = browser.browser_type.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,
@@ -55,7 +60,7 @@ def phone(browser: Browser, server: Server, tmp_path: Path) -> Iterator[Callable
             headless=True,
             base_url=server.url,
             viewport=PHONE,
-            locale="en-US",
+            locale=locale,
         )
         contexts.append(context)
         log_in(context, user, server)
@@ -236,3 +241,47 @@ def test_a_report_whose_task_was_deleted_meanwhile_shows_the_refusal_on_its_row(
         "2.5",
         "Bars",
     )
+
+
+def test_a_work_changed_and_one_deleted_offline_are_sent_when_online_in_russian(
+    tasks, phone, make_user
+):
+    petr = make_user(FOREMEN, username="petr")
+    concrete = Task.objects.get(code="2.1")
+    for volume, description in [("5", "Morning"), ("6", "Noon")]:
+        daily_work_create(
+            data={
+                "task": concrete,
+                "date": datetime.date(2026, 11, 25),
+                "volume": Decimal(volume),
+                "description": description,
+            },
+            actor=petr,
+        )
+    page = phone(petr, locale="ru-RU")
+    page.context.set_offline(True)
+    page.wait_for_function("!navigator.onLine")
+    rows = page.locator("tr[data-daily-work-id]")
+    form = page.locator("[data-outbox-form]")
+
+    rows.filter(has_text="Morning").locator("[data-outbox-action=edit]").click()
+    expect(form.locator("[name=description]")).to_have_value("Morning")
+    form.locator("[name=volume]").fill("7.5")
+    expect(form.locator("[data-outbox-submit]")).to_have_text("Сохранить")
+    form.locator("[data-outbox-submit]").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    rows.filter(has_text="Noon").locator("[data-outbox-action=delete]").click()
+
+    expect(rows.locator("[data-outbox-state]")).to_have_text(
+        ["Ещё не отправлено: сохранено в этом браузере", "Будет удалено"]
+    )
+    expect(rows.first.locator(".daily-work-volume")).to_have_text("7.5")
+    expect(page.locator("[data-outbox-badge]")).to_have_text("Не отправлено 2")
+    screenshot(page, "outbox-pending-phone-ru")
+    assert stored_works() == [("5", "Morning"), ("6", "Noon")]
+
+    page.context.set_offline(False)
+    expect(page.locator("[data-outbox-badge]")).to_be_hidden()
+    expect(rows.locator(".daily-work-description")).to_have_text(["Morning"])
+    expect(rows.locator(".daily-work-volume")).to_have_text(["7,5"])
+    assert stored_works() == [("7.5", "Morning")]
