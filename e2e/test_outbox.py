@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from daily.models import DailyWork
-from daily.services import daily_work_create
+from daily.services import daily_work_create, daily_work_update
 from e2e.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -285,3 +285,40 @@ def test_a_work_changed_and_one_deleted_offline_are_sent_when_online_in_russian(
     expect(rows.locator(".daily-work-description")).to_have_text(["Morning"])
     expect(rows.locator(".daily-work-volume")).to_have_text(["7,5"])
     assert stored_works() == [("7.5", "Morning")]
+
+
+def test_an_offline_change_of_a_work_changed_meanwhile_is_refused_and_resent_over_the_new_version(
+    tasks, phone, make_user
+):
+    petr = make_user(FOREMEN, username="petr")
+    olga = make_user(PLANNERS, username="olga")
+    work = daily_work_create(
+        data={
+            "task": Task.objects.get(code="2.1"),
+            "date": datetime.date(2026, 11, 25),
+            "volume": Decimal("5"),
+            "description": "Morning",
+        },
+        actor=petr,
+    )
+    page = phone(petr)
+    page.context.set_offline(True)
+    page.wait_for_function("!navigator.onLine")
+    row = page.locator("tr[data-daily-work-id]")
+    row.get_by_role("link", name="Edit").click()
+    page.get_by_label("Volume").fill("7")
+    page.get_by_role("button", name="Save").click()
+    expect(row.locator(".daily-work-volume")).to_have_text("7")
+    daily_work_update(daily_work=work, data={"volume": Decimal("9")}, version=1, actor=olga)
+    page.context.set_offline(False)
+
+    expect(row).to_have_attribute("data-outbox-state", "refused")
+    expect(row.locator("[data-outbox-reason]")).to_contain_text("changed")
+    expect(row.locator(".daily-work-volume")).to_have_text("7")  # the entry, not lost
+    row.get_by_role("button", name="Fix and resend").click()
+    expect(page.get_by_label("Volume")).to_have_value("7")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.locator("[data-outbox-badge]")).to_be_hidden()
+    expect(row.locator(".daily-work-volume")).to_have_text("7")
+    assert stored_works() == [("7", "Morning")]

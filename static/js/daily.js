@@ -38,17 +38,20 @@ if (root) {
     if (!row && (frame.type === "daily_work_deleted" || data.date !== date)) return;
     if (row && data.date === date && Number(row.dataset.version) >= data.version) return;
     const label = objectLabel("daily_work", { task: data.task_code ?? codeOf(row) });
-    if (await table.refresh("work", [data.id])) notify(describe(frame, label));
+    const changed = await table.refresh("work", [data.id]);
+    await showOutbox(); // a replaced row shows its waiting operation again
+    if (changed) notify(describe(frame, label));
   };
   listen(["daily_work_created", "daily_work_updated", "daily_work_deleted"], onWork);
 
   // A task's code, name or unit shows in its rows; its name in the form's choices.
-  const onTask = ({ detail: frame }) => {
+  const onTask = async ({ detail: frame }) => {
     const { data } = frame;
     const rows = table.rows("task", data.id);
     const rowsCurrent = rows.every((row) => Number(row.dataset.taskVersion) >= data.version);
     if (!hasTaskChoices && (frame.type === "task_deleted" || rowsCurrent)) return;
-    return table.refresh("task", [data.id]);
+    await table.refresh("task", [data.id]);
+    await showOutbox();
   };
   listen(["task_created", "task_updated", "task_deleted"], onTask);
 
