@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -28,7 +29,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from realtime.history import object_changes
 from realtime.models import Change
 
-from .idempotency import IdempotentWritesMixin
+from .idempotency import KEY_PATTERN, IdempotentWritesMixin
 from .versioning import VersionConflict
 from .workbooks import XLSX_CONTENT_TYPE
 
@@ -135,6 +136,11 @@ class VersionConflictSerializer(serializers.Serializer):
 
 class ErrorDetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class IdempotencyRefusalSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.ChoiceField(choices=["idempotency_in_progress", "idempotency_key_reused"])
 
 
 class ChangeSerializer(serializers.ModelSerializer):
@@ -290,8 +296,67 @@ def versioned_schema(
             "value."
         ),
     )
+    in_progress = OpenApiResponse(
+        IdempotencyRefusalSerializer,
+        description=(
+            "`idempotency_in_progress`: the first request with this Idempotency-Key is still "
+            "running; retry after `Retry-After` seconds to get its answer."
+        ),
+    )
+    versioned_conflict = OpenApiResponse(
+        PolymorphicProxySerializer(
+            component_name="WriteConflict",
+            serializers=[VersionConflictSerializer, IdempotencyRefusalSerializer],
+            resource_type_field_name=None,
+        ),
+        description=f"{conflict.description} Or: {in_progress.description}",
+    )
+    reused = OpenApiResponse(
+        IdempotencyRefusalSerializer,
+        description=(
+            "`idempotency_key_reused`: this Idempotency-Key was sent before with another "
+            "request (method, path, query, If-Match or body); nothing was done."
+        ),
+    )
     refused = {401: unauthenticated, 403: forbidden}
-    update = {200: serializer_class, 400: invalid, **refused, 404: not_found, 409: conflict}
+    update = {
+        200: serializer_class,
+        400: invalid,
+        **refused,
+        404: not_found,
+        409: versioned_conflict,
+        422: reused,
+    }
+    idempotency_key = OpenApiParameter(
+        "Idempotency-Key",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description=(
+            "Makes the write safe to retry (docs/offline.md): a unique key per operation, e.g. "
+            "a UUID made when it was first tried. A repeat of the same request with the key "
+            "(per user, within IDEMPOTENCY_RETENTION_HOURS) is answered with the first answer "
+            "(2xx or 4xx), header `Idempotent-Replayed: true`, and does nothing again; while the "
+            "first still runs: 409 `idempotency_in_progress`; another request with the key: "
+            "422 `idempotency_key_reused`. A 5xx is not kept: a retry runs again. Optional."
+        ),
+        pattern=KEY_PATTERN,
+    )
+    replayed_header = OpenApiParameter(
+        "Idempotent-Replayed",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        enum=["true"],
+        description="Present on the stored answer to a repeated Idempotency-Key.",
+        response=[200, 201, 204, 400, 404, 409],
+    )
+    retry_after_header = OpenApiParameter(
+        "Retry-After",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        description="On 409 `idempotency_in_progress`: seconds to wait before retrying.",
+        response=[409],
+    )
+    idempotent = [idempotency_key, replayed_header, retry_after_header]
     if_match = OpenApiParameter(
         "If-Match",
         OpenApiTypes.STR,
@@ -328,18 +393,33 @@ def versioned_schema(
     return extend_schema_view(
         list=extend_schema(parameters=list_parameters, responses=list_responses),
         create=extend_schema(
-            parameters=[etag_header],
-            responses={201: serializer_class, 400: invalid, **refused},
+            parameters=[etag_header, *idempotent],
+            responses={
+                201: serializer_class,
+                400: invalid,
+                **refused,
+                409: in_progress,
+                422: reused,
+            },
         ),
         retrieve=extend_schema(
             parameters=[etag_header],
             responses={200: serializer_class, **refused, 404: not_found},
         ),
-        update=extend_schema(parameters=[if_match, etag_header], responses=update),
-        partial_update=extend_schema(parameters=[if_match, etag_header], responses=update),
+        update=extend_schema(parameters=[if_match, etag_header, *idempotent], responses=update),
+        partial_update=extend_schema(
+            parameters=[if_match, etag_header, *idempotent], responses=update
+        ),
         destroy=extend_schema(
-            parameters=[if_match, version, etag_header],
-            responses={204: None, 400: invalid, **refused, 404: not_found, 409: conflict},
+            parameters=[if_match, version, etag_header, *idempotent],
+            responses={
+                204: None,
+                400: invalid,
+                **refused,
+                404: not_found,
+                409: versioned_conflict,
+                422: reused,
+            },
         ),
         history=extend_schema(
             summary="The object's history of changes, newest first",
