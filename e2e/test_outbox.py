@@ -99,6 +99,28 @@ def enter_three_reports_offline(page: Page) -> None:
     expect(page.locator("[data-outbox-badge-count]")).to_have_text("3")
 
 
+ROWS = "tr[data-daily-work-id]:not([hidden]), tr.outbox-row:not([hidden])"
+
+
+def watch_row_count(page: Page) -> None:
+    """Record the most rows the table ever shows (``most_rows``): one work, one row, always.
+    Registered after the page's own observer, it counts after the page has reacted."""
+    page.evaluate(
+        """(selector) => {
+            const tbody = document.querySelector("[data-live-rows] tbody");
+            const count = () => (window.mostRows = Math.max(window.mostRows ?? 0,
+                tbody.querySelectorAll(selector).length));
+            count();
+            new MutationObserver(count).observe(tbody, { childList: true, subtree: true });
+        }""",
+        ROWS,
+    )
+
+
+def most_rows(page: Page) -> int:
+    return page.evaluate("window.mostRows")
+
+
 def stored_works() -> list[tuple[str, str]]:
     return [
         (str(work.volume.normalize()), work.description)
@@ -141,6 +163,7 @@ def test_three_reports_entered_offline_are_sent_once_after_the_browser_is_reopen
     held: list[Route] = []
     page = phone(petr, routes={WORKS_API: hold_first(held)})
     expect(page.locator("tr.is-outbox")).to_have_count(3)
+    watch_row_count(page)
     expect(page.locator("[data-outbox-badge-count]")).to_have_text("3")
     watcher = open_page(olga, DAY_URL)
     expect(watcher.locator("tr[data-daily-work-id]")).to_have_count(0)
@@ -157,6 +180,7 @@ def test_three_reports_entered_offline_are_sent_once_after_the_browser_is_reopen
     )
     wait_until(lambda: DailyWork.objects.count() >= 3)
     assert stored_works() == SENT
+    assert most_rows(page) == 3
 
 
 def answer_lost(route: Route, server: Server) -> None:
@@ -190,6 +214,7 @@ def test_a_server_killed_in_the_middle_of_sending_still_gets_each_report_once(
         route.continue_()
 
     page = phone(petr, routes={WORKS_API: second_post_kills_the_server})
+    watch_row_count(page)
     enter_three_reports_offline(page)
     page.context.set_offline(False)
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -204,6 +229,7 @@ def test_a_server_killed_in_the_middle_of_sending_still_gets_each_report_once(
     )
     assert stored_works() == SENT
     assert len(posts) == 4  # the second one twice
+    assert most_rows(page) == 3
 
 
 def test_a_report_whose_task_was_deleted_meanwhile_shows_the_refusal_on_its_row(
@@ -322,3 +348,29 @@ def test_an_offline_change_of_a_work_changed_meanwhile_is_refused_and_resent_ove
     expect(page.locator("[data-outbox-badge]")).to_be_hidden()
     expect(row.locator(".daily-work-volume")).to_have_text("7")
     assert stored_works() == [("7", "Morning")]
+
+
+def test_a_report_whose_answer_was_lost_online_is_sent_again_and_shown_and_stored_once(
+    tasks, phone, make_user
+):
+    petr = make_user(FOREMEN, username="petr")
+    lost = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        if route.request.method == "POST" and not lost:
+            lost.append(route.fetch().status)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page = phone(petr, routes={WORKS_API: lose_the_first_answer})
+    watch_row_count(page)
+    rows = page.locator(ROWS)
+    add_work(page, "2.1 Concrete works", "4", "Online")
+
+    expect(page.get_by_text("Work 2.1 on 11/25/2026 added.")).to_be_visible()
+    expect(rows.locator(".daily-work-description")).to_have_text(["Online"])
+    expect(page.locator("[data-outbox-badge]")).to_be_hidden()
+    assert lost == [201]
+    assert stored_works() == [("4", "Online")]
+    assert most_rows(page) == 1

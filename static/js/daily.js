@@ -4,14 +4,16 @@
  *
  * With no network the "add" form, a row's Edit and Delete put the write in the outbox
  * (outbox.js): the row shows it at once as pending, and its state (sending, refused with the
- * server's reason, with "fix and resend" and "discard") until the server has taken it. Online,
- * the form and the links work as pages do.
+ * server's reason, with "fix and resend" and "discard") until the server has taken it. The
+ * form always goes through the outbox (online its operation is sent at once); online, Edit and
+ * Delete open their pages as before.
  */
 
 import {
   LiveTable,
   describe,
   fetchAll,
+  format,
   listen,
   notify,
   notifyResynced,
@@ -31,9 +33,17 @@ if (root) {
   // Rows are fetched by work id: a work moved to another date leaves this page (the fragment
   // has no row for it), one moved to another task gets its new task's row.
   const onWork = async ({ detail: frame }) => {
-    // A work this browser is sending: its answer turns the pending row into it first.
-    if (frame.type === "daily_work_created") await outbox.settled();
     const { data } = frame;
+    // A work this browser sent: its answer turns the pending row into it first.
+    if (frame.type === "daily_work_created") {
+      await answered(
+        (body) =>
+          body.task === data.task &&
+          body.date === data.date &&
+          Number(body.volume) === Number(data.volume) &&
+          body.description === data.description,
+      );
+    }
     const [row] = table.rows("work", data.id);
     if (!row && (frame.type === "daily_work_deleted" || data.date !== date)) return;
     if (row && data.date === date && Number(row.dataset.version) >= data.version) return;
@@ -50,12 +60,14 @@ if (root) {
     const rows = table.rows("task", data.id);
     const rowsCurrent = rows.every((row) => Number(row.dataset.taskVersion) >= data.version);
     if (!hasTaskChoices && (frame.type === "task_deleted" || rowsCurrent)) return;
+    await answered((body) => body.task === data.id);
     await table.refresh("task", [data.id]);
     await showOutbox();
   };
   listen(["task_created", "task_updated", "task_deleted"], onTask);
 
   document.addEventListener("realtime:resync_required", async () => {
+    await answered();
     for (const row of table.tbody.querySelectorAll("tr.outbox-row")) row.remove();
     const [works, tasks] = await Promise.all([
       fetchAll(root.dataset.worksApiUrl),
@@ -75,6 +87,28 @@ if (root) {
 
   // The outbox.
 
+  /**
+   * Wait, before showing a created work, until the outbox has the answer of a request that may
+   * have created it (`matches` its body): the one on its way, or one tried whose answer was
+   * lost, which the next try (its key replays the answer) turns from a pending row into the
+   * work. Task updates and resyncs, whose rows may include it, wait the same way.
+   */
+  const answered = async (matches = () => true) => {
+    await outbox.settled();
+    const same = (operation) =>
+      operation.kind === "create" &&
+      operation.day === date &&
+      operation.attempts > 0 &&
+      operation.state !== outbox.State.REFUSED &&
+      matches(operation.body);
+    for (;;) {
+      if (!(await outbox.operations()).some(same)) return;
+      await new Promise((resume) =>
+        document.addEventListener("outbox:changed", resume, { once: true }),
+      );
+    }
+  };
+
   const form = document.querySelector("[data-outbox-form]");
   const texts = root.querySelector("[data-outbox-texts]").dataset;
   const rowTemplate = root.querySelector("template[data-outbox-row]");
@@ -86,9 +120,39 @@ if (root) {
     [...(form?.elements.task.options ?? [])].find((option) => option.value === String(taskId))
       ?.textContent.trim() ?? "";
 
+  let shownOperations = [];
+
+  /**
+   * Hide the pending row of a work the server may already have (a create tried, not answered)
+   * while a row of the same values is on the page: a fragment brought it in (a task's rows, a
+   * retried fetch) before the answer that tells its id. Run on every change of the rows, before
+   * the browser paints, so one work never shows as two rows.
+   */
+  const hideDuplicates = () => {
+    const claimed = new Set();
+    for (const operation of shownOperations) {
+      const pending = table.tbody.querySelector(`tr.outbox-row[data-outbox-seq="${operation.seq}"]`);
+      if (!pending) continue;
+      const { body } = operation;
+      const tried = operation.attempts > 0 && operation.state !== outbox.State.REFUSED;
+      const server = [...table.tbody.querySelectorAll("tr[data-daily-work-id]")].find(
+        (row) =>
+          !claimed.has(row) &&
+          !row.classList.contains("outbox-row") &&
+          Number(row.dataset.taskId) === body.task &&
+          Number(row.dataset.volume) === Number(body.volume) &&
+          row.dataset.description === body.description,
+      );
+      if (tried && server) claimed.add(server);
+      pending.hidden = Boolean(tried && server);
+    }
+  };
+  new MutationObserver(hideDuplicates).observe(table.tbody, { childList: true });
+
   /** The outbox's operations of this day, shown on their rows (or rows of their own). */
   const showOutbox = async () => {
     const operations = (await outbox.operations()).filter((operation) => operation.day === date);
+    shownOperations = operations;
     const shown = new Set();
     for (const operation of operations) {
       const row = outboxRow(operation);
@@ -127,6 +191,7 @@ if (root) {
         table.refresh("work", [row.dataset.dailyWorkId]);
       }
     }
+    hideDuplicates();
     table.syncEmpty();
   };
 
@@ -164,8 +229,9 @@ if (root) {
 
   form?.querySelector("[data-outbox-cancel]").addEventListener("click", stopEditing);
 
+  // The form always sends through the outbox: online it goes at once, and a request that fails
+  // on the network (or its lost answer) is sent again with the same key, never twice.
   form?.addEventListener("submit", async (event) => {
-    if (!editing && navigator.onLine) return; // sent as a page form, as always
     event.preventDefault();
     const values = {
       task: Number(form.elements.task.value),
@@ -229,7 +295,7 @@ if (root) {
         body: null,
         day: date,
         workId,
-        display: {},
+        display: { taskLabel: row.querySelector(".task-code").textContent.trim() },
       });
     }
   });
@@ -252,9 +318,14 @@ if (root) {
     }
   });
 
-  // Confirmed: the pending row becomes the server's row (never both).
+  // Confirmed: the pending row becomes the server's row (never both), and the page says so.
   document.addEventListener("outbox:sent", ({ detail: { operation, data } }) => {
     if (operation.day !== date) return;
+    const work = format(texts.workLabel, {
+      task: operation.display.taskLabel.split(" ")[0],
+      date: texts.dayLabel,
+    });
+    notify(format(texts[operation.kind], { work }));
     const pending = table.tbody.querySelector(`tr[data-outbox-seq="${operation.seq}"]`);
     let workId = operation.workId;
     if (operation.kind === "create" && data?.id) {
