@@ -228,7 +228,8 @@ def test_a_server_killed_in_the_middle_of_sending_still_gets_each_report_once(
         ["Morning", "Noon", "Evening"]
     )
     assert stored_works() == SENT
-    assert len(posts) == 4  # the second one twice
+    keys = [route.request.headers["idempotency-key"] for route in posts]
+    assert len(set(keys)) == 3 and keys[1] == keys[2]  # the second one twice, with its key
     assert most_rows(page) == 3
 
 
@@ -374,3 +375,27 @@ def test_a_report_whose_answer_was_lost_online_is_sent_again_and_shown_and_store
     assert lost == [201]
     assert stored_works() == [("4", "Online")]
     assert most_rows(page) == 1
+
+
+def test_a_report_answered_in_progress_is_asked_again_with_the_same_key(tasks, phone, make_user):
+    petr = make_user(FOREMEN, username="petr")
+    keys: list[str] = []
+
+    def first_still_running(route: Route) -> None:
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) > 1:
+            route.continue_()
+            return
+        route.fulfill(
+            status=409,
+            headers={"Retry-After": "1"},
+            json={"detail": "Still running.", "code": "idempotency_in_progress"},
+        )
+
+    page = phone(petr, routes={WORKS_API: first_still_running})
+    add_work(page, "2.1 Concrete works", "4", "Online")
+
+    expect(page.locator("tr[data-daily-work-id] .daily-work-description")).to_have_text(["Online"])
+    expect(page.locator("[data-outbox-badge]")).to_be_hidden()
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert stored_works() == [("4", "Online")]
