@@ -399,3 +399,17 @@ def test_a_report_answered_in_progress_is_asked_again_with_the_same_key(tasks, p
     expect(page.locator("[data-outbox-badge]")).to_be_hidden()
     assert len(keys) == 2 and keys[0] == keys[1]
     assert stored_works() == [("4", "Online")]
+
+
+def test_another_tab_shows_the_outbox_of_the_browser(tasks, phone, make_user):
+    page = phone(make_user(FOREMEN, username="petr"))
+    other = page.context.new_page()
+    other.goto("/")
+    page.context.set_offline(True)
+    page.wait_for_function("!navigator.onLine")
+    add_work(page, "2.1 Concrete works", "1", "Morning")
+
+    expect(other.locator("[data-outbox-badge-count]")).to_have_text("1")
+    page.context.set_offline(False)
+    expect(other.locator("[data-outbox-badge]")).to_be_hidden()
+    assert stored_works() == [("1", "Morning")]

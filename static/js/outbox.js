@@ -12,7 +12,7 @@
  * - no answer or a 5xx: the run stops and starts again later (backoff), or when the network
  *   comes back (`online`, the live socket connected again, the page opened online).
  *
- * Every change is told as `outbox:changed` on `document`. Runs are serialised across the tabs
+ * Every change is told as `outbox:changed` on `document`, in every tab of the browser. Runs are serialised across the tabs
  * of the browser by a Web Lock. Operations belong to the user who queued them: another user
  * signed in on the same browser neither sees nor sends them. The header badge
  * (`[data-outbox-badge]`, templates/includes/outbox_badge.html) counts them on every page.
@@ -65,10 +65,16 @@ const request = (idbRequest) =>
     idbRequest.onerror = () => reject(idbRequest.error);
   });
 
-function changed() {
+// The other tabs of this browser show the same outbox: they hear of its changes here.
+const tabs = "BroadcastChannel" in window ? new BroadcastChannel(DB_NAME) : null;
+
+function changed({ tell = true } = {}) {
   document.dispatchEvent(new CustomEvent("outbox:changed"));
   updateBadge();
+  if (tell) tabs?.postMessage("changed");
 }
+
+tabs?.addEventListener("message", () => changed({ tell: false }));
 
 /** The current user's operations, in the order they were queued. */
 export async function operations() {
