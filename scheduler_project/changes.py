@@ -35,7 +35,10 @@ def stream_label(stream: str) -> str:
 
 class ChangeFilterForm(forms.Form):
     person = forms.ModelChoiceField(
-        label=_("Person"), queryset=get_user_model().objects.none(), required=False
+        label=_("Person"),
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label=_("Anyone"),
     )
     since = forms.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
