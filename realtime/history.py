@@ -15,6 +15,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
 
 from .models import Change
 from .protocol import STREAM_PERMISSIONS
@@ -106,12 +107,20 @@ def stream_model(stream: str) -> type[models.Model]:
     return apps.get_model(app_label, codename.removeprefix("view_"))
 
 
+DERIVED_LABELS = {
+    "progress_percent": _("Progress, %"),
+    "task_code": _("Task code"),
+    "created_by_username": _("Entered by"),
+}
+"""The labels of the values the REST representation derives (recorded with the fields)."""
+
+
 def field_label(model: type[models.Model], name: str) -> str:
     """A field's name as the pages and admin show it (its verbose name)."""
     try:
         return capfirst(model._meta.get_field(name).verbose_name)
     except FieldDoesNotExist:
-        return name
+        return str(DERIVED_LABELS.get(name, name))
 
 
 def field_value(model: type[models.Model], name: str, value: Any) -> Any:

@@ -116,6 +116,7 @@ def test_an_objects_history_shows_its_changes_with_values_as_the_pages_show_them
     assert "History: 4.2 New name" in page
     assert "<del>Old name</del> → <ins>New name</ins>" in page
     assert "<ins>12.5</ins>" in page  # created: 12.500 shown as on the pages
+    assert "Progress, %:" in page and "progress_percent" not in page  # a derived value's label
 
 
 def test_a_deleted_objects_history_is_still_shown(client, planner, renamed):
