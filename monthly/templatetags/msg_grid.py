@@ -298,7 +298,7 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f' data-plan-version="{plan.version if plan else ""}" data-task-version="{task.version}"'
         f' data-work-ids="{escape(row["work_ids"])}" class="{classes}">'
         f'<td class="task-code cell-code msg-sticky msg-sticky--code"'
-        f' data-label="{texts.code}"><a class="msg-history" href="{history}"'
+        f' data-label="{texts.code}"><a class="row-history" href="{history}"'
         f' title="{texts.history}">{code}</a></td>'
         f'<td class="task-name cell-name msg-sticky msg-sticky--name" data-label="{texts.work}"'
         f' title="{escape(task.name)} ({dates})">{escape(task.name)}</td>'
