@@ -180,7 +180,14 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # Bells are small and repaired from the event log when dropped, but a burst of
             # writes should not overflow a socket's channel: room for 5,000 (default 100).
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000, "expiry": 60},
+            # redis-py 8 reads with a 5 s socket timeout by default, as long as the layer's
+            # blocking BZPOPMIN waits (channels_redis#422): an idle receive then fails. Reads
+            # wait 15 s, so a Redis that stops answering is still noticed.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": 5000,
+                "expiry": 60,
+            },
         }
     }
 else:

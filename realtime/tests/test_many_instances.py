@@ -3,9 +3,11 @@
 The hubs poll the log once an hour here, so every delivery below has come through Redis.
 """
 
+import asyncio
 from typing import Any
 
 import pytest
+from channels_redis.core import RedisChannelLayer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -81,3 +83,19 @@ async def test_resume_works_across_servers(servers, ws_connect, token, rest, log
         frame = await client.receive_json()
         assert frame["data"] == live.json()
         assert await client.frames_before_pong() == []
+
+
+async def test_a_server_idle_longer_than_the_layers_blocking_read_still_hears_the_next_write(
+    servers, ws_connect, token, rest
+):
+    """redis-py 8 times reads out after 5 s by default, as long as channels_redis blocks in
+    BZPOPMIN: an idle hub's listener then failed and, polling once an hour here, went deaf."""
+    a, b = servers
+    async with ws_connect(b, token=token.key) as client:
+        await client.subscribe(["tasks"])
+        # The scenario is the quiet itself: nobody writes for longer than one blocking read.
+        await asyncio.sleep(RedisChannelLayer.brpop_timeout + 2)
+
+        created = await rest(a, "POST", "/api/tasks/", token.key, task_data("3.1"))
+        frame = await client.receive_json()
+        assert (frame["type"], frame["data"]) == ("task_created", created.json())
