@@ -73,7 +73,9 @@ def day_view(request: HttpRequest) -> HttpResponse:
             )
             return redirect(_day_url(today))
     works = list(daily_work_list().on_date(day))
-    changed = changed_since_last_visit(request, page=f"daily:{day.isoformat()}", stream=DAILY_WORKS)
+    changed = changed_since_last_visit(
+        request, page=f"daily:{day.isoformat()}", streams=[DAILY_WORKS]
+    )[DAILY_WORKS]
     for work in works:
         work.changed_since_visit = work.pk in changed
     context = {

@@ -4,7 +4,7 @@ its cell (monthly/selectors.py ``month_grid`` computes every figure)."""
 
 import datetime
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from daily.models import DailyWork
 from daily.views import DailyWorkPages
-from realtime.protocol import MONTHLY_TASKS
+from realtime.protocol import DAILY_WORKS, MONTHLY_TASKS, TASKS
 from schedule.models import Task, task_code_key
 from schedule.working_days import month_last_day
 from scheduler_project.pages import (
@@ -32,6 +32,7 @@ from scheduler_project.pages import (
     Submission,
     VersionedEditFlow,
     VersionedModelForm,
+    changed_since_last_visit,
     fragment_ids,
     is_fragment_request,
 )
@@ -91,10 +92,12 @@ def _grid_rows(
     task_id: int | None = None,
     submission: Submission | None = None,
     only: set[int] | None = None,
+    changed: Collection[int] = frozenset(),
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, Decimal]]]:
     """The МСГ's rows (those of the tasks in ``only`` if given), its sections with their rows,
     and the month's plans summed per unit; after a failed write, the row of ``task_id`` shows
-    that outcome."""
+    that outcome; the rows of the tasks in ``changed`` are marked as changed since the last
+    visit."""
     user = request.user
     can_add = user.has_perm("monthly.add_monthlytask")
     can_change = user.has_perm("monthly.change_monthlytask")
@@ -132,6 +135,7 @@ def _grid_rows(
                 "errors": errors,
                 "has_problem": bool(conflict or errors or other_errors),
                 "work_ids": " ".join(str(pk) for ids in task_works.values() for pk in ids),
+                "changed_since_visit": task.pk in changed,
             }
             rows.append(row)
             section_rows.append(row)
@@ -159,7 +163,10 @@ def _render_order(
 ) -> HttpResponse:
     """The МСГ; after a failed write, the row of ``task_id`` shows that outcome."""
     grid = month_grid(month=month, today=timezone.localdate())
-    rows, sections, totals = _grid_rows(request, grid, task_id=task_id, submission=submission)
+    changed = _changed_since_last_visit(request, grid) if submission is None else set()
+    rows, sections, totals = _grid_rows(
+        request, grid, task_id=task_id, submission=submission, changed=changed
+    )
     this_month = _this_month()
     previous_month, next_month = _shift(month, -1), _shift(month, 1)
     context = {
@@ -178,6 +185,26 @@ def _render_order(
     }
     status = submission.status if submission is not None else 200
     return render(request, "monthly/order.html", context, status=status)
+
+
+def _changed_since_last_visit(request: HttpRequest, grid: MonthGrid) -> set[int]:
+    """The tasks whose row others changed since the user last had the month open: the task,
+    its plan for the month or one of the month's reports on it (a deleted report has no row
+    to point at)."""
+    changed = changed_since_last_visit(
+        request,
+        page=f"monthly:{format_month(grid.month)}",
+        streams=[TASKS, MONTHLY_TASKS, DAILY_WORKS],
+    )
+    tasks = set(changed[TASKS])
+    for section in grid.sections:
+        for row in section.rows:
+            plan = row.monthly_task
+            if (plan is not None and plan.pk in changed[MONTHLY_TASKS]) or any(
+                pk in changed[DAILY_WORKS] for ids in row.work_ids.values() for pk in ids
+            ):
+                tasks.add(row.task.pk)
+    return tasks
 
 
 def _order_context(request: HttpRequest, grid: MonthGrid) -> dict[str, Any]:

@@ -163,11 +163,14 @@ def change_fields(change: Change) -> list[FieldChange]:
 
 
 def objects_changed_since(
-    *, stream: str, since: datetime.datetime, excluding_actor_id: int | None
-) -> set[int]:
-    """The ids of the stream's objects that someone other than ``excluding_actor_id`` (bare
-    scripts included) changed after ``since``."""
-    changes = Change.objects.filter(stream=stream, at__gt=since)
+    *, streams: Collection[str], since: datetime.datetime, excluding_actor_id: int | None
+) -> dict[str, set[int]]:
+    """Per stream of ``streams``, the ids of its objects that someone other than
+    ``excluding_actor_id`` (bare scripts included) changed after ``since``."""
+    changes = Change.objects.filter(stream__in=streams, at__gt=since)
     if excluding_actor_id is not None:
         changes = changes.exclude(actor_id=excluding_actor_id)
-    return set(changes.values_list("object_id", flat=True).distinct())
+    changed: dict[str, set[int]] = {stream: set() for stream in streams}
+    for stream, object_id in changes.values_list("stream", "object_id").order_by().distinct():
+        changed[stream].add(object_id)
+    return changed

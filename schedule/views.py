@@ -301,7 +301,7 @@ def task_list_view(request: HttpRequest) -> HttpResponse:
         }
         return render(request, "schedule/task_rows.html", context)
     tasks = _with_forecasts(list(task_list()), today=today)
-    changed = changed_since_last_visit(request, page="schedule", stream=TASKS)
+    changed = changed_since_last_visit(request, page="schedule", streams=[TASKS])[TASKS]
     for task in tasks:
         task.changed_since_visit = task.pk in changed
     context = {"tasks": tasks, "task_count": len(tasks), "view": view, "today": today}

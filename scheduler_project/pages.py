@@ -8,7 +8,7 @@ instead of overwriting them.
 
 import copy
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -93,13 +93,18 @@ def plain_decimal(value: Decimal) -> Decimal:
     return number.quantize(Decimal(1)) if number == number.to_integral_value() else number
 
 
-def changed_since_last_visit(request: HttpRequest, *, page: str, stream: str) -> set[int]:
-    """The ids of ``stream``'s objects that others changed since the user last had ``page``
-    open (none on a first visit); the visit is recorded, so they are marked once."""
+def changed_since_last_visit(
+    request: HttpRequest, *, page: str, streams: Collection[str]
+) -> dict[str, set[int]]:
+    """Per stream of ``streams``, the ids of its objects that others changed since the user
+    last had ``page`` open (none on a first visit); the visit is recorded, so they are marked
+    once."""
     previous = page_visit_record(user=request.user, page=page)
     if previous is None:
-        return set()
-    return objects_changed_since(stream=stream, since=previous, excluding_actor_id=request.user.pk)
+        return {stream: set() for stream in streams}
+    return objects_changed_since(
+        streams=streams, since=previous, excluding_actor_id=request.user.pk
+    )
 
 
 def format_person(user: AbstractBaseUser | None) -> str:

@@ -220,6 +220,9 @@ def msg_task_rows(
         task_history_url=_pk_url("changes:object", "tasks"),
         plan_history_url=_pk_url("changes:object", "monthly_tasks"),
         plan_inputs=PlanInputs(context["month"]),
+        changed_since_marker=context.template.engine.get_template(
+            "includes/changed_since_marker.html"
+        ).render(context),
     )
     html = []
     for row in rows:
@@ -262,6 +265,7 @@ class _RowPage:
     task_history_url: Callable[[int], str]
     plan_history_url: Callable[[int], str]
     plan_inputs: PlanInputs
+    changed_since_marker: str
     short_dates: dict[datetime.date, str] = field(default_factory=dict)
     """Dates formatted so far, escaped: the rows' dates repeat."""
 
@@ -283,7 +287,9 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         + (" is-unplanned" if not plan else "")
         + (" is-behind" if figures.is_behind else "")
         + (" has-problem" if row["has_problem"] or (form is not None and form.errors) else "")
+        + (" is-changed-since" if row.get("changed_since_visit") else "")
     )
+    marker = page.changed_since_marker if row.get("changed_since_visit") else ""
     dates = f"{page.short_date(task.start_date)} – {page.short_date(task.end_date)}"
     history = page.plan_history_url(plan.pk) if plan else page.task_history_url(task.pk)
     percent = f"{escape(localize(figures.percent))}%" if figures.percent is not None else "—"
@@ -301,7 +307,7 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f' data-label="{texts.code}"><a class="row-history" href="{history}"'
         f' title="{texts.history}">{code}</a></td>'
         f'<td class="task-name cell-name msg-sticky msg-sticky--name" data-label="{texts.work}"'
-        f' title="{escape(task.name)} ({dates})">{escape(task.name)}</td>'
+        f' title="{escape(task.name)} ({dates})">{marker}{escape(task.name)}</td>'
         f'<td class="task-unit msg-sticky msg-sticky--unit"'
         f' data-label="{texts.unit}">{escape(task.unit)}</td>'
         f'<td class="num plan-col monthly-volume-plan" data-label="{texts.plan_for_month}">'

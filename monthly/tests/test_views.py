@@ -8,13 +8,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from daily.models import DailyWork
-from daily.services import daily_work_delete, daily_work_update
+from daily.services import daily_work_create, daily_work_delete, daily_work_update
 from daily.tests.factories import DailyWorkFactory
 from monthly import views as monthly_views
 from monthly.models import MonthlyTask
-from monthly.services import monthly_task_delete
+from monthly.services import monthly_task_delete, monthly_task_update
 from schedule.models import Task
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
+from schedule.services import task_update
 from schedule.tests.factories import TaskFactory
 
 from .factories import MonthlyTaskFactory
@@ -115,6 +116,39 @@ def test_a_rows_code_links_the_history_of_its_plan_or_else_of_its_task(client, v
 
     assert f'href="/changes/tasks/{unplanned.pk}/" title="History">1.1</a>' in html
     assert f'href="/changes/monthly_tasks/{plan.pk}/" title="History">1.2</a>' in html
+
+
+def row_of(html: str, task: Task) -> str:
+    return html[html.index(f'<tr id="task-{task.pk}"') :].split("</tr>")[0]
+
+
+def test_rows_others_changed_since_the_last_visit_of_the_month_are_marked_once(
+    client, planner, foreman
+):
+    renamed, replanned, reported, mine, untouched = (
+        task_in_november(code=f"1.{n}") for n in range(1, 6)
+    )
+    plan = MonthlyTaskFactory(task=replanned)
+    client.force_login(planner)
+    assert "is-changed-since" not in client.get(order_url("2026-11")).content.decode()
+
+    task_update(task=renamed, data={"name": "Renamed"}, version=None, actor=foreman)
+    monthly_task_update(
+        monthly_task=plan, data={"volume_plan": Decimal(7)}, version=None, actor=foreman
+    )
+    november_12 = datetime.date(2026, 11, 12)
+    daily_work_create(data={"task": reported, "date": november_12, "volume": 2}, actor=foreman)
+    task_update(task=mine, data={"name": "Mine"}, version=None, actor=planner)
+    html = client.get(order_url("2026-11")).content.decode()
+
+    for task in (renamed, replanned, reported):
+        assert "is-changed-since" in row_of(html, task)
+        assert 'class="changed-since-marker"' in row_of(html, task)
+    for task in (mine, untouched):
+        assert "is-changed-since" not in row_of(html, task)
+    assert "is-changed-since" not in client.get(order_url("2026-11")).content.decode()  # seen
+    # Each month is a page of its own: October's first visit marks nothing.
+    assert "is-changed-since" not in client.get(order_url("2026-10")).content.decode()
 
 
 def test_user_without_permissions_is_refused(client, make_user):
@@ -623,9 +657,10 @@ def test_grid_needs_the_same_queries_for_1_and_20_tasks(
     assert len(response.context["rows"]) == tasks
 
 
-GRID_QUERIES = 11
-"""Session and user, permissions, the event log's head, the grid's six (the month is past: the
-forecasts read their own reports) and the savepoint pair of the messages' storage."""
+GRID_QUERIES = 16
+"""Session and user, permissions, the event log's head, the visit (its row read and written in a
+savepoint) and the changes since it, the grid's six (the month is past: the forecasts read their
+own reports) and the savepoint pair of the messages' storage."""
 
 
 @pytest.mark.parametrize("fragment", [False, True])
