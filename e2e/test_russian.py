@@ -82,3 +82,18 @@ def test_the_russian_edit_form_says_when_its_task_changed(open_page):
         "admin тем временем изменил(а) эту работу; при сохранении вы увидите различия."
     )
     screenshot(form, "ru-task-changed-meanwhile")
+
+
+def test_the_schedule_fits_its_card_for_a_planner_on_a_laptop_in_russian(open_page):
+    """A late task's forecast ("на 12 рабочих дней позже") and the row's two buttons once pushed
+    the table past its card, the Delete buttons off the screen."""
+    demo_seed()
+    planner = get_user_model().objects.get(username="planner")
+    schedule = open_page(planner, "/", locale="ru-RU")
+    expect(schedule.locator(".forecast__delta--late").first).to_be_visible()
+
+    card = schedule.locator(".table-card").bounding_box()
+    table = schedule.locator(".task-table").bounding_box()
+    delete = schedule.locator(".row-actions .button--quiet-danger").first.bounding_box()
+    assert table["x"] + table["width"] <= card["x"] + card["width"]
+    assert delete["x"] + delete["width"] <= card["x"] + card["width"]
