@@ -143,10 +143,12 @@ def tasks() -> None:
 def test_three_reports_entered_offline_are_sent_once_after_the_browser_is_reopened(
     tasks, phone, open_page, make_user
 ):
-    petr = make_user(FOREMEN, username="petr")
+    petr = make_user(FOREMEN, username="petr", first_name="Petr", last_name="Ivanov")
     olga = make_user(PLANNERS, username="olga")
     page = phone(petr)
     enter_three_reports_offline(page)
+    # Entered by whom the server's rows name: the full name, not the login.
+    expect(page.locator("tr.is-outbox .daily-work-created-by")).to_have_text(["Petr Ivanov"] * 3)
     page.context.close()
     assert DailyWork.objects.count() == 0
 
@@ -295,7 +297,7 @@ def test_a_work_changed_and_one_deleted_offline_are_sent_when_online_in_russian(
     expect(rows.locator("[data-outbox-state]")).to_have_text(
         ["Ещё не отправлено: сохранено в этом браузере", "Будет удалено"]
     )
-    expect(rows.first.locator(".daily-work-volume")).to_have_text("7.5")
+    expect(rows.first.locator(".daily-work-volume")).to_have_text("7,5")  # as the server writes it
     expect(page.locator("[data-outbox-badge]")).to_have_text("Не отправлено 2")
     screenshot(page, "outbox-pending-phone-ru")
     assert stored_works() == [("5", "Morning"), ("6", "Noon")]

@@ -120,6 +120,15 @@ if (root) {
     [...(form?.elements.task.options ?? [])].find((option) => option.value === String(taskId))
       ?.textContent.trim() ?? "";
 
+  // A volume as the server's rows show it: "7,5" in Russian, grouped by thousands.
+  const volumeFormat = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+    maximumFractionDigits: 20,
+  });
+  const formatVolume = (value) => {
+    const number = Number(value);
+    return value !== "" && Number.isFinite(number) ? volumeFormat.format(number) : value;
+  };
+
   let shownOperations = [];
 
   /**
@@ -165,7 +174,7 @@ if (root) {
         const [code, ...name] = operation.display.taskLabel.split(" ");
         row.querySelector(".task-code").textContent = code;
         row.querySelector(".task-name").textContent = name.join(" ");
-        row.querySelector(".daily-work-volume").textContent = operation.display.volume;
+        row.querySelector(".daily-work-volume").textContent = formatVolume(operation.display.volume);
         row.querySelector(".daily-work-description").textContent =
           operation.display.description || "—";
       }
