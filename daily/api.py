@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from schedule.models import Task
+from schedule.api import TaskField
 from scheduler_project.api import (
     VersionedModelSerializer,
     VersionedModelViewSet,
@@ -21,7 +21,7 @@ from .workbooks import daily_response
 
 
 class DailyWorkSerializer(VersionedModelSerializer):
-    task = serializers.PrimaryKeyRelatedField(queryset=Task.objects.all())
+    task = TaskField()
     task_code = serializers.CharField(source="task.code", read_only=True)
     created_by_username = serializers.CharField(
         source="created_by.username", read_only=True, allow_null=True

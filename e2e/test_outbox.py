@@ -237,13 +237,17 @@ def test_a_report_whose_task_was_deleted_meanwhile_shows_the_refusal_on_its_row(
     page.wait_for_function("!navigator.onLine")
     add_work(page, "2.2 Reinforcement", "1.5", "Mesh")
     add_work(page, "2.2 Reinforcement", "2.5", "Bars")
-    Task.objects.get(code="2.2").delete()
+    deleted = Task.objects.get(code="2.2")
+    deleted_id = deleted.pk
+    deleted.delete()
     page.context.set_offline(False)
 
     refused = page.locator("tr.is-outbox[data-outbox-state=refused]")
     expect(refused).to_have_count(2)
     expect(refused.first.locator("[data-outbox-state]")).to_have_text("Refused by the server:")
-    expect(refused.first.locator("[data-outbox-reason]")).to_contain_text("does not exist")
+    expect(refused.first.locator("[data-outbox-reason]")).to_have_text(
+        f"There is no task {deleted_id}: it may have been deleted."
+    )
     expect(page.locator("[data-outbox-badge-count]")).to_have_text("2")
     screenshot(page, "outbox-refused-phone")
 

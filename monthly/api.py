@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from daily.models import DailyWork
+from schedule.api import TaskField
 from schedule.models import CODE_MAX_LENGTH, VOLUME_DECIMALS, Task
 from schedule.selectors import ForecastStatus, Weighting
 from scheduler_project.api import (
@@ -59,7 +60,7 @@ class MonthSerializerField(serializers.Field):
 
 class MonthlyTaskSerializer(VersionedModelSerializer):
     month = MonthSerializerField()
-    task = serializers.PrimaryKeyRelatedField(queryset=Task.objects.all())
+    task = TaskField()
     task_code = serializers.CharField(source="task.code", read_only=True)
 
     class Meta:

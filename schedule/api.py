@@ -2,6 +2,7 @@ from typing import Any
 
 import django_filters
 from django.http import FileResponse
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +18,18 @@ from .models import CalendarDay, Task
 from .selectors import task_list
 from .services import task_create, task_delete, task_update
 from .workbooks import schedule_response
+
+
+class TaskField(serializers.PrimaryKeyRelatedField):
+    """A task by its id, for the plans and reports that refer to one; an id that names no task
+    (deleted meanwhile, say) is refused in words a foreman's outbox can show."""
+
+    default_error_messages = {
+        "does_not_exist": _("There is no task {pk_value}: it may have been deleted."),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(queryset=Task.objects.all(), **kwargs)
 
 
 class TaskSerializer(VersionedModelSerializer):

@@ -331,7 +331,7 @@ TOO_SMALL = {"volume": ["Ensure this value is greater than or equal to 0.001."]}
             {"volume": "1" * 12},
             {"volume": ["Ensure that there are no more than 11 digits before the decimal point."]},
         ),
-        ({"task": 999}, {"task": ['Invalid pk "999" - object does not exist.']}),
+        ({"task": 999}, {"task": ["There is no task 999: it may have been deleted."]}),
         ({"task": "abc"}, {"task": ["Incorrect type. Expected pk value, received str."]}),
         ({"task": [1]}, {"task": ["Incorrect type. Expected pk value, received list."]}),
         (

@@ -297,7 +297,7 @@ BAD_MONTH = {"month": ["Enter a month as YYYY-MM, e.g. 2026-11."]}
             {"month": "2026-11"},
             {"non_field_errors": ["This task already has a plan for this month."]},
         ),
-        ({"task": 999}, {"task": ['Invalid pk "999" - object does not exist.']}),
+        ({"task": 999}, {"task": ["There is no task 999: it may have been deleted."]}),
         ({"task": "abc"}, {"task": ["Incorrect type. Expected pk value, received str."]}),
         (
             {"volume_plan": "-1"},
