@@ -4,9 +4,12 @@ The preview reads and writes nothing but returns what it saw (``Seen``: each tas
 version, each monthly plan's) beside its verdict on every row. The apply takes that record back:
 under one transaction, with the rows locked, anything that differs from it is a conflict and
 nothing is written, so a change made in the app between the two steps is never overwritten
-unseen. A file exported by the app carries each task's version too: a row whose task has moved
-on since the export, and whose values differ from the app's, is a conflict already at the
-preview, and the user decides per row (``Decision``).
+unseen. A file exported by the app carries each task's version too: a row whose task has moved on
+since the export changes only what the file changed since then (its values that differ from
+the task's at that version), as any stale write does (``merge_stale``): a report meanwhile, or
+another person's edit of other fields, is kept and no conflict. Only a field both changed, to
+different values, makes the row a conflict already at the preview, and the user decides per
+row (``Decision``).
 
 Tasks are matched by code. ``volume_fact`` is never imported (it is the sum of daily works). An
 empty month cell leaves the app's plan for that month as it is; a plan is removed only by
@@ -267,14 +270,19 @@ def _row_preview(
         changes += [FieldChange(month_heading(m), None, v) for m, v in row.monthly_plans.items()]
         return RowPreview(row=row.row, code=row.code, kind=RowKind.NEW, changes=tuple(changes))
     changes = task_changes(row, task, sheet=sheet) + plan_changes(row, task, plans)
+    kind = RowKind.CHANGED
+    if row.version is not None and row.version != task.version:
+        merged = _merged_changes(row, task, sheet=sheet, seen_version=row.version)
+        if merged is None:
+            kind = RowKind.CONFLICT
+        else:  # only what the file changed since the export
+            changes = [
+                FieldChange(name, getattr(task, name), new) for name, new in merged.items()
+            ] + plan_changes(row, task, plans)
     if not changes:
         kind = RowKind.UNCHANGED
-    elif (row.version is not None and row.version != task.version) or (
-        since is not None and _changed_since(since, row, task, plans)
-    ):
+    elif since is not None and _changed_since(since, row, task, plans):
         kind = RowKind.CONFLICT
-    else:
-        kind = RowKind.CHANGED
     return RowPreview(row=row.row, code=row.code, kind=kind, changes=tuple(changes))
 
 
@@ -404,10 +412,11 @@ def schedule_import_apply(
         if conflicts:
             raise ImportConflict(conflicts)
         for row in rows:
-            # A row decided "the file's" overwrites; any other merges with what changed since.
+            # A row decided "the file's" overwrites; any other merges with what changed since
+            # the export it came from (or else since the preview).
             seen_version = None
             if row.code in seen.tasks and decisions.get(row.row) != Decision.FILE:
-                seen_version = seen.tasks[row.code][1]
+                seen_version = row.version if row.version is not None else seen.tasks[row.code][1]
             _apply_row(
                 row,
                 by_code.get(row.code),
@@ -478,18 +487,25 @@ def _row_conflict(
         return _("deleted in the app since the preview")
     if not task_changes(row, task, sheet=sheet) and not plan_changes(row, task, plans):
         return None
-    if (
-        task.version != version
-        and _merged_changes(row, task, sheet=sheet, seen_version=version) is None
-    ):
-        return _("changed in the app since the preview")
+    if row.row in seen.contested and row.row not in decisions:
+        return _("changed in the app after the file was exported: choose which values to keep")
+    if decisions.get(row.row) == Decision.FILE:
+        # The file's values overwrite the app's as the preview showed them, and no later ones.
+        if task.version != version:
+            return _("changed in the app since the preview")
+    else:
+        # The apply merges with what changed since the export (or else since the preview).
+        base = row.version if row.version is not None else version
+        if (
+            task.version != base
+            and _merged_changes(row, task, sheet=sheet, seen_version=base) is None
+        ):
+            return _("changed in the app since the preview")
     for month in row.monthly_plans:
         if _plan_state(plans.get((task_id, month))) != seen.monthly_plans.get((task_id, month)):
             return _("its plan for %(month)s changed in the app since the preview") % {
                 "month": month_heading(month)
             }
-    if row.row in seen.contested and row.row not in decisions:
-        return _("changed in the app after the file was exported: choose which values to keep")
     return None
 
 

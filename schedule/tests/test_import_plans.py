@@ -101,7 +101,7 @@ def test_the_preview_classifies_every_row_and_lists_the_tasks_missing_from_the_f
         *numbered(
             sheet_row(same),
             sheet_row(changed, volume_plan=Decimal("150.000")),
-            sheet_row(contested, version=exported_version, unit="t"),
+            sheet_row(contested, version=exported_version, name="Renamed in the file", unit="t"),
             sheet_row("9.1"),
         ),
         invalid=[InvalidRow(row=6, code="9.2", errors=[CellError("D6", "not a number")])],
@@ -121,7 +121,7 @@ def test_the_preview_classifies_every_row_and_lists_the_tasks_missing_from_the_f
         FieldChange("volume_plan", Decimal("100.000"), Decimal("150.000")),
     )
     assert preview.rows[2].changes == (
-        FieldChange("name", "Renamed in the app", sheet.rows[2].name),
+        FieldChange("name", "Renamed in the app", "Renamed in the file"),
         FieldChange("unit", "m³", "t"),
     )
     assert [str(error) for error in preview.rows[4].errors] == ["D6: not a number"]
@@ -148,6 +148,66 @@ def test_a_row_whose_task_moved_on_since_the_export_but_agrees_with_the_app_is_u
     preview = schedule_import_preview(sheet=sheet_of(dataclasses.replace(row, name="Renamed")))
 
     assert [row.kind for row in preview.rows] == [RowKind.UNCHANGED]
+
+
+def test_a_report_since_the_export_is_no_conflict_and_the_files_change_is_applied(
+    capture_events,
+):
+    task = TaskFactory(name="Old")
+    row = sheet_row(task, name="From the file")  # carries the exported version
+    DailyWorkFactory(task=task, volume=Decimal("7"))  # moves the volume done and the version
+
+    preview = schedule_import_preview(sheet=sheet_of(row))
+
+    assert [(row.kind, row.changes) for row in preview.rows] == [
+        (RowKind.CHANGED, (FieldChange("name", "Old", "From the file"),))
+    ]
+    with capture_events(expected=1):
+        apply(sheet_of(row), seen=preview.seen)
+    task.refresh_from_db()
+    assert (task.name, task.volume_fact) == ("From the file", Decimal("7.000"))
+
+
+def test_a_field_changed_in_the_app_since_the_export_is_kept_beside_the_files_change():
+    task = TaskFactory(name="Old", unit="m³")
+    row = sheet_row(task, unit="t")
+    task_update(task=task, data={"name": "Renamed in the app"}, version=None)
+
+    preview = schedule_import_preview(sheet=sheet_of(row))
+
+    assert [(row.kind, row.changes) for row in preview.rows] == [
+        (RowKind.CHANGED, (FieldChange("unit", "m³", "t"),))
+    ]
+    apply(sheet_of(row), seen=preview.seen)
+    task.refresh_from_db()
+    assert (task.name, task.unit) == ("Renamed in the app", "t")
+
+
+def test_an_exported_row_left_alone_does_not_undo_a_later_change_in_the_app(capture_events):
+    task = TaskFactory(name="Old")
+    row = sheet_row(task)
+    task_update(task=task, data={"name": "Renamed in the app"}, version=None)
+
+    preview = schedule_import_preview(sheet=sheet_of(row))
+
+    assert [row.kind for row in preview.rows] == [RowKind.UNCHANGED]
+    with capture_events(expected=0):
+        result = apply(sheet_of(row), seen=preview.seen)
+    assert result.unchanged == 1
+    assert Task.objects.get(pk=task.pk).name == "Renamed in the app"
+
+
+def test_a_contested_row_decided_for_the_file_is_refused_again_after_a_later_change():
+    task = TaskFactory(name="Old", unit="m³")
+    row = sheet_row(task, name="From the file")
+    task_update(task=task, data={"name": "Renamed in the app"}, version=None)
+    preview = schedule_import_preview(sheet=sheet_of(row))
+    assert preview.seen.contested == {row.row}
+    task_update(task=task, data={"unit": "t"}, version=None)  # after the preview
+
+    with pytest.raises(ImportConflict, match="changed in the app since the preview"):
+        apply(sheet_of(row), seen=preview.seen, decisions={row.row: Decision.FILE})
+    assert Task.objects.get(pk=task.pk).unit == "t"
 
 
 @pytest.mark.parametrize(
