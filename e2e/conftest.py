@@ -244,6 +244,22 @@ def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]
     assert errors == []
 
 
+def wait_until_subscribed(page: Page) -> None:
+    """The page's subscribe answered: "connected" is shown as soon as the socket opens."""
+    page.evaluate(
+        """async () => {
+             window.e2eRealtime = (await import("/static/realtime/websocket.js")).realtime;
+           }"""
+    )
+    page.wait_for_function("window.e2eRealtime.subscribing === 0")
+
+
+FORBIDDEN = (
+    "You may no longer view this page, so it is not kept up to date. Reload it or sign in again."
+)
+"""What a live page says once the user may no longer view its streams."""
+
+
 def live_status(page: Page):
     return page.locator("[data-live-status]")
 

@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from e2e.conftest import CLIENT_SETTINGS, notices
+from e2e.conftest import CLIENT_SETTINGS, FORBIDDEN, notices, wait_until_subscribed
 from schedule.roles import PLANNERS, VIEWERS
 from schedule.services import task_update
 from schedule.tests.factories import TaskFactory
@@ -41,10 +41,6 @@ document.addEventListener("realtime:task_updated", () => {
   document.documentElement.dataset.e2eHeard = String(heard);
 });
 """
-
-FORBIDDEN = (
-    "You may no longer view this page, so it is not kept up to date. Reload it or sign in again."
-)
 
 FORBIDDEN_RU = (
     "У вас больше нет доступа к этой странице, и она не обновляется. "
@@ -163,6 +159,7 @@ def test_a_page_whose_stream_the_user_loses_stops_and_says_why(open_page, make_u
     ivan = make_user(VIEWERS, username="ivan")
     watcher = open_page(ivan, "/")
     record(watcher)
+    wait_until_subscribed(watcher)
     watcher.evaluate(
         """() => {
              const lost = new Set();
@@ -190,3 +187,20 @@ def test_a_page_whose_stream_the_user_loses_stops_and_says_why(open_page, make_u
         """async () => [...(await import("/static/realtime/websocket.js")).realtime.streams]"""
     )
     assert streams == []
+
+
+def test_a_page_reconnecting_after_its_user_lost_the_permission_stops_and_says_why(
+    open_page, make_user
+):
+    """A phone whose socket dropped comes back after the permission went: its subscribe is
+    refused, and the page says so instead of showing "connected" over data it cannot keep."""
+    task = TaskFactory(code="1.1", name="Excavation")
+    ivan = make_user(VIEWERS, username="ivan")
+    watcher = open_page(ivan, "/")
+    wait_until_subscribed(watcher)
+
+    ivan.groups.clear()
+    watcher.evaluate("() => window.e2eRealtime.drop(window.e2eRealtime.socket)")
+
+    expect(watcher.locator("[data-live-problem]")).to_have_text(FORBIDDEN)
+    expect(watcher.locator(f"#task-{task.pk} .task-name")).to_have_text("Excavation")

@@ -14,10 +14,17 @@ from playwright.sync_api import Page, expect
 from rest_framework.authtoken.models import Token
 
 from daily.tests.factories import DailyWorkFactory
-from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
+from e2e.conftest import (
+    FORBIDDEN,
+    assert_not_reloaded,
+    mark_document,
+    notices,
+    screenshot,
+    wait_until_subscribed,
+)
 from schedule.demo import demo_seed
 from schedule.models import Task
-from schedule.roles import FOREMEN, PLANNERS
+from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -155,3 +162,17 @@ def test_the_chart_draws_under_the_content_security_policy(open_page, make_user)
     expect(summary(page, "planned")).not_to_have_text("—")
     assert len(chart_series(page)["labels"]) == 11
     assert page.evaluate("() => window.cspViolations") == []
+
+
+def test_the_progress_page_of_a_user_who_lost_the_permission_says_it_is_not_kept_current(
+    open_page, make_user
+):
+    TaskFactory(code="1.1", name="Excavation")
+    ivan = make_user(VIEWERS, username="ivan")
+    page = open_page(ivan, "/progress/")
+    wait_until_subscribed(page)
+
+    ivan.groups.clear()
+    page.evaluate("() => window.e2eRealtime.drop(window.e2eRealtime.socket)")
+
+    expect(page.locator("[data-live-problem]")).to_have_text(FORBIDDEN)

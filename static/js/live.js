@@ -16,7 +16,7 @@
  * a redirect to the login page) stops the table: a message on the page says what is wrong.
  */
 
-import { backoffDelay, realtime } from "../realtime/websocket.js";
+import { backoffDelay, isStreamForbidden, realtime } from "../realtime/websocket.js";
 
 export { realtime };
 
@@ -217,10 +217,11 @@ export class LiveTable {
     this.failures = 0; // fetches failed in a row
     this.stopped = false;
     this.problem = null;
-    // The server unsubscribed a stream the page shows (its view permission was removed): the
-    // page can no longer be kept current, and says so as for a 403 of a fragment.
+    // The server unsubscribed a stream the page shows, or refused it on a reconnect (its view
+    // permission was removed): the page can no longer be kept current, and says so as for a
+    // 403 of a fragment.
     document.addEventListener("realtime:error", ({ detail }) => {
-      if (detail.code === "forbidden" && Array.isArray(detail.events) && !this.stopped) {
+      if (isStreamForbidden(detail) && !this.stopped) {
         this.stop(403, []);
       }
     });

@@ -10,7 +10,7 @@
  * ask for one more. Changed rows and the moved figures are highlighted.
  */
 
-import { backoffDelay, realtime } from "../realtime/websocket.js";
+import { backoffDelay, isStreamForbidden, realtime } from "../realtime/websocket.js";
 import {
   describe,
   highlight,
@@ -111,6 +111,10 @@ class ProgressPage {
     this.problem = null;
     this.chart = this.createChart();
     this.showSummary(this.curve);
+    // Its streams refused for want of the view permission: the page says it is not kept current.
+    document.addEventListener("realtime:error", ({ detail }) => {
+      if (isStreamForbidden(detail) && !this.stopped) this.stop(403);
+    });
   }
 
   // The chart.

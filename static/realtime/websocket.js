@@ -549,6 +549,17 @@ export function backoffDelay(attempt, { reconnectDelay, reconnectDelayMax }, ran
 }
 
 /**
+ * Whether an `error` frame says the page's streams are not delivered any more for want of the
+ * view permission: lost while subscribed (`events`: the streams unsubscribed), or refused when
+ * they were asked for again (a reconnect after the permission went). Presence refusals name a
+ * `page` and are not about the streams.
+ * @param {{code?: string, page?: string}} frame
+ */
+export function isStreamForbidden(frame) {
+  return frame.code === "forbidden" && frame.page === undefined;
+}
+
+/**
  * The wait before the attempt after a server's `retry_after` hint (seconds): at least the hint,
  * jittered up to 150 % of it, so that the clients a server turned away do not return together.
  * @param {number} retryAfter
