@@ -247,8 +247,13 @@ def _render_fragment(request: HttpRequest, month: datetime.date) -> HttpResponse
     return render(request, "monthly/order_rows.html", context)
 
 
+MSG_VIEW_PERMISSIONS = ["monthly.view_monthlytask", "schedule.view_task", "daily.view_dailywork"]
+"""The МСГ shows tasks, plans and reports: the page and its export need the view permission of
+each."""
+
+
 @require_GET
-@permission_required("monthly.view_monthlytask", raise_exception=True)
+@permission_required(MSG_VIEW_PERMISSIONS, raise_exception=True)
 def order_view(request: HttpRequest) -> HttpResponse:
     raw = request.GET.get("month", "").strip()
     if is_fragment_request(request):
@@ -278,13 +283,10 @@ def order_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@permission_required(
-    ["monthly.view_monthlytask", "schedule.view_task", "daily.view_dailywork"],
-    raise_exception=True,
-)
+@permission_required(MSG_VIEW_PERMISSIONS, raise_exception=True)
 def order_export_view(request: HttpRequest) -> HttpResponse:
     """The МСГ of ``?month=YYYY-MM`` (default this month), of ``?section=`` if given, as an
-    Excel file: it shows tasks, plans and reports, so it needs the view permission of each."""
+    Excel file."""
     raw = request.GET.get("month", "").strip()
     section = request.GET.get("section", "").strip() or None
     try:

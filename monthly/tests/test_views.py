@@ -2,6 +2,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -157,6 +158,42 @@ def test_user_without_permissions_is_refused(client, make_user):
 
     assert client.get(ORDER_URL).status_code == 403
     assert client.get(delete_url(plan)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("permissions", "status"),
+    [
+        (["view_monthlytask"], 403),
+        (["view_monthlytask", "view_task"], 403),
+        (["view_monthlytask", "view_dailywork"], 403),
+        (["view_monthlytask", "view_task", "view_dailywork"], 200),
+    ],
+)
+def test_the_page_shows_tasks_plans_and_reports_so_it_needs_the_view_permission_of_each(
+    client, make_user, permissions, status
+):
+    user = make_user(None)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=permissions))
+    client.force_login(user)
+
+    assert client.get(ORDER_URL).status_code == status
+    menu = client.get(reverse("schedule:task_list")).content.decode()
+    assert (ORDER_URL in menu) == (status == 200)
+
+
+def test_the_page_asks_for_the_calendars_events_only_of_who_may_view_it(client, make_user):
+    user = make_user(None)
+    codenames = ["view_monthlytask", "view_task", "view_dailywork"]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(user)
+    html = client.get(ORDER_URL).content.decode()
+    assert 'data-streams="tasks monthly_tasks daily_works"' in html
+
+    user.user_permissions.add(Permission.objects.get(codename="view_calendarday"))
+    user = type(user).objects.get(pk=user.pk)  # the permission cache
+    client.force_login(user)
+    html = client.get(ORDER_URL).content.decode()
+    assert 'data-streams="tasks monthly_tasks daily_works calendar_days"' in html
 
 
 @pytest.mark.parametrize("role", [FOREMEN, VIEWERS])

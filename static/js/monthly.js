@@ -170,7 +170,8 @@ if (root) {
     notifyResynced();
   });
 
-  realtime.subscribe(["tasks", "monthly_tasks", "daily_works", "calendar_days"]);
+  // The calendar's stream only for who may view it (the page needs the other three).
+  realtime.subscribe(root.dataset.streams.split(/\s+/).filter(Boolean));
   realtime.connect();
 }
 
