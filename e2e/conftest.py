@@ -251,7 +251,7 @@ def wait_until_subscribed(page: Page) -> None:
              window.e2eRealtime = (await import("/static/realtime/websocket.js")).realtime;
            }"""
     )
-    page.wait_for_function("window.e2eRealtime.subscribing === 0")
+    page.wait_for_function("() => window.e2eRealtime.subscribing === 0")
 
 
 FORBIDDEN = (

@@ -392,7 +392,7 @@ def test_a_lag_runs_until_the_pages_handler_has_applied_the_frame(client_page, s
     )
     expect(page.locator("#status")).to_have_text("connected 0")
     scripted.send(task_updated(9, server_ts(0, 0)))
-    page.wait_for_function("window.release !== null")
+    page.wait_for_function("() => window.release !== null")
     page.wait_for_timeout(1000)  # the page is still applying the frame: the lag grows
 
     page.evaluate("window.release()")

@@ -78,7 +78,7 @@ def add_work(page: Page, task: str, volume: str, description: str = "") -> None:
 
 def enter_three_reports_offline(page: Page) -> None:
     page.context.set_offline(True)
-    page.wait_for_function("!navigator.onLine")
+    page.wait_for_function("() => !navigator.onLine")
     add_work(page, "2.1 Concrete works", "1", "Morning")
     add_work(page, "2.1 Concrete works", "2", "Noon")
     add_work(page, "2.2 Reinforcement", "3", "Evening")
@@ -234,7 +234,7 @@ def test_a_report_whose_task_was_deleted_meanwhile_shows_the_refusal_on_its_row(
     petr = make_user(FOREMEN, username="petr")
     page = phone(petr)
     page.context.set_offline(True)
-    page.wait_for_function("!navigator.onLine")
+    page.wait_for_function("() => !navigator.onLine")
     add_work(page, "2.2 Reinforcement", "1.5", "Mesh")
     add_work(page, "2.2 Reinforcement", "2.5", "Bars")
     deleted = Task.objects.get(code="2.2")
@@ -286,7 +286,7 @@ def test_a_work_changed_and_one_deleted_offline_are_sent_when_online_in_russian(
         )
     page = phone(petr, locale="ru-RU")
     page.context.set_offline(True)
-    page.wait_for_function("!navigator.onLine")
+    page.wait_for_function("() => !navigator.onLine")
     rows = page.locator("tr[data-daily-work-id]")
     form = page.locator("[data-outbox-form]")
 
@@ -329,7 +329,7 @@ def test_an_offline_change_of_a_work_changed_meanwhile_is_refused_and_resent_ove
     )
     page = phone(petr)
     page.context.set_offline(True)
-    page.wait_for_function("!navigator.onLine")
+    page.wait_for_function("() => !navigator.onLine")
     row = page.locator("tr[data-daily-work-id]")
     row.get_by_role("link", name="Edit").click()
     page.get_by_label("Volume").fill("7")
@@ -405,7 +405,7 @@ def test_another_tab_shows_the_outbox_of_the_browser(tasks, phone, make_user):
     other = page.context.new_page()
     other.goto("/")
     page.context.set_offline(True)
-    page.wait_for_function("!navigator.onLine")
+    page.wait_for_function("() => !navigator.onLine")
     add_work(page, "2.1 Concrete works", "1", "Morning")
 
     expect(other.locator("[data-outbox-badge-count]")).to_have_text("1")
