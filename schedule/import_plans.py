@@ -281,15 +281,28 @@ def _row_preview(
             ] + plan_changes(row, task, plans)
     if not changes:
         kind = RowKind.UNCHANGED
-    elif since is not None and _changed_since(since, row, task, plans):
+    elif since is not None and _changed_since(since, row, task, plans, sheet=sheet):
         kind = RowKind.CONFLICT
     return RowPreview(row=row.row, code=row.code, kind=kind, changes=tuple(changes))
 
 
 def _changed_since(
-    since: Seen, row: SheetRow, task: Task, plans: Mapping[MonthKey, MonthlyTask]
+    since: Seen,
+    row: SheetRow,
+    task: Task,
+    plans: Mapping[MonthKey, MonthlyTask],
+    *,
+    sheet: ScheduleSheet,
 ) -> bool:
-    if since.tasks.get(row.code) != (task.pk, task.version):
+    """Whether the app changed, since the earlier preview, something the row changes: its
+    task's fields merge as a stale write's (a report meanwhile is no change), its month plans
+    must be as they were."""
+    seen_task = since.tasks.get(row.code)
+    if seen_task is None or seen_task[0] != task.pk:
+        return True
+    if seen_task[1] != task.version and (
+        _merged_changes(row, task, sheet=sheet, seen_version=seen_task[1]) is None
+    ):
         return True
     return any(
         _plan_state(plans.get((task.pk, month))) != since.monthly_plans.get((task.pk, month))

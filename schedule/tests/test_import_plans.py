@@ -351,6 +351,25 @@ def test_a_change_made_in_the_app_between_preview_and_apply_refuses_the_apply_un
     assert Task.objects.get(pk=second.pk).unit == "t"
 
 
+def test_a_report_before_the_preview_shown_again_after_a_refused_apply_is_no_conflict():
+    reported, renamed = TaskFactory.create_batch(2)
+    sheet = sheet_of(
+        *numbered(
+            sheet_row(reported, name="From the file", version=None),
+            sheet_row(renamed, name="Also from the file", version=None),
+        )
+    )
+    preview = schedule_import_preview(sheet=sheet)
+    task_update(task=renamed, data={"name": "Another user's"}, version=None)
+    with pytest.raises(ImportConflict):
+        apply(sheet, seen=preview.seen)
+    DailyWorkFactory(task=reported, volume=Decimal("2"))  # moves only the volume done
+
+    again = schedule_import_preview(sheet=sheet, since=preview.seen)
+
+    assert [row.kind for row in again.rows] == [RowKind.CHANGED, RowKind.CONFLICT]
+
+
 def test_a_row_that_agrees_with_the_app_after_a_change_meanwhile_is_no_conflict(capture_events):
     task = TaskFactory(name="Old")
     sheet = sheet_of(sheet_row(task, name="New", version=None), sheet_row("9.1", row=3))
