@@ -311,6 +311,9 @@ def test_a_work_changed_and_one_deleted_offline_are_sent_when_online_in_russian(
     expect(rows.locator(".daily-work-description")).to_have_text(["Morning"])
     expect(rows.locator(".daily-work-volume")).to_have_text(["7,5"])
     assert stored_works() == [("7.5", "Morning")]
+    notices = page.locator("[data-live-notices]")
+    expect(notices).to_contain_text("Запись 2.1 за 25.11.2026 сохранена.")
+    expect(notices).to_contain_text("Запись 2.1 за 25.11.2026 удалена.")
 
 
 def test_an_offline_change_of_a_work_changed_meanwhile_is_refused_and_resent_over_the_new_version(
