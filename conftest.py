@@ -34,6 +34,46 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
         database.setdefault("TEST", {})["NAME"] = str(name)
 
 
+LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE for a lock not granted within ``lock_timeout``."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_gives_way_to_servers() -> Iterator[None]:
+    """On PostgreSQL, the flush after a transactional test gives way to a server's query.
+
+    The realtime tests' daphne and uvicorn processes share the test database and may still be
+    reading it (a log poll, a permission check) when the test ends. ``TRUNCATE`` takes its
+    tables' locks one by one, and a read that holds one of them while waiting for another
+    deadlocks with it; PostgreSQL then aborts one side, the flush or the server's read. Here each
+    lock is waited for at most 200 ms, well inside ``deadlock_timeout`` (1 s): the flush rolls
+    back, the read finishes, and the flush runs again.
+    """
+    from django.db import transaction
+    from django.db.backends.postgresql.operations import DatabaseOperations
+    from django.db.utils import OperationalError
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        for attempt in range(1, 51):
+            try:
+                with (
+                    transaction.atomic(using=self.connection.alias),
+                    self.connection.cursor() as cursor,
+                ):
+                    cursor.execute("SET LOCAL lock_timeout = '200ms'")
+                    for sql in sql_list:
+                        cursor.execute(sql)
+                return
+            except OperationalError as error:
+                state = getattr(error.__cause__, "sqlstate", None)
+                if state != LOCK_NOT_AVAILABLE or attempt == 50:
+                    raise
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings) -> None:
     settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
