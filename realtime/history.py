@@ -162,6 +162,15 @@ def change_fields(change: Change) -> list[FieldChange]:
     ]
 
 
+def changes_since(*, stream: str, since: datetime.datetime) -> list[tuple[int, str, dict]]:
+    """The stream's changes after ``since``, oldest first: (object id, kind, fields)."""
+    return list(
+        Change.objects.filter(stream=stream, at__gt=since)
+        .order_by("id")
+        .values_list("object_id", "kind", "fields")
+    )
+
+
 def objects_changed_since(
     *, streams: Collection[str], since: datetime.datetime, excluding_actor_id: int | None
 ) -> dict[str, set[int]]:

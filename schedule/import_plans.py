@@ -29,10 +29,14 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils.translation import gettext as _
 
+from monthly.fields import parse_month
 from monthly.models import MonthlyTask
 from monthly.services import monthly_task_create, monthly_task_update
 from realtime.context import VIA_IMPORT, writing_via
 from realtime.events import events_batched
+from realtime.history import changes_since
+from realtime.models import Change
+from realtime.protocol import MONTHLY_TASKS
 from scheduler_project.versioning import VersionConflict, merge_stale
 
 from .imports import CellError, InvalidRow, ScheduleSheet, SheetRow
@@ -203,10 +207,11 @@ def schedule_import_preview(*, sheet: ScheduleSheet, since: Seen | None = None) 
         task_ids=[tasks[row.code].pk for row in sheet.rows if row.code in tasks],
         months=sheet.months,
     )
+    then = plans_at_export(sheet)
     previews = [_invalid_preview(row) for row in sheet.invalid]
     contested = set()
     for row in sheet.rows:
-        preview = _row_preview(row, tasks.get(row.code), plans, sheet=sheet, since=since)
+        preview = _row_preview(row, tasks.get(row.code), plans, sheet=sheet, since=since, then=then)
         if preview.kind == RowKind.CONFLICT:
             contested.add(row.row)
         previews.append(preview)
@@ -225,6 +230,61 @@ def _plans(*, task_ids: list[int], months: list[datetime.date]) -> dict[MonthKey
         return {}
     found = MonthlyTask.objects.filter(task_id__in=task_ids, month__in=months)
     return {(plan.task_id, plan.month): plan for plan in found}
+
+
+@dataclass(frozen=True, slots=True)
+class PlanThen:
+    """A monthly plan the app changed after the file was exported: its volume then (None: no
+    plan), or, ``known`` False, moved between tasks or months since, so not known."""
+
+    volume: Decimal | None
+    known: bool = True
+
+
+PlansThen = Mapping[MonthKey, PlanThen]
+
+
+def plans_at_export(sheet: ScheduleSheet) -> dict[MonthKey, PlanThen]:
+    """The plans the app changed since the sheet was exported, each as it was then (from the
+    history; the sheet's monthly cells carry no version). Empty for a file the app did not
+    export. A key's first change since tells: created (no plan then), updated (its volume
+    before), deleted (its volume before); a move leaves both ends unknown."""
+    if sheet.exported_at is None or not sheet.months:
+        return {}
+    changes = changes_since(stream=MONTHLY_TASKS, since=sheet.exported_at)
+    if not changes:
+        return {}
+    keys: dict[int, MonthKey] = {
+        pk: (task_id, month)
+        for pk, task_id, month in MonthlyTask.objects.filter(
+            pk__in={object_id for object_id, _kind, _fields in changes}
+        ).values_list("pk", "task_id", "month")
+    }
+    for object_id, kind, fields in changes:  # plans deleted since: their last key
+        if kind == Change.DELETED:
+            keys.setdefault(object_id, (fields["task"][0], parse_month(fields["month"][0])))
+    then: dict[MonthKey, PlanThen] = {}
+    for object_id, kind, fields in changes:
+        volume = fields.get("volume_plan")
+        if kind == Change.CREATED:
+            key: MonthKey | None = (fields["task"][1], parse_month(fields["month"][1]))
+            then.setdefault(key, PlanThen(None))
+        elif kind == Change.UPDATED and ("task" in fields or "month" in fields):
+            current = keys.get(object_id)
+            for side in (0, 1):
+                task_id = fields["task"][side] if "task" in fields else None
+                month = parse_month(fields["month"][side]) if "month" in fields else None
+                if current is not None or (task_id is not None and month is not None):
+                    key = (
+                        task_id if task_id is not None else current[0],
+                        month if month is not None else current[1],
+                    )
+                    then.setdefault(key, PlanThen(None, known=False))
+        else:
+            key = keys.get(object_id)
+            if key is not None and (kind == Change.DELETED or volume is not None):
+                then.setdefault(key, PlanThen(Decimal(volume[0])))
+    return then
 
 
 def _missing(task_ids: list[int]) -> list[MissingTask]:
@@ -259,6 +319,7 @@ def _row_preview(
     *,
     sheet: ScheduleSheet,
     since: Seen | None,
+    then: PlansThen,
 ) -> RowPreview:
     errors = row_errors(row)
     if errors:
@@ -269,16 +330,23 @@ def _row_preview(
         ]
         changes += [FieldChange(month_heading(m), None, v) for m, v in row.monthly_plans.items()]
         return RowPreview(row=row.row, code=row.code, kind=RowKind.NEW, changes=tuple(changes))
+    # A conflict shows every difference; otherwise only what the file changed since the export.
     changes = task_changes(row, task, sheet=sheet) + plan_changes(row, task, plans)
     kind = RowKind.CHANGED
+    task_part = task_changes(row, task, sheet=sheet)
     if row.version is not None and row.version != task.version:
         merged = _merged_changes(row, task, sheet=sheet, seen_version=row.version)
         if merged is None:
             kind = RowKind.CONFLICT
-        else:  # only what the file changed since the export
-            changes = [
+        else:
+            task_part = [
                 FieldChange(name, getattr(task, name), new) for name, new in merged.items()
-            ] + plan_changes(row, task, plans)
+            ]
+    if kind != RowKind.CONFLICT:
+        if plan_conflicts(row, task, plans, then):
+            kind = RowKind.CONFLICT
+        else:
+            changes = task_part + plan_changes(row, task, plans, then)
     if not changes:
         kind = RowKind.UNCHANGED
     elif since is not None and _changed_since(since, row, task, plans, sheet=sheet):
@@ -331,15 +399,52 @@ def task_changes(row: SheetRow, task: Task, *, sheet: ScheduleSheet) -> list[Fie
 
 
 def plan_changes(
-    row: SheetRow, task: Task, plans: Mapping[MonthKey, MonthlyTask]
+    row: SheetRow,
+    task: Task,
+    plans: Mapping[MonthKey, MonthlyTask],
+    then: PlansThen | None = None,
 ) -> list[FieldChange]:
+    """The row's month plans that differ from the app's; with ``then`` (``plans_at_export``),
+    not those the file has as they were exported: the app's newer value stays."""
     changes = []
-    for month, volume in row.monthly_plans.items():
+    for month, volume in _changed_months(row, task, plans, then):
         plan = plans.get((task.pk, month))
         old = None if plan is None else plan.volume_plan
-        if old != volume:
-            changes.append(FieldChange(month_heading(month), old, volume))
+        changes.append(FieldChange(month_heading(month), old, volume))
     return changes
+
+
+def _changed_months(
+    row: SheetRow,
+    task: Task,
+    plans: Mapping[MonthKey, MonthlyTask],
+    then: PlansThen | None,
+) -> list[tuple[datetime.date, Decimal]]:
+    changed = []
+    for month, volume in row.monthly_plans.items():
+        plan = plans.get((task.pk, month))
+        if (None if plan is None else plan.volume_plan) == volume:
+            continue
+        before = then.get((task.pk, month)) if then else None
+        if before is not None and before.known and before.volume == volume:
+            continue
+        changed.append((month, volume))
+    return changed
+
+
+def plan_conflicts(
+    row: SheetRow, task: Task, plans: Mapping[MonthKey, MonthlyTask], then: PlansThen
+) -> list[datetime.date]:
+    """The months whose plan both the file and the app changed since the export, to different
+    values (or the app moved a plan there or away, so what it was is not known)."""
+    conflicts = []
+    for month, _volume in _changed_months(row, task, plans, then):
+        before = then.get((task.pk, month))
+        plan = plans.get((task.pk, month))
+        current = None if plan is None else plan.volume_plan
+        if before is not None and (not before.known or before.volume != current):
+            conflicts.append(month)
+    return conflicts
 
 
 def row_errors(row: SheetRow) -> list[CellError]:
@@ -424,18 +529,21 @@ def schedule_import_apply(
         conflicts = _conflicts(rows, missing, seen, decisions, by_id, by_code, plans, sheet=sheet)
         if conflicts:
             raise ImportConflict(conflicts)
+        then = plans_at_export(sheet)
         for row in rows:
             # A row decided "the file's" overwrites; any other merges with what changed since
             # the export it came from (or else since the preview).
-            seen_version = None
+            seen_version, row_then = None, None
             if row.code in seen.tasks and decisions.get(row.row) != Decision.FILE:
                 seen_version = row.version if row.version is not None else seen.tasks[row.code][1]
+                row_then = then
             _apply_row(
                 row,
                 by_code.get(row.code),
                 plans,
                 sheet=sheet,
                 seen_version=seen_version,
+                then=row_then,
                 actor=actor,
                 result=result,
             )
@@ -545,6 +653,7 @@ def _apply_row(
     *,
     sheet: ScheduleSheet,
     seen_version: int | None,
+    then: PlansThen | None,
     actor: AbstractBaseUser | None,
     result: ImportResult,
 ) -> None:
@@ -562,13 +671,13 @@ def _apply_row(
                 task_update(task=task, data=data, version=task.version, actor=actor, locked=True)
                 result.updated += 1
                 written = True
-        for month, volume in row.monthly_plans.items():
+        for month, volume in _changed_months(row, task, plans, then):
             plan = plans.get((task.pk, month))
             if plan is None:
                 monthly_task_create(
                     data={"task": task, "month": month, "volume_plan": volume}, actor=actor
                 )
-            elif plan.volume_plan != volume:
+            else:
                 monthly_task_update(
                     monthly_task=plan,
                     data={"volume_plan": volume},
@@ -576,8 +685,6 @@ def _apply_row(
                     actor=actor,
                     locked=True,
                 )
-            else:
-                continue
             result.monthly_plans_written += 1
             written = True
     except ValidationError as error:
@@ -627,6 +734,7 @@ def plan_to_data(*, sheet: ScheduleSheet, seen: Seen) -> dict[str, Any]:
         ],
         "columns": sorted(sheet.columns),
         "months": [month.isoformat() for month in sheet.months],
+        "exported_at": None if sheet.exported_at is None else sheet.exported_at.isoformat(),
         "tasks": seen.tasks,
         "plans": [
             [task_id, month.isoformat(), plan_id, version]
@@ -664,6 +772,11 @@ def plan_from_data(data: Mapping[str, Any]) -> tuple[ScheduleSheet, Seen]:
         invalid=invalid,
         columns=frozenset(data["columns"]),
         months=[date(month) for month in data["months"]],
+        exported_at=(
+            None
+            if data.get("exported_at") is None
+            else datetime.datetime.fromisoformat(data["exported_at"])
+        ),
     )
     seen = Seen(
         tasks={code: (task_id, version) for code, (task_id, version) in data["tasks"].items()},

@@ -19,6 +19,7 @@ some do, a second time with it for their cached values, so a formula without one
 written by a program that does not compute) is told apart from an empty cell.
 """
 
+import dataclasses
 import datetime
 import io
 import math
@@ -42,6 +43,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from schedule.models import COST_DECIMALS, COST_DIGITS, VOLUME_DECIMALS, VOLUME_DIGITS, Task
 from schedule.sheet import (
+    EXPORTED_AT_PROPERTY,
     SCHEDULE_COLUMNS,
     heading_keys,
     is_section_total,
@@ -123,6 +125,8 @@ class ScheduleSheet:
     """Keys of ``SCHEDULE_COLUMNS`` present in the sheet."""
     months: list[datetime.date]
     """The month columns present, in sheet order."""
+    exported_at: datetime.datetime | None = None
+    """When the app exported the file (its ``EXPORTED_AT_PROPERTY``); None for another file."""
 
 
 def read_schedule(file: IO[bytes]) -> ScheduleSheet:
@@ -140,7 +144,20 @@ def read_schedule(file: IO[bytes]) -> ScheduleSheet:
         values = _cached_values(_load_first_sheet(data, data_only=True), cells)
     else:
         values = {}
-    return _read_rows(layout, cells, values)
+    read = _read_rows(layout, cells, values)
+    return dataclasses.replace(read, exported_at=_exported_at(sheet.parent))
+
+
+def _exported_at(workbook: Any) -> datetime.datetime | None:
+    """The export's time the app wrote in the workbook's properties (kept when Excel saves)."""
+    for prop in workbook.custom_doc_props.props:
+        if prop.name == EXPORTED_AT_PROPERTY and isinstance(prop.value, str):
+            try:
+                moment = datetime.datetime.fromisoformat(prop.value)
+            except ValueError:
+                return None
+            return moment if moment.tzinfo is not None else None
+    return None
 
 
 # The file

@@ -17,6 +17,10 @@ from django.utils.translation import pgettext_lazy
 
 from monthly.fields import format_month
 
+EXPORTED_AT_PROPERTY = "Exported at"
+"""The workbook's custom document property with the export's time (ISO 8601): the import
+merges a monthly plan changed in the app since then as a stale write."""
+
 
 @dataclass(frozen=True, slots=True)
 class Column:

@@ -31,7 +31,13 @@ from scheduler_project.workbooks import (
 
 from .models import Task, task_section
 from .selectors import ForecastStatus, task_forecasts
-from .sheet import SCHEDULE_COLUMNS, SCHEDULE_SHEET_TITLE, SECTION_TOTAL, month_heading
+from .sheet import (
+    EXPORTED_AT_PROPERTY,
+    SCHEDULE_COLUMNS,
+    SCHEDULE_SHEET_TITLE,
+    SECTION_TOTAL,
+    month_heading,
+)
 
 TEMPLATE_MONTHS = 3
 """The template's month columns: this month and the next two, to be renamed as needed."""
@@ -87,6 +93,7 @@ def schedule_workbook(
         sections.setdefault(task_section(task.code), []).append(task)
     title = str(SCHEDULE_SHEET_TITLE)
     with new_workbook(file, title=title, constant_memory=True) as (workbook, formats):
+        workbook.set_custom_property(EXPORTED_AT_PROPERTY, timezone.now().isoformat())
         worksheet = workbook.add_worksheet(title[:31])
         sheet = Sheet(worksheet, formats)
         set_page_header(worksheet, title=title, exported_at=exported_at)

@@ -6,10 +6,11 @@ import io
 from decimal import Decimal
 
 import pytest
-from django.utils import translation
+from django.utils import timezone, translation
 
 from daily.tests.factories import DailyWorkFactory
 from monthly.models import MonthlyTask
+from monthly.services import monthly_task_delete, monthly_task_update
 from monthly.tests.factories import MonthlyTaskFactory
 from realtime.models import Event
 from schedule.import_plans import (
@@ -208,6 +209,105 @@ def test_a_contested_row_decided_for_the_file_is_refused_again_after_a_later_cha
     with pytest.raises(ImportConflict, match="changed in the app since the preview"):
         apply(sheet_of(row), seen=preview.seen, decisions={row.row: Decision.FILE})
     assert Task.objects.get(pk=task.pk).unit == "t"
+
+
+def exported(*tasks: Task) -> ScheduleSheet:
+    """The sheet the schedule export writes for ``tasks``, read back."""
+    file = io.BytesIO()
+    schedule_workbook(file, tasks=tasks, today=datetime.date(2026, 11, 15), exported_at="now")
+    file.seek(0)
+    return read_schedule(file)
+
+
+def with_plans(sheet: ScheduleSheet, **plans: Decimal) -> ScheduleSheet:
+    """``sheet`` with its first row's plans for ``nov``/``dec`` changed, as in Excel."""
+    months = {"nov": NOVEMBER, "dec": DECEMBER}
+    first, *rest = sheet.rows
+    changed = {**first.monthly_plans, **{months[key]: value for key, value in plans.items()}}
+    return dataclasses.replace(
+        sheet, rows=[dataclasses.replace(first, monthly_plans=changed), *rest]
+    )
+
+
+def test_the_export_says_when_it_was_made():
+    before = timezone.now()
+    sheet = exported(TaskFactory())
+    assert before <= sheet.exported_at <= timezone.now()
+
+
+def test_a_plan_changed_in_the_app_since_the_export_is_not_undone_by_the_files_value(
+    capture_events,
+):
+    task = TaskFactory()
+    plan = MonthlyTaskFactory(task=task, month=NOVEMBER, volume_plan=Decimal("30"))
+    sheet = exported(task)
+    monthly_task_update(monthly_task=plan, data={"volume_plan": Decimal("45")}, version=None)
+
+    preview = schedule_import_preview(sheet=sheet)
+
+    assert [row.kind for row in preview.rows] == [RowKind.UNCHANGED]
+    with capture_events(expected=0):
+        apply(sheet, seen=preview.seen)
+    assert MonthlyTask.objects.get().volume_plan == Decimal("45")
+
+
+def test_a_plan_deleted_in_the_app_since_the_export_is_not_made_again():
+    task = TaskFactory()
+    plan = MonthlyTaskFactory(task=task, month=NOVEMBER, volume_plan=Decimal("30"))
+    sheet = exported(task)
+    monthly_task_delete(monthly_task=plan, version=None)
+
+    preview = schedule_import_preview(sheet=sheet)
+
+    assert [row.kind for row in preview.rows] == [RowKind.UNCHANGED]
+    apply(sheet, seen=preview.seen)
+    assert not MonthlyTask.objects.exists()
+
+
+def test_a_plan_changed_in_the_file_and_in_the_app_since_the_export_is_a_conflict():
+    task = TaskFactory()
+    plan = MonthlyTaskFactory(task=task, month=NOVEMBER, volume_plan=Decimal("30"))
+    sheet = with_plans(exported(task), nov=Decimal("60"))
+    monthly_task_update(monthly_task=plan, data={"volume_plan": Decimal("45")}, version=None)
+
+    preview = schedule_import_preview(sheet=sheet)
+
+    assert [row.kind for row in preview.rows] == [RowKind.CONFLICT]
+    assert preview.rows[0].changes == (FieldChange("2026-11", Decimal("45"), Decimal("60")),)
+    with pytest.raises(ImportConflict, match="choose which values to keep"):
+        apply(sheet, seen=preview.seen)
+    apply(sheet, seen=preview.seen, decisions={sheet.rows[0].row: Decision.FILE})
+    assert MonthlyTask.objects.get().volume_plan == Decimal("60")
+
+
+def test_a_plan_changed_only_in_the_file_is_written_beside_an_app_change_of_another_month():
+    task = TaskFactory()
+    november = MonthlyTaskFactory(task=task, month=NOVEMBER, volume_plan=Decimal("30"))
+    MonthlyTaskFactory(task=task, month=DECEMBER, volume_plan=Decimal("70"))
+    sheet = with_plans(exported(task), dec=Decimal("80"))
+    monthly_task_update(monthly_task=november, data={"volume_plan": Decimal("45")}, version=None)
+
+    preview = schedule_import_preview(sheet=sheet)
+
+    assert [(row.kind, row.changes) for row in preview.rows] == [
+        (RowKind.CHANGED, (FieldChange("2026-12", Decimal("70"), Decimal("80")),))
+    ]
+    apply(sheet, seen=preview.seen)
+    assert dict(MonthlyTask.objects.values_list("month", "volume_plan")) == {
+        NOVEMBER: Decimal("45"),
+        DECEMBER: Decimal("80"),
+    }
+
+
+def test_a_plan_moved_to_another_task_since_the_export_is_a_conflict_on_the_row_it_left():
+    first, second = TaskFactory.create_batch(2)
+    plan = MonthlyTaskFactory(task=first, month=NOVEMBER, volume_plan=Decimal("30"))
+    sheet = exported(first, second)
+    monthly_task_update(monthly_task=plan, data={"task": second}, version=None)
+
+    preview = schedule_import_preview(sheet=sheet)
+
+    assert [row.kind for row in preview.rows] == [RowKind.CONFLICT, RowKind.UNCHANGED]
 
 
 @pytest.mark.parametrize(
@@ -536,8 +636,10 @@ def test_the_plan_between_the_two_steps_survives_its_data_form():
         invalid=[InvalidRow(row=4, code="x", errors=[CellError("C4", "not a number")])],
     )
     seen = schedule_import_preview(sheet=sheet).seen
+    exported = dataclasses.replace(sheet, exported_at=timezone.now())
 
     assert plan_from_data(plan_to_data(sheet=sheet, seen=seen)) == (sheet, seen)
+    assert plan_from_data(plan_to_data(sheet=exported, seen=seen)) == (exported, seen)
 
 
 @pytest.mark.parametrize("language", ["en", "ru"])
