@@ -144,6 +144,8 @@ class Change(models.Model):
         indexes = [
             models.Index(fields=["stream", "object_id", "version"], name="change_object_version"),
             models.Index(fields=["actor", "at"], name="change_actor_at"),
+            # A stream's changes since a time: "since your last visit", the import's plans.
+            models.Index(fields=["stream", "at"], name="change_stream_at"),
         ]
 
     def __str__(self) -> str:
