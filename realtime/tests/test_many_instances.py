@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from channels_redis.core import RedisChannelLayer
+import redis.asyncio as redis
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -85,16 +85,35 @@ async def test_resume_works_across_servers(servers, ws_connect, token, rest, log
         assert await client.frames_before_pong() == []
 
 
+async def a_blocking_read_ends_with_nothing_read(redis_url: str) -> None:
+    """Wait until a connection blocked in the layer's BZPOPMIN (5 s) blocks again: its read ran
+    out quietly. A read the client gave up on instead closes its connection, and the next
+    BZPOPMIN comes from another one."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=None)
+    try:
+        async with client.monitor() as monitor:
+            blocked = set()
+            while True:
+                command = await monitor.next_command()
+                if command["command"].startswith("BZPOPMIN"):
+                    connection = (command["client_address"], command["client_port"])
+                    if connection in blocked:
+                        return
+                    blocked.add(connection)
+    finally:
+        await client.aclose()
+
+
 async def test_a_server_idle_longer_than_the_layers_blocking_read_still_hears_the_next_write(
-    servers, ws_connect, token, rest
+    servers, ws_connect, token, rest, redis_url
 ):
     """redis-py 8 times reads out after 5 s by default, as long as channels_redis blocks in
     BZPOPMIN: an idle hub's listener then failed and, polling once an hour here, went deaf."""
     a, b = servers
     async with ws_connect(b, token=token.key) as client:
         await client.subscribe(["tasks"])
-        # The scenario is the quiet itself: nobody writes for longer than one blocking read.
-        await asyncio.sleep(RedisChannelLayer.brpop_timeout + 2)
+        # The scenario is the quiet itself: nobody writes until a blocking read has run out.
+        await asyncio.wait_for(a_blocking_read_ends_with_nothing_read(redis_url), 60)
 
         created = await rest(a, "POST", "/api/tasks/", token.key, task_data("3.1"))
         frame = await client.receive_json()
