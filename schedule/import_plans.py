@@ -331,22 +331,19 @@ def _row_preview(
         changes += [FieldChange(month_heading(m), None, v) for m, v in row.monthly_plans.items()]
         return RowPreview(row=row.row, code=row.code, kind=RowKind.NEW, changes=tuple(changes))
     # A conflict shows every difference; otherwise only what the file changed since the export.
-    changes = task_changes(row, task, sheet=sheet) + plan_changes(row, task, plans)
-    kind = RowKind.CHANGED
-    task_part = task_changes(row, task, sheet=sheet)
+    differences = task_changes(row, task, sheet=sheet)
+    task_part: list[FieldChange] | None = differences
     if row.version is not None and row.version != task.version:
         merged = _merged_changes(row, task, sheet=sheet, seen_version=row.version)
-        if merged is None:
-            kind = RowKind.CONFLICT
-        else:
-            task_part = [
-                FieldChange(name, getattr(task, name), new) for name, new in merged.items()
-            ]
-    if kind != RowKind.CONFLICT:
-        if plan_conflicts(row, task, plans, then):
-            kind = RowKind.CONFLICT
-        else:
-            changes = task_part + plan_changes(row, task, plans, then)
+        task_part = (
+            None
+            if merged is None
+            else [FieldChange(name, getattr(task, name), new) for name, new in merged.items()]
+        )
+    if task_part is None or plan_conflicts(row, task, plans, then):
+        kind, changes = RowKind.CONFLICT, differences + plan_changes(row, task, plans)
+    else:
+        kind, changes = RowKind.CHANGED, task_part + plan_changes(row, task, plans, then)
     if not changes:
         kind = RowKind.UNCHANGED
     elif since is not None and _changed_since(since, row, task, plans, sheet=sheet):

@@ -35,8 +35,9 @@ from realtime.services import (
 
 HEADER = "Idempotency-Key"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-KEY = re.compile(r"[\x21-\x7e]{1,255}")
 KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+"""1 to 255 visible ASCII characters (the OpenAPI schema states it too)."""
+KEY = re.compile(KEY_PATTERN)
 STORED_HEADERS = ("Content-Type", "ETag", "Location")
 RETRY_AFTER_SECONDS = 1
 
