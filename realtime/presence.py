@@ -324,8 +324,8 @@ class Board:
             try:
                 message = await layer.receive(self.channel)
             except Exception as error:
-                # Transient (Redis restarting, a blocking read timed out under load): presence
-                # comes back with the next announcements, so no traceback.
+                # Transient (Redis restarting, or not answering within the layer's read
+                # timeout): presence comes back with the next announcements, so no traceback.
                 logger.warning("The channel layer failed (%r); presence retries.", error)
                 await asyncio.sleep(settings.REALTIME_PRESENCE_ANNOUNCE_SECONDS)
                 continue
