@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET
 
 from realtime.protocol import STREAM_PERMISSIONS
 from schedule.models import CODE_MAX_LENGTH, Task, task_section
-from schedule.selectors import Forecast, ForecastStatus, task_forecasts, task_list
+from schedule.selectors import Forecast, task_forecasts, task_list
 
 from .api import ProgressCurveSerializer
 from .fields import format_month
@@ -58,7 +58,7 @@ def rows_by_lag(rows: list[GridRow]) -> list[LagRow]:
     compared across units), rows planning nothing last, ties in code order."""
     lagging = []
     for row in rows:
-        lag = row.plan_to_date - row.fact
+        lag = -row.deviation_to_date
         percent = (lag * 100 / row.plan).quantize(LAG_QUANTUM, ROUND_HALF_UP) if row.plan else None
         lagging.append(LagRow(row=row, lag=lag, lag_percent=percent))
     return sorted(
@@ -67,16 +67,14 @@ def rows_by_lag(rows: list[GridRow]) -> list[LagRow]:
 
 
 def late_tasks(tasks: list[Task], *, today: datetime.date) -> list[LateTask]:
-    """The unfinished tasks whose forecast finish is after their end date, latest first. Done
-    tasks are history (the schedule shows their dates); not started ones have no forecast."""
+    """The late tasks (``Forecast.is_late``, the one rule), latest first: those without a
+    finish in sight (not started past their end, or never at the current rate) lead."""
     forecasts = task_forecasts(tasks=tasks, today=today)
-    late = [
-        LateTask(task=task, forecast=forecasts[task.pk])
-        for task in tasks
-        if forecasts[task.pk].status == ForecastStatus.IN_PROGRESS and forecasts[task.pk].is_late
-    ]
-    # A finish beyond the horizon has no date and no days late: it is not in the list.
-    return sorted(late, key=lambda item: -(item.forecast.days_late or 0))
+    late = [LateTask(task=task, forecast=forecasts[task.pk]) for task in tasks]
+    late = [item for item in late if item.forecast.is_late]
+    return sorted(
+        late, key=lambda item: (item.forecast.finish is not None, -(item.forecast.days_late or 0))
+    )
 
 
 def _progress_url(section: str | None, **query: str) -> str:

@@ -1,4 +1,3 @@
-import calendar
 import datetime
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -7,7 +6,8 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models import DecimalField, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from daily.models import DailyWork
 from schedule.models import VOLUME_DECIMALS, Task, task_section
@@ -33,17 +33,60 @@ class MonthlyOrderRow(NamedTuple):
     monthly_task: MonthlyTask | None
 
 
-def monthly_order(*, month: datetime.date) -> list[MonthlyOrderRow]:
-    """The month's order: each task that runs in the month or has a plan for it, with that plan.
+def judged_on(*, month: datetime.date, today: datetime.date) -> datetime.date:
+    """The day up to which a month judges whether a work is finished: a month before the
+    current one at its last day, the current and later months today."""
+    return min(month_last_day(first_of_month(month)), today)
+
+
+def month_tasks(
+    *, month: datetime.date, today: datetime.date, tasks: QuerySet[Task] | None = None
+) -> QuerySet[Task]:
+    """The tasks ``month`` shows (of ``tasks``, default all): the one rule of every page, export
+    and API (docs/msg.md, "Which works a month shows").
+
+    A task is in a month when its dates overlap the month, or it has a plan or reports in the
+    month, or it is carried over: unfinished (its fact up to ``judged_on`` below its volume)
+    with its end date before the month. One query, its parts as subqueries.
+    """
+    first = first_of_month(month)
+    last = month_last_day(first)
+    tasks = Task.objects.all() if tasks is None else tasks
+    done = (
+        DailyWork.objects.filter(task=OuterRef("pk"), date__lte=judged_on(month=first, today=today))
+        .order_by()
+        .values("task")
+        .annotate(total=Sum("volume"))
+        .values("total")
+    )
+    volume = DecimalField(max_digits=14, decimal_places=VOLUME_DECIMALS)
+    carried = (
+        Task.objects.filter(end_date__lt=first)
+        .annotate(
+            done=Coalesce(
+                Subquery(done, output_field=volume), Value(Decimal(0)), output_field=volume
+            )
+        )
+        .filter(done__lt=F("volume_plan"))
+    )
+    return tasks.filter(
+        Q(start_date__lte=last, end_date__gte=first)
+        | Q(pk__in=MonthlyTask.objects.for_month(first).values("task"))
+        | Q(pk__in=DailyWork.objects.filter(date__gte=first, date__lte=last).values("task"))
+        | Q(pk__in=carried.values("pk"))
+    )
+
+
+def monthly_order(*, month: datetime.date, today: datetime.date) -> list[MonthlyOrderRow]:
+    """The month's order: each task the month shows (``month_tasks``), with its plan.
 
     The rows come in Task's order (``Task.Meta.ordering``). Two queries whatever the number of
     tasks; a plan whose task no longer overlaps the month (its dates moved) is still listed, so
     it can be seen and removed.
     """
     first = first_of_month(month)
-    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
     plans = {plan.task_id: plan for plan in MonthlyTask.objects.for_month(first)}
-    tasks = Task.objects.overlapping(first, last) | Task.objects.filter(pk__in=plans)
+    tasks = month_tasks(month=first, today=today)
     rows = []
     for task in tasks:
         plan = plans.get(task.pk)
@@ -163,9 +206,11 @@ def _task_month_plan(
     )
 
 
-def daily_plan(*, month: datetime.date, tasks: QuerySet[Task] | None = None) -> MonthPlan:
-    """The plan per working day of ``month`` for each task that runs in it or has a plan for it
-    (of ``tasks``, default all), ordered by code.
+def daily_plan(
+    *, month: datetime.date, today: datetime.date, tasks: QuerySet[Task] | None = None
+) -> MonthPlan:
+    """The plan per working day of ``month`` for each task the month shows (``month_tasks``, of
+    ``tasks``, default all), ordered by code.
 
     Three queries whatever the number of tasks: the tasks, all their monthly plans (a month
     without a plan needs the others to know what is left), and the calendar exceptions of the
@@ -173,14 +218,8 @@ def daily_plan(*, month: datetime.date, tasks: QuerySet[Task] | None = None) -> 
     """
     first = first_of_month(month)
     last = month_last_day(first)
-    tasks = Task.objects.all() if tasks is None else tasks
     selected = list(
-        _with_plans(
-            tasks.filter(
-                Q(start_date__lte=last, end_date__gte=first)
-                | Q(pk__in=MonthlyTask.objects.for_month(first).values("task"))
-            )
-        ).order_by("code_key", "id")
+        _with_plans(month_tasks(month=first, today=today, tasks=tasks)).order_by("code_key", "id")
     )
     calendar = working_calendar(
         first=min([first, *(task.start_date for task in selected)]),
@@ -236,38 +275,68 @@ class GridCell(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class GridRow:
-    """A task's month in the МСГ (docs/msg.md, "The МСГ")."""
+    """A task's month in the МСГ (docs/msg.md, "The figures of a row")."""
 
     task: Task
     section: str
     monthly_task: MonthlyTask | None
     cells: list[GridCell]
     plan: Decimal
-    """The month's plan: the monthly plan, or the month's share of the unallocated volume."""
+    """The month's plan: the monthly plan, or the month's share of the unallocated volume; for
+    a carried-over work without a monthly plan, what was left of it when the month began."""
     unspread: Decimal
     fact: Decimal
+    """The month's reports summed."""
     percent: Decimal | None
     """Fact against plan, one decimal, half up; None when the month plans nothing."""
     remaining: Decimal
+    """The month's plan not done yet (never below zero)."""
+    fact_before_month: Decimal
+    """The task's reports before the month's first day."""
+    remaining_at_month_start: Decimal
+    """The task's volume less ``fact_before_month`` (never below zero)."""
     plan_to_date: Decimal
-    """The plan of the task's working days before today."""
-    is_behind: bool
-    """The month's fact is below its plan to date."""
+    """The plan of the task's working days before today (a past month: all of it; a future
+    one: nothing); a carried-over work's whole month plan (its end date has passed)."""
+    deviation_to_date: Decimal
+    """``fact`` − ``plan_to_date``: negative when behind."""
+    deviation_days: Decimal | None
+    """``deviation_to_date`` in working days at the month plan's daily rate, one decimal;
+    None when the month spreads no plan over a day."""
     days_left: int
-    """The task's working days in the month from today on (today included)."""
+    """The working days left for the month's plan, today included: the task's own in the month
+    (a carried-over work: the month's)."""
     needed_per_day: Decimal | None
     """``remaining`` / ``days_left`` rounded up to the volume's decimals (doing it every day
     meets the plan); 0 when nothing remains; None when something remains but no day does."""
+    remaining_total: Decimal
+    """The task's volume less all its fact up to today (never below zero)."""
+    needed_per_day_to_finish: Decimal | None
+    """``remaining_total`` / the working days from today to the end date (both included; past
+    its end, to the month's last working day), rounded up; 0 when nothing remains; None when
+    something remains but no day does."""
+    overdue_since: datetime.date | None
+    """The day after the end date, when that has passed with the work unfinished (judged as
+    ``judged_on``)."""
+    is_carried_over: bool
+    """Unfinished and ending before the month: shown until its fact reaches its volume."""
     forecast: Forecast
     work_ids: dict[datetime.date, list[int]]
     """The ids of each day's reports, in order (a cell of one report edits it)."""
+
+    @property
+    def is_behind(self) -> bool:
+        """Behind: the one rule (docs/msg.md), for a row, a section and the month."""
+        return self.deviation_to_date < 0
 
 
 @dataclass(frozen=True, slots=True)
 class GridTotals:
     tasks: int
     behind: int
-    """Tasks whose month fact is below their plan to date."""
+    """Rows behind (``GridRow.is_behind``)."""
+    late: int
+    """Rows whose task is late (``Forecast.is_late``)."""
     percent: Decimal | None
     """The weighted mean of the tasks' month percents, each capped at 100 (an overrun does not
     hide another task's lag); tasks planning nothing this month left out; None if all are."""
@@ -299,8 +368,56 @@ def _grid_totals(rows: Sequence[GridRow], weights: dict[int, Decimal]) -> GridTo
         capped = sum(weights[row.task.pk] * min(row.percent, HUNDRED) for row in counted)
         percent = (capped / weight).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
     return GridTotals(
-        tasks=len(rows), behind=sum(1 for row in rows if row.is_behind), percent=percent
+        tasks=len(rows),
+        behind=sum(1 for row in rows if row.is_behind),
+        late=sum(1 for row in rows if row.forecast.is_late),
+        percent=percent,
     )
+
+
+class TaskFacts(NamedTuple):
+    """A task's reports summed up to three days."""
+
+    before_month: Decimal
+    judged: Decimal
+    """Up to ``judged_on`` included."""
+    to_date: Decimal
+    """Up to today included."""
+
+
+NO_FACTS = TaskFacts(Decimal(0), Decimal(0), Decimal(0))
+
+
+def _task_facts(
+    task_ids: list[int], *, first: datetime.date, today: datetime.date
+) -> dict[int, TaskFacts]:
+    """Per task, its reports before the month, up to the month's judging day and up to today:
+    one query."""
+    judged = judged_on(month=first, today=today)
+    rows = (
+        DailyWork.objects.filter(task_id__in=task_ids, date__lte=max(first, today))
+        .order_by()
+        .values("task_id")
+        .annotate(
+            before=Sum("volume", filter=Q(date__lt=first)),
+            judged=Sum("volume", filter=Q(date__lte=judged)),
+            to_date=Sum("volume", filter=Q(date__lte=today)),
+        )
+        .values_list("task_id", "before", "judged", "to_date")
+    )
+    return {
+        task_id: TaskFacts(*(Decimal(value or 0) for value in values)) for task_id, *values in rows
+    }
+
+
+def _per_day(volume: Decimal, days: int) -> Decimal | None:
+    """``volume`` a day over ``days``, rounded up (doing it every day gets it done): 0 when
+    nothing is left, None when something is and no day."""
+    if not volume:
+        return Decimal(0)
+    if not days:
+        return None
+    return (volume / days).quantize(VOLUME_QUANTUM, ROUND_CEILING)
 
 
 def _grid_row(
@@ -309,39 +426,71 @@ def _grid_row(
     month_days: list[datetime.date],
     facts: dict[datetime.date, Decimal],
     work_ids: dict[datetime.date, list[int]],
+    totals: TaskFacts,
     today: datetime.date,
+    ahead: WorkingCalendar,
     forecast: Forecast,
 ) -> GridRow:
-    month_plan = plan.total + plan.unspread
+    task = plan.task
+    first, last = month_days[0], month_days[-1]
     fact = sum(facts.values(), Decimal(0))
-    remaining = max(Decimal(0), month_plan - fact)
-    days_left = sum(1 for day in plan.days if day >= today)
-    if not remaining:
-        needed = Decimal(0)
-    elif days_left:
-        needed = (remaining / days_left).quantize(VOLUME_QUANTUM, ROUND_CEILING)
+    remaining_at_start = max(Decimal(0), task.volume_plan - totals.before_month)
+    judged = judged_on(month=first, today=today)
+    overdue_since = None
+    if task.end_date < judged and totals.judged < task.volume_plan:
+        overdue_since = task.end_date + datetime.timedelta(days=1)
+    carried = overdue_since is not None and task.end_date < first
+    if carried:
+        # Its end date has passed: all the month's plan is due already, and the month's working
+        # days are what is left to do it in.
+        month_plan = (
+            plan.monthly_task.volume_plan if plan.monthly_task is not None else remaining_at_start
+        )
+        unspread = Decimal(0)
+        plan_to_date = month_plan
+        days_left = ahead.count(max(today, first), last) if last >= today else 0
     else:
-        needed = None
-    plan_to_date = sum((v for day, v in plan.days.items() if day < today), Decimal(0))
+        month_plan = plan.total + plan.unspread
+        unspread = plan.unspread
+        plan_to_date = sum((v for day, v in plan.days.items() if day < today), Decimal(0))
+        days_left = sum(1 for day in plan.days if day >= today)
+    remaining = max(Decimal(0), month_plan - fact)
+    deviation = fact - plan_to_date
+    deviation_days = None
+    if plan.days and plan.total:
+        rate = plan.total / len(plan.days)
+        deviation_days = (deviation / rate).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
+    remaining_total = max(Decimal(0), task.volume_plan - totals.to_date)
+    if task.end_date >= today:
+        finish_days = ahead.count(max(today, task.start_date), task.end_date)
+    else:
+        finish_days = ahead.count(today, last) if last >= today else 0
     cells = []
     for day in month_days:
         day_plan, day_fact = plan.days.get(day), facts.get(day)
         behind = day < today and day_plan is not None and (day_fact or 0) < day_plan
         cells.append(GridCell(date=day, plan=day_plan, fact=day_fact, is_behind=behind))
     return GridRow(
-        task=plan.task,
-        section=task_section(plan.task.code),
+        task=task,
+        section=task_section(task.code),
         monthly_task=plan.monthly_task,
         cells=cells,
         plan=month_plan,
-        unspread=plan.unspread,
+        unspread=unspread,
         fact=fact,
         percent=_percent(fact, month_plan) if month_plan else None,
         remaining=remaining,
+        fact_before_month=totals.before_month,
+        remaining_at_month_start=remaining_at_start,
         plan_to_date=plan_to_date,
-        is_behind=fact < plan_to_date,
+        deviation_to_date=deviation,
+        deviation_days=deviation_days,
         days_left=days_left,
-        needed_per_day=needed,
+        needed_per_day=_per_day(remaining, days_left),
+        remaining_total=remaining_total,
+        needed_per_day_to_finish=_per_day(remaining_total, finish_days),
+        overdue_since=overdue_since,
+        is_carried_over=carried,
         forecast=forecast,
         work_ids=work_ids,
     )
@@ -363,25 +512,44 @@ def _grid_days(
     return days
 
 
+def _calendar_ahead(
+    plans: Sequence[TaskMonthPlan],
+    *,
+    calendar: WorkingCalendar,
+    today: datetime.date,
+    last: datetime.date,
+) -> WorkingCalendar:
+    """A calendar from today to the last day a row counts working days ahead to (the ends of
+    the tasks not over yet, the month's last day if it is not over): the month's own when it
+    covers that (or nothing is counted ahead), else one more query (a month after this one)."""
+    ahead = [day for day in [last, *(row.task.end_date for row in plans)] if day >= today]
+    if not ahead or (calendar.first <= today and max(ahead) <= calendar.last):
+        return calendar
+    return working_calendar(first=today, last=max(ahead))
+
+
 def month_grid(
     *, month: datetime.date, today: datetime.date, section: str | None = None
 ) -> MonthGrid:
-    """The МСГ of ``month``: per task running in it or planned for it (of ``section``, the
+    """The МСГ of ``month``: per task the month shows (``month_tasks``; of ``section``, the
     first level of codes, default all), per day its plan and fact, the month's figures and the
     forecast; grouped by section with subtotals (docs/msg.md, "The МСГ").
 
-    At most six queries whatever the number of tasks: ``daily_plan``'s three, the month's
-    reports, and the forecasts' two, of which the read of older reports is left out when today
-    is in the month and every task has a forecast window's worth of report days in it.
+    At most eight queries whatever the number of tasks: ``daily_plan``'s three, the month's
+    reports, the tasks' facts before the month and to date, the forecasts' two (of which the
+    read of older reports is left out when today is in the month and every task has a forecast
+    window's worth of report days in it), and a calendar ahead when the month's does not reach
+    from today to the tasks' ends (a month after the current one).
     """
     first = first_of_month(month)
     last = month_last_day(first)
-    plan = daily_plan(month=first, tasks=_section_tasks(section))
+    plan = daily_plan(month=first, today=today, tasks=_section_tasks(section))
     plans = [row for row in plan.rows if _in_section(row.task, section)]
+    task_ids = [row.task.pk for row in plans]
     facts: dict[int, dict[datetime.date, Decimal]] = defaultdict(dict)
     work_ids: dict[int, dict[datetime.date, list[int]]] = defaultdict(lambda: defaultdict(list))
     works = (
-        DailyWork.objects.filter(task_id__in=[row.task.pk for row in plans])
+        DailyWork.objects.filter(task_id__in=task_ids)
         .filter(date__gte=first, date__lte=last)
         .order_by("id")
         .values_list("id", "task_id", "date", "volume")
@@ -390,6 +558,7 @@ def month_grid(
         task_facts = facts[task_id]
         task_facts[day] = task_facts.get(day, 0) + volume
         work_ids[task_id][day].append(work_id)
+    totals = _task_facts(task_ids, first=first, today=today) if plans else {}
     forecasts = task_forecasts(
         tasks=[row.task for row in plans],
         today=today,
@@ -399,15 +568,19 @@ def month_grid(
     weighting, weights = task_weights(row.task for row in plans)
     days = _grid_days(first, calendar=plan.calendar, today=today)
     month_days = [day.date for day in days]
+    ahead = _calendar_ahead(plans, calendar=plan.calendar, today=today, last=last)
     sections: dict[str, list[GridRow]] = {}
     for task_plan in plans:
+        task_id = task_plan.task.pk
         row = _grid_row(
             task_plan,
             month_days=month_days,
-            facts=facts.get(task_plan.task.pk, {}),
-            work_ids=work_ids.get(task_plan.task.pk, {}),
+            facts=facts.get(task_id, {}),
+            work_ids=work_ids.get(task_id, {}),
+            totals=totals.get(task_id, NO_FACTS),
             today=today,
-            forecast=forecasts[task_plan.task.pk],
+            ahead=ahead,
+            forecast=forecasts[task_id],
         )
         sections.setdefault(row.section, []).append(row)
     return MonthGrid(

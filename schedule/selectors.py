@@ -68,10 +68,26 @@ class Forecast:
     days_late: int | None
     """Working days from the end date to ``finish``: positive when late, negative when early,
     0 on time; None without a finish."""
+    is_late: bool = False
+    """``is_late``: the one rule of "late" (docs/msg.md), which every page, export and the API
+    show."""
 
-    @property
-    def is_late(self) -> bool:
-        return self.days_late is not None and self.days_late > 0
+
+def is_late(
+    *,
+    status: ForecastStatus,
+    finish: datetime.date | None,
+    end_date: datetime.date,
+    today: datetime.date,
+) -> bool:
+    """Late: not done, and the end date has passed (today is still in time), or the forecast
+    finish is after the end date, or there is none in sight at the current rate (beyond the
+    horizon). A task done after its end date is not late: nothing is left to catch up."""
+    if status == ForecastStatus.DONE:
+        return False
+    if end_date < today:
+        return True
+    return status == ForecastStatus.IN_PROGRESS and (finish is None or finish > end_date)
 
 
 ReportTotals = Mapping[int, Mapping[datetime.date, Decimal]]
@@ -212,5 +228,6 @@ def task_forecasts(
             remaining=remaining,
             finish=finish,
             days_late=_days_late(calendar, end=task.end_date, finish=finish),
+            is_late=is_late(status=status, finish=finish, end_date=task.end_date, today=today),
         )
     return forecasts

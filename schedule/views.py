@@ -41,7 +41,7 @@ from .import_plans import (
 )
 from .imports import ScheduleSheet, WorkbookError, read_schedule
 from .models import Task, task_section
-from .selectors import Forecast, ForecastStatus, task_forecasts, task_list
+from .selectors import Forecast, task_forecasts, task_list
 from .services import task_create, task_delete, task_update
 from .workbooks import schedule_response, schedule_template_response
 
@@ -99,7 +99,7 @@ def _with_forecasts(tasks: list[Task], *, today: datetime.date) -> list[Task]:
     forecasts = task_forecasts(tasks=tasks, today=today)
     for task in tasks:
         task.forecast = forecasts[task.pk]
-        task.is_late = is_late(task.forecast)
+        task.is_late = task.forecast.is_late
     return tasks
 
 
@@ -183,14 +183,6 @@ class TimelineSection:
 class Timeline:
     axis: TimelineAxis
     sections: list[TimelineSection]
-
-
-def is_late(forecast: Forecast) -> bool:
-    """Late: in progress with a forecast finish after the end date, or none in sight (beyond
-    the horizon). A task done after its end date is not marked: nothing can be done about it."""
-    if forecast.status != ForecastStatus.IN_PROGRESS:
-        return False
-    return forecast.finish is None or forecast.is_late
 
 
 def _forecast_end(task: Task) -> datetime.date:

@@ -193,11 +193,8 @@ def _task_row(
     sheet.write(row, col["progress"], task.progress_percent, formats.get("num:0.0"))
     sheet.write(row, col["start_date"], task.start_date, formats.get("date"))
     sheet.write(row, col["end_date"], task.end_date, formats.get("date"))
-    late = forecast.status == ForecastStatus.IN_PROGRESS and (
-        forecast.finish is None or forecast.is_late
-    )
     if forecast.finish is not None:
-        names = ("late", "date") if late else ("date",)
+        names = ("late", "date") if forecast.is_late else ("date",)
         sheet.write(row, col["forecast_finish"], forecast.finish, formats.get(*names))
     elif forecast.status == ForecastStatus.IN_PROGRESS:
         sheet.write(row, col["forecast_finish"], _("beyond 10 years"), formats.get("late"))

@@ -171,12 +171,12 @@ def test_the_lag_orders_tasks_by_percent_of_their_month_plan_whatever_their_unit
     ]
 
 
-def test_late_tasks_are_the_unfinished_ones_forecast_after_their_end(client, planner):
+def test_late_tasks_are_the_unfinished_ones_past_their_end_or_forecast_after_it(client, planner):
     late = TaskFactory(code="1.1", start_date=days(-30), end_date=days(-1))
     later = TaskFactory(code="1.2", start_date=days(-30), end_date=days(-1))
     done_late = TaskFactory(code="1.3", start_date=days(-30), end_date=days(-10))
     on_time = TaskFactory(code="1.4", start_date=days(-30), end_date=days(300))
-    TaskFactory(code="1.5", start_date=days(-30), end_date=days(-1))  # not started
+    not_started = TaskFactory(code="1.5", start_date=days(-30), end_date=days(-1))
     DailyWorkFactory(task=late, date=days(-2), volume=Decimal("50"))
     DailyWorkFactory(task=later, date=days(-2), volume=Decimal("10"))
     DailyWorkFactory(task=done_late, date=days(-2), volume=Decimal("100"))
@@ -186,8 +186,9 @@ def test_late_tasks_are_the_unfinished_ones_forecast_after_their_end(client, pla
     response = client.get(PROGRESS_URL)
 
     listed = response.context["late_tasks"]
-    assert [item.task for item in listed] == [later, late]
-    assert listed[0].forecast.days_late > listed[1].forecast.days_late > 0
+    # Not started past its end: no finish in sight, so first; then the latest finish first.
+    assert [item.task for item in listed] == [not_started, later, late]
+    assert listed[1].forecast.days_late > listed[2].forecast.days_late > 0
     html = response.content.decode()
     assert f'href="{reverse("schedule:task_list")}#task-{later.pk}"' in html
 

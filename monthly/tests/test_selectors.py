@@ -54,7 +54,7 @@ def task_with_plans(
 
 
 def row_for(task: Task, month: datetime.date):
-    (row,) = [row for row in daily_plan(month=month).rows if row.task == task]
+    (row,) = [row for row in daily_plan(month=month, today=month).rows if row.task == task]
     return row
 
 
@@ -189,28 +189,36 @@ def test_a_task_with_no_working_day_reports_its_volume_as_unspread(plans, unspre
     assert (row.days, row.unspread) == ({}, Decimal(unspread))
 
 
-def test_only_tasks_running_in_the_month_or_planned_for_it_are_listed_in_code_order():
+def test_only_tasks_running_in_the_month_planned_reported_or_carried_over_are_listed_in_order():
     task_with_plans(volume="1", start="2026-02-01", end="2026-02-28", plans={JAN: "1"}, code="10.2")
     TaskFactory(code="2.1", start_date=d("2026-01-31"), end_date=d("2026-03-31"))
     TaskFactory(code="0.9", start_date=d("2026-02-01"), end_date=d("2026-02-28"))
-    TaskFactory(code="0.8", start_date=d("2025-12-01"), end_date=d("2025-12-31"))
+    finished = TaskFactory(code="0.8", start_date=d("2025-12-01"), end_date=d("2025-12-31"))
+    DailyWorkFactory(task=finished, date=d("2025-12-30"), volume="100")
+    unfinished = TaskFactory(code="0.7", start_date=d("2025-12-01"), end_date=d("2025-12-31"))
+    DailyWorkFactory(task=unfinished, date=d("2025-12-30"), volume="99.999")
+    corrected = TaskFactory(code="3.1", start_date=d("2025-11-01"), end_date=d("2025-11-30"))
+    DailyWorkFactory(task=corrected, date=d("2025-11-30"), volume="100")
+    DailyWorkFactory(task=corrected, date=d("2026-01-20"), volume="1")
+    TaskFactory(code="4.1", start_date=d("2025-11-01"), end_date=d("2025-11-30"), volume_plan=0)
 
-    rows = daily_plan(month=d("2026-01-15")).rows
+    rows = daily_plan(month=d("2026-01-15"), today=JAN).rows
 
-    assert [row.task.code for row in rows] == ["2.1", "10.2"]
+    # 0.7 is carried over (a thousandth short); 3.1 has a report in January, though finished.
+    assert [row.task.code for row in rows] == ["0.7", "2.1", "3.1", "10.2"]
 
 
 def test_the_tasks_argument_narrows_the_rows():
     wanted = TaskFactory(code="2.1", start_date=JAN, end_date=MAR)
     TaskFactory(code="3.1", start_date=JAN, end_date=MAR)
 
-    rows = daily_plan(month=JAN, tasks=Task.objects.filter(code__startswith="2.")).rows
+    rows = daily_plan(month=JAN, today=JAN, tasks=Task.objects.filter(code__startswith="2.")).rows
 
     assert [row.task for row in rows] == [wanted]
 
 
 def test_the_month_calendar_comes_with_the_plan():
-    calendar = daily_plan(month=JAN).calendar
+    calendar = daily_plan(month=JAN, today=JAN).calendar
 
     assert len(calendar.in_month(JAN)) == 15
 
@@ -229,7 +237,7 @@ def test_the_plan_costs_three_queries_whatever_the_number_of_tasks(
         )
 
     with django_assert_num_queries(3):
-        rows = daily_plan(month=JAN).rows
+        rows = daily_plan(month=JAN, today=JAN).rows
         totals = [row.total for row in rows]
 
     assert len(totals) == task_count
@@ -246,7 +254,7 @@ def test_the_monthly_order_lists_tasks_in_natural_order_of_codes():
         if index % 2:
             MonthlyTaskFactory(task=task, month=NOV_1)
 
-    assert [row.task.code for row in monthly_order(month=NOV_1)] == NATURAL_ORDER
+    assert [row.task.code for row in monthly_order(month=NOV_1, today=NOV_1)] == NATURAL_ORDER
 
 
 def test_monthly_task_list_puts_task_codes_in_natural_order_within_a_month():
@@ -382,10 +390,11 @@ def test_rows_are_grouped_by_section_with_subtotals_and_month_totals(
         ("2", ["2.1"]),
     ]
     assert [s.totals for s in grid.sections] == [
-        GridTotals(tasks=2, behind=1, percent=Decimal(section_1)),
-        GridTotals(tasks=1, behind=1, percent=Decimal(section_2)),
+        GridTotals(tasks=2, behind=1, late=2, percent=Decimal(section_1)),
+        GridTotals(tasks=1, behind=1, late=1, percent=Decimal(section_2)),
     ]
-    assert grid.totals == GridTotals(tasks=3, behind=2, percent=Decimal(month))
+    # All three end on 30 January with work left: late on 10 February, whatever their month.
+    assert grid.totals == GridTotals(tasks=3, behind=2, late=3, percent=Decimal(month))
 
 
 def test_a_section_narrows_the_grid_to_the_codes_whose_first_level_it_is():
@@ -399,13 +408,13 @@ def test_a_section_narrows_the_grid_to_the_codes_whose_first_level_it_is():
 
 
 @pytest.mark.parametrize("task_count", [1, 30])
-def test_the_grid_costs_six_queries_whatever_the_number_of_tasks(
+def test_the_grid_costs_seven_queries_whatever_the_number_of_tasks(
     django_assert_num_queries, task_count
 ):
     for number in range(task_count):
         msg_task(f"{number % 3 + 1}.{number}", on12="1", on13="2")
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         grid = month_grid(month=JAN, today=d("2026-01-15"))
 
     assert grid.totals.tasks == task_count
@@ -419,7 +428,7 @@ def test_the_grid_reads_no_older_reports_when_the_month_holds_every_forecast_win
     for number in range(task_count):
         msg_task(f"{number % 3 + 1}.{number}", on12="1", on13="2")
 
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         grid = month_grid(month=JAN, today=d("2026-01-15"))
 
     assert {row.forecast.rate for s in grid.sections for row in s.rows} == {Decimal("1.500")}

@@ -694,9 +694,9 @@ def test_grid_needs_the_same_queries_for_1_and_20_tasks(
     assert len(response.context["rows"]) == tasks
 
 
-GRID_QUERIES = 16
+GRID_QUERIES = 17
 """Session and user, permissions, the event log's head, the visit (its row read and written in a
-savepoint) and the changes since it, the grid's six (the month is past: the forecasts read their
+savepoint) and the changes since it, the grid's seven (the month is past: the forecasts read their
 own reports) and the savepoint pair of the messages' storage."""
 
 

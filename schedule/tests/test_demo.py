@@ -68,7 +68,7 @@ class MonthRow:
 def month_rows(today: datetime.date) -> dict[str, MonthRow]:
     """Each task's month against its plan per day (``daily_plan``) before ``today``."""
     rows = {}
-    for row in daily_plan(month=today).rows:
+    for row in daily_plan(month=today, today=today).rows:
         fact = DailyWork.objects.filter(
             task=row.task, date__gte=today.replace(day=1), date__lt=today
         ).aggregate(total=Sum("volume"))["total"]
@@ -229,7 +229,9 @@ def test_monthly_plans_add_up_to_each_tasks_volume_but_one_unplanned_month():
     # (21 November is a working Saturday, 31 December a day off, 20 February a transferred
     # working day). Whole units to the end of each month: 201, 477, …; December, next month,
     # has no plan: 477 - 201 = 276 are left unallocated, and December's days carry them.
-    december = {row.task.code: row for row in daily_plan(month=datetime.date(2026, 12, 1)).rows}
+    december = {
+        row.task.code: row for row in daily_plan(month=datetime.date(2026, 12, 1), today=TODAY).rows
+    }
     assert december["5.1"].monthly_task is None
     assert december["5.1"].total == Decimal(276)
 
