@@ -172,7 +172,10 @@ class ForecastSerializer(serializers.Serializer):
     days_late = serializers.IntegerField(
         allow_null=True, help_text="Working days after the end date (negative: before it)."
     )
-    is_late = serializers.BooleanField()
+    is_late = serializers.BooleanField(
+        help_text="Not done, and past its end date, or forecast to finish after it, or never "
+        "at the current rate."
+    )
 
 
 class GridRowSerializer(serializers.Serializer):
@@ -183,22 +186,65 @@ class GridRowSerializer(serializers.Serializer):
     section = serializers.CharField()
     monthly_task = serializers.IntegerField(source="monthly_task.pk", allow_null=True)
     monthly_task_version = serializers.IntegerField(source="monthly_task.version", allow_null=True)
-    plan = _decimal(VOLUME_DECIMALS)
+    plan = _decimal(
+        VOLUME_DECIMALS,
+        help_text="The month's plan: the monthly plan, or the month's share of what no month "
+        "plans; a carried-over work without a monthly plan: what was left of it at the month's "
+        "start.",
+    )
     unspread = _decimal(VOLUME_DECIMALS)
-    fact = _decimal(VOLUME_DECIMALS)
+    fact = _decimal(VOLUME_DECIMALS, help_text="The month's reports summed.")
     percent = _decimal(1, allow_null=True)
-    remaining = _decimal(VOLUME_DECIMALS)
-    plan_to_date = _decimal(VOLUME_DECIMALS)
-    is_behind = serializers.BooleanField()
+    remaining = _decimal(VOLUME_DECIMALS, help_text="The month's plan not done yet.")
+    fact_before_month = _decimal(VOLUME_DECIMALS, help_text="Reports before the month.")
+    remaining_at_month_start = _decimal(
+        VOLUME_DECIMALS, help_text="The work's volume less its reports before the month."
+    )
+    plan_to_date = _decimal(
+        VOLUME_DECIMALS,
+        help_text="The plan of the month's days before today (a past month: all of it; a "
+        "future one: 0); a carried-over work: all of the month's plan.",
+    )
+    deviation_to_date = _decimal(
+        VOLUME_DECIMALS, help_text="fact − plan_to_date: negative when behind."
+    )
+    deviation_days = _decimal(
+        1,
+        allow_null=True,
+        help_text="deviation_to_date in working days at the month plan's daily rate; null when "
+        "the month spreads no plan over a day.",
+    )
+    is_behind = serializers.BooleanField(help_text="deviation_to_date < 0.")
     days_left = serializers.IntegerField()
-    needed_per_day = _decimal(VOLUME_DECIMALS, allow_null=True)
+    needed_per_day = _decimal(
+        VOLUME_DECIMALS,
+        allow_null=True,
+        help_text="To meet the month's plan: remaining / days_left, rounded up.",
+    )
+    remaining_total = _decimal(
+        VOLUME_DECIMALS, help_text="The work's volume less all its fact up to today."
+    )
+    needed_per_day_to_finish = _decimal(
+        VOLUME_DECIMALS,
+        allow_null=True,
+        help_text="To finish the work by its end date: remaining_total / working days from "
+        "today to the end date (both included; past its end, to the month's last working "
+        "day), rounded up; null when no working day is left.",
+    )
+    overdue_since = serializers.DateField(
+        allow_null=True, help_text="The day after the end date, passed with work left."
+    )
+    is_carried_over = serializers.BooleanField(
+        help_text="Unfinished and ending before the month: shown until it is done."
+    )
     forecast = ForecastSerializer()
     cells = GridCellsField()
 
 
 class GridTotalsSerializer(serializers.Serializer):
     tasks = serializers.IntegerField()
-    behind = serializers.IntegerField()
+    behind = serializers.IntegerField(help_text="Rows behind: deviation_to_date < 0.")
+    late = serializers.IntegerField(help_text="Rows whose work is late (forecast.is_late).")
     percent = _decimal(1, allow_null=True)
 
 

@@ -453,10 +453,21 @@ def test_the_month_grid_comes_as_json_with_its_rows_cells_and_totals(api_client_
         "fact": "5.000",
         "percent": "16.7",
         "remaining": "25.000",
+        "fact_before_month": "0.000",
+        "remaining_at_month_start": "150.000",
         "plan_to_date": "30.000",
+        # 5 − 30, at 2 a day (30 over 15 working days)
+        "deviation_to_date": "-25.000",
+        "deviation_days": "-12.5",
         "is_behind": True,
         "days_left": 0,
         "needed_per_day": None,
+        "remaining_total": "145.000",
+        # Past its end, to January's last working day: none is left
+        "needed_per_day_to_finish": None,
+        # January judges "unfinished" at its last day; the work ended on the 30th
+        "overdue_since": "2026-01-31",
+        "is_carried_over": False,
     }
     assert cells[11:14] == [
         {"date": "2026-01-12", "plan": "2.000", "fact": "2.000", "is_behind": False},
@@ -469,7 +480,7 @@ def test_the_month_grid_comes_as_json_with_its_rows_cells_and_totals(api_client_
         "1.667",
         3,
     )
-    totals = {"tasks": 1, "behind": 1, "percent": "16.7"}
+    totals = {"tasks": 1, "behind": 1, "late": 1, "percent": "16.7"}
     assert section == {"section": "1", "totals": totals} and grid["totals"] == totals
 
 

@@ -537,3 +537,139 @@ def test_the_curve_costs_four_queries_whatever_the_number_of_tasks(
         curve = progress_curve(today=d("2026-01-15"))
 
     assert curve.site.tasks == task_count
+
+
+# The figures of a row (docs/msg.md), computed by hand on Russia's 2026 calendar.
+
+
+def test_a_row_of_the_current_month_has_every_figure_computed_from_its_reports():
+    # 150 m³ from 1 December 2025 to 30 January 2026: 120 planned in December, 30 in January
+    # (2 a day over January's 15 working days 12–30); 100 done in December, 5 + 5 + 10 on the
+    # 12th–14th of January. On the 15th:
+    task = task_with_plans(
+        volume="150",
+        start="2025-12-01",
+        end="2026-01-30",
+        plans={d("2025-12-01"): "120", JAN: "30"},
+    )
+    DailyWorkFactory(task=task, date=d("2025-12-15"), volume="100")
+    for day, volume in [("12", "5"), ("13", "5"), ("14", "10")]:
+        DailyWorkFactory(task=task, date=d(f"2026-01-{day}"), volume=volume)
+    task.refresh_from_db()
+
+    row = grid_row(task, today="2026-01-15")
+
+    assert (row.fact_before_month, row.remaining_at_month_start) == (Decimal(100), Decimal(50))
+    assert (row.plan, row.fact, row.percent, row.remaining) == (
+        Decimal(30),
+        Decimal(20),
+        Decimal("66.7"),
+        Decimal(10),
+    )
+    # Plan to date: the 12th–14th, 3 × 2 = 6; 20 − 6 = +14, i.e. 7 days' plan ahead.
+    assert (row.plan_to_date, row.deviation_to_date, row.deviation_days) == (
+        Decimal(6),
+        Decimal(14),
+        Decimal("7.0"),
+    )
+    assert not row.is_behind
+    # 10 left of the month's plan over the 12 working days 15–16, 19–23, 26–30: 0.8333… up.
+    assert (row.days_left, row.needed_per_day) == (12, Decimal("0.834"))
+    # 150 − 120 left of the work, by its end on the 30th, over the same 12 days: 2.5 a day.
+    assert (row.remaining_total, row.needed_per_day_to_finish) == (Decimal(30), Decimal("2.5"))
+    assert (row.overdue_since, row.is_carried_over, row.forecast.is_late) == (None, False, False)
+
+
+def carried_task() -> Task:
+    """Like 7.2 of the demo: 100 m³ in December 2025, 75 done by its end, 5 more on 14 January."""
+    task = task_with_plans(volume="100", start="2025-12-01", end="2025-12-31")
+    DailyWorkFactory(task=task, date=d("2025-12-30"), volume="75")
+    DailyWorkFactory(task=task, date=d("2026-01-14"), volume="5")
+    task.refresh_from_db()
+    return task
+
+
+def test_an_unfinished_work_is_carried_into_the_current_month_and_is_behind():
+    task = carried_task()
+
+    row = grid_row(task, today="2026-01-15")
+
+    assert (row.is_carried_over, row.overdue_since) == (True, d("2026-01-01"))
+    # All that was left on 1 January is due: 100 − 75 = 25; 5 done.
+    assert (row.fact_before_month, row.remaining_at_month_start) == (Decimal(75), Decimal(25))
+    assert (row.plan, row.plan_to_date, row.fact) == (Decimal(25), Decimal(25), Decimal(5))
+    assert (row.deviation_to_date, row.deviation_days, row.is_behind) == (
+        Decimal(-20),
+        None,
+        True,
+    )
+    assert [cell.date.day for cell in row.cells if cell.fact] == [14]
+    assert all(cell.plan is None for cell in row.cells)
+    # 20 left, past its end: by January's last working day, 12 working days from the 15th.
+    assert (row.days_left, row.needed_per_day) == (12, Decimal("1.667"))
+    assert (row.remaining_total, row.needed_per_day_to_finish) == (Decimal(20), Decimal("1.667"))
+    assert row.forecast.is_late
+
+
+def test_a_later_month_carries_an_unfinished_work_judged_today():
+    task = carried_task()
+
+    row = grid_row(task, today="2026-01-15", month=FEB)
+
+    # Nothing reported in February yet: 80 done before it, 20 left, all of it due.
+    assert (row.is_carried_over, row.fact_before_month, row.plan, row.fact) == (
+        True,
+        Decimal(80),
+        Decimal(20),
+        Decimal(0),
+    )
+    assert (row.deviation_to_date, row.is_behind) == (Decimal(-20), True)
+    # February's 19 working days: 20 / 19 = 1.0526… up; to finish by February's last working
+    # day from the 15th of January: 12 + 19 = 31 days, 0.6451… up.
+    assert (row.days_left, row.needed_per_day) == (19, Decimal("1.053"))
+    assert row.needed_per_day_to_finish == Decimal("0.646")
+
+
+def test_a_past_month_judges_unfinished_at_its_end_and_a_finished_work_leaves_later_months():
+    task = carried_task()
+    DailyWorkFactory(task=task, date=d("2026-02-02"), volume="20")
+    task.refresh_from_db()
+    today = d("2026-02-10")
+
+    january = grid_row(task, today="2026-02-10")
+    february = grid_row(task, today="2026-02-10", month=FEB)
+
+    # January ended with 80 of 100 done: carried then, behind by the 20 it left.
+    assert (january.is_carried_over, january.deviation_to_date) == (True, Decimal(-20))
+    # In February it is finished: listed for its report, no longer carried nor behind nor late.
+    assert (february.is_carried_over, february.overdue_since, february.is_behind) == (
+        False,
+        None,
+        False,
+    )
+    assert (february.fact, february.remaining_total, february.forecast.is_late) == (
+        Decimal(20),
+        Decimal(0),
+        False,
+    )
+    assert task not in [row.task for row in daily_plan(month=MAR, today=today).rows]
+
+
+def test_a_work_past_its_end_in_the_current_month_is_overdue_and_needs_the_rest_by_month_end():
+    # 30 planned 12–16 January (6 a day), 12 done; on Tuesday the 20th it is overdue since the
+    # 17th, and its 18 left must be done by the 30th: 9 working days (20–23, 26–30), 2 a day.
+    task = task_with_plans(volume="30", start="2026-01-12", end="2026-01-16", plans={JAN: "30"})
+    DailyWorkFactory(task=task, date=d("2026-01-12"), volume="12")
+    task.refresh_from_db()
+
+    row = grid_row(task, today="2026-01-20")
+
+    assert (row.overdue_since, row.is_carried_over) == (d("2026-01-17"), False)
+    assert (row.plan_to_date, row.deviation_to_date, row.deviation_days) == (
+        Decimal(30),
+        Decimal(-18),
+        Decimal("-3.0"),
+    )
+    assert (row.days_left, row.needed_per_day) == (0, None)
+    assert row.needed_per_day_to_finish == Decimal(2)
+    assert row.forecast.is_late
