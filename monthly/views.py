@@ -229,8 +229,8 @@ def _order_context(request: HttpRequest, grid: MonthGrid) -> dict[str, Any]:
 
 FIXED_COLUMNS = 3
 """Code, work, unit: the sticky columns."""
-FIGURE_COLUMNS = 6
-"""Plan, fact, %, remaining, needed per day, forecast."""
+FIGURE_COLUMNS = 8
+"""Plan, fact, %, deviation, remaining, needed per day, needed to finish, forecast."""
 
 
 def _render_fragment(request: HttpRequest, month: datetime.date) -> HttpResponse:

@@ -22,10 +22,10 @@ from django.urls import reverse
 from django.utils.formats import date_format, localize
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 from monthly.forms import PlanInputs
-from monthly.selectors import GridDay
+from monthly.selectors import GridDay, GridRow
 from schedule.selectors import Forecast
 from scheduler_project.pages import VolumeFormatter, volume_formatter
 
@@ -145,6 +145,8 @@ class _RowTexts:
     fact: str
     remaining: str
     needed: str
+    deviation: str
+    to_finish: str
     forecast: str
     no_day_left: str
     share_title: str
@@ -159,6 +161,7 @@ class _RowTexts:
     ahead: str
     never: str
     history: str
+    behind: str
 
     @classmethod
     def active(cls) -> "_RowTexts":
@@ -170,6 +173,8 @@ class _RowTexts:
             fact=escape(_("Fact")),
             remaining=escape(_("Remaining")),
             needed=escape(_("Needed per day")),
+            deviation=escape(_("Deviation")),
+            to_finish=escape(_("To finish, per day")),
             forecast=escape(_("Forecast finish")),
             no_day_left=escape(_("No working day of the task is left in the month")),
             history=escape(_("History")),
@@ -191,6 +196,7 @@ class _RowTexts:
             done=escape(_("done")),
             ahead=escape(_("ahead of the end date")),
             never=escape(_("At this rate the task does not finish within ten years")),
+            behind=escape(_("Behind the plan")),
         )
 
 
@@ -269,6 +275,10 @@ class _RowPage:
     short_dates: dict[datetime.date, str] = field(default_factory=dict)
     """Dates formatted so far, escaped: the rows' dates repeat."""
 
+    def day_month(self, day: datetime.date) -> str:
+        """A day without its year, as a planner writes it: ``07.12`` in Russian, ``7 Dec``."""
+        return date_format(day, pgettext("date format without the year", "j M"))
+
     def short_date(self, day: datetime.date) -> str:
         text = self.short_dates.get(day)
         if text is None:
@@ -298,6 +308,15 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         if figures.needed_per_day is not None
         else f'<span title="{texts.no_day_left}">—</span>'
     )
+    to_finish = (
+        escape(volume(figures.needed_per_day_to_finish))
+        if figures.needed_per_day_to_finish is not None
+        else f'<span title="{texts.no_day_left}">—</span>'
+    )
+    if figures.overdue_since is not None:
+        overdue = _("overdue since %(date)s") % {"date": page.day_month(figures.overdue_since)}
+        marker += f' <span class="msg-overdue">{escape(overdue)}</span>'
+
     return (
         f' data-sort-key="{escape(task.code_key)}"'
         f' data-task-id="{task.pk}" data-monthly-task-id="{plan.pk if plan else ""}"'
@@ -314,12 +333,40 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f"{_plan_cell(page, row)}</td>"
         f'<td class="num msg-fact" data-label="{texts.fact}">{escape(volume(figures.fact))}</td>'
         f'<td class="num msg-percent" data-label="%">{percent}</td>'
+        f"{_deviation(page, figures)}"
         f'<td class="num msg-remaining" data-label="{texts.remaining}">'
         f"{escape(volume(figures.remaining))}</td>"
         f'<td class="num msg-needed{" is-behind" if figures.is_behind else ""}"'
         f' data-label="{texts.needed}">{needed}</td>'
+        f'<td class="num msg-to-finish" data-label="{texts.to_finish}">{to_finish}</td>'
         f'<td class="msg-forecast{" is-late" if forecast.is_late else ""}"'
         f' data-label="{texts.forecast}">{_forecast(page, forecast)}</td>'
+    )
+
+
+def _deviation(page: _RowPage, figures: GridRow) -> str:
+    """The fact less the plan to date, signed; behind marked by a word for screen readers and
+    a sign, not only a colour; the title says it in working days of plan."""
+    deviation = figures.deviation_to_date
+    text = escape(page.volume(abs(deviation)))
+    if deviation < 0:
+        text = f'<span aria-hidden="true">▼ </span>−{text}'
+    elif deviation > 0:
+        text = f"+{text}"
+    title = ""
+    if figures.deviation_days is not None and deviation:
+        days = abs(figures.deviation_days)
+        title = (
+            _("%(days)s working days of plan behind")
+            if deviation < 0
+            else _("%(days)s working days of plan ahead")
+        ) % {"days": localize(days)}
+        title = f' title="{escape(title)}"'
+    elif deviation < 0:
+        title = f' title="{page.texts.behind}"'
+    return (
+        f'<td class="num msg-deviation{" is-behind" if deviation < 0 else ""}"'
+        f' data-label="{page.texts.deviation}"{title}>{text}</td>'
     )
 
 
