@@ -406,7 +406,8 @@ def _task_facts(
         .values_list("task_id", "before", "judged", "to_date")
     )
     return {
-        task_id: TaskFacts(*(Decimal(value or 0) for value in values)) for task_id, *values in rows
+        task_id: TaskFacts(*(Decimal(value or 0).quantize(VOLUME_QUANTUM) for value in values))
+        for task_id, *values in rows
     }
 
 

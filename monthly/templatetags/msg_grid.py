@@ -151,6 +151,8 @@ class _RowTexts:
     no_day_left: str
     share_title: str
     share: str
+    left: str
+    left_title: str
     no_plan: str
     unspread_title: str
     save: str
@@ -185,6 +187,13 @@ class _RowTexts:
                 )
             ),
             share=escape(_("share")),
+            left=escape(pgettext("what is left of a work", "left")),
+            left_title=escape(
+                _(
+                    "Past its end date and unfinished: all that was left of it when the month "
+                    "began is due"
+                )
+            ),
             no_plan=escape(_("No plan for this month")),
             unspread_title=escape(
                 _("Planned for the month, but no working day of the task is left in it to carry it")
@@ -344,6 +353,21 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
     )
 
 
+def _share(page: _RowPage, figures: GridRow) -> str:
+    """The plan of a month without a monthly plan: its share of what no month plans, or what
+    was left of a carried-over work when the month began."""
+    texts = page.texts
+    label, title = (
+        (texts.left, texts.left_title)
+        if figures.is_carried_over
+        else (texts.share, texts.share_title)
+    )
+    return (
+        f'<span class="msg-plan-share" title="{title}">'
+        f"{label} {escape(page.volume(figures.plan))}</span>"
+    )
+
+
 def _deviation(page: _RowPage, figures: GridRow) -> str:
     """The fact less the plan to date, signed; behind marked by a word for screen readers and
     a sign, not only a colour; the title says it in working days of plan."""
@@ -410,12 +434,11 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
             f"{texts.save if instance else texts.add}</button>{errors}</form>{delete}</div>"
         )
         if not instance and figures.plan:
-            html += (
-                f'<span class="msg-plan-share" title="{texts.share_title}">'
-                f"{texts.share} {escape(volume(figures.plan))}</span>"
-            )
+            html += _share(page, figures)
     elif plan:
         html = f'<span class="monthly-volume-plan-value">{escape(volume(plan.volume_plan))}</span>'
+    elif figures.is_carried_over:
+        html = _share(page, figures)
     elif figures.plan:
         html = f'<span class="muted" title="{texts.share_title}">—</span>'
     else:
