@@ -153,3 +153,38 @@ def test_the_russian_grid_on_a_laptop_and_a_phone(open_page):
     assert page.locator("tr.msg-row").first.bounding_box()["width"] <= 390
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=path.with_name("ru-msg-phone.png"))
+
+
+@pytest.mark.parametrize("width", [1280, 1366])
+@pytest.mark.parametrize(
+    ("locale", "overdue", "month_label"),
+    [("ru-RU", "просрочено с", "Итого за месяц"), ("en-US", "overdue since", "The month")],
+)
+def test_on_a_laptop_no_heading_is_cut_off_and_the_footer_and_overdue_works_read_right(
+    open_page, width, locale, overdue, month_label
+):
+    demo_seed()
+    planner = get_user_model().objects.get(username="planner")
+    page = open_page(planner, "/monthly/", locale=locale)
+    page.set_viewport_size({"width": width, "height": 800})
+
+    cut = page.evaluate(
+        """() => [...document.querySelectorAll('.msg-table thead th')]
+            .filter((th) => th.scrollWidth > th.clientWidth + 1)
+            .map((th) => th.textContent.trim())"""
+    )
+    assert cut == []
+    # The demo's 7.2 ended a week ago with a fifth of it undone: overdue, and behind by a sign
+    # and a word, not only a colour.
+    row = page.locator("tr.msg-row", has=page.locator(".task-code", has_text="7.2"))
+    expect(row.locator(".msg-overdue")).to_contain_text(overdue)
+    expect(row.locator(".msg-deviation")).to_contain_text("▼ −")
+    # What is drawn over the footer's label is the month's own label, not a unit's row.
+    label = page.locator("tfoot tr.msg-total th")
+    label.scroll_into_view_if_needed()
+    box = label.bounding_box()
+    on_top = page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('th')?.textContent.trim()",
+        [box["x"] + 10, box["y"] + box["height"] / 2],
+    )
+    assert on_top == month_label
