@@ -15,7 +15,7 @@ from typing import IO
 from django.http import FileResponse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, pgettext
+from django.utils.translation import ngettext, npgettext, pgettext
 from xlsxwriter import Workbook
 from xlsxwriter.worksheet import Worksheet
 
@@ -37,7 +37,7 @@ from .selectors import GridDay, GridRow, GridTotals, MonthGrid
 
 FIXED = ("code", "name", "unit", "kind")
 """The frozen columns: code, work, unit, and whether the row is the plan or the fact."""
-FIGURES = ("plan", "fact", "percent", "remaining", "needed", "forecast")
+FIGURES = ("plan", "fact", "percent", "deviation", "remaining", "needed", "to_finish", "forecast")
 FIRST_DAY = len(FIXED) + len(FIGURES)
 HEADING_ROWS = 2
 """The headings, then the days' weekdays."""
@@ -60,6 +60,9 @@ def _totals_text(totals: GridTotals) -> str:
     if totals.behind:
         behind = ngettext("%(counter)s behind", "%(counter)s behind", totals.behind)
         text += " · " + behind % {"counter": totals.behind}
+    if totals.late:
+        late = npgettext("tasks", "%(counter)s late", "%(counter)s late", totals.late)
+        text += " · " + late % {"counter": totals.late}
     return text
 
 
@@ -105,8 +108,10 @@ def _headings(sheet: Sheet, grid: MonthGrid) -> None:
         _("Plan for the month"),
         _("Fact"),
         "%",
+        _("Deviation"),
         _("Remaining"),
         _("Needed per day"),
+        _("To finish, per day"),
         _("Forecast finish"),
     ]
     for row in range(HEADING_ROWS):
@@ -151,21 +156,33 @@ def _task_rows(
     for offset in range(2):
         worksheet.set_row(row + offset, None, None, {"level": 1})
     sheet.write(row, 0, task.code)
-    sheet.write(row, 1, task.name)
+    name = task.name
+    if grid_row.overdue_since is not None:
+        overdue = _("overdue since %(date)s") % {
+            "date": date_format(grid_row.overdue_since, "SHORT_DATE_FORMAT")
+        }
+        name = f"{name} ({overdue})"
+    sheet.write(row, 1, name)
     sheet.write(row, 2, task.unit)
     sheet.write(row, 3, _("plan"), formats.get("muted"))
-    column = len(FIXED)
+    column = {name: len(FIXED) + index for index, name in enumerate(FIGURES)}
     behind = ("behind",) if grid_row.is_behind else ()
     late = ("late",) if grid_row.forecast.is_late else ()
-    sheet.write(row, column, grid_row.plan, formats.volume(grid_row.plan))
-    sheet.write(row, column + 1, grid_row.fact, formats.volume(grid_row.fact))
-    sheet.write(row, column + 2, grid_row.percent, formats.get("num:0.0"))
-    sheet.write(row, column + 3, grid_row.remaining, formats.volume(grid_row.remaining))
-    needed = grid_row.needed_per_day
-    sheet.write(row, column + 4, "—" if needed is None else needed, formats.volume(needed, *behind))
+    sheet.write(row, column["plan"], grid_row.plan, formats.volume(grid_row.plan))
+    sheet.write(row, column["fact"], grid_row.fact, formats.volume(grid_row.fact))
+    sheet.write(row, column["percent"], grid_row.percent, formats.get("num:0.0"))
+    deviation = grid_row.deviation_to_date
+    sheet.write(row, column["deviation"], deviation, formats.volume(deviation, *behind))
+    sheet.write(row, column["remaining"], grid_row.remaining, formats.volume(grid_row.remaining))
+    for name, needed in [
+        ("needed", grid_row.needed_per_day),
+        ("to_finish", grid_row.needed_per_day_to_finish),
+    ]:
+        value = "—" if needed is None else needed
+        sheet.write(row, column[name], value, formats.volume(needed, *behind))
     forecast = _forecast_text(grid_row)
     names = (*late, "date") if isinstance(forecast, datetime.date) else late
-    sheet.write(row, column + 5, forecast, formats.get(*names) if names else None)
+    sheet.write(row, column["forecast"], forecast, formats.get(*names) if names else None)
     # The day cells go straight to the worksheet: their widths are fixed, and they are most of
     # the file (a thousand tasks make 62,000 of them). A constant_memory sheet writes row by
     # row: the plan row's cells all come before the fact row's.

@@ -44,15 +44,17 @@ def tasks(db):
 def test_each_task_has_a_plan_row_with_the_months_figures_and_a_fact_row(tasks):
     sheet = export().active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:10] == (
-        "Code", "Work", "Unit", None, "Plan for the month", "Fact", "%", "Remaining",
-        "Needed per day", "Forecast finish",
+    assert rows[0][:12] == (
+        "Code", "Work", "Unit", None, "Plan for the month", "Fact", "%", "Deviation",
+        "Remaining", "Needed per day", "To finish, per day", "Forecast finish",
     )  # fmt: skip
     assert rows[0][FIRST_DAY : FIRST_DAY + 3] == (1, 2, 3)
     assert rows[1][FIRST_DAY : FIRST_DAY + 2] == ("Sun", "Mon")
-    assert rows[2][:2] == ("Section 1", "1 task · 1 behind")
+    assert rows[2][:2] == ("Section 1", "1 task · 1 behind · 1 late")
     plan, fact = rows[3], rows[4]
-    assert plan[:10] == (
+    # On the 5th: 7 done against the 2nd's and 3rd's plan, 20; 193 of the month's plan left
+    # over its 18 working days from the 5th; 100 − 7 of the work by its end on the 30th too.
+    assert plan[:12] == (
         "1.1",
         "Excavation",
         "m³",
@@ -60,8 +62,10 @@ def test_each_task_has_a_plan_row_with_the_months_figures_and_a_fact_row(tasks):
         200,
         7,
         3.5,
+        -13,
         193,
         10.723,
+        5.167,
         datetime.datetime(2026, 12, 11),
     )
     # 200 over the 20 working days of November 2026 (the 4th is a holiday): 10 a day.
@@ -95,8 +99,8 @@ def test_fact_cells_behind_plan_are_a_conditional_format_on_the_days_before_toda
     rules = list(sheet.conditional_formatting)
     assert len(rules) == 1
     # Fact rows 5 and 8 (Excel's numbers), the days 1 to 4 (today, the 5th, is not over).
-    assert str(rules[0].sqref) == "K5:N5 K8:N8"
-    assert rules[0].rules[0].formula == ["AND(ISNUMBER(K4),N(K5)<K4)"]
+    assert str(rules[0].sqref) == "M5:P5 M8:P8"
+    assert rules[0].rules[0].formula == ["AND(ISNUMBER(M4),N(M5)<M4)"]
 
 
 def test_a_month_in_the_future_has_no_behind_format(tasks):
@@ -181,3 +185,34 @@ def test_a_bad_month_with_format_xlsx_is_a_json_400(api_client, db):
     response = api_client.get("/api/progress/month/?month=2026-13&format=xlsx")
     assert response.status_code == 400
     assert "month" in response.json()
+
+
+def test_a_work_carried_over_from_an_earlier_month_is_in_the_months_file(db):
+    # Ended on 30 October with 75 of 100 done: November's file lists it, overdue and behind.
+    carried = TaskFactory(
+        code="7.2",
+        name="Water main",
+        unit="m",
+        start_date=datetime.date(2026, 10, 1),
+        end_date=datetime.date(2026, 10, 30),
+    )
+    DailyWorkFactory(task=carried, date=datetime.date(2026, 10, 29), volume=Decimal("75"))
+
+    rows = list(export().active.iter_rows(values_only=True))
+
+    (plan,) = [row for row in rows if row[0] == "7.2"]
+    # 25 left at November's start, all due; 18 working days from the 5th to the 30th.
+    assert plan[:12] == (
+        "7.2",
+        "Water main (overdue since 10/31/2026)",
+        "m",
+        "plan",
+        25,
+        0,
+        0,
+        -25,
+        25,
+        1.389,
+        1.389,
+        datetime.datetime(2026, 11, 5),  # at the 75 a report day it did: today
+    )
