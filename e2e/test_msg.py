@@ -7,7 +7,6 @@ With ``E2E_UPDATE_DOCS=1`` the laptop screenshot is written to ``docs/screenshot
 (otherwise only to ``artifacts/``).
 """
 
-import datetime
 import os
 import re
 import shutil
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
@@ -36,7 +36,7 @@ README_SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "screenshot-msg.png"
 
 def month_tasks() -> tuple[object, object]:
     """Two tasks of section 3 over this whole month; the first planned at 100 for it."""
-    today = datetime.date.today()
+    today = timezone.localdate()
     dates = {"start_date": first_of_month(today), "end_date": month_last_day(today)}
     brickwork = TaskFactory(code="3.1", name="Brickwork", unit="m³", volume_plan=200, **dates)
     plaster = TaskFactory(code="3.2", name="Plaster", unit="m²", volume_plan=50, **dates)
@@ -46,7 +46,7 @@ def month_tasks() -> tuple[object, object]:
 
 def needed_per_day(task) -> str:
     """The needed rate the grid computes for the task now (today is the server's today)."""
-    today = datetime.date.today()
+    today = timezone.localdate()
     grid = month_grid(month=today, today=today)
     row = next(row for section in grid.sections for row in section.rows if row.task == task)
     return format_volume(row.needed_per_day) if row.needed_per_day is not None else "—"
@@ -64,7 +64,7 @@ def test_a_report_on_the_daily_page_reaches_the_planners_grid_with_one_request(
     open_page, make_user
 ):
     brickwork, _plaster = month_tasks()
-    today = datetime.date.today().isoformat()
+    today = timezone.localdate().isoformat()
     planner = open_page(make_user(PLANNERS, username="maria"), "/monthly/")
     mark_document(planner)
     fragments = count_fragment_requests(planner)
@@ -100,7 +100,7 @@ def test_a_report_on_the_daily_page_reaches_the_planners_grid_with_one_request(
 
 def test_a_foreman_enters_and_corrects_a_days_work_in_its_cell(open_page, make_user):
     brickwork, _plaster = month_tasks()
-    today = datetime.date.today().isoformat()
+    today = timezone.localdate().isoformat()
     watcher = open_page(make_user(PLANNERS, username="maria"), "/monthly/")
     mark_document(watcher)
     foreman = open_page(make_user(FOREMEN, username="petr"), "/monthly/")

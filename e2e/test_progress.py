@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 from rest_framework.authtoken.models import Token
 
@@ -54,7 +55,7 @@ def summary(page: Page, name: str):
 def test_a_foremans_report_moves_the_planners_curve_and_tables_without_a_reload(
     open_page, make_user
 ):
-    today = datetime.date.today()
+    today = timezone.localdate()
     task = TaskFactory(
         code="2.1",
         name="Concrete works",
@@ -134,7 +135,7 @@ def test_the_russian_progress_page_on_the_demo_site(open_page):
     path = screenshot(page, "ru-progress")
 
     task = Task.objects.get(code="4.2")
-    DailyWorkFactory(task=task, date=datetime.date.today(), volume=Decimal("150"))  # as the ORM
+    DailyWorkFactory(task=task, date=timezone.localdate(), volume=Decimal("150"))  # as the ORM
     # Written in this process without a channel layer: the server's log watcher finds it.
     expect(page.locator(f"#lag-{task.pk}")).to_have_class(re.compile(r"\bis-live-changed\b"))
     assert_not_reloaded(page)
@@ -147,7 +148,7 @@ def test_the_russian_progress_page_on_the_demo_site(open_page):
 
 
 def test_the_chart_draws_under_the_content_security_policy(open_page, make_user):
-    today = datetime.date.today()
+    today = timezone.localdate()
     TaskFactory(code="1.1", start_date=today - 5 * DAY, end_date=today + 5 * DAY)
     page = open_page(make_user(PLANNERS), "/progress/")
     # Recorded from the start of the next load: whatever the browser refuses.

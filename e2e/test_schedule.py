@@ -5,6 +5,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from daily.tests.factories import DailyWorkFactory
@@ -126,7 +127,7 @@ def test_volume_done_and_progress_follow_the_daily_works(open_page, make_user):
 def late_task(**fields: object):
     """A task around today that its one report so far makes late: 1 a day, 99 left, due in
     three weeks."""
-    today = datetime.date.today()
+    today = timezone.localdate()
     task = TaskFactory(
         volume_plan=Decimal(100),
         start_date=today - datetime.timedelta(days=14),
@@ -169,7 +170,7 @@ def test_a_report_moved_to_another_day_moves_the_forecast_though_the_volume_stay
     open_page, make_user
 ):
     task, _first = late_task(code="4.1", name="Basement walls")
-    today = datetime.date.today()
+    today = timezone.localdate()
     # 40 done at 20 a day: 60 left takes three working days.
     second = DailyWorkFactory(task=task, date=today - datetime.timedelta(days=2), volume=39)
     schedule = open_page(make_user(VIEWERS, username="ivan"), "/")

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from daily.tests.factories import DailyWorkFactory
@@ -33,7 +34,7 @@ def overrun(row):
 def test_the_timeline_shows_a_late_forecast_beyond_the_end_and_follows_a_report(
     open_page, make_user
 ):
-    today = datetime.date.today()
+    today = timezone.localdate()
     late = TaskFactory(
         code="4.1",
         name="Basement walls",

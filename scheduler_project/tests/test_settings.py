@@ -211,3 +211,22 @@ def test_hsts_covers_subdomains_and_asks_for_preloading_only_when_told(env, hsts
     assert settings.returncode == 0, settings.stderr
     assert json.loads(settings.stdout.splitlines()[-1]) == hsts
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, "Europe/Moscow 2026-12-08"), ({"TIME_ZONE": "UTC"}, "UTC 2026-12-07")],
+)
+def test_the_sites_today_follows_its_time_zone_moscow_by_default(monkeypatch, env, expected):
+    monkeypatch.delenv("TIME_ZONE", raising=False)
+    # 22:30 UTC on 7 December is already the 8th on a site in Moscow.
+    code = (
+        "import datetime; from django.conf import settings; from django.utils import timezone;"
+        "now = datetime.datetime(2026, 12, 7, 22, 30, tzinfo=datetime.UTC);"
+        "print(settings.TIME_ZONE, timezone.localdate(now))"
+    )
+
+    result = manage("shell", "-c", code, **env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(expected)
