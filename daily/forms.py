@@ -4,11 +4,11 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from schedule.forms import DateInput, VolumeInput
+from schedule.forms import DateInput, VolumeField, VolumeInput
 from schedule.models import Task
 from scheduler_project.pages import VersionedModelForm
 
-from .models import MIN_VOLUME, DailyWork
+from .models import DailyWork
 
 
 class DayForm(forms.Form):
@@ -27,9 +27,10 @@ class DailyWorkForm(VersionedModelForm):
     class Meta:
         model = DailyWork
         fields = ["task", "date", "volume", "description"]
+        field_classes = {"volume": VolumeField}
         widgets = {
             "date": DateInput,
-            "volume": VolumeInput(attrs={"min": str(MIN_VOLUME)}),
+            "volume": VolumeInput,
             "description": forms.Textarea(attrs={"rows": 2}),
         }
 

@@ -10,9 +10,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from daily.forms import DailyWorkForm
-from schedule.forms import VolumeInput
+from schedule.forms import VolumeField, VolumeInput
 from schedule.models import Task
-from scheduler_project.pages import VersionedModelForm, plain_decimal
+from scheduler_project.numbers import input_number
+from scheduler_project.pages import VersionedModelForm
 
 from .fields import MonthFormField
 from .models import MonthlyTask
@@ -81,6 +82,7 @@ class MonthlyTaskCreateForm(_PlanForm):
     class Meta:
         model = MonthlyTask
         fields = ["task", "month", "volume_plan"]
+        field_classes = {"volume_plan": VolumeField}
         widgets = {"task": forms.HiddenInput, "volume_plan": VolumeInput}
 
 
@@ -88,6 +90,7 @@ class MonthlyTaskUpdateForm(_PlanForm):
     class Meta:
         model = MonthlyTask
         fields = ["volume_plan"]
+        field_classes = {"volume_plan": VolumeField}
         widgets = {"volume_plan": VolumeInput}
 
 
@@ -120,9 +123,9 @@ class PlanInputs:
             hidden = (
                 f'<input type="hidden" name="version" value="{plan.version}" id="{prefix}version">'
             )
-            value = f' value="{escape(str(plain_decimal(plan.volume_plan)))}"'
+            value = f' value="{escape(input_number(plan.volume_plan))}"'
         return hidden, (
-            f'<input type="number" name="volume_plan"{value}{self.volume_attributes}'
+            f'<input type="text" name="volume_plan"{value}{self.volume_attributes}'
             f' aria-label="{label}" required id="{prefix}volume_plan">'
         )
 

@@ -4,9 +4,10 @@ import copy
 import re
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -30,6 +31,7 @@ from realtime.history import object_changes
 from realtime.models import Change
 
 from .idempotency import KEY_PATTERN, IdempotentWritesMixin
+from .numbers import NotANumber, example_number, parse_number, quoted
 from .versioning import VersionConflict
 from .workbooks import XLSX_CONTENT_TYPE
 
@@ -169,8 +171,41 @@ class ChangeSerializer(serializers.ModelSerializer):
         ]
 
 
+def request_language(request: Any) -> str | None:
+    """The site language a request's ``Content-Language`` names (``ru``, ``ru-RU``), if any."""
+    header = getattr(request, "headers", {}).get("Content-Language", "")
+    code = header.split(",")[0].strip().split("-")[0].lower()
+    return code if code in dict(settings.LANGUAGES) else None
+
+
+class TypedDecimalField(serializers.DecimalField):
+    """A decimal as DRF reads it (a JSON number, or a string such as ``"190.5"``), or, when the
+    request names a site language in ``Content-Language`` (the pages' outbox sends what the
+    user typed), a string as that language writes numbers: «190,5», «1 905,5»
+    (scheduler_project/numbers.py). Never read as another number than the one written."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        language = request_language(self.context.get("request"))
+        if language is not None and isinstance(data, str):
+            try:
+                data = str(parse_number(data, language=language))
+            except NotANumber:
+                with translation.override(language):
+                    raise ValidationError(
+                        _("“%(value)s” is not a number. Write it as %(example)s.")
+                        % {"value": quoted(data), "example": example_number(language)},
+                        code="invalid",
+                    ) from None
+        return super().to_internal_value(data)
+
+
 class VersionedModelSerializer(serializers.ModelSerializer):
     """``version`` is read back always; on update it may be sent to guard against lost updates."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DecimalField: TypedDecimalField,
+    }
 
     version = serializers.IntegerField(
         required=False,

@@ -361,3 +361,54 @@ def test_bad_input_is_refused_with_the_field_errors(api_client, changes, errors)
     assert response.json() == errors
     assert not DailyWork.objects.exists()
     assert volume_fact(task) == Decimal(0)
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "saved"),
+    [
+        ("ru", "190,5", "190.5"),
+        ("ru-RU", "1 905,5", "1905.5"),
+        ("en", "1,905.5", "1905.5"),
+        ("en", "7.5", "7.5"),
+    ],
+)
+def test_a_pages_outbox_sends_the_volume_as_typed_with_the_pages_language(
+    api_client_for, foreman, language, typed, saved
+):
+    task = TaskFactory(volume_plan=Decimal(5000))
+
+    response = api_client_for(foreman).post(
+        LIST_URL,
+        {"task": task.pk, "date": "2026-11-25", "volume": typed},
+        format="json",
+        HTTP_CONTENT_LANGUAGE=language,
+    )
+
+    assert response.status_code == 201, response.json()
+    assert DailyWork.objects.get().volume == Decimal(saved)
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "error"),
+    [
+        ("en", "190,5", "“190,5” is not a number. Write it as 1,905.5."),
+        ("ru", "1,905.5", "«1,905.5» — не число. Запишите его так: 1 905,5."),
+        (None, "190,5", "A valid number is required."),  # a script: read as DRF reads it
+    ],
+)
+def test_a_volume_not_written_as_a_number_is_refused_naming_it(
+    api_client_for, foreman, language, typed, error
+):
+    task = TaskFactory()
+    headers = {"HTTP_CONTENT_LANGUAGE": language} if language else {}
+
+    response = api_client_for(foreman).post(
+        LIST_URL,
+        {"task": task.pk, "date": "2026-11-25", "volume": typed},
+        format="json",
+        **headers,
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"volume": [error]}
+    assert not DailyWork.objects.exists()

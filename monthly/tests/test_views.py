@@ -302,7 +302,7 @@ def test_plan_entered_by_someone_else_meanwhile_is_shown_instead_of_duplicated(c
     [
         ("-1", "Ensure this value is greater than or equal to 0."),
         ("", "This field is required."),
-        ("abc", "Enter a number."),
+        ("abc", "“abc” is not a number. Write it as 1,905.5."),
     ],
 )
 def test_invalid_plan_volume_is_shown_in_its_row(client, planner, volume, message):
@@ -915,3 +915,69 @@ def test_a_rows_version_is_the_same_until_what_it_shows_changes(client, planner)
 
 def row_version(html: str, task: Task) -> str:
     return html.split(f'<tr id="task-{task.pk}" data-version="', 1)[1].split('"', 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "saved"),
+    [
+        ("ru", "190,5", "190.5"),
+        ("ru", "1 905,5", "1905.5"),
+        ("ru", "190.5", "190.5"),
+        ("en", "1,905.5", "1905.5"),
+        ("en", "190.5", "190.5"),
+    ],
+)
+def test_a_plan_typed_as_the_pages_language_writes_numbers_saves_that_number(
+    client, planner, language, typed, saved
+):
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    client.force_login(planner)
+
+    response = client.post(
+        update_url(plan),
+        {"volume_plan": typed, "version": plan.version},
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    plan.refresh_from_db()
+    assert response.status_code == 302
+    assert plan.volume_plan == Decimal(saved)
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "message"),
+    [
+        ("en", "190,5", "“190,5” is not a number. Write it as 1,905.5."),
+        ("ru", "1,905.5", "«1,905.5» — не число. Запишите его так: 1 905,5."),
+        ("ru", "1e3", "«1e3» — не число. Запишите его так: 1 905,5."),
+    ],
+)
+def test_a_plan_not_written_as_a_number_is_refused_naming_it_and_nothing_is_saved(
+    client, planner, language, typed, message
+):
+    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    client.force_login(planner)
+
+    response = client.post(
+        update_url(plan),
+        {"volume_plan": typed, "version": plan.version},
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+    plan.refresh_from_db()
+    assert plan.volume_plan == Decimal("40")
+    html = response.content.decode()
+    assert message in html
+    # What was typed stays in the input, in a text input the browser does not parse.
+    assert f'type="text" name="volume_plan" value="{typed}"' in html
+
+
+@pytest.mark.parametrize(("language", "shown"), [("ru", "45,5"), ("en", "45.5")])
+def test_a_plans_input_shows_it_as_the_pages_language_writes_it(client, planner, language, shown):
+    plan = MonthlyTaskFactory(volume_plan=Decimal("45.500"))
+    client.force_login(planner)
+
+    html = client.get(order_url("2026-11"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert f'<input type="text" name="volume_plan" value="{shown}" inputmode="decimal"' in html
+    assert 'type="number"' not in html

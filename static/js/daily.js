@@ -24,6 +24,20 @@ import * as outbox from "./outbox.js";
 
 const root = document.querySelector('[data-live-page="daily"]');
 
+/**
+ * A volume as typed on this page («190,5», «1 905,5» in Russian; «1,905.5» in English) as a
+ * number, to match a sent report with the server's row only: the server parses what is sent
+ * (scheduler_project/numbers.py) and refuses what is not a number; NaN here matches nothing.
+ */
+const typedNumber = (text) => {
+  const typed = String(text).trim();
+  const plain =
+    document.documentElement.lang === "ru"
+      ? typed.replace(/[\s\u00a0\u202f\u2009]/g, "").replace(",", ".")
+      : typed.replace(/,/g, "");
+  return plain === "" ? NaN : Number(plain);
+};
+
 if (root) {
   const { date } = root.dataset;
   const table = new LiveTable(root, { work: "data-daily-work-id", task: "data-task-id" });
@@ -40,7 +54,7 @@ if (root) {
         (body) =>
           body.task === data.task &&
           body.date === data.date &&
-          Number(body.volume) === Number(data.volume) &&
+          typedNumber(body.volume) === Number(data.volume) &&
           body.description === data.description,
       );
     }
@@ -125,7 +139,7 @@ if (root) {
     maximumFractionDigits: 20,
   });
   const formatVolume = (value) => {
-    const number = Number(value);
+    const number = typedNumber(value);
     return value !== "" && Number.isFinite(number) ? volumeFormat.format(number) : value;
   };
 
@@ -149,7 +163,7 @@ if (root) {
           !claimed.has(row) &&
           !row.classList.contains("outbox-row") &&
           Number(row.dataset.taskId) === body.task &&
-          Number(row.dataset.volume) === Number(body.volume) &&
+          Number(row.dataset.volume) === typedNumber(body.volume) &&
           row.dataset.description === body.description,
       );
       if (tried && server) claimed.add(server);

@@ -88,6 +88,8 @@ export async function operations() {
  */
 export async function enqueue(operation) {
   const stored = {
+    // The page's language: a volume is sent as typed and read by the server in it.
+    language: document.documentElement.lang,
     ...operation,
     user,
     key: crypto.randomUUID(),
@@ -183,6 +185,7 @@ async function sendOne(operation) {
           Accept: "application/json",
           "Content-Type": "application/json",
           "Idempotency-Key": operation.key,
+          ...(operation.language ? { "Content-Language": operation.language } : {}),
           "X-CSRFToken": csrfToken(),
           ...(operation.ifMatch ? { "If-Match": operation.ifMatch } : {}),
         },
