@@ -10,7 +10,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from realtime.models import Event
+from schedule.models import Unit
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS, roles_ensure
+from schedule.services import units_ensure
 from schedule.tests.factories import UserFactory
 
 ROLES = [PLANNERS, FOREMEN, VIEWERS]
@@ -72,6 +74,29 @@ def _flush_gives_way_to_servers() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DatabaseOperations, "execute_sql_flush", execute_sql_flush)
         yield
+
+
+TEST_UNITS = {"m³": 3, "m²": 3, "m": 3, "t": 3, "km": 3, "kg": 3, "m2": 3, "m3": 3}
+"""The units the tests' works are measured in (a task's unit is one kept in admin, Task.clean),
+shown with all the stored decimals; and the usual Russian ones (``units_ensure``)."""
+
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "live_server"}
+
+
+@pytest.fixture(autouse=True)
+def _units(request: pytest.FixtureRequest, _django_db_marker: None) -> None:
+    """Units kept as a planner keeps them, for every test with a database: the migration seeds
+    them, but a transactional test's flush empties the table."""
+    uses_database = request.node.get_closest_marker("django_db") is not None
+    for name in DATABASE_FIXTURES & set(request.fixturenames):
+        request.getfixturevalue(name)
+        uses_database = True
+    if uses_database:
+        units_ensure()
+        Unit.objects.bulk_create(
+            [Unit(name=name, decimals=places) for name, places in TEST_UNITS.items()],
+            ignore_conflicts=True,
+        )
 
 
 @pytest.fixture(autouse=True)

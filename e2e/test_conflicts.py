@@ -110,14 +110,14 @@ def test_a_plan_being_typed_is_kept_when_someone_else_saves_it(open_page, make_u
     typing = open_page(olga, "/monthly/?month=2026-11")
     author = open_page(maria, "/monthly/?month=2026-11")
     typing_row = typing.locator(f"#task-{task.pk}")
-    typing_row.get_by_role("spinbutton").fill("55")
+    typing_row.get_by_role("textbox").fill("55")
 
-    author.locator(f"#task-{task.pk}").get_by_role("spinbutton").fill("48")
+    author.locator(f"#task-{task.pk}").get_by_role("textbox").fill("48")
     author.locator(f"#task-{task.pk}").get_by_role("button", name="Save").click()
 
     expect(notices(typing)).to_have_text(["maria updated the plan of 1.1"])
     expect(typing_row).to_have_class(re.compile(r"\bis-outdated\b"))
-    expect(typing_row.get_by_role("spinbutton")).to_have_value("55")  # the entry stays
+    expect(typing_row.get_by_role("textbox")).to_have_value("55")  # the entry stays
     typing_row.get_by_role("button", name="Save").click()
 
     conflict = typing.locator(".row-message .alert--conflict")
@@ -128,4 +128,4 @@ def test_a_plan_being_typed_is_kept_when_someone_else_saves_it(open_page, make_u
     screenshot(typing, "monthly-conflict")
     conflict.get_by_label("Keep mine").check()  # the radio belongs to the row's form
     typing_row.get_by_role("button", name="Save").click()
-    expect(typing.locator(f"#task-{task.pk}").get_by_role("spinbutton")).to_have_value("55")
+    expect(typing.locator(f"#task-{task.pk}").get_by_role("textbox")).to_have_value("55")

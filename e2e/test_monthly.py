@@ -34,14 +34,14 @@ def test_plans_made_changed_and_deleted_on_the_page_reach_another_user(open_page
     row = november.locator(f"#task-{task.pk}")
     total = november.locator(".monthly-total-value")
 
-    author_row.get_by_role("spinbutton").fill("40")
+    author_row.get_by_role("textbox").fill("40")
     author_row.get_by_role("button", name="Add").click()
 
     expect(row.locator(".monthly-volume-plan")).to_have_text("40")
     expect(total).to_have_text("40")
     expect(notices(november)).to_have_text(["maria created the plan of 1.1"])
 
-    author_row.get_by_role("spinbutton").fill("45.5")
+    author_row.get_by_role("textbox").fill("45.5")
     author_row.get_by_role("button", name="Save").click()
 
     expect(row.locator(".monthly-volume-plan")).to_have_text("45.5")
@@ -51,7 +51,7 @@ def test_plans_made_changed_and_deleted_on_the_page_reach_another_user(open_page
 
     # December's page hears nothing of November, only of its own month.
     author.goto("/monthly/?month=2026-12")
-    author_row.get_by_role("spinbutton").fill("25")
+    author_row.get_by_role("textbox").fill("25")
     author_row.get_by_role("button", name="Add").click()
 
     expect(december.locator(f"#task-{task.pk} .monthly-volume-plan")).to_have_text("25")

@@ -10,7 +10,7 @@ from django.db.models import DecimalField, F, OuterRef, Prefetch, Q, QuerySet, S
 from django.db.models.functions import Coalesce
 
 from daily.models import DailyWork
-from schedule.models import VOLUME_DECIMALS, Task, task_section
+from schedule.models import VOLUME_DECIMALS, Task, task_section, unit_quantum
 from schedule.selectors import Forecast, Weighting, task_forecasts, task_weights
 from schedule.working_days import (
     WorkingCalendar,
@@ -122,20 +122,26 @@ class MonthPlan(NamedTuple):
 
 
 def _spread(
-    total: Decimal, days: Sequence[datetime.date], *, before: int = 0, of: int | None = None
+    total: Decimal,
+    days: Sequence[datetime.date],
+    *,
+    before: int = 0,
+    of: int | None = None,
+    places: int = VOLUME_DECIMALS,
 ) -> dict[datetime.date, Decimal]:
     """``total`` spread evenly over ``of`` working days (default: ``days``), of which ``days`` are
     the ones after the first ``before``.
 
-    Cumulative rounding to the volume's decimals: the plan up to the k-th day is ``total × k / of``
-    rounded half up, and a day's volume is the step from the day before. The days then add up
-    exactly to ``total``, differ by at most one unit of the last decimal, and the plan to date is
-    the exact figure rounded, wherever the days are summed from.
+    Cumulative rounding to ``places`` decimals (0 for a whole unit: a whole number a day): the
+    plan up to the k-th day is ``total × k / of`` rounded half up, and a day's volume is the step
+    from the day before. The days then add up exactly to ``total`` (which has at most ``places``
+    decimals), differ by at most one unit of the last decimal, and the plan to date is the exact
+    figure rounded, wherever the days are summed from.
     """
     if not days:
         return {}
     of = len(days) if of is None else of
-    units = int(total.quantize(VOLUME_QUANTUM).scaleb(VOLUME_DECIMALS))
+    units = int(total.quantize(VOLUME_QUANTUM).scaleb(places))
     twice_units, twice_of = 2 * units, 2 * of
     volumes: dict[int, Decimal] = {}  # the steps take one or two values: each made once
     spread = {}
@@ -145,7 +151,7 @@ def _spread(
         step = cumulative - reached
         volume = volumes.get(step)
         if volume is None:
-            volume = volumes[step] = Decimal(step).scaleb(-VOLUME_DECIMALS)
+            volume = volumes[step] = Decimal(step).scaleb(-places).quantize(VOLUME_QUANTUM)
         spread[day] = volume
         reached = cumulative
     return spread
@@ -170,6 +176,13 @@ def _with_plans(tasks: QuerySet[Task]) -> QuerySet[Task]:
     return tasks.prefetch_related(Prefetch("monthly_tasks", queryset=plans, to_attr=PLANS))
 
 
+def _places(task: Task, total: Decimal) -> int:
+    """The decimals a task's plan is spread in: whole units for a whole unit's whole total
+    (``Unit.decimals`` 0, read as ``unit_decimals``), else the stored decimals."""
+    whole = getattr(task, "unit_decimals", VOLUME_DECIMALS) == 0
+    return 0 if whole and total == total.to_integral_value() else VOLUME_DECIMALS
+
+
 def _task_month_plan(
     task: Task, *, month: datetime.date, calendar: WorkingCalendar
 ) -> TaskMonthPlan:
@@ -177,10 +190,11 @@ def _task_month_plan(
     monthly_task = plans.get(month)
     days = calendar.between(max(task.start_date, month), min(task.end_date, month_last_day(month)))
     if monthly_task is not None:
+        volume = monthly_task.volume_plan
         return TaskMonthPlan(
             task=task,
             monthly_task=monthly_task,
-            days=_spread(monthly_task.volume_plan, days),
+            days=_spread(volume, days, places=_places(task, volume)),
             unspread=Decimal(0) if days else monthly_task.volume_plan,
         )
     # Plans for months outside the task's dates count as allocated too: that volume went to a
@@ -201,7 +215,11 @@ def _task_month_plan(
     return TaskMonthPlan(
         task=task,
         monthly_task=None,
-        days=_spread(unallocated, days, before=before, of=of) if of else {},
+        days=(
+            _spread(unallocated, days, before=before, of=of, places=_places(task, unallocated))
+            if of
+            else {}
+        ),
         unspread=Decimal(0) if of else unallocated,
     )
 
@@ -218,9 +236,8 @@ def daily_plan(
     """
     first = first_of_month(month)
     last = month_last_day(first)
-    selected = list(
-        _with_plans(month_tasks(month=first, today=today, tasks=tasks)).order_by("code_key", "id")
-    )
+    chosen = month_tasks(month=first, today=today, tasks=tasks).with_unit_decimals()
+    selected = list(_with_plans(chosen).order_by("code_key", "id"))
     calendar = working_calendar(
         first=min([first, *(task.start_date for task in selected)]),
         last=max([last, *(task.end_date for task in selected)]),
@@ -350,6 +367,20 @@ class GridSection:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitTotals:
+    """The month's volumes of one unit (volumes of different units are never added together)."""
+
+    unit: str
+    decimals: int
+    """How its volumes are shown (``Unit.decimals``)."""
+    plan: Decimal
+    """The rows' month plans summed."""
+    fact: Decimal
+    days: list[tuple[Decimal | None, Decimal | None]]
+    """Each day's plan and fact summed over the rows (None where no row has one)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MonthGrid:
     month: datetime.date
     today: datetime.date
@@ -358,6 +389,31 @@ class MonthGrid:
     totals: GridTotals
     weighting: Weighting
     """What the totals' percents are weighted by (``task_weights``)."""
+    units: list[UnitTotals]
+    """Per unit, in the order of their names."""
+
+
+def _unit_totals(rows: Sequence[GridRow]) -> list[UnitTotals]:
+    by_unit: dict[str, list[GridRow]] = defaultdict(list)
+    for row in rows:
+        by_unit[row.task.unit].append(row)
+    totals = []
+    for unit, unit_rows in sorted(by_unit.items()):
+        days: list[tuple[Decimal | None, Decimal | None]] = []
+        for cells in zip(*(row.cells for row in unit_rows), strict=True):
+            plans = [cell.plan for cell in cells if cell.plan is not None]
+            facts = [cell.fact for cell in cells if cell.fact is not None]
+            days.append((sum(plans) if plans else None, sum(facts) if facts else None))
+        totals.append(
+            UnitTotals(
+                unit=unit,
+                decimals=getattr(unit_rows[0].task, "unit_decimals", VOLUME_DECIMALS),
+                plan=sum((row.plan for row in unit_rows), Decimal(0)),
+                fact=sum((row.fact for row in unit_rows), Decimal(0)),
+                days=days,
+            )
+        )
+    return totals
 
 
 def _grid_totals(rows: Sequence[GridRow], weights: dict[int, Decimal]) -> GridTotals:
@@ -411,14 +467,15 @@ def _task_facts(
     }
 
 
-def _per_day(volume: Decimal, days: int) -> Decimal | None:
-    """``volume`` a day over ``days``, rounded up (doing it every day gets it done): 0 when
-    nothing is left, None when something is and no day."""
+def _per_day(volume: Decimal, days: int, *, quantum: Decimal) -> Decimal | None:
+    """``volume`` a day over ``days``, rounded up to ``quantum`` (doing it every day gets it
+    done; a whole unit a whole number): 0 when nothing is left, None when something is and no
+    day."""
     if not volume:
         return Decimal(0)
     if not days:
         return None
-    return (volume / days).quantize(VOLUME_QUANTUM, ROUND_CEILING)
+    return (volume / days).quantize(quantum, ROUND_CEILING).quantize(VOLUME_QUANTUM)
 
 
 def _grid_row(
@@ -434,6 +491,9 @@ def _grid_row(
 ) -> GridRow:
     task = plan.task
     first, last = month_days[0], month_days[-1]
+    # The rates needed are rounded up to what the page shows (the unit's decimals): doing the
+    # shown figure every day gets it done.
+    quantum = unit_quantum(getattr(task, "unit_decimals", VOLUME_DECIMALS))
     fact = sum(facts.values(), Decimal(0))
     remaining_at_start = max(Decimal(0), task.volume_plan - totals.before_month)
     judged = judged_on(month=first, today=today)
@@ -487,9 +547,9 @@ def _grid_row(
         deviation_to_date=deviation,
         deviation_days=deviation_days,
         days_left=days_left,
-        needed_per_day=_per_day(remaining, days_left),
+        needed_per_day=_per_day(remaining, days_left, quantum=quantum),
         remaining_total=remaining_total,
-        needed_per_day_to_finish=_per_day(remaining_total, finish_days),
+        needed_per_day_to_finish=_per_day(remaining_total, finish_days, quantum=quantum),
         overdue_since=overdue_since,
         is_carried_over=carried,
         forecast=forecast,
@@ -594,6 +654,7 @@ def month_grid(
         ],
         totals=_grid_totals([row for rows in sections.values() for row in rows], weights),
         weighting=weighting,
+        units=_unit_totals([row for rows in sections.values() for row in rows]),
     )
 
 

@@ -3,9 +3,7 @@ month's figures and forecast, the plans edited right in their rows and a day's w
 its cell (monthly/selectors.py ``month_grid`` computes every figure)."""
 
 import datetime
-from collections import defaultdict
 from collections.abc import Collection, Mapping
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -93,9 +91,9 @@ def _grid_rows(
     submission: Submission | None = None,
     only: set[int] | None = None,
     changed: Collection[int] = frozenset(),
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[str, Decimal]]]:
-    """The МСГ's rows (those of the tasks in ``only`` if given), its sections with their rows,
-    and the month's plans summed per unit; after a failed write, the row of ``task_id`` shows
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The МСГ's rows (those of the tasks in ``only`` if given) and its sections with their
+    rows; after a failed write, the row of ``task_id`` shows
     that outcome; the rows of the tasks in ``changed`` are marked as changed since the last
     visit."""
     user = request.user
@@ -103,13 +101,10 @@ def _grid_rows(
     can_change = user.has_perm("monthly.change_monthlytask")
     rows: list[dict[str, Any]] = []
     sections: list[dict[str, Any]] = []
-    totals: dict[str, Decimal] = defaultdict(Decimal)
     for section in grid.sections:
         section_rows = []
         for grid_row in section.rows:
             task, plan = grid_row.task, grid_row.monthly_task
-            if plan is not None:
-                totals[task.unit] += plan.volume_plan
             if only is not None and task.pk not in only:
                 continue
             conflict: Conflict | None = None
@@ -147,7 +142,7 @@ def _grid_rows(
                 "rows": section_rows,
             }
         )
-    return rows, sections, sorted(totals.items())
+    return rows, sections
 
 
 def _day_url(day: datetime.date) -> str:
@@ -164,7 +159,7 @@ def _render_order(
     """The МСГ; after a failed write, the row of ``task_id`` shows that outcome."""
     grid = month_grid(month=month, today=timezone.localdate())
     changed = _changed_since_last_visit(request, grid) if submission is None else set()
-    rows, sections, totals = _grid_rows(
+    rows, sections = _grid_rows(
         request, grid, task_id=task_id, submission=submission, changed=changed
     )
     this_month = _this_month()
@@ -174,7 +169,6 @@ def _render_order(
         "month_form": MonthForm(initial={"month": format_month(month)}),
         "rows": rows,
         "sections": sections,
-        "totals": totals,
         "previous_month": previous_month,
         "next_month": next_month,
         "previous_url": _optional_order_url(previous_month),
@@ -223,7 +217,7 @@ def _order_context(request: HttpRequest, grid: MonthGrid) -> dict[str, Any]:
         ),
         "figure_columns": FIGURE_COLUMNS,
         "columns": FIXED_COLUMNS + FIGURE_COLUMNS + len(grid.days),
-        "after_plan_columns": FIGURE_COLUMNS - 1 + len(grid.days),
+        "after_fact_columns": FIGURE_COLUMNS - 2,
     }
 
 
@@ -237,12 +231,11 @@ def _render_fragment(request: HttpRequest, month: datetime.date) -> HttpResponse
     """The rows of the tasks asked for (those in the month), every section's subtotal row, the
     day header and the month's totals."""
     grid = month_grid(month=month, today=timezone.localdate())
-    rows, sections, totals = _grid_rows(request, grid, only=set(fragment_ids(request, "task")))
+    rows, sections = _grid_rows(request, grid, only=set(fragment_ids(request, "task")))
     context = {
         **_order_context(request, grid),
         "rows": rows,
         "sections": sections,
-        "totals": totals,
     }
     return render(request, "monthly/order_rows.html", context)
 

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
@@ -8,7 +9,7 @@ from monthly.models import MonthlyTask
 from monthly.services import monthly_task_delete, monthly_task_update
 from scheduler_project.admin import VersionedInline, VersionedModelAdmin
 
-from .models import CalendarDay, Task
+from .models import CalendarDay, Task, Unit
 from .services import calendar_day_update, task_update
 
 
@@ -89,3 +90,22 @@ class CalendarDayAdmin(VersionedModelAdmin):
     @admin.display(description=_("weekday"))
     def weekday(self, day: CalendarDay) -> str:
         return date_format(day.date, "l")
+
+
+@admin.register(Unit)
+class UnitAdmin(admin.ModelAdmin):
+    """Units are a short list planners keep; a renamed unit does not rename tasks' units, so a
+    unit tasks use cannot be renamed or deleted here (``has_delete_permission``)."""
+
+    list_display = ["name", "decimals"]
+    search_fields = ["name"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Unit | None = None) -> list[str]:
+        if obj is not None and Task.objects.filter(unit=obj.name).exists():
+            return ["name"]
+        return []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Unit | None = None) -> bool:
+        if obj is not None and Task.objects.filter(unit=obj.name).exists():
+            return False
+        return super().has_delete_permission(request, obj)

@@ -22,6 +22,7 @@ from monthly.models import MonthlyTask, first_of_month
 
 from .models import CalendarDay, Task
 from .roles import FOREMEN, PLANNERS, VIEWERS, roles_ensure
+from .services import units_ensure
 from .working_days import WorkingCalendar, country_days, month_last_day, working_calendar
 
 
@@ -335,6 +336,7 @@ def demo_seed(*, today: datetime.date | None = None) -> dict[str, int]:
     paths publish one event per row): a few hundred events on the first run.
     """
     users = _users_ensure()
+    units_ensure()
     day = _laid_around(today or timezone.localdate())
     counts = {"calendar_days": _calendar_exception_ensure(day)}
     tasks, counts["tasks"] = _tasks_ensure(day)

@@ -4,7 +4,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -13,6 +13,7 @@ from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 VOLUME_DIGITS = 14
 VOLUME_DECIMALS = 3
 CODE_MAX_LENGTH = 32
+UNIT_MAX_LENGTH = 16
 COST_DIGITS = 16
 COST_DECIMALS = 2
 # casefold() makes a character at most three, and each one costs at most eight digits of key.
@@ -49,8 +50,94 @@ def task_code_key(code: str) -> str:
     return "".join(tokens)
 
 
+USUAL_UNITS = {
+    "м³": 1,
+    "м²": 1,
+    "м": 1,
+    "п.м": 1,
+    "км": 3,
+    "т": 2,
+    "кг": 0,
+    "л": 0,
+    "шт": 0,
+    "компл": 0,
+}
+"""The usual units of a Russian site with the decimals their volumes are shown with (0: whole
+units): seeded by the migration that made units, and by the demo."""
+
+
+class UnitQuerySet(models.QuerySet["Unit"]):
+    def decimals(self) -> dict[str, int]:
+        """Each unit's decimals by name: one query, for a page's or a file's figures."""
+        return dict(self.values_list("name", "decimals"))
+
+
+class Unit(models.Model):
+    """A unit works are measured in (м³, т, шт…), kept in admin. Its ``decimals`` are how its
+    volumes are shown everywhere (stored values keep ``VOLUME_DECIMALS``); 0 counts it in whole
+    units: a month's plan is spread in whole units a day and the rate needed rounds up to one.
+    A task's unit is one of these, by name (``Task.clean``)."""
+
+    name = models.CharField(_("name"), max_length=UNIT_MAX_LENGTH, unique=True)
+    decimals = models.PositiveSmallIntegerField(
+        _("decimals"),
+        default=1,
+        validators=[MaxValueValidator(VOLUME_DECIMALS)],
+        help_text=_("How many decimal places its volumes are shown with; 0: whole units."),
+    )
+
+    objects = UnitQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("unit")
+        verbose_name_plural = _("units")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(decimals__lte=VOLUME_DECIMALS), name="unit_decimals_at_most_3"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_whole(self) -> bool:
+        return self.decimals == 0
+
+
+def unit_quantum(decimals: int) -> Decimal:
+    """The smallest step of a unit's shown volumes: 1 for whole units, 0.1 for one decimal."""
+    return Decimal(1).scaleb(-decimals)
+
+
+def validate_known_unit(name: str) -> None:
+    """A task's unit is one kept in admin; the message lists them (as the import shows it).
+    A name too long for any unit is left to the field's length rule, said once."""
+    if len(name) <= UNIT_MAX_LENGTH and not Unit.objects.filter(name=name).exists():
+        known = ", ".join(Unit.objects.values_list("name", flat=True))
+        raise ValidationError(
+            _("Unknown unit “%(unit)s”. The units kept in admin: %(known)s."),
+            code="unknown_unit",
+            params={"unit": name, "known": known},
+        )
+
+
+def unit_decimals_of(unit: str | models.Expression = "unit") -> models.Expression:
+    """The decimals of the unit named by ``unit`` (a field path), as a subquery: all the stored
+    decimals for a unit not kept in admin (a script's task)."""
+    decimals = Unit.objects.filter(name=models.OuterRef(unit)).values("decimals")[:1]
+    return models.functions.Coalesce(
+        models.Subquery(decimals), models.Value(VOLUME_DECIMALS), output_field=models.IntegerField()
+    )
+
+
 class TaskQuerySet(VersionedQuerySet["Task"]):
     """Bulk paths keep ``code_key`` in step with ``code``, since they bypass ``save``."""
+
+    def with_unit_decimals(self) -> "TaskQuerySet":
+        """Each task with ``unit_decimals``, how its volumes are shown (``Unit.decimals``)."""
+        return self.annotate(unit_decimals=unit_decimals_of())
 
     def active_on(self, day) -> "TaskQuerySet":
         return self.filter(start_date__lte=day, end_date__gte=day)
@@ -97,7 +184,7 @@ class Task(VersionedModel):
     # Kept by save() and the bulk paths; the one order of tasks (Meta.ordering, selectors, admin).
     code_key = models.CharField(max_length=CODE_KEY_MAX_LENGTH, editable=False)
     name = models.CharField(_("name"), max_length=255)
-    unit = models.CharField(_("unit"), max_length=16)
+    unit = models.CharField(_("unit"), max_length=UNIT_MAX_LENGTH, validators=[validate_known_unit])
     volume_plan = models.DecimalField(
         _("planned volume"),
         max_digits=VOLUME_DIGITS,

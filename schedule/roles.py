@@ -10,12 +10,16 @@ VIEWERS = "viewers"
 MODELS = ["schedule.task", "monthly.monthlytask", "daily.dailywork", "schedule.calendarday"]
 ALL_ACTIONS = ["view", "add", "change", "delete"]
 
-# Everyone sees the working calendar (it shapes every plan per day); planners keep it.
+KEPT_MODELS = [*MODELS, "schedule.unit"]
+"""What the roles see: the published models and the units (kept in admin, not published)."""
+
+# Everyone sees the working calendar (it shapes every plan per day) and the units; planners keep
+# them.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    PLANNERS: [f"{model}.{action}" for model in MODELS for action in ALL_ACTIONS],
-    FOREMEN: [f"{model}.view" for model in MODELS]
+    PLANNERS: [f"{model}.{action}" for model in KEPT_MODELS for action in ALL_ACTIONS],
+    FOREMEN: [f"{model}.view" for model in KEPT_MODELS]
     + [f"daily.dailywork.{action}" for action in ["add", "change", "delete"]],
-    VIEWERS: [f"{model}.view" for model in MODELS],
+    VIEWERS: [f"{model}.view" for model in KEPT_MODELS],
 }
 
 

@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from scheduler_project.versioning import versioned_create, versioned_delete, versioned_update
 
-from .models import CalendarDay, Task
+from .models import USUAL_UNITS, CalendarDay, Task, Unit
 
 
 def task_create(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = None) -> Task:
@@ -91,3 +91,12 @@ def calendar_day_delete(
     locked: bool = False,
 ) -> None:
     versioned_delete(instance=calendar_day, version=version, actor=actor, locked=locked)
+
+
+def units_ensure() -> None:
+    """The usual units (``USUAL_UNITS``) kept in admin, those missing added; a unit already
+    kept keeps the decimals a planner set."""
+    Unit.objects.bulk_create(
+        [Unit(name=name, decimals=decimals) for name, decimals in USUAL_UNITS.items()],
+        ignore_conflicts=True,
+    )

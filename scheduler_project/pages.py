@@ -10,8 +10,8 @@ import copy
 import datetime
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Literal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal, Protocol
 
 from django import forms
 from django.contrib import messages
@@ -41,12 +41,14 @@ StrOrPromise = str | Promise
 EMPTY_DISPLAY = "—"
 
 
-def format_volume(value: Decimal | int | str | None) -> str:
-    """A volume without trailing zeros, grouped and localized: ``12 500,5`` in Russian."""
-    return volume_formatter()(value)
+def format_volume(value: Decimal | int | str | None, decimals: int | None = None) -> str:
+    """A volume without trailing zeros, grouped and localized: ``12 500,5`` in Russian; with
+    ``decimals`` (its unit's, ``Unit.decimals``) rounded half up to at most that many."""
+    return volume_formatter()(value, decimals)
 
 
-VolumeFormatter = Callable[[Decimal | int | str | None], str]
+class VolumeFormatter(Protocol):
+    def __call__(self, value: Decimal | int | str | None, decimals: int | None = None) -> str: ...
 
 
 def volume_formatter() -> VolumeFormatter:
@@ -58,11 +60,11 @@ def volume_formatter() -> VolumeFormatter:
     grouping = get_format("NUMBER_GROUPING", language)
     thousand_separator = get_format("THOUSAND_SEPARATOR", language)
     separators = str.maketrans({",": thousand_separator, ".": decimal_separator})
-    formatted: dict[Decimal, str] = {}
+    formatted: dict[tuple[Decimal, int | None], str] = {}
 
-    def format_one(value: Decimal | int | str | None) -> str:
+    def format_one(value: Decimal | int | str | None, decimals: int | None = None) -> str:
         try:
-            text = formatted.get(value)  # type: ignore[arg-type]
+            text = formatted.get((value, decimals))  # type: ignore[arg-type]
         except TypeError:  # a signalling NaN has no hash
             text = None
         if text is not None:
@@ -72,9 +74,12 @@ def volume_formatter() -> VolumeFormatter:
         number = Decimal(value)
         if not number.is_finite():
             return number_format(plain_decimal(number), force_grouping=True)
-        text = format_finite(plain_decimal(number))
+        shown = number
+        if decimals is not None:
+            shown = number.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+        text = format_finite(plain_decimal(shown))
         if number:  # 0 and -0 are equal keys but show apart
-            formatted[number] = text
+            formatted[(number, decimals)] = text
         return text
 
     def format_finite(number: Decimal) -> str:

@@ -32,6 +32,12 @@ from scheduler_project.pages import VolumeFormatter, volume_formatter
 register = template.Library()
 
 
+def unit_places(task: Any) -> int | None:
+    """The decimals a task's volumes are shown with (``Unit.decimals``, read with the grid's
+    tasks as ``unit_decimals``); None: all of them."""
+    return getattr(task, "unit_decimals", None)
+
+
 def escape(value: object) -> str:
     """``django.utils.html.escape`` without its lazy-string wrapper, which took longer than the
     escaping itself over the grid's thousands of values."""
@@ -98,6 +104,7 @@ def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFor
     """A row's day cells: the day's plan and fact, marked behind or empty; a link to the cell's
     form (to the daily page when the day has several works) for who may report works."""
     task = row["task"]
+    places = unit_places(task)
     works: Mapping[datetime.date, list[int]] = row["works"]
     code = escape(task.code)
     cell_url = columns.cell_url
@@ -109,8 +116,9 @@ def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFor
         figures = (
             _NO_FIGURES
             if empty
-            else f'<span class="msg-cell__plan">{"" if plan is None else volume(plan)}</span>'
-            f'<span class="msg-cell__fact">{"" if fact is None else volume(fact)}</span>'
+            else f'<span class="msg-cell__plan">{"" if plan is None else volume(plan, places)}'
+            f'</span><span class="msg-cell__fact">{"" if fact is None else volume(fact, places)}'
+            "</span>"
         )
         if cell_url is None:
             content = f'<span class="msg-cell">{figures}</span>'
@@ -300,6 +308,7 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
     texts, volume = page.texts, page.volume
     task, plan, form, figures = row["task"], row["plan"], row["form"], row["grid"]
     forecast = figures.forecast
+    places = unit_places(task)
     code = escape(task.code)
     classes = (
         "msg-row"
@@ -313,12 +322,12 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
     history = page.plan_history_url(plan.pk) if plan else page.task_history_url(task.pk)
     percent = f"{escape(localize(figures.percent))}%" if figures.percent is not None else "—"
     needed = (
-        escape(volume(figures.needed_per_day))
+        escape(volume(figures.needed_per_day, places))
         if figures.needed_per_day is not None
         else f'<span title="{texts.no_day_left}">—</span>'
     )
     to_finish = (
-        escape(volume(figures.needed_per_day_to_finish))
+        escape(volume(figures.needed_per_day_to_finish, places))
         if figures.needed_per_day_to_finish is not None
         else f'<span title="{texts.no_day_left}">—</span>'
     )
@@ -340,11 +349,12 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f' data-label="{texts.unit}">{escape(task.unit)}</td>'
         f'<td class="num plan-col monthly-volume-plan" data-label="{texts.plan_for_month}">'
         f"{_plan_cell(page, row)}</td>"
-        f'<td class="num msg-fact" data-label="{texts.fact}">{escape(volume(figures.fact))}</td>'
+        f'<td class="num msg-fact" data-label="{texts.fact}">'
+        f"{escape(volume(figures.fact, places))}</td>"
         f'<td class="num msg-percent" data-label="%">{percent}</td>'
         f"{_deviation(page, figures)}"
         f'<td class="num msg-remaining" data-label="{texts.remaining}">'
-        f"{escape(volume(figures.remaining))}</td>"
+        f"{escape(volume(figures.remaining, places))}</td>"
         f'<td class="num msg-needed{" is-behind" if figures.is_behind else ""}"'
         f' data-label="{texts.needed}">{needed}</td>'
         f'<td class="num msg-to-finish" data-label="{texts.to_finish}">{to_finish}</td>'
@@ -364,7 +374,7 @@ def _share(page: _RowPage, figures: GridRow) -> str:
     )
     return (
         f'<span class="msg-plan-share" title="{title}">'
-        f"{label} {escape(page.volume(figures.plan))}</span>"
+        f"{label} {escape(page.volume(figures.plan, unit_places(figures.task)))}</span>"
     )
 
 
@@ -372,7 +382,7 @@ def _deviation(page: _RowPage, figures: GridRow) -> str:
     """The fact less the plan to date, signed; behind marked by a word for screen readers and
     a sign, not only a colour; the title says it in working days of plan."""
     deviation = figures.deviation_to_date
-    text = escape(page.volume(abs(deviation)))
+    text = escape(page.volume(abs(deviation), unit_places(figures.task)))
     if deviation < 0:
         text = f'<span aria-hidden="true">▼ </span>−{text}'
     elif deviation > 0:
@@ -398,6 +408,7 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
     """The month's plan: its form for who may edit it, else the figure."""
     texts, volume = page.texts, page.volume
     task, plan, form, figures = row["task"], row["plan"], row["form"], row["grid"]
+    places = unit_places(task)
     if form is not None or row["can_edit_plan"]:
         form_id = ""
         if form is not None:  # the outcome of a write: the form with its entry and errors
@@ -436,7 +447,8 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
         if not instance and figures.plan:
             html += _share(page, figures)
     elif plan:
-        html = f'<span class="monthly-volume-plan-value">{escape(volume(plan.volume_plan))}</span>'
+        shown = escape(volume(plan.volume_plan, places))
+        html = f'<span class="monthly-volume-plan-value">{shown}</span>'
     elif figures.is_carried_over:
         html = _share(page, figures)
     elif figures.plan:
@@ -445,7 +457,7 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
         html = f'<span class="muted" title="{texts.no_plan}">—</span>'
     if figures.unspread:
         unspread = _("%(volume)s without a working day") % {
-            "volume": escape(volume(figures.unspread))
+            "volume": escape(volume(figures.unspread, places))
         }
         html += f'<span class="msg-unspread" title="{texts.unspread_title}">{unspread}</span>'
     return html

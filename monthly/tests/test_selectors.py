@@ -673,3 +673,51 @@ def test_a_work_past_its_end_in_the_current_month_is_overdue_and_needs_the_rest_
     assert (row.days_left, row.needed_per_day) == (0, None)
     assert row.needed_per_day_to_finish == Decimal(2)
     assert row.forecast.is_late
+
+
+# Whole units (Unit.decimals 0): planned in whole units, needed per day rounded up to one.
+
+
+@pytest.fixture
+def pieces(db):
+    from schedule.models import Unit
+
+    Unit.objects.update_or_create(name="шт", defaults={"decimals": 0})
+
+
+def test_a_whole_unit_is_planned_in_whole_units_a_day_adding_up_to_the_months_plan(pieces):
+    # 10 pieces over January's 15 working days: to date k × 10 / 15 rounded half up.
+    task = task_with_plans(volume="10", start="2026-01-12", end="2026-01-30", unit="шт")
+
+    row = grid_row(task, today="2026-01-12")
+
+    planned = [cell.plan for cell in row.cells if cell.plan is not None]
+    assert planned == volumes(
+        "1", "0", "1", "1", "0", "1", "1", "0", "1", "1", "0", "1", "1", "0", "1"
+    )
+    assert sum(planned) == row.plan == Decimal(10)
+    # 10 left over 15 days is 0.67 a day: one a day, rounded up to a whole piece.
+    assert (row.needed_per_day, row.needed_per_day_to_finish) == (Decimal(1), Decimal(1))
+
+
+def test_a_whole_units_fractional_plan_is_spread_in_the_stored_decimals(pieces):
+    task = task_with_plans(
+        volume="10.5", start="2026-01-12", end="2026-01-16", plans={JAN: "2.5"}, unit="шт"
+    )
+
+    row = grid_row(task, today="2026-01-12")
+
+    assert [cell.plan for cell in row.cells if cell.plan is not None] == volumes(
+        "0.500", "0.500", "0.500", "0.500", "0.500"
+    )
+
+
+def test_the_rates_needed_round_up_to_the_units_decimals():
+    # м³ are shown to 0.1: 10 over 15 days is 0.666… a day, 0.7 so that doing it is enough;
+    # the plan per day keeps the stored decimals (0.667, 0.666…), which add up to the plan.
+    task = task_with_plans(volume="10", start="2026-01-12", end="2026-01-30", unit="м³")
+
+    row = grid_row(task, today="2026-01-12")
+
+    assert (row.needed_per_day, row.needed_per_day_to_finish) == (Decimal("0.7"), Decimal("0.7"))
+    assert row.cells[11].plan == Decimal("0.667")

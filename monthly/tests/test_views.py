@@ -1,4 +1,5 @@
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -438,16 +439,33 @@ def test_order_needs_the_same_queries_for_many_tasks(client, planner):
     assert len(many) == len(few)
 
 
-def test_order_sums_the_month_plans_per_unit(client, viewer):
-    MonthlyTaskFactory(task=task_in_november(unit="m³"), volume_plan=Decimal("10"))
-    MonthlyTaskFactory(task=task_in_november(unit="m³"), volume_plan=Decimal("2.5"))
-    MonthlyTaskFactory(task=task_in_november(unit="t"), volume_plan=Decimal("1200"))
+def test_the_footer_sums_plan_and_fact_per_unit_for_the_month_and_each_day(client, viewer):
+    # 10–20 November: 9 working days (10–13, 16–20). Plans 10 and 2.5 m³, 1,200 t; reports on
+    # the 10th: 1 and 2 m³, 100 t.
+    first = task_in_november(unit="m³")
+    second = task_in_november(unit="m³")
+    tonnes = task_in_november(unit="t")
+    for task, plan in [(first, "10"), (second, "2.5"), (tonnes, "1200")]:
+        MonthlyTaskFactory(task=task, volume_plan=Decimal(plan))
+    for task, volume in [(first, "1"), (second, "2"), (tonnes, "100")]:
+        DailyWorkFactory(task=task, date=datetime.date(2026, 11, 10), volume=Decimal(volume))
     client.force_login(viewer)
 
-    response = client.get(order_url("2026-11"))
+    html = client.get(order_url("2026-11")).content.decode()
 
-    assert response.context["totals"] == [("m³", Decimal("12.5")), ("t", Decimal("1200"))]
-    assert "1,200" in response.content.decode()
+    footer = html[html.index("<tfoot") : html.index("</tfoot>")]
+    rows = re.findall(r'<tr class="monthly-total" data-unit="([^"]+)">(.*?)</tr>', footer, re.S)
+    assert [unit for unit, _row in rows] == ["m³", "t"]
+    (_unit, cubic), (_unit, tonne) = rows
+    assert "Total, m³" in cubic and "Total, t" in tonne
+    figures = r'monthly-total-(?:value|fact)"[^>]*>([^<]*)<'
+    assert re.findall(figures, cubic) == ["12.5", "3"]
+    assert re.findall(figures, tonne) == ["1,200", "100"]
+    # The 10th (the tenth day column): 10 / 9 → 1.111 and 2.5 / 9 → 0.278 planned; 3 done.
+    day = r'<span class="msg-cell__plan">([^<]*)</span><span class="msg-cell__fact">([^<]*)<'
+    assert re.findall(day, cubic)[9] == ("1.389", "3")
+    assert re.findall(day, tonne)[9] == ("133.333", "100")
+    assert re.findall(day, cubic)[0] == ("", "")  # a Sunday
 
 
 # Live updates: fragments of the page for static/js/monthly.js.
@@ -477,7 +495,7 @@ def test_fragment_renders_the_rows_of_the_tasks_asked_for_that_are_in_the_month(
     assert f'data-task-id="{january.pk}"' not in html
     assert f'data-task-version="{november.version}"' in html
     assert '<tfoot data-live-part="monthly-totals">' in html
-    assert '<td class="num monthly-total-value">40</td>' in html
+    assert 'monthly-total-value" data-label="Plan for the month">40</td>' in html
 
 
 def test_fragment_totals_cover_the_whole_month(client, viewer):
@@ -489,7 +507,7 @@ def test_fragment_totals_cover_the_whole_month(client, viewer):
 
     assert "data-task-id" not in html  # no row asked for
     assert 'data-live-part="msg-section-1"' in html  # every section's subtotal is
-    assert '<td class="num monthly-total-value">20</td>' in html
+    assert 'monthly-total-value" data-label="Plan for the month">20</td>' in html
 
 
 def test_fragment_rows_carry_the_forms_of_the_role(client, planner):
@@ -974,10 +992,35 @@ def test_a_plan_not_written_as_a_number_is_refused_naming_it_and_nothing_is_save
 
 @pytest.mark.parametrize(("language", "shown"), [("ru", "45,5"), ("en", "45.5")])
 def test_a_plans_input_shows_it_as_the_pages_language_writes_it(client, planner, language, shown):
-    plan = MonthlyTaskFactory(volume_plan=Decimal("45.500"))
+    MonthlyTaskFactory(volume_plan=Decimal("45.500"))
     client.force_login(planner)
 
     html = client.get(order_url("2026-11"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
 
     assert f'<input type="text" name="volume_plan" value="{shown}" inputmode="decimal"' in html
     assert 'type="number"' not in html
+
+
+@pytest.mark.parametrize(
+    ("unit", "days", "needed"),
+    [
+        # 20 over the 9 working days 10–13 and 16–20 November: 2.222… a day, shown to 0.1.
+        ("м³", ["2,2"] * 9, "2,3"),
+        # Whole pieces: whole numbers a day adding up to 20; needed per day rounded up to one.
+        ("шт", ["2", "2", "3", "2", "2", "2", "3", "2", "2"], "3"),
+    ],
+)
+def test_figures_are_shown_with_their_units_decimals(
+    client, planner, monkeypatch, unit, days, needed
+):
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: datetime.date(2026, 11, 10))
+    task = task_in_november(unit=unit)
+    MonthlyTaskFactory(task=task, month=NOVEMBER, volume_plan=Decimal(20))
+    client.force_login(planner)
+
+    html = client.get(order_url("2026-11"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+
+    row = html[html.index(f'<tr id="task-{task.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert re.findall(r'<span class="msg-cell__plan">([^<]+)</span>', row) == days
+    assert re.search(r"msg-needed[^>]*>([^<]+)<", row)[1] == needed

@@ -13,8 +13,10 @@ register = template.Library()
 
 
 @register.filter
-def volume(value: Decimal | int | str | None) -> str:
-    return format_volume(value)
+def volume(value: Decimal | int | str | None, decimals: int | None = None) -> str:
+    """``{{ value|volume }}``, or ``{{ value|volume:task.unit_decimals }}`` rounded to its
+    unit's decimals."""
+    return format_volume(value, decimals)
 
 
 @register.filter

@@ -1,10 +1,11 @@
 import datetime
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 
-from schedule.models import Task
+from schedule.models import VOLUME_DECIMALS, Task, Unit
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -26,3 +27,10 @@ class TaskFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Task
+
+    @classmethod
+    def _create(cls, model_class: type[Task], *args: Any, **kwargs: Any) -> Task:
+        """A task's unit is one kept in admin: a unit a test names exists, shown with all the
+        stored decimals unless the test sets it up otherwise."""
+        Unit.objects.get_or_create(name=kwargs["unit"], defaults={"decimals": VOLUME_DECIMALS})
+        return super()._create(model_class, *args, **kwargs)
