@@ -27,7 +27,7 @@ from schedule.demo import demo_seed
 from schedule.roles import FOREMEN, PLANNERS
 from schedule.tests.factories import TaskFactory
 from schedule.working_days import month_last_day
-from scheduler_project.pages import format_volume
+from scheduler_project.numbers import format_volume
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -35,7 +35,14 @@ from scheduler_project.permissions import ViewModelsPermission
 
 from .fields import MonthFormField, format_month, parse_month
 from .models import MonthlyTask
-from .selectors import GridCell, ProgressCurve, month_grid, monthly_task_list, progress_curve
+from .selectors import (
+    GridCell,
+    ProgressCurve,
+    month_grid,
+    monthly_plan_warnings,
+    monthly_task_list,
+    progress_curve,
+)
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
 from .workbooks import msg_response
 
@@ -90,7 +97,7 @@ class MonthlyTaskFilter(django_filters.FilterSet):
         fields = ["month", "task"]
 
 
-@versioned_schema(MonthlyTaskSerializer)
+@versioned_schema(MonthlyTaskSerializer, warnings=True)
 class MonthlyTaskViewSet(VersionedModelViewSet):
     """Monthly orders: how much of a task is planned for a month (``YYYY-MM``)."""
 
@@ -101,6 +108,12 @@ class MonthlyTaskViewSet(VersionedModelViewSet):
     update_service = monthly_task_update
     delete_service = monthly_task_delete
     service_object_name = "monthly_task"
+
+    def write_warnings(self, instance: MonthlyTask, *, replacing: Any = None) -> list[str]:
+        task = Task.objects.get(pk=instance.task_id)
+        return monthly_plan_warnings(
+            task=task, month=instance.month, volume=instance.volume_plan, today=localdate()
+        )
 
 
 # The МСГ and the S-curve (docs/msg.md): read-only views of selectors; the figures are computed

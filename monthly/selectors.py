@@ -8,9 +8,11 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db.models import DecimalField, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from daily.models import DailyWork
-from schedule.models import VOLUME_DECIMALS, Task, task_section, unit_quantum
+from schedule.models import VOLUME_DECIMALS, Task, Unit, task_section, unit_quantum
 from schedule.selectors import Forecast, Weighting, task_forecasts, task_weights
 from schedule.working_days import (
     WorkingCalendar,
@@ -18,6 +20,7 @@ from schedule.working_days import (
     month_last_day,
     working_calendar,
 )
+from scheduler_project.numbers import format_volume
 
 from .models import MonthlyTask, first_of_month
 
@@ -785,3 +788,105 @@ def progress_curve(*, today: datetime.date, section: str | None = None) -> Progr
         site=site.series(reported=reported),
         sections={name: group.series(reported=reported) for name, group in sections.items()},
     )
+
+
+# Plausibility (docs/msg.md, "Plausibility"): a volume that is probably a typo is not refused
+# (a foreman may really have done it); the pages ask to confirm it, the API answers warnings.
+
+IMPLAUSIBLE_FACTOR = 3
+"""A day's report above this many times its plan for the day (or its recent average) is
+questioned."""
+
+
+def _unit_volume(task: Task, volume: Decimal) -> str:
+    """``7,5 м³``: a volume in a message, with its unit's decimals."""
+    decimals = Unit.objects.filter(name=task.unit).values_list("decimals", flat=True).first()
+    return f"{format_volume(volume, decimals)} {task.unit}"
+
+
+def daily_work_warnings(
+    *,
+    task: Task,
+    day: datetime.date,
+    volume: Decimal,
+    today: datetime.date,
+    excluding: DailyWork | None = None,
+) -> list[str]:
+    """Why a report of ``volume`` on ``task`` for ``day`` looks wrong, if it does: above what
+    the other reports leave of the work, or above ``IMPLAUSIBLE_FACTOR`` times the day's plan,
+    or, on a day the task plans nothing, times the average of its other reports' last
+    ``FORECAST_WINDOW_DAYS`` report days. ``excluding`` is the stored report this one is (just
+    written) or replaces (a correction being checked): it is not one of the others."""
+    warnings = []
+    others = DailyWork.objects.filter(task=task, date__lte=today)
+    if excluding is not None and excluding.pk is not None:
+        others = others.exclude(pk=excluding.pk)
+    done = task.volume_fact
+    if excluding is not None and excluding.pk is not None and excluding.task_id == task.pk:
+        done -= excluding.volume
+    left = max(Decimal(0), task.volume_plan - done)
+    if volume > left:
+        warnings.append(
+            _("%(volume)s is more than the %(left)s left of %(code)s.")
+            % {
+                "volume": _unit_volume(task, volume),
+                "left": _unit_volume(task, left),
+                "code": task.code,
+            }
+        )
+    plan = daily_plan(month=day, today=today, tasks=Task.objects.filter(pk=task.pk))
+    planned = next((row.days.get(day) for row in plan.rows), None)
+    if planned:
+        if volume > IMPLAUSIBLE_FACTOR * planned:
+            warnings.append(
+                _("%(volume)s is more than %(factor)s times the plan for %(day)s (%(plan)s).")
+                % {
+                    "volume": _unit_volume(task, volume),
+                    "factor": IMPLAUSIBLE_FACTOR,
+                    "day": date_format(day, "SHORT_DATE_FORMAT"),
+                    "plan": _unit_volume(task, planned),
+                }
+            )
+        return warnings
+    recent = (
+        others.order_by()
+        .values("date")
+        .annotate(total=Sum("volume"))
+        .order_by("-date")
+        .values_list("total", flat=True)[: settings.FORECAST_WINDOW_DAYS]
+    )
+    totals = list(recent)
+    rate = (sum(totals, Decimal(0)) / len(totals)).quantize(VOLUME_QUANTUM) if totals else None
+    if rate and volume > IMPLAUSIBLE_FACTOR * rate:
+        warnings.append(
+            _(
+                "%(volume)s is more than %(factor)s times the average of its last report days "
+                "(%(rate)s)."
+            )
+            % {
+                "volume": _unit_volume(task, volume),
+                "factor": IMPLAUSIBLE_FACTOR,
+                "rate": _unit_volume(task, rate),
+            }
+        )
+    return warnings
+
+
+def monthly_plan_warnings(
+    *, task: Task, month: datetime.date, volume: Decimal, today: datetime.date
+) -> list[str]:
+    """Why a plan of ``volume`` for ``task`` in ``month`` looks wrong, if it does: above what
+    is left of the work (its volume less all its fact up to today)."""
+    done = DailyWork.objects.filter(task=task, date__lte=today).aggregate(total=Sum("volume"))
+    left = max(Decimal(0), task.volume_plan - (done["total"] or 0))
+    if volume <= left:
+        return []
+    return [
+        _("%(volume)s planned for %(month)s is more than the %(left)s left of %(code)s.")
+        % {
+            "volume": _unit_volume(task, volume),
+            "month": date_format(month, "YEAR_MONTH_FORMAT"),
+            "left": _unit_volume(task, left),
+            "code": task.code,
+        }
+    ]

@@ -307,11 +307,37 @@ def xlsx_responses(responses: dict[Any, Any], *, description: str) -> dict[Any, 
     return documented
 
 
+def with_warnings(serializer_class: type[serializers.ModelSerializer]) -> type:
+    """The answer of a write to a resource with plausibility rules: the object and ``warnings``
+    (``VersionedModelViewSet.write_warnings``), for the schema only."""
+
+    class Meta(serializer_class.Meta):  # type: ignore[name-defined]
+        fields = [*serializer_class.Meta.fields, "warnings"]
+
+    name = serializer_class.__name__.removesuffix("Serializer")
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text=(
+            "Why the object written looks wrong, though it was accepted (e.g. a volume above "
+            "what is left of the work); empty when nothing does."
+        ),
+    )
+    return type(
+        f"{name}WrittenSerializer", (serializer_class,), {"Meta": Meta, "warnings": warnings}
+    )
+
+
 def versioned_schema(
-    serializer_class: type[serializers.Serializer], *, xlsx: str | None = None
+    serializer_class: type[serializers.Serializer],
+    *,
+    xlsx: str | None = None,
+    warnings: bool = False,
 ) -> Any:
     """Document every answer of the CRUD actions, errors included, so clients can rely on them;
-    ``xlsx`` describes the list's Excel file when the viewset offers one (``XlsxMixin``)."""
+    ``xlsx`` describes the list's Excel file when the viewset offers one (``XlsxMixin``);
+    ``warnings``: its writes answer ``warnings`` too (``write_warnings``)."""
+    written = with_warnings(serializer_class) if warnings else serializer_class
     invalid = OpenApiResponse(
         OpenApiTypes.OBJECT,
         description="Invalid input: each field (or non_field_errors, or detail) with its messages.",
@@ -355,7 +381,7 @@ def versioned_schema(
     )
     refused = {401: unauthenticated, 403: forbidden}
     update = {
-        200: serializer_class,
+        200: written,
         400: invalid,
         **refused,
         404: not_found,
@@ -430,7 +456,7 @@ def versioned_schema(
         create=extend_schema(
             parameters=[etag_header, *idempotent],
             responses={
-                201: serializer_class,
+                201: written,
                 400: invalid,
                 **refused,
                 409: in_progress,
@@ -537,7 +563,28 @@ class VersionedModelViewSet(IdempotentWritesMixin, viewsets.ModelViewSet):
     def perform_create(self, serializer: serializers.ModelSerializer) -> None:
         data = dict(serializer.validated_data)
         data.pop("version", None)
-        serializer.instance = type(self).create_service(data=data, actor=self.request.user)
+        serializer.instance = self.written = type(self).create_service(
+            data=data, actor=self.request.user
+        )
+
+    def write_warnings(self, instance: Any, *, replacing: Any = None) -> list[str] | None:
+        """Why a written (or, from ``check``, proposed) object looks wrong though it is
+        accepted (docs/msg.md, "Plausibility"); None: the resource has no such rules and its
+        answers no ``warnings``. ``replacing`` is the stored object an update changes."""
+        return None
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().create(request, *args, **kwargs)
+        return self._with_warnings(response)
+
+    def _with_warnings(self, response: Response) -> Response:
+        """The write's answer with its ``warnings`` (the serializer's data stays the event's)."""
+        written = getattr(self, "written", None)
+        if written is not None and isinstance(response.data, dict):
+            warnings = self.write_warnings(written, replacing=getattr(self, "replaced", None))
+            if warnings is not None:
+                response.data = {**response.data, "warnings": warnings}
+        return response
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
@@ -558,7 +605,7 @@ class VersionedModelViewSet(IdempotentWritesMixin, viewsets.ModelViewSet):
         # A malformed If-Match is refused before anything else is looked at.
         self.if_match = if_match_version(request)
         with transaction.atomic():
-            return super().update(request, *args, **kwargs)
+            return self._with_warnings(super().update(request, *args, **kwargs))
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self.delete_version = one_version(
@@ -570,7 +617,8 @@ class VersionedModelViewSet(IdempotentWritesMixin, viewsets.ModelViewSet):
     def perform_update(self, serializer: serializers.ModelSerializer) -> None:
         data = dict(serializer.validated_data)
         version = one_version(**{"If-Match": self.if_match, "version": data.pop("version", None)})
-        serializer.instance = type(self).update_service(
+        self.replaced = copy.copy(serializer.instance)
+        serializer.instance = self.written = type(self).update_service(
             **{self.service_object_name: serializer.instance},
             data=data,
             version=version,

@@ -8,9 +8,10 @@ language, or refused naming it; it is never read as another number. A browser's
 """
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Protocol
 
-from django.utils.formats import get_format
+from django.utils.formats import get_format, number_format
 from django.utils.translation import get_language
 
 SPACES = "\u0020\u00a0\u202f\u2009"
@@ -93,3 +94,60 @@ def input_number(value: Decimal | int | str | None, language: str | None = None)
     text = f"{plain:f}" if plain != plain.to_integral_value() else f"{plain.quantize(1):f}"
     decimal_mark, _thousands = _language_rule(language or get_language() or "en")
     return text.replace(".", decimal_mark)
+
+
+def format_volume(value: Decimal | int | str | None, decimals: int | None = None) -> str:
+    """A volume without trailing zeros, grouped and localized: ``12 500,5`` in Russian; with
+    ``decimals`` (its unit's, ``Unit.decimals``) rounded half up to at most that many."""
+    return volume_formatter()(value, decimals)
+
+
+class VolumeFormatter(Protocol):
+    def __call__(self, value: Decimal | int | str | None, decimals: int | None = None) -> str: ...
+
+
+def volume_formatter() -> VolumeFormatter:
+    """``format_volume`` for the active language, its separators looked up once and each value
+    formatted once: the МСГ shows thousands of volumes, and ``number_format`` looks the
+    separators up again for every one of them."""
+    language = get_language()
+    decimal_separator = get_format("DECIMAL_SEPARATOR", language)
+    grouping = get_format("NUMBER_GROUPING", language)
+    thousand_separator = get_format("THOUSAND_SEPARATOR", language)
+    separators = str.maketrans({",": thousand_separator, ".": decimal_separator})
+    formatted: dict[tuple[Decimal, int | None], str] = {}
+
+    def format_one(value: Decimal | int | str | None, decimals: int | None = None) -> str:
+        try:
+            text = formatted.get((value, decimals))  # type: ignore[arg-type]
+        except TypeError:  # a signalling NaN has no hash
+            text = None
+        if text is not None:
+            return text
+        if value is None or value == "":
+            return ""
+        number = Decimal(value)
+        if not number.is_finite():
+            return number_format(plain_decimal(number), force_grouping=True)
+        shown = number
+        if decimals is not None:
+            shown = number.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+        text = format_finite(plain_decimal(shown))
+        if number:  # 0 and -0 are equal keys but show apart
+            formatted[(number, decimals)] = text
+        return text
+
+    def format_finite(number: Decimal) -> str:
+        _sign, digits, exponent = number.as_tuple()
+        if grouping == 3 and abs(int(exponent)) + len(digits) <= 200:
+            return format(number, ",f").translate(separators)
+        # What Python's grouping cannot do (the site's two languages group by three).
+        return number_format(number, force_grouping=True)
+
+    return format_one
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """``12.500`` → ``12.5`` and ``100.000`` → ``100``, never ``1E+2``."""
+    number = value.normalize()
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number

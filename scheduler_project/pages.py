@@ -10,8 +10,8 @@ import copy
 import datetime
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal, Protocol
+from decimal import Decimal
+from typing import Any, Literal
 
 from django import forms
 from django.contrib import messages
@@ -23,79 +23,24 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format, get_format, number_format
+from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.text import capfirst
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from realtime.history import objects_changed_since
 from realtime.models import Event
 from realtime.protocol import DELETED, event_type
 from realtime.services import page_visit_record
 
+from .numbers import format_volume, plain_decimal
+from .numbers import volume_formatter as volume_formatter  # re-exported: formatting lives there
 from .versioning import VersionConflict, VersionedModel
 
 StrOrPromise = str | Promise
 
 EMPTY_DISPLAY = "—"
-
-
-def format_volume(value: Decimal | int | str | None, decimals: int | None = None) -> str:
-    """A volume without trailing zeros, grouped and localized: ``12 500,5`` in Russian; with
-    ``decimals`` (its unit's, ``Unit.decimals``) rounded half up to at most that many."""
-    return volume_formatter()(value, decimals)
-
-
-class VolumeFormatter(Protocol):
-    def __call__(self, value: Decimal | int | str | None, decimals: int | None = None) -> str: ...
-
-
-def volume_formatter() -> VolumeFormatter:
-    """``format_volume`` for the active language, its separators looked up once and each value
-    formatted once: the МСГ shows thousands of volumes, and ``number_format`` looks the
-    separators up again for every one of them."""
-    language = get_language()
-    decimal_separator = get_format("DECIMAL_SEPARATOR", language)
-    grouping = get_format("NUMBER_GROUPING", language)
-    thousand_separator = get_format("THOUSAND_SEPARATOR", language)
-    separators = str.maketrans({",": thousand_separator, ".": decimal_separator})
-    formatted: dict[tuple[Decimal, int | None], str] = {}
-
-    def format_one(value: Decimal | int | str | None, decimals: int | None = None) -> str:
-        try:
-            text = formatted.get((value, decimals))  # type: ignore[arg-type]
-        except TypeError:  # a signalling NaN has no hash
-            text = None
-        if text is not None:
-            return text
-        if value is None or value == "":
-            return ""
-        number = Decimal(value)
-        if not number.is_finite():
-            return number_format(plain_decimal(number), force_grouping=True)
-        shown = number
-        if decimals is not None:
-            shown = number.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
-        text = format_finite(plain_decimal(shown))
-        if number:  # 0 and -0 are equal keys but show apart
-            formatted[(number, decimals)] = text
-        return text
-
-    def format_finite(number: Decimal) -> str:
-        _sign, digits, exponent = number.as_tuple()
-        if grouping == 3 and abs(int(exponent)) + len(digits) <= 200:
-            return format(number, ",f").translate(separators)
-        # What Python's grouping cannot do (the site's two languages group by three).
-        return number_format(number, force_grouping=True)
-
-    return format_one
-
-
-def plain_decimal(value: Decimal) -> Decimal:
-    """``12.500`` → ``12.5`` and ``100.000`` → ``100``, never ``1E+2``."""
-    number = value.normalize()
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number
 
 
 def changed_since_last_visit(

@@ -160,7 +160,7 @@ def test_create_records_the_user_as_author_and_adds_to_the_task(api_client_for, 
 
     assert response.status_code == 201
     work = DailyWork.objects.get(pk=response.json()["id"])
-    assert response.json() == work_json(work)
+    assert response.json() == work_json(work) | {"warnings": []}
     assert (work.created_by, work.volume, work.description) == (foreman, Decimal("2.5"), "")
     assert volume_fact(task) == Decimal("3.5")
 
@@ -191,7 +191,7 @@ def test_update_moving_a_work_to_another_task_updates_both_tasks(api_client):
     )
 
     assert response.status_code == 200
-    assert response.json() == work_json(work)
+    assert response.json() == work_json(work) | {"warnings": []}
     assert (work.task, work.date, work.volume, work.version) == (
         new_task,
         datetime.date(2026, 11, 27),
@@ -207,7 +207,7 @@ def test_partial_update_of_a_work_without_author_returns_every_field(api_client)
     response = api_client.patch(detail_url(work), {"description": "Checked"}, format="json")
 
     assert response.status_code == 200
-    assert response.json() == work_json(work)
+    assert response.json() == work_json(work) | {"warnings": []}
     assert response.json()["created_by_username"] is None
 
 
@@ -217,7 +217,7 @@ def test_partial_update_with_the_current_version_applies_and_bumps_it(api_client
     response = api_client.patch(detail_url(work), {"volume": "3", "version": 1}, format="json")
 
     assert response.status_code == 200
-    assert response.json() == work_json(work)
+    assert response.json() == work_json(work) | {"warnings": []}
     assert (work.volume, work.version) == (Decimal(3), 2)
     assert volume_fact(work.task) == Decimal(3)
 
@@ -412,3 +412,59 @@ def test_a_volume_not_written_as_a_number_is_refused_naming_it(
     assert response.status_code == 400
     assert response.json() == {"volume": [error]}
     assert not DailyWork.objects.exists()
+
+
+def test_an_implausible_report_is_accepted_with_the_warnings_saying_why(api_client_for, foreman):
+    task = TaskFactory(code="4.4", volume_plan=Decimal(100), start_date=DAY, end_date=DAY)
+    DailyWorkFactory(task=task, volume=Decimal(95))
+
+    response = api_client_for(foreman).post(
+        LIST_URL, {"task": task.pk, "date": "2026-11-25", "volume": "10"}, format="json"
+    )
+
+    assert response.status_code == 201
+    assert response.json()["warnings"] == ["10 m³ is more than the 5 m³ left of 4.4."]
+    assert DailyWork.objects.filter(volume=10).exists()
+
+
+def test_a_plausible_report_answers_no_warnings_and_a_correction_is_measured_without_itself(
+    api_client_for, foreman
+):
+    task = TaskFactory(code="4.4", volume_plan=Decimal(100), start_date=DAY, end_date=DAY)
+    work = DailyWorkFactory(task=task, volume=Decimal(95))
+    client = api_client_for(foreman)
+
+    response = client.patch(f"{LIST_URL}{work.pk}/", {"volume": "96"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["warnings"] == []
+
+
+def test_a_page_checks_a_report_before_sending_it_and_nothing_is_written(api_client_for, foreman):
+    task = TaskFactory(code="4.4", volume_plan=Decimal(100), start_date=DAY, end_date=DAY)
+    DailyWorkFactory(task=task, volume=Decimal(95))
+
+    response = api_client_for(foreman).post(
+        f"{LIST_URL}check/",
+        {"task": task.pk, "date": "2026-11-25", "volume": "10,5"},
+        format="json",
+        HTTP_CONTENT_LANGUAGE="ru",
+        HTTP_ACCEPT_LANGUAGE="ru",
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"warnings": ["10,5 m³ — больше, чем осталось по 4.4: 5 m³."]}
+    assert DailyWork.objects.count() == 1
+
+
+def test_a_check_of_an_invalid_report_is_refused_with_what_is_wrong(api_client_for, foreman):
+    response = api_client_for(foreman).post(
+        f"{LIST_URL}check/", {"task": 999, "date": "someday", "volume": "0"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"task", "date", "volume"}
+
+
+DAY = datetime.date(2026, 11, 25)
+"""The one working day of the plausibility tests' task: its whole volume is that day's plan."""

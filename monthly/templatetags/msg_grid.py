@@ -27,7 +27,7 @@ from django.utils.translation import ngettext, pgettext
 from monthly.forms import PlanInputs
 from monthly.selectors import GridDay, GridRow
 from schedule.selectors import Forecast
-from scheduler_project.pages import VolumeFormatter, volume_formatter
+from scheduler_project.numbers import VolumeFormatter, volume_formatter
 
 register = template.Library()
 

@@ -146,7 +146,7 @@ def test_create_stores_the_plan_on_the_first_of_the_month(api_client, month):
     assert response.status_code == 201
     plan = MonthlyTask.objects.get()
     assert (plan.month, plan.volume_plan, plan.version) == (NOV_1, Decimal(12), 1)
-    assert response.json() == plan_json(plan)
+    assert response.json() == plan_json(plan) | {"warnings": []}
 
 
 def test_a_month_before_the_year_1000_is_written_with_four_digits(api_client):
@@ -172,7 +172,7 @@ def test_update_replaces_the_plan(api_client):
     )
 
     assert response.status_code == 200
-    assert response.json() == plan_json(plan)
+    assert response.json() == plan_json(plan) | {"warnings": []}
     assert (plan.task, plan.month, plan.volume_plan, plan.version) == (
         other_task,
         DEC_1,
@@ -187,7 +187,7 @@ def test_partial_update_without_a_version_applies(api_client):
     response = api_client.patch(detail_url(plan), {"volume_plan": "2"}, format="json")
 
     assert response.status_code == 200
-    assert response.json() == plan_json(plan)
+    assert response.json() == plan_json(plan) | {"warnings": []}
     assert (plan.volume_plan, plan.version) == (Decimal(2), 2)
 
 
@@ -514,3 +514,17 @@ def test_a_bad_progress_query_is_explained_in_russian(api_client_for, viewer):
         )
 
     assert response.json() == {"month": ["Укажите месяц с 1900-01 по 2199-12."]}
+
+
+def test_a_plan_above_what_is_left_of_the_work_is_accepted_with_a_warning(api_client):
+    task = TaskFactory(code="4.1", volume_plan=Decimal(540))
+    DailyWorkFactory(task=task, date=datetime.date(2026, 11, 2), volume=Decimal("351.4"))
+
+    response = api_client.post(
+        LIST_URL, {"task": task.pk, "month": "2026-12", "volume_plan": "5000"}, format="json"
+    )
+
+    assert response.status_code == 201
+    assert response.json()["warnings"] == [
+        "5,000 m³ planned for December 2026 is more than the 188.6 m³ left of 4.1."
+    ]

@@ -6,13 +6,16 @@ from decimal import Decimal
 
 import pytest
 
+from daily.models import DailyWork
 from daily.tests.factories import DailyWorkFactory
 from monthly.selectors import (
     GridRow,
     GridTotals,
     daily_plan,
+    daily_work_warnings,
     month_grid,
     monthly_order,
+    monthly_plan_warnings,
     monthly_task_list,
     progress_curve,
 )
@@ -721,3 +724,85 @@ def test_the_rates_needed_round_up_to_the_units_decimals():
 
     assert (row.needed_per_day, row.needed_per_day_to_finish) == (Decimal("0.7"), Decimal("0.7"))
     assert row.cells[11].plan == Decimal("0.667")
+
+
+# Plausibility: what a page asks to confirm and the API answers as warnings.
+
+
+def report_on(task: Task, **volumes: str) -> None:
+    for day, volume in volumes.items():
+        DailyWorkFactory(task=task, date=d(f"2026-01-{day.removeprefix('on')}"), volume=volume)
+    task.refresh_from_db()
+
+
+def test_a_report_above_what_the_other_reports_leave_of_the_work_is_questioned():
+    task = msg_task("1.1", plan="30")  # 150 m³, 2 a day planned in January
+    report_on(task, on12="145")
+
+    assert daily_work_warnings(
+        task=task, day=d("2026-01-13"), volume=Decimal(6), today=d("2026-01-13")
+    ) == ["6 m³ is more than the 5 m³ left of 1.1."]
+    # A correction of the 145 itself is measured against the others: 150 are left.
+    stored = DailyWork.objects.get()
+    assert (
+        daily_work_warnings(
+            task=task, day=d("2026-01-12"), volume=Decimal(146), today=d("2026-01-13"),
+            excluding=stored,
+        )
+        == ["146 m³ is more than 3 times the plan for 01/12/2026 (2 m³)."]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("volume", "questioned"), [("6", False), ("6.001", True)])
+def test_a_report_above_three_times_the_days_plan_is_questioned(volume, questioned):
+    task = msg_task("1.1", plan="30")  # 2 a day
+
+    warnings = daily_work_warnings(
+        task=task, day=d("2026-01-14"), volume=Decimal(volume), today=d("2026-01-14")
+    )
+
+    expected = [f"{volume} m³ is more than 3 times the plan for 01/14/2026 (2 m³)."]
+    assert warnings == (expected if questioned else [])
+
+
+def test_on_a_day_without_a_plan_a_report_is_measured_against_its_recent_average():
+    # Saturday 17 January plans nothing; the last report days did 2 and 4: 3 on average.
+    task = msg_task("1.1", plan="30")
+    report_on(task, on12="2", on13="4")
+
+    def warnings(volume: str) -> list[str]:
+        return daily_work_warnings(
+            task=task, day=d("2026-01-17"), volume=Decimal(volume), today=d("2026-01-17")
+        )
+
+    assert warnings("9") == []
+    assert warnings("9.5") == [
+        "9.5 m³ is more than 3 times the average of its last report days (3 m³)."
+    ]
+
+
+def test_a_work_with_neither_a_plan_nor_reports_questions_only_what_is_left():
+    task = msg_task("1.1", plan="30")
+
+    assert (
+        daily_work_warnings(
+            task=task, day=d("2026-01-17"), volume=Decimal(100), today=d("2026-01-17")
+        )
+        == []
+    )
+
+
+def test_a_month_plan_above_what_is_left_of_the_work_is_questioned():
+    # Like the demo's 4.1: 540 m³, 351.4 done; 5,000 typed instead of 500.
+    task = task_with_plans(volume="540", start="2026-01-12", end="2026-02-27", code="4.1")
+    report_on(task, on12="351.4")
+
+    def warnings(volume: str) -> list[str]:
+        return monthly_plan_warnings(
+            task=task, month=FEB, volume=Decimal(volume), today=d("2026-01-20")
+        )
+
+    assert warnings("188.6") == []
+    assert warnings("5000") == [
+        "5,000 m³ planned for February 2026 is more than the 188.6 m³ left of 4.1."
+    ]

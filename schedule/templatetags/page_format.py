@@ -7,7 +7,8 @@ from typing import Any
 from django import template
 from django.contrib.auth.models import AbstractBaseUser
 
-from scheduler_project.pages import format_person, format_value, format_volume
+from scheduler_project.numbers import format_volume
+from scheduler_project.pages import format_person, format_value
 
 register = template.Library()
 

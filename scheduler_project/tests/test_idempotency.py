@@ -352,7 +352,7 @@ def test_the_schema_documents_the_key_and_its_answers_on_every_write(api_client_
         (path, method): operation
         for path, operations in paths["paths"].items()
         for method, operation in operations.items()
-        if method.upper() in WRITE_METHODS
+        if method.upper() in WRITE_METHODS and not path.endswith("/check/")  # writes nothing
     }
 
     assert len(writes) == 12  # create, update, partial_update, destroy of three resources

@@ -168,6 +168,7 @@ def test_schema_renders_for_a_logged_in_user(api_client_for, viewer):
         "/api/daily-works/",
         "/api/daily-works/{id}/",
         "/api/daily-works/{id}/history/",
+        "/api/daily-works/check/",
         "/api/progress/month/",
         "/api/progress/curve/",
     }
