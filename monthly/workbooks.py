@@ -155,7 +155,7 @@ def _task_rows(
     task = grid_row.task
     for offset in range(2):
         worksheet.set_row(row + offset, None, None, {"level": 1})
-    sheet.write(row, 0, task.code)
+    sheet.write(row, 0, task.code, formats.get("text"))
     name = task.name
     if grid_row.overdue_since is not None:
         overdue = _("overdue since %(date)s") % {
@@ -168,18 +168,18 @@ def _task_rows(
     column = {name: len(FIXED) + index for index, name in enumerate(FIGURES)}
     behind = ("behind",) if grid_row.is_behind else ()
     late = ("late",) if grid_row.forecast.is_late else ()
-    sheet.write(row, column["plan"], grid_row.plan, formats.volume(grid_row.plan))
-    sheet.write(row, column["fact"], grid_row.fact, formats.volume(grid_row.fact))
+    sheet.write(row, column["plan"], grid_row.plan, formats.volume())
+    sheet.write(row, column["fact"], grid_row.fact, formats.volume())
     sheet.write(row, column["percent"], grid_row.percent, formats.get("num:0.0"))
     deviation = grid_row.deviation_to_date
-    sheet.write(row, column["deviation"], deviation, formats.volume(deviation, *behind))
-    sheet.write(row, column["remaining"], grid_row.remaining, formats.volume(grid_row.remaining))
+    sheet.write(row, column["deviation"], deviation, formats.volume(*behind))
+    sheet.write(row, column["remaining"], grid_row.remaining, formats.volume())
     for name, needed in [
         ("needed", grid_row.needed_per_day),
         ("to_finish", grid_row.needed_per_day_to_finish),
     ]:
         value = "—" if needed is None else needed
-        sheet.write(row, column[name], value, formats.volume(needed, *behind))
+        sheet.write(row, column[name], value, formats.volume(*behind))
     forecast = _forecast_text(grid_row)
     names = (*late, "date") if isinstance(forecast, datetime.date) else late
     sheet.write(row, column["forecast"], forecast, formats.get(*names) if names else None)
@@ -194,9 +194,9 @@ def _task_rows(
         for column, cell, style in zip(columns, grid_row.cells, styles, strict=True):
             value = getattr(cell, name)
             if value is not None:
-                number(row + offset, column, float(value), volume(value, *style))
+                number(row + offset, column, float(value), volume(*style))
             elif style:
-                blank(row + offset, column, None, volume(None, *style))
+                blank(row + offset, column, None, volume(*style))
 
 
 def _month_totals(sheet: Sheet, row: int, grid: MonthGrid) -> int:
@@ -219,7 +219,7 @@ def _month_totals(sheet: Sheet, row: int, grid: MonthGrid) -> int:
     for unit, volume in sorted(plans.items()):
         row += 1
         sheet.write(row, 0, _("Planned for the month, %(unit)s") % {"unit": unit})
-        sheet.write(row, len(FIXED), volume, formats.volume(volume))
+        sheet.write(row, len(FIXED), volume, formats.volume())
     return row + 1
 
 
