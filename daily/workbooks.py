@@ -21,6 +21,7 @@ from scheduler_project.workbooks import (
     new_workbook,
     set_page_header,
     temporary_file,
+    whole_volumes,
     workbook_response,
 )
 
@@ -68,9 +69,9 @@ def daily_workbook(
             task = work.task
             totals[task.unit] += work.volume
             sheet.write(row, col["date"], work.date, formats.get("date"))
-            sheet.write(row, col["code"], task.code)
+            sheet.write(row, col["code"], task.code, formats.get("text"))
             sheet.write(row, col["name"], task.name)
-            sheet.write(row, col["volume"], work.volume, formats.volume(work.volume))
+            sheet.write(row, col["volume"], work.volume, formats.volume())
             sheet.write(row, col["unit"], task.unit)
             sheet.write(row, col["description"], work.description, formats.get("wrap"))
             sheet.write(row, col["entered_by"], format_person(work.created_by))
@@ -90,10 +91,11 @@ def daily_workbook(
                 col["volume"],
                 f'=SUMIF({units}2:{units}{last + 1},"{quoted}",{volumes}2:{volumes}{last + 1})',
                 volume,
-                formats.volume(volume, "total"),
+                formats.volume("total"),
             )
             sheet.write(row, col["unit"], unit, total)
-        sheet.fit_columns()
+        whole_volumes(worksheet, formats, [(1, col["volume"], row, col["volume"])])
+        sheet.fit_columns(formats={col["code"]: formats.get("text")})
 
 
 def daily_response(*, works: Sequence[DailyWork], day: datetime.date | None) -> FileResponse:

@@ -379,7 +379,7 @@ class MonthGridView(XlsxMixin, ProgressView):
         query = self.query(MonthGridQuerySerializer)
         grid = month_grid(month=query["month"], today=localdate(), section=query["section"])
         if self.wants_xlsx():
-            return msg_response(grid=grid, section=query["section"])
+            return msg_response(grid=grid, section=query["section"], user=request.user)
         return Response(MonthGridSerializer(grid).data)
 
 

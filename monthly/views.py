@@ -296,7 +296,7 @@ def order_export_view(request: HttpRequest) -> HttpResponse:
             _("A section is the first level of a code, the part before the first dot.")
         )
     grid = month_grid(month=month, today=timezone.localdate(), section=section)
-    return msg_response(grid=grid, section=section)
+    return msg_response(grid=grid, section=section, user=request.user)
 
 
 class MonthlyTaskPages(VersionedEditFlow[MonthlyTask]):

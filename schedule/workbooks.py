@@ -26,6 +26,7 @@ from scheduler_project.workbooks import (
     new_workbook,
     set_page_header,
     temporary_file,
+    whole_volumes,
     workbook_response,
 )
 
@@ -115,7 +116,15 @@ def schedule_workbook(
             row += 1
         last_column = len(keys) + len(months) - 1
         worksheet.autofilter(0, 0, max(row - 1, 0), last_column)
-        sheet.fit_columns(fixed={col["version"]: 8})
+        whole_volumes(
+            worksheet,
+            formats,
+            [
+                (1, col["volume_plan"], row - 1, col["volume_fact"]),
+                (1, len(keys), row - 1, last_column),
+            ],
+        )
+        sheet.fit_columns(fixed={col["version"]: 8}, formats={col["code"]: formats.get("text")})
         worksheet.set_column(col["version"], col["version"], 8, None, {"hidden": True})
 
 
@@ -136,7 +145,7 @@ def _section_row(
     formats = sheet.formats
     total = formats.get("total")
     sheet.worksheet.set_row(row, None, total)
-    sheet.write(row, col["code"], None, total)
+    sheet.write(row, col["code"], None, formats.get("total", "text"))
     sheet.write(row, col["name"], SECTION_TOTAL % {"section": section}, total)
     units = {task.unit for task in tasks}
     one_unit = len(units) == 1
@@ -149,8 +158,8 @@ def _section_row(
     if one_unit:
         plan = sum((task.volume_plan for task in tasks), Decimal(0))
         fact = sum((task.volume_fact for task in tasks), Decimal(0))
-        subtotal(col["volume_plan"], 9, plan, formats.volume(plan, "total"))
-        subtotal(col["volume_fact"], 9, fact, formats.volume(fact, "total"))
+        subtotal(col["volume_plan"], 9, plan, formats.volume("total"))
+        subtotal(col["volume_fact"], 9, fact, formats.volume("total"))
         percent = (fact * 100 / plan).quantize(Decimal("0.1")) if plan else Decimal(0)
         plan_cell = f"{column_name(col['volume_plan'])}{row + 1}"
         fact_cell = f"{column_name(col['volume_fact'])}{row + 1}"
@@ -165,7 +174,7 @@ def _section_row(
             month_plans = [plans[task.pk][month] for task in tasks if month in plans[task.pk]]
             if month_plans:
                 value = sum(month_plans, Decimal(0))
-                subtotal(column, 9, value, formats.volume(value, "total"))
+                subtotal(column, 9, value, formats.volume("total"))
     date = formats.get("total", "date")
     subtotal(col["start_date"], 5, min(task.start_date for task in tasks), date)
     subtotal(col["end_date"], 4, max(task.end_date for task in tasks), date)
@@ -185,11 +194,11 @@ def _task_row(
     plans: dict[int, dict[datetime.date, Decimal]],
 ) -> None:
     formats = sheet.formats
-    sheet.write(row, col["code"], task.code)
+    sheet.write(row, col["code"], task.code, formats.get("text"))
     sheet.write(row, col["name"], task.name)
     sheet.write(row, col["unit"], task.unit)
-    sheet.write(row, col["volume_plan"], task.volume_plan, formats.volume(task.volume_plan))
-    sheet.write(row, col["volume_fact"], task.volume_fact, formats.volume(task.volume_fact))
+    sheet.write(row, col["volume_plan"], task.volume_plan, formats.volume())
+    sheet.write(row, col["volume_fact"], task.volume_fact, formats.volume())
     sheet.write(row, col["progress"], task.progress_percent, formats.get("num:0.0"))
     sheet.write(row, col["start_date"], task.start_date, formats.get("date"))
     sheet.write(row, col["end_date"], task.end_date, formats.get("date"))
@@ -202,7 +211,7 @@ def _task_row(
         sheet.write(row, col["estimated_cost"], task.estimated_cost, formats.get("num:#,##0.00"))
     sheet.write(row, col["version"], task.version)
     for month, volume in plans.get(task.pk, {}).items():
-        sheet.write(row, month_col[month], volume, formats.volume(volume))
+        sheet.write(row, month_col[month], volume, formats.volume())
 
 
 def schedule_template_workbook(file: IO[bytes], *, first_month: datetime.date) -> None:
@@ -223,7 +232,8 @@ def schedule_template_workbook(file: IO[bytes], *, first_month: datetime.date) -
         worksheet.freeze_panes(1, 0)
         _headings(sheet, keys, months)
         column_formats = {
-            "volume_plan": formats.get("num:#,##0.###"),
+            "code": formats.get("text"),
+            "volume_plan": formats.volume(),
             "start_date": formats.get("date"),
             "end_date": formats.get("date"),
             "estimated_cost": formats.get("num:#,##0.00"),
@@ -233,7 +243,16 @@ def schedule_template_workbook(file: IO[bytes], *, first_month: datetime.date) -
             width = max(widths.get(key, 14), sheet.widths.get(index, 0) * 1.1 + 1)
             worksheet.set_column(index, index, width, column_formats.get(key))
         for index in range(len(keys), len(keys) + len(months)):
-            worksheet.set_column(index, index, 12, formats.get("num:#,##0.###"))
+            worksheet.set_column(index, index, 12, formats.volume())
+        volume_plan, last_row = keys.index("volume_plan"), worksheet.xls_rowmax - 1
+        whole_volumes(
+            worksheet,
+            formats,
+            [
+                (1, volume_plan, last_row, volume_plan),
+                (1, len(keys), last_row, len(keys) + len(months) - 1),
+            ],
+        )
 
 
 def schedule_response(*, tasks: Sequence[Task], with_monthly_plans: bool) -> FileResponse:

@@ -27,19 +27,26 @@ from xlsxwriter.format import Format
 from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
-from .numbers import plain_decimal
-
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-VOLUME_FORMATS = ("#,##0", "#,##0.0", "#,##0.00", "#,##0.000")
-"""A volume's format by its decimals once trailing zeros are dropped, as ``format_volume``
-shows it (``12 500,5``): Excel has no format that drops them itself."""
+VOLUME_FORMAT = "#,##0.###"
+"""Every volume cell's one format: thousands grouped, up to the 3 stored decimals, no trailing
+zeros (``12 500,5``, as ``format_volume``). Excel has no single format that also leaves out the
+decimal separator of a whole number (it shows ``200.``; LibreOffice does not): ``whole_volumes``
+adds a conditional format for that, so the cell's own format stays the same in the whole
+column and follows any value typed into it."""
+WHOLE_VOLUME_FORMAT = "#,##0"
+TEXT_FORMAT = "@"
+"""A text cell: what is typed into it stays text (a code ``1.10`` is not the number 1.1)."""
 COST_FORMAT = "#,##0.00"
 PERCENT_FORMAT = "0.0"
 """Percents are written as numbers (``12.5``), their heading says ``%``: the pages' one decimal."""
 
 STYLES: dict[str, dict[str, Any]] = {
     "heading": {"bold": True, "bg_color": "#E7ECF3", "bottom": 1, "text_wrap": True},
+    "grid": {"left": 1, "right": 1, "top": 1, "bottom": 1},
+    "open_top": {"top": 0},
+    "open_bottom": {"bottom": 0},
     "total": {"bold": True, "bg_color": "#F3F5F8", "top": 1},
     "muted": {"font_color": "#666666"},
     "off": {"bg_color": "#EEEEEE"},
@@ -49,8 +56,14 @@ STYLES: dict[str, dict[str, Any]] = {
     "late": {"font_color": "#B42318"},
     "wrap": {"text_wrap": True},
     "center": {"align": "center"},
+    "text": {"num_format": TEXT_FORMAT},
 }
-"""Named format fragments, combined by ``Formats.get``; colours close to the pages' CSS."""
+"""Named format fragments, combined by ``Formats.get``; colours close to the pages' CSS.
+``grid`` is a printed form's thin border on every side (each side its own key, so that a later
+``open_top``/``open_bottom`` overrides it: ``border`` would be applied after them)."""
+
+CellRange = tuple[int, int, int, int]
+"""Zero-based first row, first column, last row, last column."""
 
 MAX_COLUMN_WIDTH = 60
 EXCEL_EPOCH = datetime.date(1899, 12, 30)
@@ -63,10 +76,10 @@ def excel_date_format(django_format: str) -> str:
     return "".join(codes.get(char, char) for char in django_format)
 
 
-def volume_decimals(value: Decimal) -> int:
-    """The decimals a volume shows (``12.500`` → 1), at most three."""
-    exponent = plain_decimal(value).as_tuple().exponent
-    return min(max(-int(exponent), 0), len(VOLUME_FORMATS) - 1)
+def number_length(value: Decimal | float) -> int:
+    """The characters a number takes as ``VOLUME_FORMAT`` (with ``whole_volumes``) shows it:
+    ``-1,234.5`` is 8."""
+    return len(f"{value:,.3f}".rstrip("0").rstrip("."))
 
 
 class Formats:
@@ -76,7 +89,6 @@ class Formats:
     def __init__(self, workbook: Workbook) -> None:
         self.workbook = workbook
         self.made: dict[tuple[str, ...], Format] = {}
-        self.volumes: dict[tuple[Decimal | None, tuple[str, ...]], Format] = {}
         self.date_format = excel_date_format(get_format("SHORT_DATE_FORMAT"))
 
     def get(self, *names: str) -> Format:
@@ -94,15 +106,10 @@ class Formats:
             format_ = self.made[names] = self.workbook.add_format(properties)
         return format_
 
-    def volume(self, value: Decimal | None, *names: str) -> Format:
-        """The format of a volume (and the named styles): looked up once per value, as the
-        МСГ's thousands of cells repeat a few volumes."""
-        key = (value, names)
-        format_ = self.volumes.get(key)
-        if format_ is None:
-            decimals = 0 if value is None else volume_decimals(value)
-            format_ = self.volumes[key] = self.get(*names, f"num:{VOLUME_FORMATS[decimals]}")
-        return format_
+    def volume(self, *names: str) -> Format:
+        """The format of a volume cell with the named styles: ``VOLUME_FORMAT`` whatever the
+        value, so a column has one number format."""
+        return self.get(*names, f"num:{VOLUME_FORMAT}")
 
 
 class Sheet:
@@ -122,7 +129,7 @@ class Sheet:
             return
         if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
             worksheet.write_number(row, column, float(value), format_)
-            width = len(f"{value:,.3f}".rstrip("0").rstrip("."))
+            width = number_length(value)
         elif isinstance(value, datetime.date):
             worksheet.write_datetime(row, column, value, format_)
             width = 10
@@ -140,32 +147,66 @@ class Sheet:
         if isinstance(value, datetime.date):
             cached: Any = (value - EXCEL_EPOCH).days
             self.fit(column, 10)
+        elif isinstance(value, Decimal | int | float):
+            cached = float(value)
+            self.fit(column, number_length(value))
         else:
-            cached = float(value) if isinstance(value, Decimal) else value
-            if value is not None:
-                self.fit(column, len(f"{value:,.3f}".rstrip("0").rstrip(".")))
+            cached = value
+            self.fit(column, len(value or ""))
         self.worksheet.write_formula(row, column, formula, format_, cached)
 
     def fit(self, column: int, width: float) -> None:
         if width > self.widths.get(column, 0):
             self.widths[column] = width
 
-    def fit_columns(self, *, minimum: float = 4, fixed: dict[int, float] | None = None) -> None:
+    def fit_columns(
+        self,
+        *,
+        minimum: float = 4,
+        fixed: dict[int, float] | None = None,
+        formats: dict[int, Format] | None = None,
+    ) -> None:
         """Each column as wide as its widest text (a heading that wraps counts its longest
-        word), within ``MAX_COLUMN_WIDTH``; ``fixed`` widths win."""
-        fixed = fixed or {}
-        for column, width in self.widths.items():
-            if column not in fixed:
-                self.worksheet.set_column(
-                    column, column, min(max(minimum, width * 1.1 + 1), MAX_COLUMN_WIDTH)
-                )
-        for column, width in fixed.items():
-            self.worksheet.set_column(column, column, width)
+        word), within ``MAX_COLUMN_WIDTH``; ``fixed`` widths win. ``formats`` are columns'
+        own formats, which Excel gives a cell typed below the written rows."""
+        fixed, formats = fixed or {}, formats or {}
+        widths = {
+            column: min(max(minimum, width * 1.1 + 1), MAX_COLUMN_WIDTH)
+            for column, width in self.widths.items()
+        }
+        for column in formats:
+            widths.setdefault(column, minimum)
+        for column, width in (widths | fixed).items():
+            self.worksheet.set_column(column, column, width, formats.get(column))
 
     def heading(self, row: int, column: int, text: str, format_: Format) -> None:
         """A heading cell: it wraps, so only its longest word sets the width."""
         self.worksheet.write_string(row, column, text, format_)
         self.fit(column, max((len(word) for word in text.split()), default=0))
+
+
+def whole_volumes(worksheet: Worksheet, formats: Formats, blocks: list[CellRange]) -> None:
+    """Show whole volumes without a decimal separator (``200``, not ``200.``), by one
+    conditional format per block of volume cells: ``VOLUME_FORMAT`` cannot (Excel has no
+    number format that does). A formula, so the look follows a value edited in the file;
+    rounded to the 3 decimals first, so a sum's binary noise (2.9999999999999996) is whole
+    too; text (``—``) and blank cells are left alone."""
+    whole = formats.workbook.add_format({"num_format": WHOLE_VOLUME_FORMAT})
+    for first_row, first_column, last_row, last_column in blocks:
+        if first_row > last_row or first_column > last_column:
+            continue
+        anchor = cell_name(first_row, first_column)
+        worksheet.conditional_format(
+            first_row,
+            first_column,
+            last_row,
+            last_column,
+            {
+                "type": "formula",
+                "criteria": f"=AND(ISNUMBER({anchor}),MOD(ROUND({anchor},3),1)=0)",
+                "format": whole,
+            },
+        )
 
 
 def site_name() -> str:

@@ -60,6 +60,14 @@ def test_the_report_is_in_russian_for_a_russian_user(works):
     assert "Суточное задание — 25.11.2026" in sheet.oddHeader.center.text
 
 
+def test_codes_are_text_and_volumes_have_one_format(works):
+    sheet = openpyxl.load_workbook(export()).active
+    assert {sheet[f"B{row}"].number_format for row in range(2, 5)} == {"@"}
+    assert {sheet[f"D{row}"].number_format for row in range(2, 7)} == {"#,##0.###"}
+    (whole,) = list(sheet.conditional_formatting)
+    assert str(whole.sqref) == "D2:D6"
+
+
 def test_the_sheet_has_a_frozen_header_and_a_filter(works):
     sheet = openpyxl.load_workbook(export()).active
     assert sheet.freeze_panes == "A2"

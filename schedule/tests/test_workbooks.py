@@ -122,12 +122,30 @@ def test_the_sheet_has_a_frozen_header_a_filter_outline_levels_and_a_hidden_vers
     assert sheet.oddHeader.right.text == "26.11.2026 10:00"
 
 
-def test_volumes_show_the_decimals_the_pages_show(schedule):
+def test_a_volume_column_has_one_number_format_and_whole_volumes_no_separator(schedule):
     file, _values = export()
     sheet = openpyxl.load_workbook(file).active
-    assert sheet["D3"].number_format == "#,##0.0"  # 120.5
-    assert sheet["D4"].number_format == "#,##0"  # 80
-    assert sheet["E3"].number_format == "#,##0.00"  # 30.25
+    # 120.5, 80, 10, 2.5 and the subtotals: one format, whatever the decimals.
+    for column in ["D", "E", "L", "M"]:
+        cells = [sheet[f"{column}{row}"] for row in range(2, 8)]
+        formats = {cell.number_format for cell in cells if cell.value is not None}
+        assert formats == {"#,##0.###"}, column
+    rules = {str(rule.sqref): rule.rules[0] for rule in sheet.conditional_formatting}
+    assert list(rules) == ["D2:E7", "L2:M7"]
+    assert rules["D2:E7"].formula == ["AND(ISNUMBER(D2),MOD(ROUND(D2,3),1)=0)"]
+    assert rules["D2:E7"].dxf.numFmt.formatCode == "#,##0"
+
+
+@pytest.mark.parametrize("code", ["1.10", "2.1", "3", "1.2.10", "01.1"])
+def test_a_code_is_written_as_text_in_a_text_column(db, code):
+    TaskFactory(code=code)
+    file, values = export()
+    sheet = openpyxl.load_workbook(file).active
+    cell = sheet["A3"]
+    assert (cell.value, cell.data_type, cell.number_format) == (code, "s", "@")
+    assert values[2][0] == code
+    # A code typed below the exported rows is text too: the column's own format.
+    assert sheet.column_dimensions["A"].number_format == "@"
 
 
 def test_without_monthly_plans_there_are_no_month_columns(schedule):
@@ -160,6 +178,8 @@ def test_the_template_has_the_imported_headings_and_the_coming_months(language):
     ]
     assert headings[7:] == ["2026-12", "2027-01", "2027-02"]
     assert sheet.max_row == 1
+    assert sheet.column_dimensions["A"].number_format == "@"  # a typed 1.10 stays "1.10"
+    assert sheet.column_dimensions["D"].number_format == "#,##0.###"
 
 
 # The download (schedule:task_export, schedule:import_template).

@@ -1,7 +1,6 @@
 """The exports' shared helpers: formats as the pages show values, the header, the response."""
 
 import io
-from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -10,12 +9,13 @@ from django.utils import translation
 from scheduler_project.workbooks import (
     XLSX_CONTENT_TYPE,
     Formats,
+    Sheet,
     content_disposition,
     excel_date_format,
     new_workbook,
     set_page_header,
     site_name,
-    volume_decimals,
+    whole_volumes,
     workbook_response,
 )
 
@@ -28,19 +28,39 @@ def test_a_django_date_format_becomes_the_same_excel_format(django_format, excel
     assert excel_date_format(django_format) == excel
 
 
-@pytest.mark.parametrize(
-    ("value", "decimals"),
-    [
-        (Decimal("12.000"), 0),
-        (Decimal("12.500"), 1),
-        (Decimal("0.250"), 2),
-        (Decimal("1.125"), 3),
-        (Decimal("1000"), 0),
-        (Decimal("0"), 0),
-    ],
-)
-def test_a_volume_shows_its_decimals_without_trailing_zeros(value, decimals):
-    assert volume_decimals(value) == decimals
+def write_volumes(values: list[float]) -> openpyxl.Workbook:
+    file = io.BytesIO()
+    with new_workbook(file, title="t", constant_memory=True) as (workbook, formats):
+        worksheet = workbook.add_worksheet()
+        for row, value in enumerate(values):
+            worksheet.write_number(row, 0, value, formats.volume())
+        whole_volumes(worksheet, formats, [(0, 0, len(values) - 1, 0)])
+    return openpyxl.load_workbook(io.BytesIO(file.getvalue()))
+
+
+def test_every_volume_has_one_format_that_drops_trailing_zeros():
+    sheet = write_volumes([12500, 12500.5, 0.25, 1.125]).active
+    assert {sheet.cell(row, 1).number_format for row in range(1, 5)} == {"#,##0.###"}
+
+
+def test_whole_volumes_lose_the_decimal_separator_by_a_conditional_format():
+    # "#,##0.###" shows 200 as "200." in Excel: a format of its own for whole numbers, rounded
+    # to the stored decimals first so that a sum's binary noise is whole too.
+    sheet = write_volumes([200, 2.5]).active
+    (rules,) = list(sheet.conditional_formatting)
+    assert str(rules.sqref) == "A1:A2"
+    assert rules.rules[0].formula == ["AND(ISNUMBER(A1),MOD(ROUND(A1,3),1)=0)"]
+    assert rules.rules[0].dxf.numFmt.formatCode == "#,##0"
+
+
+def test_a_formula_without_a_figure_caches_an_empty_text():
+    file = io.BytesIO()
+    with new_workbook(file, title="t", constant_memory=True) as (workbook, formats):
+        sheet = Sheet(workbook.add_worksheet(), formats)
+        sheet.formula(0, 0, '=IF(B1=0,"",C1/B1)', "")
+        sheet.formula(0, 1, "=C1", 0)
+    cells = openpyxl.load_workbook(io.BytesIO(file.getvalue()), data_only=True).active[1]
+    assert [cell.value for cell in cells] == [None, 0]
 
 
 @pytest.mark.parametrize(("language", "date_format"), [("en", "mm/dd/yyyy"), ("ru", "dd.mm.yyyy")])
