@@ -431,6 +431,14 @@ def rest() -> Callable[..., Awaitable[requests.Response]]:
     return request
 
 
+def event_data(response: requests.Response) -> dict[str, Any]:
+    """A write's answer as its event carries it: the serializer's data, without the answer's
+    ``warnings`` (docs/msg.md, "Plausibility"), which are the writer's alone."""
+    data = response.json()
+    data.pop("warnings", None)
+    return data
+
+
 @pytest.fixture
 def log_frames() -> Callable[..., Awaitable[list[dict[str, Any]]]]:
     """``await log_frames(after=N)``: the event log's frames after id N, as a client decodes

@@ -23,6 +23,7 @@ from websockets.frames import Frame, Opcode
 
 from realtime import protocol
 from realtime.models import EventLogState
+from realtime.tests.conftest import event_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -179,7 +180,7 @@ async def test_an_admin_form_post_reaches_a_subscriber_with_the_admin_as_actor(
         daily_work = await asyncio.to_thread(
             http.get, f"{daphne.url}/api/daily-works/{daily_work_id}/"
         )
-        assert frames[1]["data"] == daily_work.json()
+        assert frames[1]["data"] == event_data(daily_work)
         assert await client.frames_before_pong() == []
 
 
@@ -411,7 +412,7 @@ async def test_a_stream_without_the_view_permission_is_forbidden_and_sends_nothi
 
         # The task events have lower ids: had they been sent, they would have come first.
         frame = await client.receive_json()
-        assert (frame["type"], frame["data"]) == ("daily_work_created", work.json())
+        assert (frame["type"], frame["data"]) == ("daily_work_created", event_data(work))
         assert await client.frames_before_pong() == []
 
 

@@ -17,7 +17,7 @@ from realtime import protocol
 from realtime.models import Event
 from schedule.roles import VIEWERS
 
-from .conftest import STARTUP_TIMEOUT, Client, Server
+from .conftest import STARTUP_TIMEOUT, Client, Server, event_data
 from .test_integration import PASSWORD, admin_login, make_token, task_data
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -114,7 +114,7 @@ async def test_a_lost_view_permission_ends_that_stream_with_forbidden(
             "events": ["tasks"],
         }
         frame = await client.receive_json()
-        assert (frame["type"], frame["data"]) == ("daily_work_created", work.json())
+        assert (frame["type"], frame["data"]) == ("daily_work_created", event_data(work))
         await rest(server, "PATCH", f"/api/tasks/{task.json()['id']}/", key, {"version": 1})
         assert await client.frames_before_pong() == []
 
