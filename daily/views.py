@@ -16,7 +16,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from monthly.selectors import daily_work_warnings
 from realtime.protocol import DAILY_WORKS
+from schedule.models import Task
 from scheduler_project.pages import (
     Outcome,
     VersionedEditFlow,
@@ -153,6 +155,19 @@ class DailyWorkPages(VersionedEditFlow[DailyWork]):
 
     def delete(self, obj: DailyWork, *, version: int, actor: Any) -> None:
         daily_work_delete(daily_work=obj, version=version, actor=actor)
+
+    def warnings(self, data: dict[str, Any], obj: DailyWork | None) -> list[str]:
+        task = data.get("task") or (obj.task if obj is not None else None)
+        day = data.get("date") or (obj.date if obj is not None else None)
+        if task is None or day is None or data.get("volume") is None:
+            return []
+        return daily_work_warnings(
+            task=Task.objects.get(pk=task.pk),
+            day=day,
+            volume=data["volume"],
+            today=timezone.localdate(),
+            excluding=obj,
+        )
 
     def message(self, obj: DailyWork, outcome: Outcome) -> str:
         messages = {

@@ -45,7 +45,7 @@ from .forms import (
     row_auto_id,
 )
 from .models import MonthlyTask, first_of_month
-from .selectors import MonthGrid, month_grid
+from .selectors import MonthGrid, month_grid, monthly_plan_warnings
 from .services import monthly_task_create, monthly_task_delete, monthly_task_update
 from .workbooks import msg_response
 
@@ -109,9 +109,11 @@ def _grid_rows(
                 continue
             conflict: Conflict | None = None
             errors: list[str] = []
+            warnings: list[str] = []
             form: Any = None
             if submission is not None and task.pk == task_id:
                 form, conflict, errors = submission.form, submission.conflict, submission.notes
+                warnings = submission.warnings
                 if submission.deletion:
                     hint = _("Your entry is kept in the row: add it to plan it again.")
                     errors = [*errors, f"{submission.deletion} {hint}"]
@@ -128,7 +130,10 @@ def _grid_rows(
                 "can_edit_plan": can_change if plan is not None else can_add,
                 "conflict": conflict,
                 "errors": errors,
-                "has_problem": bool(conflict or errors or other_errors),
+                "warnings": warnings,
+                # The plan's form, which the message row's "Save anyway" submits.
+                "form_id": f"plan-form-{task.pk}",
+                "has_problem": bool(conflict or errors or other_errors or warnings),
                 "work_ids": " ".join(str(pk) for ids in task_works.values() for pk in ids),
                 "changed_since_visit": task.pk in changed,
             }
@@ -319,6 +324,15 @@ class MonthlyTaskPages(VersionedEditFlow[MonthlyTask]):
 
     def delete(self, obj: MonthlyTask, *, version: int, actor: Any) -> None:
         monthly_task_delete(monthly_task=obj, version=version, actor=actor)
+
+    def warnings(self, data: dict[str, Any], obj: MonthlyTask | None) -> list[str]:
+        task = data.get("task") or (obj.task if obj is not None else None)
+        month = data.get("month") or (obj.month if obj is not None else None)
+        if task is None or month is None or data.get("volume_plan") is None:
+            return []
+        return monthly_plan_warnings(
+            task=task, month=month, volume=data["volume_plan"], today=timezone.localdate()
+        )
 
     def message(self, obj: MonthlyTask, outcome: Outcome) -> str:
         text = (

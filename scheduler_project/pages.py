@@ -307,7 +307,9 @@ class Submission:
     ``saved`` is the written object. Otherwise ``form`` holds the errors, or, on a conflict, is a
     fresh form bound to nothing but showing the stored values and their new version; ``gone`` says
     the object was deleted meanwhile, and ``deletion`` by whom and when once the page knows it;
-    ``notes`` are errors of an entry that the fresh form no longer holds.
+    ``notes`` are errors of an entry that the fresh form no longer holds; ``warnings`` say why a
+    valid entry looks wrong: it was not written, and the page asks to confirm it
+    (``CONFIRM_FIELD``).
     """
 
     form: forms.BaseForm
@@ -316,6 +318,7 @@ class Submission:
     gone: bool = False
     deletion: str = ""
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> int:
@@ -328,13 +331,22 @@ class Submission:
         return 200
 
 
+CONFIRM_FIELD = "confirm_warnings"
+"""Sent as ``1`` by the button that saves an entry despite its warnings."""
+
+
 def submit(
     form: VersionedModelForm,
     write: Callable[[dict[str, Any], int | None], Any],
+    *,
+    warn: Callable[[dict[str, Any]], list[str]] | None = None,
 ) -> Submission:
-    """Validate ``form`` and call ``write(data, version)``, a service call bound to its object."""
+    """Validate ``form`` and call ``write(data, version)``, a service call bound to its object;
+    unless ``warn(data)`` (the entry not yet confirmed) finds something that looks wrong."""
     if not form.is_valid():
         return Submission(form=form, conflict=unsettled_conflict(form))
+    if warn is not None and (warnings := warn(form.cleaned_data)):
+        return Submission(form=form, warnings=warnings)
     try:
         saved = write(form.service_data(), form.cleaned_data.get("version"))
     except VersionConflict as conflict:
@@ -480,6 +492,19 @@ class VersionedEditFlow[ModelT: VersionedModel]:
         return None
 
     # The flow.
+    def warnings(self, data: dict[str, Any], obj: ModelT | None) -> list[str]:
+        """Why an entry (its cleaned data; ``obj`` the stored object it changes) looks wrong
+        though valid: the page asks to confirm it before writing (docs/msg.md, "Plausibility")."""
+        return []
+
+    def unconfirmed(
+        self, request: HttpRequest, obj: ModelT | None
+    ) -> Callable[[dict[str, Any]], list[str]] | None:
+        """The check ``submit`` runs, unless the user confirmed the entry's warnings."""
+        if request.POST.get(CONFIRM_FIELD) == "1":
+            return None
+        return lambda data: self.warnings(data, obj)
+
     def permission(self, action: str) -> str:
         opts = self.form_class._meta.model._meta
         return f"{opts.app_label}.{get_permission_codename(action, opts)}"
@@ -493,7 +518,11 @@ class VersionedEditFlow[ModelT: VersionedModel]:
         if request.method != "POST":
             return self.render_form(request, Submission(form=self.build_form(request)), None)
         form = self.build_form(request, request.POST)
-        submission = submit(form, lambda data, version: self.create(data=data, actor=request.user))
+        submission = submit(
+            form,
+            lambda data, version: self.create(data=data, actor=request.user),
+            warn=self.unconfirmed(request, None),
+        )
         if submission.saved is not None:
             messages.success(request, self.message(submission.saved, "created"))
             return redirect(self.list_url(request, submission.saved, anchor=True))
@@ -524,6 +553,7 @@ class VersionedEditFlow[ModelT: VersionedModel]:
             # The form validates a copy, so the page keeps showing the stored object.
             self.build_form(request, request.POST, instance=copy.copy(obj)),
             lambda data, version: self.update(obj, data=data, version=version, actor=request.user),
+            warn=self.unconfirmed(request, obj),
         )
         if submission.gone:
             return self.deleted_meanwhile(request, pk, obj)
@@ -573,6 +603,7 @@ class VersionedEditFlow[ModelT: VersionedModel]:
             "form": submission.form,
             self.context_object_name: obj,
             "conflict": submission.conflict,
+            "warnings": submission.warnings,
             "back_url": self.list_url(request, obj, anchor=obj is not None),
             **self.form_context(request, submission.form, obj),
         }

@@ -40,7 +40,7 @@ def work_data(task, /, **overrides: object) -> dict[str, object]:
     return {
         "task": task.pk,
         "date": "2026-11-25",
-        "volume": "12.5",
+        "volume": "6.5",
         "description": "Axes A–C",
         **overrides,
     }
@@ -133,8 +133,8 @@ def test_foreman_adds_a_work_that_counts_towards_the_task(client, foreman):
     task.refresh_from_db()
     assert response.status_code == 302
     assert response.url == f"{day_url('2026-11-25')}#work-{work.pk}"
-    assert (work.volume, work.created_by) == (Decimal("12.5"), foreman)
-    assert task.volume_fact == Decimal("12.5")
+    assert (work.volume, work.created_by) == (Decimal("6.5"), foreman)
+    assert task.volume_fact == Decimal("6.5")
 
 
 def test_day_page_offers_a_quick_add_form_for_that_day(client, foreman):
@@ -397,7 +397,7 @@ def test_saving_a_work_deleted_meanwhile_says_who_deleted_it_and_offers_the_entr
     deleted_at = Event.objects.get(type="daily_work_deleted", object_id=pk).created_at
     client.force_login(foreman)
 
-    response = client.post(url, work_data(task, volume="9") | {"version": 1})
+    response = client.post(url, work_data(task, volume="7") | {"version": 1})
     html = response.content.decode()
 
     when = date_format(timezone.localtime(deleted_at), "SHORT_DATETIME_FORMAT")
@@ -405,13 +405,13 @@ def test_saving_a_work_deleted_meanwhile_says_who_deleted_it_and_offers_the_entr
     assert f"This work was deleted at {when} by {planner.username}." in html
     assert f'action="{CREATE_URL}"' in html
     assert "Create again" in html
-    assert response.context["form"].data["volume"] == "9"
+    assert response.context["form"].data["volume"] == "7"
     assert not DailyWork.objects.exists()
 
     again = client.post(CREATE_URL, response.context["form"].data)
 
     assert again.status_code == 302
-    assert DailyWork.objects.get().volume == Decimal("9")
+    assert DailyWork.objects.get().volume == Decimal("7")
 
 
 def test_a_work_deleted_before_the_log_was_pruned_is_reported_without_a_name(client, foreman):
@@ -456,3 +456,28 @@ def test_a_work_deleted_right_after_a_conflict_still_shows_the_conflict(
 
     assert response.status_code == 409
     assert "Someone changed this meanwhile." in response.content.decode()
+
+
+def test_a_report_above_what_is_left_of_the_work_asks_to_confirm_before_it_is_saved(
+    client, foreman
+):
+    task = TaskFactory(code="4.4", volume_plan=Decimal(10))
+    client.force_login(foreman)
+
+    asked = client.post(CREATE_URL, work_data(task, volume="7,5"), HTTP_ACCEPT_LANGUAGE="ru")
+
+    html = asked.content.decode()
+    assert asked.status_code == 200 and not DailyWork.objects.exists()
+    assert "Проверьте: пока ничего не сохранено." in html
+    assert "<li>7,5 m³ — больше, чем осталось по 4.4: 10 m³.</li>" not in html  # 7.5 < 10
+    assert "более чем в 3 раза больше плана на 25.11.2026" in html
+    assert 'name="confirm_warnings" value="1"' in html
+
+    saved = client.post(
+        CREATE_URL,
+        work_data(task, volume="7,5") | {"confirm_warnings": "1"},
+        HTTP_ACCEPT_LANGUAGE="ru",
+    )
+
+    assert saved.status_code == 302
+    assert DailyWork.objects.get().volume == Decimal("7.5")

@@ -415,6 +415,8 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
             instance = form.instance.pk
             if form.conflict_names:  # the conflict's choices, under the row, belong to it
                 form_id = f' id="{escape(form.html_id)}"'
+            elif row.get("warnings"):  # so does the message row's "Save anyway"
+                form_id = f' id="{escape(row["form_id"])}"'
             hidden = "".join(str(field) for field in form.hidden_fields())
             volume_input = str(form["volume_plan"])
             errors = "".join(

@@ -948,7 +948,7 @@ def row_version(html: str, task: Task) -> str:
 def test_a_plan_typed_as_the_pages_language_writes_numbers_saves_that_number(
     client, planner, language, typed, saved
 ):
-    plan = MonthlyTaskFactory(volume_plan=Decimal("40"))
+    plan = MonthlyTaskFactory(task=TaskFactory(volume_plan=5000), volume_plan=Decimal("40"))
     client.force_login(planner)
 
     response = client.post(
@@ -1024,3 +1024,28 @@ def test_figures_are_shown_with_their_units_decimals(
     row = row[: row.index("</tr>")]
     assert re.findall(r'<span class="msg-cell__plan">([^<]+)</span>', row) == days
     assert re.search(r"msg-needed[^>]*>([^<]+)<", row)[1] == needed
+
+
+def test_a_plan_above_what_is_left_of_the_work_asks_to_confirm_before_it_is_saved(
+    client, planner
+):
+    plan = MonthlyTaskFactory(task=TaskFactory(code="4.1", volume_plan=540), volume_plan=50)
+    client.force_login(planner)
+    entry = {"volume_plan": "5000", "version": plan.version}
+
+    asked = client.post(update_url(plan), entry)
+
+    html = asked.content.decode()
+    plan.refresh_from_db()
+    assert asked.status_code == 200 and plan.volume_plan == 50
+    assert "5,000 m³ planned for November 2026 is more than the 540 m³ left of 4.1." in html
+    # "Save anyway" submits the row's form, with what was typed.
+    form_id = f"plan-form-{plan.task_id}"
+    assert f'id="{form_id}"' in html
+    assert f'name="confirm_warnings" value="1" class="button" form="{form_id}"' in html
+    assert 'name="volume_plan" value="5000"' in html
+
+    saved = client.post(update_url(plan), entry | {"confirm_warnings": "1"})
+
+    plan.refresh_from_db()
+    assert saved.status_code == 302 and plan.volume_plan == 5000
