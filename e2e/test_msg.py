@@ -188,3 +188,45 @@ def test_on_a_laptop_no_heading_is_cut_off_and_the_footer_and_overdue_works_read
         [box["x"] + 10, box["y"] + box["height"] / 2],
     )
     assert on_top == month_label
+
+
+@pytest.mark.parametrize("locale", ["ru-RU", "en-US"])
+def test_on_a_laptop_the_key_figures_stay_beside_the_days_and_today_is_in_view(open_page, locale):
+    demo_seed()
+    planner = get_user_model().objects.get(username="planner")
+    page = open_page(planner, "/monthly/", locale=locale)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.reload()  # the scroll to today is made on load, at the page's width
+    card = page.locator(".msg-card")
+    row = page.locator("tr.msg-row", has=page.locator(".task-code", has_text="4.1"))
+    key = [".msg-fact", ".msg-deviation", ".msg-needed", ".msg-to-finish"]
+
+    def in_view(locator) -> bool:
+        box, frame = locator.bounding_box(), card.bounding_box()
+        return (
+            box is not None
+            and frame["x"] <= box["x"]
+            and box["x"] + box["width"] <= (frame["x"] + frame["width"])
+        )
+
+    today = page.locator("thead th.is-today")
+    assert in_view(today)
+    sticky_right = max(
+        page.locator(f"thead th.msg-sticky--{name}").bounding_box()["x"]
+        + page.locator(f"thead th.msg-sticky--{name}").bounding_box()["width"]
+        for name in ["code", "name", "unit", "plan", "fact", "deviation", "needed", "finish"]
+    )
+    assert today.bounding_box()["x"] >= sticky_right - 1  # not under the sticky figures
+    # %, remaining and the forecast wait behind "All figures".
+    expect(row.locator(".msg-percent")).to_be_hidden()
+    page.locator(".msg-figures-toggle-label").click()
+    expect(row.locator(".msg-percent")).to_be_visible()
+    expect(row.locator(".msg-forecast")).to_be_visible()
+    page.locator(".msg-figures-toggle-label").click()
+
+    card.evaluate("(element) => { element.scrollLeft = element.scrollWidth; }")
+
+    for selector in key:
+        assert in_view(row.locator(selector)), selector
+    assert in_view(row.locator(".task-code"))
+    assert in_view(page.locator("thead th.msg-day-head").last)

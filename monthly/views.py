@@ -220,16 +220,20 @@ def _order_context(request: HttpRequest, grid: MonthGrid) -> dict[str, Any]:
             request.user.has_perm("daily.add_dailywork")
             or request.user.has_perm("daily.change_dailywork")
         ),
-        "figure_columns": FIGURE_COLUMNS,
-        "columns": FIXED_COLUMNS + FIGURE_COLUMNS + len(grid.days),
-        "after_fact_columns": FIGURE_COLUMNS - 2,
+        "key_figure_columns": KEY_FIGURE_COLUMNS,
+        "extra_figure_columns": EXTRA_FIGURE_COLUMNS,
+        "columns": FIXED_COLUMNS + KEY_FIGURE_COLUMNS + EXTRA_FIGURE_COLUMNS + len(grid.days),
+        "after_fact_columns": KEY_FIGURE_COLUMNS - 2,
     }
 
 
 FIXED_COLUMNS = 3
 """Code, work, unit: the sticky columns."""
-FIGURE_COLUMNS = 8
-"""Plan, fact, %, deviation, remaining, needed per day, needed to finish, forecast."""
+KEY_FIGURE_COLUMNS = 5
+"""Plan, fact, deviation, needed per day, needed per day to finish: in view while the days
+scroll."""
+EXTRA_FIGURE_COLUMNS = 3
+"""%, remaining, forecast: shown on a laptop at the user's choice ("All figures")."""
 
 
 def _render_fragment(request: HttpRequest, month: datetime.date) -> HttpResponse:

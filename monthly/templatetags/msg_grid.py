@@ -347,18 +347,19 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f' title="{escape(task.name)} ({dates})">{marker}{escape(task.name)}</td>'
         f'<td class="task-unit msg-sticky msg-sticky--unit"'
         f' data-label="{texts.unit}">{escape(task.unit)}</td>'
-        f'<td class="num plan-col monthly-volume-plan" data-label="{texts.plan_for_month}">'
-        f"{_plan_cell(page, row)}</td>"
-        f'<td class="num msg-fact" data-label="{texts.fact}">'
+        f'<td class="num plan-col monthly-volume-plan msg-sticky msg-sticky--plan"'
+        f' data-label="{texts.plan_for_month}">{_plan_cell(page, row)}</td>'
+        f'<td class="num msg-fact msg-sticky msg-sticky--fact" data-label="{texts.fact}">'
         f"{escape(volume(figures.fact, places))}</td>"
-        f'<td class="num msg-percent" data-label="%">{percent}</td>'
         f"{_deviation(page, figures)}"
-        f'<td class="num msg-remaining" data-label="{texts.remaining}">'
+        f'<td class="num msg-needed msg-sticky msg-sticky--needed'
+        f'{" is-behind" if figures.is_behind else ""}" data-label="{texts.needed}">{needed}</td>'
+        f'<td class="num msg-to-finish msg-sticky msg-sticky--finish"'
+        f' data-label="{texts.to_finish}">{to_finish}</td>'
+        f'<td class="num msg-percent msg-extra" data-label="%">{percent}</td>'
+        f'<td class="num msg-remaining msg-extra" data-label="{texts.remaining}">'
         f"{escape(volume(figures.remaining, places))}</td>"
-        f'<td class="num msg-needed{" is-behind" if figures.is_behind else ""}"'
-        f' data-label="{texts.needed}">{needed}</td>'
-        f'<td class="num msg-to-finish" data-label="{texts.to_finish}">{to_finish}</td>'
-        f'<td class="msg-forecast{" is-late" if forecast.is_late else ""}"'
+        f'<td class="msg-forecast msg-extra{" is-late" if forecast.is_late else ""}"'
         f' data-label="{texts.forecast}">{_forecast(page, forecast)}</td>'
     )
 
@@ -399,7 +400,8 @@ def _deviation(page: _RowPage, figures: GridRow) -> str:
     elif deviation < 0:
         title = f' title="{page.texts.behind}"'
     return (
-        f'<td class="num msg-deviation{" is-behind" if deviation < 0 else ""}"'
+        f'<td class="num msg-deviation msg-sticky msg-sticky--deviation'
+        f'{" is-behind" if deviation < 0 else ""}"'
         f' data-label="{page.texts.deviation}"{title}>{text}</td>'
     )
 
@@ -439,7 +441,8 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
                 f'<span class="visually-hidden">{texts.delete} {escape(task.code)}</span></a>'
             )
         html = (
-            f'<div class="msg-plan"><form class="row-form msg-plan-form" method="post"'
+            f'<div class="msg-plan"><form class="row-form msg-plan-form'
+            f'{" is-edited" if form is not None else ""}" method="post"'
             f' action="{action}"{form_id}>{page.csrf_input}'
             f'{hidden}<span class="row-form__input">{volume_input}</span>'
             f'<button type="submit" class="button button--small'

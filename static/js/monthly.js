@@ -228,9 +228,31 @@ if (root) {
   root.addEventListener("focusin", (event) => {
     if (event.target.matches?.("input[name=volume_plan]")) announce(planTarget(event.target));
   });
+  // A plan typed in keeps its Save button in view, focused or not (static/css/msg.css).
+  root.addEventListener("input", (event) => {
+    if (event.target.matches?.("input[name=volume_plan]")) {
+      event.target.form?.classList.add("is-edited");
+    }
+  });
   root.addEventListener("focusout", (event) => {
     if (!event.target.matches?.("input[name=volume_plan]")) return;
     const next = event.relatedTarget;
     if (!(next instanceof Element && next.matches("input[name=volume_plan]"))) announce(null);
   });
+}
+
+// On a laptop the days scroll under the sticky figures: on load, today's column (with the day
+// before it) comes into view beside them.
+if (root) {
+  const card = root.querySelector(".msg-card");
+  const today = card?.querySelector("thead th.is-today");
+  if (card && today && card.scrollWidth > card.clientWidth) {
+    const sticky = [...card.querySelectorAll("thead th.msg-sticky")].reduce(
+      (right, th) => Math.max(right, th.offsetLeft + th.offsetWidth),
+      0,
+    );
+    const before = today.previousElementSibling;
+    const first = before?.classList.contains("msg-day-head") ? before : today;
+    card.scrollLeft = Math.max(0, first.offsetLeft - sticky);
+  }
 }
