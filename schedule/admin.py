@@ -37,7 +37,7 @@ class DailyWorkInline(VersionedInline):
 @admin.register(Task)
 class TaskAdmin(VersionedModelAdmin):
     list_display = [
-        "code",
+        "code_in_order",
         "name",
         "unit",
         "volume_plan",
@@ -47,7 +47,7 @@ class TaskAdmin(VersionedModelAdmin):
         "end_date",
         "updated_at",
     ]
-    list_display_links = ["code", "name"]
+    list_display_links = ["code_in_order", "name"]
     list_filter = ["unit", "start_date", "end_date"]
     search_fields = ["code", "name"]
     date_hierarchy = "start_date"
@@ -61,6 +61,12 @@ class TaskAdmin(VersionedModelAdmin):
     inlines = [MonthlyTaskInline, DailyWorkInline]
     update_service = task_update
     service_object_name = "task"
+
+    @admin.display(description=Task._meta.get_field("code").verbose_name, ordering="code_key")
+    def code_in_order(self, task: Task) -> str:
+        """The code, sorted as people read codes (``task_code_key``): Django would sort the
+        ``code`` column as text, 1.10 before 1.2."""
+        return task.code
 
     @admin.display(description=_("progress, %"))
     def progress(self, task: Task) -> str:

@@ -2,6 +2,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.templatetags.admin_list import result_headers
 from django.contrib.auth import get_user_model
 from django.forms.models import model_to_dict
 from django.urls import reverse
@@ -153,18 +154,63 @@ def test_inline_daily_work_added_on_a_task_counts_in_volume_fact(admin_client):
     assert DailyWork.objects.get().created_by == admin_client.admin_user
 
 
-@pytest.mark.parametrize(("app_label", "model"), MODELS[:3])
-def test_changelists_list_codes_in_natural_order(admin_client, app_label, model):
+NATURAL_ORDER = ["1.2", "1.10", "2.1", "10.1"]
+
+
+@pytest.fixture
+def tasks_coded_out_of_order() -> None:
     for code in ["10.1", "2.1", "1.10", "1.2"]:
         task = TaskFactory(code=code)
         MonthlyTaskFactory(task=task)
         DailyWorkFactory(task=task)
 
+
+def listed_codes(response) -> list[str]:
+    return [getattr(row, "task", row).code for row in response.context["cl"].result_list]
+
+
+@pytest.mark.usefixtures("tasks_coded_out_of_order")
+@pytest.mark.parametrize(("app_label", "model"), MODELS[:3])
+def test_changelists_list_codes_in_natural_order(admin_client, app_label, model):
     response = admin_client.get(reverse(f"admin:{app_label}_{model}_changelist"))
 
-    rows = response.context["cl"].result_list
-    codes = [getattr(row, "task", row).code for row in rows]
-    assert codes == ["1.2", "1.10", "2.1", "10.1"]
+    assert listed_codes(response) == NATURAL_ORDER
+
+
+@pytest.mark.usefixtures("tasks_coded_out_of_order")
+@pytest.mark.parametrize(
+    ("app_label", "model", "column"),
+    [
+        ("schedule", "task", "code"),
+        ("monthly", "monthlytask", "task"),
+        ("daily", "dailywork", "task"),
+    ],
+)
+def test_clicking_the_code_column_header_sorts_codes_naturally_both_ways(
+    admin_client, app_label, model, column
+):
+    url = reverse(f"admin:{app_label}_{model}_changelist")
+    response = admin_client.get(url)
+    orders = []
+
+    for _click in range(2):
+        headers = result_headers(response.context["cl"])
+        header = next(header for header in headers if header["text"].lower() == column)
+        response = admin_client.get(url + header["url_primary"])
+        orders.append(listed_codes(response))
+
+    # The column starts sorted ascending, so the first click turns it round.
+    assert orders == [NATURAL_ORDER[::-1], NATURAL_ORDER]
+
+
+@pytest.mark.usefixtures("tasks_coded_out_of_order")
+@pytest.mark.parametrize(("app_label", "model"), MODELS[1:3])
+def test_the_task_autocomplete_lists_codes_in_natural_order(admin_client, app_label, model):
+    query = {"app_label": app_label, "model_name": model, "field_name": "task"}
+
+    results = admin_client.get(reverse("admin:autocomplete"), query).json()["results"]
+
+    assert [result["text"].split()[0] for result in results] == NATURAL_ORDER
 
 
 def test_a_calendar_exception_added_in_admin_changes_the_working_days(admin_client, settings):
