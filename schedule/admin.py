@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.http import HttpRequest
+from django.template.defaultfilters import floatformat
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
@@ -7,7 +8,11 @@ from daily.models import DailyWork
 from daily.services import daily_work_delete, daily_work_update
 from monthly.models import MonthlyTask
 from monthly.services import monthly_task_delete, monthly_task_update
-from scheduler_project.admin import VersionedInline, VersionedModelAdmin
+from scheduler_project.admin import (
+    VersionedInline,
+    VersionedModelAdmin,
+    volume_display,
+)
 
 from .models import CalendarDay, Task, Unit
 from .services import calendar_day_update, task_update
@@ -40,8 +45,8 @@ class TaskAdmin(VersionedModelAdmin):
         "code_in_order",
         "name",
         "unit",
-        "volume_plan",
-        "volume_fact",
+        "volume_plan_shown",
+        "volume_fact_shown",
         "progress",
         "start_date",
         "end_date",
@@ -51,16 +56,19 @@ class TaskAdmin(VersionedModelAdmin):
     list_filter = ["unit", "start_date", "end_date"]
     search_fields = ["code", "name"]
     date_hierarchy = "start_date"
-    readonly_fields = ["volume_fact", "created_at", "updated_at"]
+    readonly_fields = ["volume_fact_shown", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["code", "name", "unit"]}),
-        (_("Volumes"), {"fields": ["volume_plan", "volume_fact", "estimated_cost"]}),
+        (_("Volumes"), {"fields": ["volume_plan", "volume_fact_shown", "estimated_cost"]}),
         (_("Dates"), {"fields": ["start_date", "end_date"]}),
         (_("Record"), {"fields": ["version", "created_at", "updated_at"]}),
     ]
     inlines = [MonthlyTaskInline, DailyWorkInline]
     update_service = task_update
     service_object_name = "task"
+
+    volume_plan_shown = volume_display(Task, "volume_plan")
+    volume_fact_shown = volume_display(Task, "volume_fact")
 
     @admin.display(description=Task._meta.get_field("code").verbose_name, ordering="code_key")
     def code_in_order(self, task: Task) -> str:
@@ -70,7 +78,7 @@ class TaskAdmin(VersionedModelAdmin):
 
     @admin.display(description=_("progress, %"))
     def progress(self, task: Task) -> str:
-        return f"{task.progress_percent}"
+        return floatformat(task.progress_percent, 1)  # as the pages show it: «12,5»
 
     def save_formset(self, request, form, formset, change) -> None:
         # New daily works entered inline are recorded as made by the admin user.

@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 from realtime.history import change_fields, object_changes
 from realtime.models import Change
 
+from .numbers import format_volume
 from .pages import format_value
 from .versioning import VersionConflict
 
@@ -230,6 +231,21 @@ def _form_fields(
     else:
         fields = flatten_fieldsets(model_admin.get_fieldsets(request, obj))
     return None if fields is None else _without_version(fields)
+
+
+def volume_display(model: type[models.Model], name: str) -> Callable[[Any, Any], str]:
+    """A changelist column or read-only field showing the volume field ``name`` as the pages do
+    (``format_volume``: «12 500,5» in Russian, where Django shows «12500,500»), sorted by it.
+
+    Declared on a model admin under a name of its own (``volume_plan_shown = volume_display(
+    Task, "volume_plan")``): Django shows a field's own name with its own format.
+    """
+
+    def display(model_admin: admin.ModelAdmin, obj: models.Model) -> str:
+        return format_volume(getattr(obj, name))
+
+    description = model._meta.get_field(name).verbose_name
+    return admin.display(display, description=description, ordering=name)
 
 
 class VersionedInline(admin.TabularInline):

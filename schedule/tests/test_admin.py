@@ -1,4 +1,5 @@
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -70,7 +71,7 @@ def test_task_change_page_shows_volume_fact_read_only_carries_the_version_and_bo
     form = response.context["adminform"].form
     assert "volume_fact" not in form.fields
     assert form.fields["version"].widget.is_hidden
-    assert "volume_fact" in response.context["adminform"].readonly_fields
+    assert "volume_fact_shown" in response.context["adminform"].readonly_fields
     inline_models = {formset.formset.model for formset in response.context["inline_admin_formsets"]}
     assert inline_models == {DailyWork, objects["monthlytask"].__class__}
 
@@ -211,6 +212,28 @@ def test_the_task_autocomplete_lists_codes_in_natural_order(admin_client, app_la
     results = admin_client.get(reverse("admin:autocomplete"), query).json()["results"]
 
     assert [result["text"].split()[0] for result in results] == NATURAL_ORDER
+
+
+@pytest.mark.parametrize(
+    ("language", "planned", "done", "progress"),
+    [("ru", "12\u00a0500,5", "1\u00a0250,25", "10,0"), ("en", "12,500.5", "1,250.25", "10.0")],
+)
+def test_volumes_are_shown_as_the_pages_show_them(admin_client, language, planned, done, progress):
+    task = TaskFactory(code="2.1", volume_plan=Decimal("12500.500"))
+    MonthlyTaskFactory(task=task, volume_plan=Decimal("12500.500"))
+    DailyWorkFactory(task=task, volume=Decimal("1250.250"))
+
+    def page(name: str, *args: int) -> str:
+        response = admin_client.get(reverse(name, args=args), headers={"accept-language": language})
+        return response.content.decode()
+
+    def cells(html: str) -> list[str]:
+        return re.findall(r'<td class="field-[a-z_]*(?:volume|progress)[a-z_]*">([^<]*)</td>', html)
+
+    assert cells(page("admin:schedule_task_changelist")) == [planned, done, progress]
+    assert cells(page("admin:monthly_monthlytask_changelist")) == [planned]
+    assert cells(page("admin:daily_dailywork_changelist")) == [done]
+    assert f'<div class="readonly">{done}</div>' in page("admin:schedule_task_change", task.pk)
 
 
 def test_a_calendar_exception_added_in_admin_changes_the_working_days(admin_client, settings):
