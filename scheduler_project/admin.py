@@ -24,11 +24,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.forms.models import BaseInlineFormSet, model_to_dict
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
@@ -233,6 +236,31 @@ def _form_fields(
     return None if fields is None else _without_version(fields)
 
 
+class AdminDateOnlyWidget(AdminDateWidget):
+    """Django's date widget without the time-zone note.
+
+    DateTimeShortcuts.js puts "Note: you are 3 hours behind the server" beside date fields as
+    well as times, but a date has no time of day to enter in the server's zone. The script adds
+    no note to a field that already holds an element of class ``timezonewarning``: the widget
+    gives its field an empty, hidden one.
+    """
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["attrs"].pop("aria-describedby", None)  # names the note never added
+        return context
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        widget = super().render(name, value, attrs, renderer)
+        return format_html('{}<span class="timezonewarning" hidden></span>', widget)
+
+
+DATE_ONLY = {models.DateField: {"widget": AdminDateOnlyWidget}}
+"""``formfield_overrides`` for date fields (a ``DateTimeField`` keeps Django's own widget)."""
+
+
 def volume_display(model: type[models.Model], name: str) -> Callable[[Any, Any], str]:
     """A changelist column or read-only field showing the volume field ``name`` as the pages do
     (``format_volume``: «12 500,5» in Russian, where Django shows «12500,500»), sorted by it.
@@ -253,6 +281,7 @@ class VersionedInline(admin.TabularInline):
 
     form = VersionedAdminForm
     formset = VersionedInlineFormSet
+    formfield_overrides = DATE_ONLY
     update_service: Callable[..., models.Model]
     delete_service: Callable[..., None]
     service_object_name: str
@@ -271,6 +300,7 @@ class VersionedModelAdmin(admin.ModelAdmin):
     """A model admin whose change form carries the version and saves through the services."""
 
     form = VersionedAdminForm
+    formfield_overrides = DATE_ONLY
     object_history_template = "admin/object_changes.html"
     update_service: Callable[..., models.Model]
     service_object_name: str
