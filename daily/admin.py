@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from scheduler_project.admin import VersionedModelAdmin, volume_display
 
@@ -27,6 +28,7 @@ class DailyWorkAdmin(VersionedModelAdmin):
     readonly_fields = ["created_by", "created_at", "updated_at"]
     update_service = daily_work_update
     service_object_name = "daily_work"
+    verbose_name_accusative = pgettext_lazy("accusative", "daily work")
 
     volume_shown = volume_display(DailyWork, "volume")
 

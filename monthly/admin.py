@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import pgettext_lazy
 
 from scheduler_project.admin import VersionedModelAdmin, volume_display
 
@@ -19,6 +20,7 @@ class MonthlyTaskAdmin(VersionedModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     update_service = monthly_task_update
     service_object_name = "monthly_task"
+    verbose_name_accusative = pgettext_lazy("accusative", "monthly order")
 
     volume_plan_shown = volume_display(MonthlyTask, "volume_plan")
 

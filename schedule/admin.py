@@ -3,12 +3,14 @@ from django.http import HttpRequest
 from django.template.defaultfilters import floatformat
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from daily.models import DailyWork
 from daily.services import daily_work_delete, daily_work_update
 from monthly.models import MonthlyTask
 from monthly.services import monthly_task_delete, monthly_task_update
 from scheduler_project.admin import (
+    AccusativeTitlesMixin,
     VersionedInline,
     VersionedModelAdmin,
     volume_display,
@@ -66,6 +68,7 @@ class TaskAdmin(VersionedModelAdmin):
     inlines = [MonthlyTaskInline, DailyWorkInline]
     update_service = task_update
     service_object_name = "task"
+    verbose_name_accusative = pgettext_lazy("accusative", "task")
 
     volume_plan_shown = volume_display(Task, "volume_plan")
     volume_fact_shown = volume_display(Task, "volume_fact")
@@ -100,6 +103,7 @@ class CalendarDayAdmin(VersionedModelAdmin):
     fields = ["date", "is_working", "note", "version", "created_at", "updated_at"]
     update_service = calendar_day_update
     service_object_name = "calendar_day"
+    verbose_name_accusative = pgettext_lazy("accusative", "calendar exception")
 
     @admin.display(description=_("weekday"))
     def weekday(self, day: CalendarDay) -> str:
@@ -107,12 +111,13 @@ class CalendarDayAdmin(VersionedModelAdmin):
 
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(AccusativeTitlesMixin, admin.ModelAdmin):
     """Units are a short list planners keep; a renamed unit does not rename tasks' units, so a
     unit tasks use cannot be renamed or deleted here (``has_delete_permission``)."""
 
     list_display = ["name", "decimals"]
     search_fields = ["name"]
+    verbose_name_accusative = pgettext_lazy("accusative", "unit")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Unit | None = None) -> list[str]:
         if obj is not None and Task.objects.filter(unit=obj.name).exists():

@@ -16,14 +16,23 @@ what; Django's own log entries cover only the admin's.
 
 Deleting from the change list ("delete selected") and the delete confirmation page carry no
 version: they show the objects as stored at that moment and delete what is shown.
+
+The admin also speaks as the pages do: titles and buttons name the model in the accusative where
+it is the object of a verb (``AccusativeTitlesMixin``), dates are entered without Django's
+time-zone note (``AdminDateOnlyWidget``) and volumes are shown as the pages show them
+(``volume_display``).
 """
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -39,7 +48,7 @@ from realtime.history import change_fields, object_changes
 from realtime.models import Change
 
 from .numbers import format_volume
-from .pages import format_value
+from .pages import StrOrPromise, format_value
 from .versioning import VersionConflict
 
 VERSION = "version"
@@ -236,6 +245,99 @@ def _form_fields(
     return None if fields is None else _without_version(fields)
 
 
+def model_name_accusative(admin_site: admin.AdminSite, model: type[models.Model]) -> StrOrPromise:
+    """The model's name as the object of a verb ("Add %s"), as its model admin gives it; its
+    verbose name where the admin has no accusative."""
+    try:
+        model_admin = admin_site.get_model_admin(model)
+    except NotRegistered:
+        model_admin = None
+    return getattr(model_admin, "accusative_name", None) or model._meta.verbose_name
+
+
+class AccusativeInlineAdminFormSet(helpers.InlineAdminFormSet):
+    """Django's, whose "Add another …" link names the inline's model in the accusative (and in
+    lower case: Django capitalizes it in the middle of the sentence)."""
+
+    def inline_formset_data(self) -> str:
+        data = json.loads(super().inline_formset_data())
+        name = model_name_accusative(self.opts.admin_site, self.opts.model)
+        data["options"]["addText"] = _("Add another %(verbose_name)s") % {"verbose_name": name}
+        return json.dumps(data)
+
+
+class AccusativeTitlesMixin:
+    """Titles and buttons that name the model as the object of a verb name it in the accusative.
+
+    Django puts the nominative ``verbose_name`` into "Select %s to change", "Add %s", "Change
+    %s", "Add another %(verbose_name)s" and the delete confirmation, where Russian needs the
+    accusative: «Добавить работа» instead of «Добавить работу». A model admin declares the
+    name in ``verbose_name_accusative`` with ``pgettext_lazy("accusative", name)``, so English
+    keeps its one form. Django's titles are rebuilt here the way Django builds them; the
+    buttons Django's templates build (the changelist's "Add", the add form's breadcrumb) read
+    ``verbose_name_accusative`` from the context (``templates/admin/``).
+    """
+
+    verbose_name_accusative: StrOrPromise | None = None
+
+    @property
+    def accusative_name(self) -> StrOrPromise:
+        return self.verbose_name_accusative or self.opts.verbose_name
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        if changelist.is_popup:
+            title = _("Select %s")
+        elif self.has_change_permission(request):
+            title = _("Select %s to change")
+        else:
+            title = _("Select %s to view")
+        changelist.title = title % self.accusative_name
+        return changelist
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"verbose_name_accusative": self.accusative_name, **(extra_context or {})}
+        return super().changelist_view(request, context)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if add:
+            title = _("Add %s")
+        elif self.has_change_permission(request, obj):
+            title = _("Change %s")
+        else:
+            title = _("View %s")
+        context["title"] = title % self.accusative_name
+        context["verbose_name_accusative"] = self.accusative_name
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def render_delete_form(self, request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+        context["object_name"] = str(self.accusative_name)
+        if context["perms_lacking"] or context["protected"]:
+            context["title"] = _("Cannot delete %(name)s") % {"name": self.accusative_name}
+        return super().render_delete_form(request, context)
+
+    def get_inline_formsets(
+        self, request: HttpRequest, formsets: Any, inline_instances: Any, obj: Any = None
+    ) -> list[helpers.InlineAdminFormSet]:
+        inline_admin_formsets = super().get_inline_formsets(
+            request, formsets, inline_instances, obj
+        )
+        for inline_admin_formset in inline_admin_formsets:
+            # Django builds them with no hook for their class; the subclass only renames a link.
+            inline_admin_formset.__class__ = AccusativeInlineAdminFormSet
+        return inline_admin_formsets
+
+
 class AdminDateOnlyWidget(AdminDateWidget):
     """Django's date widget without the time-zone note.
 
@@ -296,7 +398,7 @@ class VersionedInline(admin.TabularInline):
         return formset
 
 
-class VersionedModelAdmin(admin.ModelAdmin):
+class VersionedModelAdmin(AccusativeTitlesMixin, admin.ModelAdmin):
     """A model admin whose change form carries the version and saves through the services."""
 
     form = VersionedAdminForm

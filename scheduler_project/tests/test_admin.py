@@ -1,15 +1,19 @@
-"""The admin speaks as the pages do: dates come without a time-zone note."""
+"""The admin in Russian reads as the pages do: titles and buttons name the model in the
+accusative, dates come without a time-zone note."""
 
 import datetime
+import html
+import json
 import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from daily.tests.factories import DailyWorkFactory
 from monthly.tests.factories import MonthlyTaskFactory
-from schedule.models import CalendarDay
+from schedule.models import CalendarDay, Unit
 from schedule.tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +36,7 @@ def objects():
         "calendarday": CalendarDay.objects.create(
             date=datetime.date(2026, 1, 17), is_working=True, note="Перенос выходного"
         ),
+        "unit": Unit.objects.create(name="рейс", decimals=0),
     }
 
 
@@ -40,6 +45,7 @@ ADMINS = {
     "monthlytask": "monthly",
     "dailywork": "daily",
     "calendarday": "schedule",
+    "unit": "schedule",
 }
 
 
@@ -85,3 +91,88 @@ def test_a_date_and_time_keeps_djangos_time_zone_note(admin_client):
     page = get(admin_client, reverse("admin:auth_user_change", args=[user.pk]))
 
     assert 'aria-describedby="id_last_login_timezone_warning_helptext"' in page
+
+
+# the model, the language, and how the changelist, the add and change forms and the delete
+# confirmation name it
+TITLES = [
+    ("task", "ru", "Выберите работу для изменения", "Добавить работу", "Изменить работу",
+     "Вы уверены, что хотите удалить работу «2.1 Разработка грунта»?"),
+    ("monthlytask", "ru", "Выберите месячное задание для изменения",
+     "Добавить месячное задание", "Изменить месячное задание",
+     "Вы уверены, что хотите удалить месячное задание «2026-11 2.1: 40.000»?"),
+    ("dailywork", "ru", "Выберите ежедневную работу для изменения",
+     "Добавить ежедневную работу", "Изменить ежедневную работу",
+     "Вы уверены, что хотите удалить ежедневную работу «2026-11-25 2.1: 5.000»?"),
+    ("calendarday", "ru", "Выберите исключение календаря для изменения",
+     "Добавить исключение календаря", "Изменить исключение календаря",
+     "Вы уверены, что хотите удалить исключение календаря «2026-01-17 рабочий день»?"),
+    ("unit", "ru", "Выберите единицу измерения для изменения", "Добавить единицу измерения",
+     "Изменить единицу измерения", "Вы уверены, что хотите удалить единицу измерения «рейс»?"),
+    ("task", "en", "Select task to change", "Add task", "Change task",
+     "Are you sure you want to delete the task “2.1 Разработка грунта”?"),
+    ("dailywork", "en", "Select daily work to change", "Add daily work", "Change daily work",
+     "Are you sure you want to delete the daily work “2026-11-25 2.1: 5.000”?"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "language", "select", "add", "change", "delete"), TITLES)
+def test_titles_and_buttons_name_the_model_as_their_object(
+    admin_client, objects, model, language, select, add, change, delete
+):
+    pk = objects[model].pk
+
+    changelist = get(admin_client, url(model, "changelist"), language)
+    add_form = get(admin_client, url(model, "add"), language)
+    change_form = get(admin_client, url(model, "change", pk), language)
+    confirmation = get(admin_client, url(model, "delete", pk), language)
+
+    assert f"<title>{select} |" in changelist
+    assert f"<h1>{select}</h1>" in changelist
+    assert re.search(rf'class="addlink">\s*{add}\s*</a>', changelist)
+    assert f"<h1>{add}</h1>" in add_form
+    assert f'<li aria-current="page">{add}</li>' in add_form
+    assert f"<h1>{change}</h1>" in change_form
+    assert delete in html.unescape(confirmation)
+
+
+@pytest.mark.parametrize(
+    ("language", "links"),
+    [
+        ("ru", ["Добавить ещё месячное задание", "Добавить ещё ежедневную работу"]),
+        ("en", ["Add another monthly order", "Add another daily work"]),
+    ],
+)
+def test_a_tasks_inlines_offer_to_add_another_plan_and_work(admin_client, objects, language, links):
+    page = get(admin_client, url("task", "change", objects["task"].pk), language)
+
+    inlines = re.findall(r'data-inline-formset="([^"]*)"', page)
+    assert [json.loads(html.unescape(data))["options"]["addText"] for data in inlines] == links
+
+
+def staff_user_who_may(*codenames: str):
+    user = get_user_model().objects.create_user("clerk", password="pw-12345-x", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def test_a_user_who_may_only_view_is_offered_a_task_to_view(client, objects):
+    client.force_login(staff_user_who_may("view_task"))
+
+    changelist = get(client, url("task", "changelist"))
+    form = get(client, url("task", "change", objects["task"].pk))
+
+    assert "<h1>Выберите работу для просмотра</h1>" in changelist
+    assert "<h1>Просмотреть работу</h1>" in form
+
+
+def test_a_user_who_may_not_delete_a_tasks_plans_is_told_why_the_task_cannot_go(client, objects):
+    client.force_login(staff_user_who_may("view_task", "delete_task"))
+
+    page = html.unescape(get(client, url("task", "delete", objects["task"].pk)))
+
+    assert "<h1>Не удается удалить работу</h1>" in page
+    assert (
+        "Чтобы удалить работу «2.1 Разработка грунта», пришлось бы удалить и связанные "
+        "объекты, но у вашей учётной записи нет прав на удаление объектов следующих типов:"
+    ) in page
