@@ -1,6 +1,6 @@
-"""Django admin in a browser whose clock is not the site's (Moscow): a date comes without
-Django's time-zone note, a time of day keeps it. The server side of it:
-scheduler_project/tests/test_admin.py."""
+"""Django admin in a Russian browser whose clock is not the site's (Moscow): a date comes without
+Django's time-zone note, a time of day keeps it (in Russian), and the calendar's labels are
+Russian. The server side of it: scheduler_project/tests/test_admin.py."""
 
 import re
 
@@ -27,7 +27,7 @@ def test_dates_come_without_a_time_zone_note_and_times_keep_theirs(
     DailyWorkFactory(task=task)
     context = browser.new_context(
         base_url=server.url,
-        locale="en-US",
+        locale="ru-RU",
         timezone_id=VLADIVOSTOK,
         viewport={"width": 1366, "height": 900},
     )
@@ -41,15 +41,21 @@ def test_dates_come_without_a_time_zone_note_and_times_keep_theirs(
     # the task's two dates, the plan's month and the work's date, and the inlines' blank rows
     expect(shortcuts).to_have_count(6)
     expect(notes).to_have_count(0)
-    page.locator("#daily_works-group .add-row a").click()
+    page.get_by_role("button", name="Добавить ещё ежедневную работу").click()
     expect(shortcuts).to_have_count(7)
     expect(notes).to_have_count(0)
-    screenshot(page, "admin-task-dates")
+    today = shortcuts.first.get_by_role("button").first
+    expect(today).to_have_text("Сегодня")
+    expect(today).to_have_attribute(
+        "aria-label", re.compile(r"^Сегодня \(\d+-е число, [А-ЯЁ][а-яё]+ \d{4}\)$")
+    )
+    screenshot(page, "ru-admin-task-dates")
 
     page.goto(f"/admin/auth/user/{boss.pk}/change/")
 
     expect(page.locator(".timezonewarning").first).to_have_text(
-        "Note: Enter times in the Europe/Moscow timezone. (You are 7 hours ahead.)"
+        "Внимание: вводите время в часовом поясе Europe/Moscow "
+        "(ваше время опережает его на 7 часов)."
     )
     assert page.page_errors() == []
     context.close()

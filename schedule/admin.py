@@ -13,6 +13,7 @@ from scheduler_project.admin import (
     AccusativeTitlesMixin,
     VersionedInline,
     VersionedModelAdmin,
+    boolean_display,
     volume_display,
 )
 
@@ -94,7 +95,7 @@ class TaskAdmin(VersionedModelAdmin):
 
 @admin.register(CalendarDay)
 class CalendarDayAdmin(VersionedModelAdmin):
-    list_display = ["date", "weekday", "is_working", "note", "updated_at"]
+    list_display = ["date", "weekday", "is_working_shown", "note", "updated_at"]
     list_filter = ["is_working", "date"]
     search_fields = ["note"]
     date_hierarchy = "date"
@@ -104,6 +105,8 @@ class CalendarDayAdmin(VersionedModelAdmin):
     update_service = calendar_day_update
     service_object_name = "calendar_day"
     verbose_name_accusative = pgettext_lazy("accusative", "calendar exception")
+
+    is_working_shown = boolean_display(CalendarDay, "is_working")
 
     @admin.display(description=_("weekday"))
     def weekday(self, day: CalendarDay) -> str:

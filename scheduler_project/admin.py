@@ -39,10 +39,12 @@ from django.core.paginator import Paginator
 from django.db import models
 from django.forms.models import BaseInlineFormSet, model_to_dict
 from django.http import HttpRequest, HttpResponse
+from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from realtime.history import change_fields, object_changes
 from realtime.models import Change
@@ -58,6 +60,9 @@ class VersionField(forms.IntegerField):
     """The version a form was rendered from: never a change the user made."""
 
     widget = forms.HiddenInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(label=gettext_lazy("version"), **kwargs)
 
     def has_changed(self, initial: Any, data: Any) -> bool:
         return False
@@ -373,6 +378,19 @@ def volume_display(model: type[models.Model], name: str) -> Callable[[Any, Any],
 
     def display(model_admin: admin.ModelAdmin, obj: models.Model) -> str:
         return format_volume(getattr(obj, name))
+
+    description = model._meta.get_field(name).verbose_name
+    return admin.display(display, description=description, ordering=name)
+
+
+def boolean_display(model: type[models.Model], name: str) -> Callable[[Any, Any], SafeString]:
+    """A changelist column of the boolean field ``name``: Django's yes/no icon, whose alt text
+    Django writes in English ("True") in every language."""
+
+    def display(model_admin: admin.ModelAdmin, obj: models.Model) -> SafeString:
+        value = bool(getattr(obj, name))
+        icon = static(f"admin/img/icon-{'yes' if value else 'no'}.svg")
+        return format_html('<img src="{}" alt="{}">', icon, _("Yes") if value else _("No"))
 
     description = model._meta.get_field(name).verbose_name
     return admin.display(display, description=description, ordering=name)
