@@ -220,6 +220,13 @@ def test_the_message_after_adding_agrees_with_a_model_of_any_gender(
     assert shown == [message]
 
 
+def test_the_date_hierarchy_names_a_day_with_its_month_in_the_genitive(admin_client, objects):
+    page = get(admin_client, url("calendarday", "changelist"))
+
+    hierarchy = re.search(r'<nav class="toplinks".*?</nav>', page, re.S)[0]
+    assert ">17 января</a>" in hierarchy
+
+
 class PageText(HTMLParser):
     """What a reader sees or hears of a page: its text, the text of its buttons and the titles,
     alternative texts and labels of its elements (not its scripts)."""
