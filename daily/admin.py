@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from scheduler_project.admin import VersionedModelAdmin
+from scheduler_project.admin import VersionedModelAdmin, volume_display
 
 from .models import DailyWork
 from .services import daily_work_update
@@ -9,7 +10,15 @@ from .services import daily_work_update
 
 @admin.register(DailyWork)
 class DailyWorkAdmin(VersionedModelAdmin):
-    list_display = ["date", "task", "volume", "unit", "description", "created_by", "updated_at"]
+    list_display = [
+        "date",
+        "task",
+        "volume_shown",
+        "unit",
+        "description",
+        "created_by",
+        "updated_at",
+    ]
     list_filter = ["date", "task__unit", "created_by"]
     search_fields = ["task__code", "task__name", "description"]
     date_hierarchy = "date"
@@ -19,6 +28,9 @@ class DailyWorkAdmin(VersionedModelAdmin):
     readonly_fields = ["created_by", "created_at", "updated_at"]
     update_service = daily_work_update
     service_object_name = "daily_work"
+    verbose_name_accusative = pgettext_lazy("accusative", "daily work")
+
+    volume_shown = volume_display(DailyWork, "volume")
 
     @admin.display(description=_("unit"), ordering="task__unit")
     def unit(self, daily_work: DailyWork) -> str:

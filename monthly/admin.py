@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.utils.translation import pgettext_lazy
 
-from scheduler_project.admin import VersionedModelAdmin
+from scheduler_project.admin import VersionedModelAdmin, volume_display
 
 from .fields import format_month
 from .models import MonthlyTask
@@ -9,7 +10,7 @@ from .services import monthly_task_update
 
 @admin.register(MonthlyTask)
 class MonthlyTaskAdmin(VersionedModelAdmin):
-    list_display = ["month_label", "task", "volume_plan", "updated_at"]
+    list_display = ["month_label", "task", "volume_plan_shown", "updated_at"]
     list_filter = ["month", "task__unit"]
     search_fields = ["task__code", "task__name"]
     date_hierarchy = "month"
@@ -19,6 +20,9 @@ class MonthlyTaskAdmin(VersionedModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     update_service = monthly_task_update
     service_object_name = "monthly_task"
+    verbose_name_accusative = pgettext_lazy("accusative", "monthly order")
+
+    volume_plan_shown = volume_display(MonthlyTask, "volume_plan")
 
     @admin.display(description=MonthlyTask._meta.get_field("month").verbose_name, ordering="month")
     def month_label(self, monthly_task: MonthlyTask) -> str:

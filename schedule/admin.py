@@ -1,13 +1,21 @@
 from django.contrib import admin
 from django.http import HttpRequest
+from django.template.defaultfilters import floatformat
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from daily.models import DailyWork
 from daily.services import daily_work_delete, daily_work_update
 from monthly.models import MonthlyTask
 from monthly.services import monthly_task_delete, monthly_task_update
-from scheduler_project.admin import VersionedInline, VersionedModelAdmin
+from scheduler_project.admin import (
+    AccusativeTitlesMixin,
+    VersionedInline,
+    VersionedModelAdmin,
+    boolean_display,
+    volume_display,
+)
 
 from .models import CalendarDay, Task, Unit
 from .services import calendar_day_update, task_update
@@ -37,34 +45,44 @@ class DailyWorkInline(VersionedInline):
 @admin.register(Task)
 class TaskAdmin(VersionedModelAdmin):
     list_display = [
-        "code",
+        "code_in_order",
         "name",
         "unit",
-        "volume_plan",
-        "volume_fact",
+        "volume_plan_shown",
+        "volume_fact_shown",
         "progress",
         "start_date",
         "end_date",
         "updated_at",
     ]
-    list_display_links = ["code", "name"]
+    list_display_links = ["code_in_order", "name"]
     list_filter = ["unit", "start_date", "end_date"]
     search_fields = ["code", "name"]
     date_hierarchy = "start_date"
-    readonly_fields = ["volume_fact", "created_at", "updated_at"]
+    readonly_fields = ["volume_fact_shown", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["code", "name", "unit"]}),
-        (_("Volumes"), {"fields": ["volume_plan", "volume_fact", "estimated_cost"]}),
+        (_("Volumes"), {"fields": ["volume_plan", "volume_fact_shown", "estimated_cost"]}),
         (_("Dates"), {"fields": ["start_date", "end_date"]}),
         (_("Record"), {"fields": ["version", "created_at", "updated_at"]}),
     ]
     inlines = [MonthlyTaskInline, DailyWorkInline]
     update_service = task_update
     service_object_name = "task"
+    verbose_name_accusative = pgettext_lazy("accusative", "task")
+
+    volume_plan_shown = volume_display(Task, "volume_plan")
+    volume_fact_shown = volume_display(Task, "volume_fact")
+
+    @admin.display(description=Task._meta.get_field("code").verbose_name, ordering="code_key")
+    def code_in_order(self, task: Task) -> str:
+        """The code, sorted as people read codes (``task_code_key``): Django would sort the
+        ``code`` column as text, 1.10 before 1.2."""
+        return task.code
 
     @admin.display(description=_("progress, %"))
     def progress(self, task: Task) -> str:
-        return f"{task.progress_percent}"
+        return floatformat(task.progress_percent, 1)  # as the pages show it: «12,5»
 
     def save_formset(self, request, form, formset, change) -> None:
         # New daily works entered inline are recorded as made by the admin user.
@@ -77,7 +95,7 @@ class TaskAdmin(VersionedModelAdmin):
 
 @admin.register(CalendarDay)
 class CalendarDayAdmin(VersionedModelAdmin):
-    list_display = ["date", "weekday", "is_working", "note", "updated_at"]
+    list_display = ["date", "weekday", "is_working_shown", "note", "updated_at"]
     list_filter = ["is_working", "date"]
     search_fields = ["note"]
     date_hierarchy = "date"
@@ -86,6 +104,9 @@ class CalendarDayAdmin(VersionedModelAdmin):
     fields = ["date", "is_working", "note", "version", "created_at", "updated_at"]
     update_service = calendar_day_update
     service_object_name = "calendar_day"
+    verbose_name_accusative = pgettext_lazy("accusative", "calendar exception")
+
+    is_working_shown = boolean_display(CalendarDay, "is_working")
 
     @admin.display(description=_("weekday"))
     def weekday(self, day: CalendarDay) -> str:
@@ -93,12 +114,13 @@ class CalendarDayAdmin(VersionedModelAdmin):
 
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(AccusativeTitlesMixin, admin.ModelAdmin):
     """Units are a short list planners keep; a renamed unit does not rename tasks' units, so a
     unit tasks use cannot be renamed or deleted here (``has_delete_permission``)."""
 
     list_display = ["name", "decimals"]
     search_fields = ["name"]
+    verbose_name_accusative = pgettext_lazy("accusative", "unit")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Unit | None = None) -> list[str]:
         if obj is not None and Task.objects.filter(unit=obj.name).exists():

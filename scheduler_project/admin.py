@@ -16,26 +16,41 @@ what; Django's own log entries cover only the admin's.
 
 Deleting from the change list ("delete selected") and the delete confirmation page carry no
 version: they show the objects as stored at that moment and delete what is shown.
+
+The admin also speaks as the pages do: titles and buttons name the model in the accusative where
+it is the object of a verb (``AccusativeTitlesMixin``), dates are entered without Django's
+time-zone note (``AdminDateOnlyWidget``) and volumes are shown as the pages show them
+(``volume_display``).
 """
 
+import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import AdminDateWidget
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.forms.models import BaseInlineFormSet, model_to_dict
 from django.http import HttpRequest, HttpResponse
+from django.templatetags.static import static
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from realtime.history import change_fields, object_changes
 from realtime.models import Change
 
-from .pages import format_value
+from .numbers import format_volume
+from .pages import StrOrPromise, format_value
 from .versioning import VersionConflict
 
 VERSION = "version"
@@ -45,6 +60,9 @@ class VersionField(forms.IntegerField):
     """The version a form was rendered from: never a change the user made."""
 
     widget = forms.HiddenInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(label=gettext_lazy("version"), **kwargs)
 
     def has_changed(self, initial: Any, data: Any) -> bool:
         return False
@@ -232,11 +250,158 @@ def _form_fields(
     return None if fields is None else _without_version(fields)
 
 
+def model_name_accusative(admin_site: admin.AdminSite, model: type[models.Model]) -> StrOrPromise:
+    """The model's name as the object of a verb ("Add %s"), as its model admin gives it; its
+    verbose name where the admin has no accusative."""
+    try:
+        model_admin = admin_site.get_model_admin(model)
+    except NotRegistered:
+        model_admin = None
+    return getattr(model_admin, "accusative_name", None) or model._meta.verbose_name
+
+
+class AccusativeInlineAdminFormSet(helpers.InlineAdminFormSet):
+    """Django's, whose "Add another …" link names the inline's model in the accusative (and in
+    lower case: Django capitalizes it in the middle of the sentence)."""
+
+    def inline_formset_data(self) -> str:
+        data = json.loads(super().inline_formset_data())
+        name = model_name_accusative(self.opts.admin_site, self.opts.model)
+        data["options"]["addText"] = _("Add another %(verbose_name)s") % {"verbose_name": name}
+        return json.dumps(data)
+
+
+class AccusativeTitlesMixin:
+    """Titles and buttons that name the model as the object of a verb name it in the accusative.
+
+    Django puts the nominative ``verbose_name`` into "Select %s to change", "Add %s", "Change
+    %s", "Add another %(verbose_name)s" and the delete confirmation, where Russian needs the
+    accusative: «Добавить работа» instead of «Добавить работу». A model admin declares the
+    name in ``verbose_name_accusative`` with ``pgettext_lazy("accusative", name)``, so English
+    keeps its one form. Django's titles are rebuilt here the way Django builds them; the
+    buttons Django's templates build (the changelist's "Add", the add form's breadcrumb) read
+    ``verbose_name_accusative`` from the context (``templates/admin/``).
+    """
+
+    verbose_name_accusative: StrOrPromise | None = None
+
+    @property
+    def accusative_name(self) -> StrOrPromise:
+        return self.verbose_name_accusative or self.opts.verbose_name
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        if changelist.is_popup:
+            title = _("Select %s")
+        elif self.has_change_permission(request):
+            title = _("Select %s to change")
+        else:
+            title = _("Select %s to view")
+        changelist.title = title % self.accusative_name
+        return changelist
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"verbose_name_accusative": self.accusative_name, **(extra_context or {})}
+        return super().changelist_view(request, context)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if add:
+            title = _("Add %s")
+        elif self.has_change_permission(request, obj):
+            title = _("Change %s")
+        else:
+            title = _("View %s")
+        context["title"] = title % self.accusative_name
+        context["verbose_name_accusative"] = self.accusative_name
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def render_delete_form(self, request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+        context["object_name"] = str(self.accusative_name)
+        if context["perms_lacking"] or context["protected"]:
+            context["title"] = _("Cannot delete %(name)s") % {"name": self.accusative_name}
+        return super().render_delete_form(request, context)
+
+    def get_inline_formsets(
+        self, request: HttpRequest, formsets: Any, inline_instances: Any, obj: Any = None
+    ) -> list[helpers.InlineAdminFormSet]:
+        inline_admin_formsets = super().get_inline_formsets(
+            request, formsets, inline_instances, obj
+        )
+        for inline_admin_formset in inline_admin_formsets:
+            # Django builds them with no hook for their class; the subclass only renames a link.
+            inline_admin_formset.__class__ = AccusativeInlineAdminFormSet
+        return inline_admin_formsets
+
+
+class AdminDateOnlyWidget(AdminDateWidget):
+    """Django's date widget without the time-zone note.
+
+    DateTimeShortcuts.js puts "Note: you are 3 hours behind the server" beside date fields as
+    well as times, but a date has no time of day to enter in the server's zone. The script adds
+    no note to a field that already holds an element of class ``timezonewarning``: the widget
+    gives its field an empty, hidden one.
+    """
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["attrs"].pop("aria-describedby", None)  # names the note never added
+        return context
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        widget = super().render(name, value, attrs, renderer)
+        return format_html('{}<span class="timezonewarning" hidden></span>', widget)
+
+
+DATE_ONLY = {models.DateField: {"widget": AdminDateOnlyWidget}}
+"""``formfield_overrides`` for date fields (a ``DateTimeField`` keeps Django's own widget)."""
+
+
+def volume_display(model: type[models.Model], name: str) -> Callable[[Any, Any], str]:
+    """A changelist column or read-only field showing the volume field ``name`` as the pages do
+    (``format_volume``: «12 500,5» in Russian, where Django shows «12500,500»), sorted by it.
+
+    Declared on a model admin under a name of its own (``volume_plan_shown = volume_display(
+    Task, "volume_plan")``): Django shows a field's own name with its own format.
+    """
+
+    def display(model_admin: admin.ModelAdmin, obj: models.Model) -> str:
+        return format_volume(getattr(obj, name))
+
+    description = model._meta.get_field(name).verbose_name
+    return admin.display(display, description=description, ordering=name)
+
+
+def boolean_display(model: type[models.Model], name: str) -> Callable[[Any, Any], SafeString]:
+    """A changelist column of the boolean field ``name``: Django's yes/no icon, whose alt text
+    Django writes in English ("True") in every language."""
+
+    def display(model_admin: admin.ModelAdmin, obj: models.Model) -> SafeString:
+        value = bool(getattr(obj, name))
+        icon = static(f"admin/img/icon-{'yes' if value else 'no'}.svg")
+        return format_html('<img src="{}" alt="{}">', icon, _("Yes") if value else _("No"))
+
+    description = model._meta.get_field(name).verbose_name
+    return admin.display(display, description=description, ordering=name)
+
+
 class VersionedInline(admin.TabularInline):
     """An inline whose rows carry their versions; name the app's services on the subclass."""
 
     form = VersionedAdminForm
     formset = VersionedInlineFormSet
+    formfield_overrides = DATE_ONLY
     update_service: Callable[..., models.Model]
     delete_service: Callable[..., None]
     service_object_name: str
@@ -251,10 +416,11 @@ class VersionedInline(admin.TabularInline):
         return formset
 
 
-class VersionedModelAdmin(admin.ModelAdmin):
+class VersionedModelAdmin(AccusativeTitlesMixin, admin.ModelAdmin):
     """A model admin whose change form carries the version and saves through the services."""
 
     form = VersionedAdminForm
+    formfield_overrides = DATE_ONLY
     object_history_template = "admin/object_changes.html"
     update_service: Callable[..., models.Model]
     service_object_name: str

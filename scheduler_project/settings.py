@@ -299,6 +299,7 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["scheduler_project.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Moscow")
 # The site's name in the header of exported files (docs/excel.md); unset, the translated
 # "Construction site".

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import IsAuthenticated
@@ -14,6 +15,10 @@ from schedule.api import TaskViewSet
 from scheduler_project import pwa
 from scheduler_project.changes import change_list_view, object_changes_view
 from scheduler_project.health import healthz, readyz
+
+# The admin names the site, not Django: «График работ» in the tab, the header and the login.
+admin.site.site_title = _("Works schedule")
+admin.site.site_header = _("Works schedule administration")
 
 router = DefaultRouter()
 router.register("tasks", TaskViewSet, basename="task")

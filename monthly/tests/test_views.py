@@ -1026,9 +1026,7 @@ def test_figures_are_shown_with_their_units_decimals(
     assert re.search(r"msg-needed[^>]*>([^<]+)<", row)[1] == needed
 
 
-def test_a_plan_above_what_is_left_of_the_work_asks_to_confirm_before_it_is_saved(
-    client, planner
-):
+def test_a_plan_above_what_is_left_of_the_work_asks_to_confirm_before_it_is_saved(client, planner):
     plan = MonthlyTaskFactory(task=TaskFactory(code="4.1", volume_plan=540), volume_plan=50)
     client.force_login(planner)
     entry = {"volume_plan": "5000", "version": plan.version}

@@ -1,7 +1,9 @@
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.templatetags.admin_list import result_headers
 from django.contrib.auth import get_user_model
 from django.forms.models import model_to_dict
 from django.urls import reverse
@@ -69,7 +71,7 @@ def test_task_change_page_shows_volume_fact_read_only_carries_the_version_and_bo
     form = response.context["adminform"].form
     assert "volume_fact" not in form.fields
     assert form.fields["version"].widget.is_hidden
-    assert "volume_fact" in response.context["adminform"].readonly_fields
+    assert "volume_fact_shown" in response.context["adminform"].readonly_fields
     inline_models = {formset.formset.model for formset in response.context["inline_admin_formsets"]}
     assert inline_models == {DailyWork, objects["monthlytask"].__class__}
 
@@ -153,18 +155,85 @@ def test_inline_daily_work_added_on_a_task_counts_in_volume_fact(admin_client):
     assert DailyWork.objects.get().created_by == admin_client.admin_user
 
 
-@pytest.mark.parametrize(("app_label", "model"), MODELS[:3])
-def test_changelists_list_codes_in_natural_order(admin_client, app_label, model):
+NATURAL_ORDER = ["1.2", "1.10", "2.1", "10.1"]
+
+
+@pytest.fixture
+def tasks_coded_out_of_order() -> None:
     for code in ["10.1", "2.1", "1.10", "1.2"]:
         task = TaskFactory(code=code)
         MonthlyTaskFactory(task=task)
         DailyWorkFactory(task=task)
 
+
+def listed_codes(response) -> list[str]:
+    return [getattr(row, "task", row).code for row in response.context["cl"].result_list]
+
+
+@pytest.mark.usefixtures("tasks_coded_out_of_order")
+@pytest.mark.parametrize(("app_label", "model"), MODELS[:3])
+def test_changelists_list_codes_in_natural_order(admin_client, app_label, model):
     response = admin_client.get(reverse(f"admin:{app_label}_{model}_changelist"))
 
-    rows = response.context["cl"].result_list
-    codes = [getattr(row, "task", row).code for row in rows]
-    assert codes == ["1.2", "1.10", "2.1", "10.1"]
+    assert listed_codes(response) == NATURAL_ORDER
+
+
+@pytest.mark.usefixtures("tasks_coded_out_of_order")
+@pytest.mark.parametrize(
+    ("app_label", "model", "column"),
+    [
+        ("schedule", "task", "code"),
+        ("monthly", "monthlytask", "task"),
+        ("daily", "dailywork", "task"),
+    ],
+)
+def test_clicking_the_code_column_header_sorts_codes_naturally_both_ways(
+    admin_client, app_label, model, column
+):
+    url = reverse(f"admin:{app_label}_{model}_changelist")
+    response = admin_client.get(url)
+    orders = []
+
+    for _click in range(2):
+        headers = result_headers(response.context["cl"])
+        header = next(header for header in headers if header["text"].lower() == column)
+        response = admin_client.get(url + header["url_primary"])
+        orders.append(listed_codes(response))
+
+    # The column starts sorted ascending, so the first click turns it round.
+    assert orders == [NATURAL_ORDER[::-1], NATURAL_ORDER]
+
+
+@pytest.mark.usefixtures("tasks_coded_out_of_order")
+@pytest.mark.parametrize(("app_label", "model"), MODELS[1:3])
+def test_the_task_autocomplete_lists_codes_in_natural_order(admin_client, app_label, model):
+    query = {"app_label": app_label, "model_name": model, "field_name": "task"}
+
+    results = admin_client.get(reverse("admin:autocomplete"), query).json()["results"]
+
+    assert [result["text"].split()[0] for result in results] == NATURAL_ORDER
+
+
+@pytest.mark.parametrize(
+    ("language", "planned", "done", "progress"),
+    [("ru", "12\u00a0500,5", "1\u00a0250,25", "10,0"), ("en", "12,500.5", "1,250.25", "10.0")],
+)
+def test_volumes_are_shown_as_the_pages_show_them(admin_client, language, planned, done, progress):
+    task = TaskFactory(code="2.1", volume_plan=Decimal("12500.500"))
+    MonthlyTaskFactory(task=task, volume_plan=Decimal("12500.500"))
+    DailyWorkFactory(task=task, volume=Decimal("1250.250"))
+
+    def page(name: str, *args: int) -> str:
+        response = admin_client.get(reverse(name, args=args), headers={"accept-language": language})
+        return response.content.decode()
+
+    def cells(html: str) -> list[str]:
+        return re.findall(r'<td class="field-[a-z_]*(?:volume|progress)[a-z_]*">([^<]*)</td>', html)
+
+    assert cells(page("admin:schedule_task_changelist")) == [planned, done, progress]
+    assert cells(page("admin:monthly_monthlytask_changelist")) == [planned]
+    assert cells(page("admin:daily_dailywork_changelist")) == [done]
+    assert f'<div class="readonly">{done}</div>' in page("admin:schedule_task_change", task.pk)
 
 
 def test_a_calendar_exception_added_in_admin_changes_the_working_days(admin_client, settings):
