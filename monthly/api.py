@@ -263,6 +263,7 @@ class GridTotalsSerializer(serializers.Serializer):
 
 class GridSectionSerializer(serializers.Serializer):
     section = serializers.CharField()
+    name = serializers.CharField(help_text="The section's name; empty when it has none.")
     totals = GridTotalsSerializer()
     rows = GridRowSerializer(many=True)
 

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from realtime.protocol import STREAM_PERMISSIONS
-from schedule.models import CODE_MAX_LENGTH, Task, task_section
+from schedule.models import CODE_MAX_LENGTH, Section, Task, section_title, task_section
 from schedule.selectors import Forecast, task_forecasts, task_list
 
 from .api import ProgressCurveSerializer
@@ -77,6 +77,13 @@ def late_tasks(tasks: list[Task], *, today: datetime.date) -> list[LateTask]:
     )
 
 
+def _section_choices(tasks: list[Task]) -> list[tuple[str, str]]:
+    """Each section of ``tasks``, in their order, with its title (``section_title``)."""
+    codes = list(dict.fromkeys(task_section(task.code) for task in tasks))
+    names = Section.objects.filter(code__in=codes).names()
+    return [(code, section_title(code, names)) for code in codes]
+
+
 def _progress_url(section: str | None, **query: str) -> str:
     params = {"section": section} if section else {}
     params |= query
@@ -99,7 +106,7 @@ def _tables_context(section: str | None, *, today: datetime.date) -> dict[str, A
         "grid": grid,
         "lag_rows": rows_by_lag(rows),
         "late_tasks": late_tasks(shown, today=today),
-        "sections": list(dict.fromkeys(task_section(task.code) for task in tasks)),
+        "sections": _section_choices(tasks),
     }
 
 

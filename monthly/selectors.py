@@ -12,7 +12,15 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from daily.models import DailyWork
-from schedule.models import VOLUME_DECIMALS, Task, Unit, task_section, unit_quantum
+from schedule.models import (
+    VOLUME_DECIMALS,
+    Section,
+    Task,
+    Unit,
+    section_title,
+    task_section,
+    unit_quantum,
+)
 from schedule.selectors import Forecast, Weighting, task_forecasts, task_weights
 from schedule.working_days import (
     WorkingCalendar,
@@ -365,8 +373,15 @@ class GridTotals:
 @dataclass(frozen=True, slots=True)
 class GridSection:
     section: str
+    name: str
+    """The section's name kept in admin (``Section``); empty when it has none."""
     rows: list[GridRow]
     totals: GridTotals
+
+    @property
+    def title(self) -> str:
+        """«Раздел 4 — Монолитные работы», in the active language."""
+        return section_title(self.section, {self.section: self.name})
 
 
 @dataclass(frozen=True, slots=True)
@@ -647,13 +662,19 @@ def month_grid(
             forecast=forecasts[task_id],
         )
         sections.setdefault(row.section, []).append(row)
+    names = Section.objects.filter(code__in=sections).names() if sections else {}
     return MonthGrid(
         month=first,
         today=today,
         days=days,
         sections=[
-            GridSection(section=name, rows=rows, totals=_grid_totals(rows, weights))
-            for name, rows in sections.items()
+            GridSection(
+                section=code,
+                name=names.get(code, ""),
+                rows=rows,
+                totals=_grid_totals(rows, weights),
+            )
+            for code, rows in sections.items()
         ],
         totals=_grid_totals([row for rows in sections.values() for row in rows], weights),
         weighting=weighting,

@@ -142,6 +142,7 @@ def _grid_rows(
         sections.append(
             {
                 "name": section.section,
+                "title": section.title,
                 "sort_key": task_code_key(section.section),
                 "totals": section.totals,
                 "rows": section_rows,

@@ -43,7 +43,7 @@ from scheduler_project.workbooks import (
 )
 
 from .fields import format_month
-from .selectors import GridDay, GridRow, GridTotals, MonthGrid, UnitTotals
+from .selectors import GridDay, GridRow, GridSection, GridTotals, MonthGrid, UnitTotals
 
 FIXED = ("code", "name", "unit", "kind")
 """The frozen columns: code, work, unit, and whether the row is the plan or the fact."""
@@ -178,7 +178,7 @@ def msg_workbook(
         styles = [_day_style(day) for day in grid.days]
         day_formats = [formats.volume("grid", *style) for style in styles]
         for section in grid.sections:
-            _section_row(sheet, row, section.section, section.totals, len(grid.days))
+            _section_row(sheet, row, section, len(grid.days))
             row += 1
             for grid_row in section.rows:
                 _task_rows(sheet, row, grid_row, day_formats)
@@ -245,12 +245,15 @@ def _blank_row(sheet: Sheet, row: int, days: int, format_: Format) -> None:
         sheet.worksheet.write_blank(row, column, None, format_)
 
 
-def _section_row(sheet: Sheet, row: int, section: str, totals: GridTotals, days: int) -> None:
+def _section_row(sheet: Sheet, row: int, section: GridSection, days: int) -> None:
+    """«Раздел 4» in the code column; its name, if it has one, and its subtotals beside it."""
     formats = sheet.formats
     total = formats.get("total", "grid")
     _blank_row(sheet, row, days, total)
-    sheet.write(row, 0, _("Section %(name)s") % {"name": section}, total)
-    sheet.write(row, 1, _totals_text(totals), total)
+    sheet.write(row, 0, _("Section %(name)s") % {"name": section.section}, total)
+    text = _totals_text(section.totals)
+    sheet.write(row, 1, f"{section.name} · {text}" if section.name else text, total)
+    totals = section.totals
     percent = formats.get("total", "grid", "num:0.0")
     sheet.write(row, COLUMN["percent"], totals.percent, percent)
 

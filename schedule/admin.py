@@ -17,7 +17,7 @@ from scheduler_project.admin import (
     volume_display,
 )
 
-from .models import CalendarDay, Task, Unit
+from .models import CalendarDay, Section, Task, Unit
 from .services import calendar_day_update, task_update
 
 
@@ -131,3 +131,12 @@ class UnitAdmin(AccusativeTitlesMixin, admin.ModelAdmin):
         if obj is not None and Task.objects.filter(unit=obj.name).exists():
             return False
         return super().has_delete_permission(request, obj)
+
+
+@admin.register(Section)
+class SectionAdmin(AccusativeTitlesMixin, admin.ModelAdmin):
+    """A section's name, shown wherever its tasks are grouped (pages, files)."""
+
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+    verbose_name_accusative = pgettext_lazy("accusative", "section")

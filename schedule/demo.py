@@ -20,7 +20,7 @@ from django.utils import timezone
 from daily.models import DailyWork
 from monthly.models import MonthlyTask, first_of_month
 
-from .models import CalendarDay, Task
+from .models import CalendarDay, Section, Task
 from .roles import FOREMEN, PLANNERS, VIEWERS, roles_ensure
 from .services import units_ensure
 from .working_days import WorkingCalendar, country_days, month_last_day, working_calendar
@@ -40,6 +40,20 @@ class DemoTask:
     """The share of its planned rate the crew keeps: below 1 behind, above 1 ahead. A task
     whose end has passed is complete, unless its pace is below 1: it is then overdue."""
 
+
+DEMO_SECTIONS = {
+    "1": "Подготовительные работы",
+    "2": "Земляные работы",
+    "3": "Фундаментная плита",
+    "4": "Монолитный каркас",
+    "5": "Стены и окна",
+    "6": "Кровля",
+    "7": "Наружные сети",
+    "8": "Внутренние инженерные системы",
+    "9": "Отделочные работы",
+    "10": "Благоустройство",
+}
+"""The demo's sections (the first level of its codes) and their names."""
 
 # A residential building about five months in: the site set up, the pit dug, the foundation slab
 # cast; the frame, the masonry and the outside networks under way (some behind, some ahead), the
@@ -337,6 +351,10 @@ def demo_seed(*, today: datetime.date | None = None) -> dict[str, int]:
     """
     users = _users_ensure()
     units_ensure()
+    Section.objects.bulk_create(
+        [Section(code=code, name=name) for code, name in DEMO_SECTIONS.items()],
+        ignore_conflicts=True,
+    )
     day = _laid_around(today or timezone.localdate())
     counts = {"calendar_days": _calendar_exception_ensure(day)}
     tasks, counts["tasks"] = _tasks_ensure(day)

@@ -4,8 +4,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_project.versioning import VersionedModel, VersionedQuerySet
@@ -130,6 +131,49 @@ def unit_decimals_of(unit: str | models.Expression = "unit") -> models.Expressio
     return models.functions.Coalesce(
         models.Subquery(decimals), models.Value(VOLUME_DECIMALS), output_field=models.IntegerField()
     )
+
+
+class SectionQuerySet(models.QuerySet["Section"]):
+    def names(self) -> dict[str, str]:
+        """Each section's name by code: one query, for a page's or a file's section rows."""
+        return dict(self.values_list("code", "name"))
+
+
+class Section(models.Model):
+    """A section of the schedule (раздел): the tasks whose code's first level is ``code``
+    (``task_section``), named for the pages and files. Kept in admin; a section without a name
+    is shown by its code alone."""
+
+    code = models.CharField(
+        _("code"),
+        max_length=CODE_MAX_LENGTH,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[^.]+$",
+                _("A section is the first level of a code, the part before the first dot."),
+            )
+        ],
+    )
+    name = models.CharField(_("name"), max_length=255)
+
+    objects = SectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("section")
+        verbose_name_plural = _("sections")
+
+    def __str__(self) -> str:
+        return section_title(self.code, {self.code: self.name})
+
+
+def section_title(code: str, names: dict[str, str]) -> str:
+    """«Раздел 4 — Монолитные работы»: how every page and file names a section."""
+    name = names.get(code, "")
+    if name:
+        return gettext("Section %(code)s — %(name)s") % {"code": code, "name": name}
+    return gettext("Section %(name)s") % {"name": code}
 
 
 class TaskQuerySet(VersionedQuerySet["Task"]):

@@ -10,11 +10,12 @@ VIEWERS = "viewers"
 MODELS = ["schedule.task", "monthly.monthlytask", "daily.dailywork", "schedule.calendarday"]
 ALL_ACTIONS = ["view", "add", "change", "delete"]
 
-KEPT_MODELS = [*MODELS, "schedule.unit"]
-"""What the roles see: the published models and the units (kept in admin, not published)."""
+KEPT_MODELS = [*MODELS, "schedule.unit", "schedule.section"]
+"""What the roles see: the published models, the units and the sections (kept in admin, not
+published)."""
 
-# Everyone sees the working calendar (it shapes every plan per day) and the units; planners keep
-# them.
+# Everyone sees the working calendar (it shapes every plan per day), the units and the sections;
+# planners keep them.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     PLANNERS: [f"{model}.{action}" for model in KEPT_MODELS for action in ALL_ACTIONS],
     FOREMEN: [f"{model}.view" for model in KEPT_MODELS]

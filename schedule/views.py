@@ -40,7 +40,7 @@ from .import_plans import (
     schedule_import_preview,
 )
 from .imports import ScheduleSheet, WorkbookError, read_schedule
-from .models import Task, task_section
+from .models import Section, Task, section_title, task_section
 from .selectors import Forecast, task_forecasts, task_list
 from .services import task_create, task_delete, task_update
 from .workbooks import schedule_response, schedule_template_response
@@ -169,6 +169,8 @@ class TimelineBar:
 @dataclass(frozen=True, slots=True)
 class TimelineSection:
     section: str
+    title: str
+    """«Раздел 4 — Монолитные работы» (``section_title``)."""
     bars: list[TimelineBar]
     x: float
     width: float
@@ -264,12 +266,21 @@ def task_timeline(*, tasks: list[Task], today: datetime.date) -> Timeline | None
     grouped: dict[str, list[Task]] = {}
     for task in tasks:
         grouped.setdefault(task_section(task.code), []).append(task)
+    names = Section.objects.filter(code__in=grouped).names()
     sections = []
     for section, members in grouped.items():
         x = axis.x(min(task.start_date for task in members))
         end = axis.x(max(task.end_date for task in members) + ONE_DAY)
         bars = [_timeline_bar(task, axis) for task in members]
-        sections.append(TimelineSection(section=section, bars=bars, x=x, width=_px(end - x)))
+        sections.append(
+            TimelineSection(
+                section=section,
+                title=section_title(section, names),
+                bars=bars,
+                x=x,
+                width=_px(end - x),
+            )
+        )
     return Timeline(axis=axis, sections=sections)
 
 

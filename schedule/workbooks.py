@@ -30,7 +30,7 @@ from scheduler_project.workbooks import (
     workbook_response,
 )
 
-from .models import Task, task_section
+from .models import Section, Task, task_section
 from .selectors import ForecastStatus, task_forecasts
 from .sheet import (
     EXPORTED_AT_PROPERTY,
@@ -92,6 +92,7 @@ def schedule_workbook(
     sections: dict[str, list[Task]] = {}
     for task in tasks:
         sections.setdefault(task_section(task.code), []).append(task)
+    names = Section.objects.filter(code__in=sections).names()
     title = str(SCHEDULE_SHEET_TITLE)
     with new_workbook(file, title=title, constant_memory=True) as (workbook, formats):
         workbook.set_custom_property(EXPORTED_AT_PROPERTY, timezone.now().isoformat())
@@ -108,7 +109,7 @@ def schedule_workbook(
         row = 1
         for section, members in sections.items():
             first, last = row + 1, row + len(members)
-            _section_row(sheet, row, section, members, first, last, col, month_col, plans)
+            _section_row(sheet, row, section, members, first, last, col, month_col, plans, names)
             for task in members:
                 row += 1
                 worksheet.set_row(row, None, None, {"level": 1})
@@ -138,6 +139,7 @@ def _section_row(
     col: dict[str, int],
     month_col: dict[datetime.date, int],
     plans: dict[int, dict[datetime.date, Decimal]],
+    names: dict[str, str],
 ) -> None:
     """A section's subtotals as formulas over its task rows, each with its value cached.
     Volumes only when the section's tasks share one unit (m³ and t do not add up); the cost
@@ -146,7 +148,8 @@ def _section_row(
     total = formats.get("total")
     sheet.worksheet.set_row(row, None, total)
     sheet.write(row, col["code"], None, formats.get("total", "text"))
-    sheet.write(row, col["name"], SECTION_TOTAL % {"section": section}, total)
+    title = f"{section} — {name}" if (name := names.get(section)) else section
+    sheet.write(row, col["name"], SECTION_TOTAL % {"section": title}, total)
     units = {task.unit for task in tasks}
     one_unit = len(units) == 1
     sheet.write(row, col["unit"], units.pop() if one_unit else None, total)

@@ -481,7 +481,7 @@ def test_the_month_grid_comes_as_json_with_its_rows_cells_and_totals(api_client_
         3,
     )
     totals = {"tasks": 1, "behind": 1, "late": 1, "percent": "16.7"}
-    assert section == {"section": "1", "totals": totals} and grid["totals"] == totals
+    assert section == {"section": "1", "name": "", "totals": totals} and grid["totals"] == totals
 
 
 def test_the_curve_comes_as_json_per_section_and_for_the_site(api_client_for, viewer):

@@ -212,7 +212,11 @@ def test_a_section_shows_only_its_tasks_and_the_selector_lists_every_section(cli
 
     assert [item.row.task for item in response.context["lag_rows"]] == [second]
     assert embedded_curve(response)["site"]["tasks"] == 1
-    assert response.context["sections"] == ["1", "2", "10"]
+    assert response.context["sections"] == [
+        ("1", "Section 1"),
+        ("2", "Section 2"),
+        ("10", "Section 10"),
+    ]
     html = response.content.decode()
     assert '<option value="2" selected>Section 2</option>' in html
     assert f'data-curve-url="{CURVE_URL}?section=2"' in html

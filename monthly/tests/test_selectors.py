@@ -411,13 +411,13 @@ def test_a_section_narrows_the_grid_to_the_codes_whose_first_level_it_is():
 
 
 @pytest.mark.parametrize("task_count", [1, 30])
-def test_the_grid_costs_seven_queries_whatever_the_number_of_tasks(
+def test_the_grid_costs_eight_queries_whatever_the_number_of_tasks(
     django_assert_num_queries, task_count
 ):
     for number in range(task_count):
         msg_task(f"{number % 3 + 1}.{number}", on12="1", on13="2")
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         grid = month_grid(month=JAN, today=d("2026-01-15"))
 
     assert grid.totals.tasks == task_count
@@ -431,7 +431,7 @@ def test_the_grid_reads_no_older_reports_when_the_month_holds_every_forecast_win
     for number in range(task_count):
         msg_task(f"{number % 3 + 1}.{number}", on12="1", on13="2")
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         grid = month_grid(month=JAN, today=d("2026-01-15"))
 
     assert {row.forecast.rate for s in grid.sections for row in s.rows} == {Decimal("1.500")}

@@ -712,9 +712,9 @@ def test_grid_needs_the_same_queries_for_1_and_20_tasks(
     assert len(response.context["rows"]) == tasks
 
 
-GRID_QUERIES = 17
+GRID_QUERIES = 18
 """Session and user, permissions, the event log's head, the visit (its row read and written in a
-savepoint) and the changes since it, the grid's seven (the month is past: the forecasts read their
+savepoint) and the changes since it, the grid's eight (the month is past: the forecasts read their
 own reports) and the savepoint pair of the messages' storage."""
 
 
@@ -1047,3 +1047,17 @@ def test_a_plan_above_what_is_left_of_the_work_asks_to_confirm_before_it_is_save
 
     plan.refresh_from_db()
     assert saved.status_code == 302 and plan.volume_plan == 5000
+
+
+def test_a_section_is_shown_by_its_name_where_it_has_one(client, viewer):
+    from schedule.models import Section
+
+    Section.objects.create(code="4", name="Монолитные работы")
+    task_in_november(code="4.1")
+    task_in_november(code="5.1")
+    client.force_login(viewer)
+
+    html = client.get(order_url("2026-11"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+
+    assert "Раздел 4 — Монолитные работы</th>" in html
+    assert "Раздел 5</th>" in html

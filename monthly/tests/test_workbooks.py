@@ -398,3 +398,13 @@ def test_a_work_carried_over_from_an_earlier_month_is_in_the_months_file(db):
         1.389,
         datetime.datetime(2026, 11, 5),  # at the 75 a report day it did: today
     )
+
+
+def test_a_sections_name_stands_beside_it(tasks):
+    from schedule.models import Section
+
+    Section.objects.create(code="1", name="Earthworks")
+
+    rows = list(export().active.iter_rows(values_only=True))
+
+    assert rows[2][:2] == ("Section 1", "Earthworks · 1 task · 1 behind · 1 late")

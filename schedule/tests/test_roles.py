@@ -28,7 +28,7 @@ def test_setup_roles_command_is_idempotent_and_repairs_drift():
     call_command("setup_roles")
 
     assert Group.objects.filter(name__in=ROLE_PERMISSIONS).count() == 3
-    assert planners.permissions.count() == 20  # four models and the units, four actions each
+    assert planners.permissions.count() == 24  # four models, units, sections: four actions each
 
 
 def test_foremen_may_change_daily_works_but_only_view_tasks(foreman):

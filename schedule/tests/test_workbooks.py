@@ -295,3 +295,15 @@ def test_the_schema_documents_the_xlsx_answer_and_the_format_parameter():
         assert formats[0]["schema"]["enum"] == ["json", "xlsx"]
     detail = document["paths"]["/api/tasks/{id}/"]["get"]["responses"]["200"]["content"]
     assert list(detail) == ["application/json"]
+
+
+def test_a_sections_subtotal_row_names_it_and_the_import_still_skips_it(schedule):
+    from schedule.models import Section
+
+    Section.objects.create(code="2", name="Бетонные работы")
+
+    _file, values = export("ru")
+
+    assert values[4][1] == "Итого по разделу 2 — Бетонные работы"
+    assert values[1][1] == "Итого по разделу 1"
+    assert is_section_total(values[4][1])
