@@ -23,8 +23,9 @@ FORECAST_HORIZON = datetime.timedelta(days=10 * 366)
 
 
 def task_list() -> QuerySet[Task]:
-    """Tasks in ``Task.Meta.ordering``: by ``code_key``, the one order of codes."""
-    return Task.objects.all()
+    """Tasks in ``Task.Meta.ordering``: by ``code_key``, the one order of codes; each with the
+    decimals its volumes are shown with (``unit_decimals``)."""
+    return Task.objects.with_unit_decimals()
 
 
 class Weighting(models.TextChoices):

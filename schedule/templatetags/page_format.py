@@ -14,10 +14,10 @@ register = template.Library()
 
 
 @register.filter
-def volume(value: Decimal | int | str | None, decimals: int | None = None) -> str:
+def volume(value: Decimal | int | str | None, decimals: object = None) -> str:
     """``{{ value|volume }}``, or ``{{ value|volume:task.unit_decimals }}`` rounded to its
-    unit's decimals."""
-    return format_volume(value, decimals)
+    unit's decimals (an object read without them shows every stored decimal)."""
+    return format_volume(value, decimals if isinstance(decimals, int) else None)
 
 
 @register.filter

@@ -11,7 +11,7 @@ from django.urls import reverse
 from daily.tests.factories import DailyWorkFactory
 from monthly.tests.factories import MonthlyTaskFactory
 from realtime.models import Event
-from schedule.models import Task
+from schedule.models import Task, Unit
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.services import task_delete
 
@@ -891,3 +891,22 @@ def test_forecast_speaks_russian(client, viewer, today):
     assert "опоздание на 4 рабочих дня" in html
     assert "Отстаёт</span>" in html
     assert "6,667 в день в среднем за последние 3 дня с отчётами; осталось 80." in html
+
+
+def test_a_tasks_volumes_are_shown_with_its_units_decimals(client, viewer):
+    Unit.objects.update_or_create(name="шт", defaults={"decimals": 0})
+    Unit.objects.update_or_create(name="м³", defaults={"decimals": 1})
+    pieces = TaskFactory(code="1.1", unit="шт", volume_plan=Decimal("20"))
+    cubic = TaskFactory(code="1.2", unit="м³", volume_plan=Decimal("120.55"))
+    DailyWorkFactory(task=pieces, volume=Decimal("2.4"))
+    DailyWorkFactory(task=cubic, volume=Decimal("7.25"))
+    client.force_login(viewer)
+
+    html = client.get(LIST_URL, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+
+    def cells(task: Task) -> list[str]:
+        row = html[html.index(f'<tr id="task-{task.pk}"') :]
+        return re.findall(r'task-volume-(?:plan|fact)"[^>]*>([^<]*)<', row[: row.index("</tr>")])
+
+    assert cells(pieces) == ["20", "2"]
+    assert cells(cubic) == ["120,6", "7,3"]  # half up
