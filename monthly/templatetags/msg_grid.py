@@ -172,6 +172,9 @@ class _RowTexts:
     never: str
     history: str
     behind: str
+    changed: str
+    late_not_started: str
+    late_never: str
 
     @classmethod
     def active(cls) -> "_RowTexts":
@@ -214,6 +217,9 @@ class _RowTexts:
             ahead=escape(_("ahead of the end date")),
             never=escape(_("At this rate the task does not finish within ten years")),
             behind=escape(_("Behind the plan")),
+            changed=escape(_("Changed by someone else since your last visit")),
+            late_not_started=escape(_("Late: its end date has passed and nothing is reported")),
+            late_never=escape(_("Late: at this rate it does not finish within ten years")),
         )
 
 
@@ -344,7 +350,8 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f' data-label="{texts.code}"><a class="row-history" href="{history}"'
         f' title="{texts.history}">{code}</a></td>'
         f'<td class="task-name cell-name msg-sticky msg-sticky--name" data-label="{texts.work}"'
-        f' title="{escape(task.name)} ({dates})">{marker}{escape(task.name)}</td>'
+        f' title="{escape(task.name)} ({dates})">{marker}'
+        f'<span class="msg-task-name">{escape(task.name)}</span>{_flags(page, row)}</td>'
         f'<td class="task-unit msg-sticky msg-sticky--unit"'
         f' data-label="{texts.unit}">{escape(task.unit)}</td>'
         f'<td class="num plan-col monthly-volume-plan msg-sticky msg-sticky--plan"'
@@ -362,6 +369,40 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
         f'<td class="msg-forecast msg-extra{" is-late" if forecast.is_late else ""}"'
         f' data-label="{texts.forecast}">{_forecast(page, forecast)}</td>'
     )
+
+
+def _flags(page: _RowPage, row: Mapping[str, Any]) -> str:
+    """The row's marks said in words: behind, late and why, changed since the last visit. The
+    wide grid says them by colours, signs and titles; a phone, which shows no titles, shows
+    these instead (static/css/msg.css)."""
+    texts, figures = page.texts, row["grid"]
+    forecast = figures.forecast
+    flags = []
+    if figures.is_behind:
+        flags.append(("behind", texts.behind))
+    if forecast.is_late:
+        if forecast.status == "not_started":
+            late = texts.late_not_started
+        elif forecast.finish is None:
+            late = texts.late_never
+        else:
+            late = escape(
+                ngettext(
+                    "Late: finishes %(counter)s working day after its end date",
+                    "Late: finishes %(counter)s working days after its end date",
+                    forecast.days_late,
+                )
+                % {"counter": forecast.days_late}
+            )
+        flags.append(("late", late))
+    if row.get("changed_since_visit"):
+        flags.append(("changed", texts.changed))
+    if not flags:
+        return ""
+    items = "".join(
+        f'<span class="msg-flag msg-flag--{name}">{text}</span>' for name, text in flags
+    )
+    return f'<span class="msg-flags">{items}</span>'
 
 
 def _share(page: _RowPage, figures: GridRow) -> str:

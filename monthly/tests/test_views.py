@@ -14,6 +14,7 @@ from daily.services import daily_work_create, daily_work_delete, daily_work_upda
 from daily.tests.factories import DailyWorkFactory
 from monthly import views as monthly_views
 from monthly.models import MonthlyTask
+from monthly.selectors import month_grid
 from monthly.services import monthly_task_delete, monthly_task_update
 from schedule.models import Task
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
@@ -693,6 +694,58 @@ def test_a_day_cell_with_several_works_links_to_the_daily_page(client, foreman):
     assert f'href="{reverse("daily:day")}?date=2025-03-05"' in cell
     assert "data-cell" not in cell.replace("data-date", "")
     assert '<span class="msg-cell__fact">3</span>' in cell
+
+
+def flags(html: str, task) -> list[str]:
+    """The words a row's marks are said in (shown on a phone)."""
+    row = html[html.index(f'id="task-{task.pk}"') :]
+    row = row[: row.index("</tr>")]
+    if 'class="msg-flags"' not in row:
+        return []
+    shown = row[row.index('class="msg-flags"') :]
+    return [part.split("</span>", 1)[0] for part in shown.split('class="msg-flag msg-flag--')[1:]]
+
+
+def test_a_rows_marks_are_said_in_words_behind_late_and_changed_since_the_last_visit(
+    client, foreman, make_user
+):
+    """March 2025, long past: every work ended. One done on time; one never started (behind,
+    late), renamed by another user since the visit; one under way (behind, late by its
+    forecast)."""
+    done = march_task(code="1.1", volume_plan=Decimal(1))
+    DailyWorkFactory(task=done, date=datetime.date(2025, 3, 3), volume=Decimal(1))
+    idle = march_task(code="1.2")
+    slow = march_task(code="1.3")
+    DailyWorkFactory(task=slow, date=datetime.date(2025, 3, 3), volume=Decimal(1))
+    client.force_login(foreman)
+    client.get(order_url(MARCH_2025))  # the visit
+    task_update(
+        task=idle,
+        data={"name": "Idle"},
+        version=idle.version,
+        actor=make_user(PLANNERS, username="maria"),
+    )
+
+    html = client.get(order_url(MARCH_2025)).content.decode()
+
+    days = next(
+        row.forecast.days_late
+        for section in month_grid(
+            month=datetime.date(2025, 3, 1), today=timezone.localdate()
+        ).sections
+        for row in section.rows
+        if row.task == slow
+    )
+    assert flags(html, done) == []
+    assert flags(html, idle) == [
+        'behind">Behind the plan',
+        'late">Late: its end date has passed and nothing is reported',
+        'changed">Changed by someone else since your last visit',
+    ]
+    assert flags(html, slow) == [
+        'behind">Behind the plan',
+        f'late">Late: finishes {days} working days after its end date',
+    ]
 
 
 @pytest.mark.parametrize("tasks", [1, 20])

@@ -110,7 +110,8 @@ if (root) {
     } else if (row ? Number(row.dataset.taskVersion) >= data.version : !runsInMonth(data)) {
       return; // already showing this version, or not a task of this month
     }
-    const label = `${data.code} ${data.name ?? row?.querySelector(".task-name")?.textContent.trim() ?? ""}`;
+    const name = data.name ?? row?.querySelector(".msg-task-name")?.textContent.trim() ?? "";
+    const label = `${data.code} ${name}`;
     if (await table.refreshFor(frame, [data.id])) notify(describe(frame, label.trim()));
   };
   listen(["task_created", "task_updated", "task_deleted"], onTask);
