@@ -1,6 +1,7 @@
 """The МСГ (month-by-day schedule), live, in a real browser: a foreman's report reaches the
 planner's open grid (its cell, the row's figures, the needed rate, the section subtotal and the
-month's totals) with one fragment request; a foreman enters a day's work in a cell; the Russian
+month's totals) with one fragment request; a foreman enters, corrects and deletes a day's work in
+its cell's dialog, through the outbox (offline too), the row following in place; the Russian
 grid on a laptop and a phone.
 
 With ``E2E_UPDATE_DOCS=1`` the laptop screenshot is written to ``docs/screenshot-msg.png``
@@ -16,9 +17,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from playwright.sync_api import Page, expect
 
+from daily.models import DailyWork
+from daily.services import daily_work_create, daily_work_update
 from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
 from monthly.models import first_of_month
 from monthly.selectors import month_grid
@@ -98,43 +102,154 @@ def test_a_report_on_the_daily_page_reaches_the_planners_grid_with_one_request(
     assert_not_reloaded(planner)
 
 
-def test_a_foreman_enters_and_corrects_a_days_work_in_its_cell(open_page, make_user):
+def count_work_writes(page: Page) -> list[str]:
+    """The daily works' API writes the page sends (``POST /api/daily-works/``, ``PATCH …``)."""
+    writes: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            "/api/daily-works/" in request.url
+            and request.method != "GET"
+            and writes.append(f"{request.method} {request.url}")
+        ),
+    )
+    return writes
+
+
+def test_on_a_laptop_a_days_work_entered_and_corrected_in_its_cell_updates_the_row_in_place(
+    open_page, make_user
+):
     brickwork, _plaster = month_tasks()
     today = timezone.localdate().isoformat()
     watcher = open_page(make_user(PLANNERS, username="maria"), "/monthly/")
     mark_document(watcher)
     foreman = open_page(make_user(FOREMEN, username="petr"), "/monthly/")
-    foreman_cell = foreman.locator(f'#task-{brickwork.pk} td[data-date="{today}"]')
+    mark_document(foreman)
+    writes = count_work_writes(foreman)
+    row = foreman.locator(f"#task-{brickwork.pk}")
+    foreman_cell = row.locator(f'td[data-date="{today}"]')
     watched_cell = watcher.locator(f'#task-{brickwork.pk} td[data-date="{today}"]')
     dialog = foreman.locator("[data-cell-dialog]")
 
     foreman_cell.get_by_role("link").click()
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("3.1 Brickwork")
+    expect(dialog.locator("[data-cell-left]")).to_have_text("200 m³")
     dialog.get_by_label("Volume").fill("5.5")
     dialog.get_by_label("Description").fill("Two crews")
     screenshot(foreman, "msg-cell-dialog")
     dialog.get_by_role("button", name="Add").click()
 
+    expect(dialog).to_be_hidden()
     expect(foreman.get_by_text(re.compile(r"Work 3\.1 on .* added\."))).to_be_visible()
     expect(foreman_cell.locator(".msg-cell__fact")).to_have_text("5.5")
+    expect(row.locator(".msg-fact")).to_have_text("5.5")
+    expect(row.locator(".msg-percent")).to_have_text("5.5%")
+    expect(row.locator(".msg-remaining")).to_have_text("94.5")
+    expect(row).to_have_attribute("data-left", "194.5")
     expect(watched_cell.locator(".msg-cell__fact")).to_have_text("5.5")
+    assert len(writes) == 1 and writes[0].startswith("POST"), writes
 
     foreman_cell.get_by_role("link").click()
     expect(dialog.get_by_label("Volume")).to_have_value("5.5")
+    expect(dialog.get_by_label("Description")).to_have_value("Two crews")
     dialog.get_by_label("Volume").fill("6")
     dialog.get_by_role("button", name="Save").click()
 
     expect(foreman.get_by_text(re.compile(r"Work 3\.1 on .* saved\."))).to_be_visible()
+    expect(row.locator(".msg-fact")).to_have_text("6")
     expect(watched_cell.locator(".msg-cell__fact")).to_have_text("6")
     expect(watcher.locator(f"#task-{brickwork.pk} .msg-fact")).to_have_text("6")
     expect(notices(watcher)).to_have_text(
         ["petr created the work of 3.1", "petr updated the work of 3.1"]
     )
+    # The writer's own page says what it did, once, not the events it caused as well.
+    expect(notices(foreman)).to_have_text(
+        [re.compile(r"Work 3\.1 on .* added\."), re.compile(r"Work 3\.1 on .* saved\.")]
+    )
+    assert [write.split()[0] for write in writes] == ["POST", "PATCH"]
+    assert [str(work.volume.normalize()) for work in DailyWork.objects.all()] == ["6"]
     assert_not_reloaded(watcher)
+    assert_not_reloaded(foreman)
+
+
+def test_a_refused_cell_entry_shows_the_servers_reason_in_its_dialog_to_fix_and_resend(
+    open_page, make_user
+):
+    brickwork, _plaster = month_tasks()
+    today = timezone.localdate()
+    petr = make_user(FOREMEN, username="petr")
+    work = daily_work_create(
+        data={"task": brickwork, "date": today, "volume": Decimal(4)}, actor=petr
+    )
+    page = open_page(petr, "/monthly/")
+    cell = page.locator(f'#task-{brickwork.pk} td[data-date="{today.isoformat()}"]')
+    dialog = page.locator("[data-cell-dialog]")
+    status = dialog.locator("[data-cell-status]")
+
+    cell.get_by_role("link").click()
+    dialog.get_by_label("Volume").fill("7,5")  # a Russian page's number, on an English one
+    dialog.get_by_role("button", name="Save").click()
+    expect(status).to_contain_text("Refused by the server:")
+    expect(status).to_contain_text("“7,5” is not a number. Write it as 1,905.5.")
+    expect(cell).to_have_attribute("data-outbox-state", "refused")
+
+    # Meanwhile someone else corrects the volume too, and the page shows it under the entry: the
+    # fixed entry is still made over the version the user opened, and refused.
+    daily_work_update(daily_work=work, data={"volume": Decimal(9)}, version=1)
+    expect(cell.locator(".msg-cell__fact")).to_have_text("9")
+    dialog.get_by_label("Volume").fill("7.5")
+    dialog.get_by_role("button", name="Fix and resend").click()
+    expect(status).to_contain_text("was changed by someone else")
+    screenshot(page, "msg-cell-refused")
+
+    dialog.get_by_role("button", name="Fix and resend").click()  # over the version shown now
+    expect(dialog).to_be_hidden()
+    expect(cell.locator(".msg-cell__fact")).to_have_text("7.5")
+    expect(page.locator("[data-outbox-badge]")).to_be_hidden()
+    work.refresh_from_db()
+    assert (work.volume, work.version) == (Decimal("7.5"), 3)
 
 
 PHONE = {"width": 390, "height": 844}
+
+
+def russian(value: Decimal | None) -> str:
+    with translation.override("ru"):
+        return format_volume(value) if value is not None else ""
+
+
+def test_on_a_phone_in_russian_the_cards_show_their_unit_and_the_day_dialog_its_plan_and_whats_left(
+    open_page, make_user
+):
+    brickwork, plaster = month_tasks()
+    today = timezone.localdate()
+    grid = month_grid(month=today, today=today)
+    row_of = {row.task: row for section in grid.sections for row in section.rows}
+    plan = next(cell.plan for cell in row_of[brickwork].cells if cell.date == today)
+    page = open_page(make_user(FOREMEN, username="petr"), "/monthly/", locale="ru-RU")
+    page.set_viewport_size(PHONE)
+    card = page.locator(f"#task-{brickwork.pk}")
+    dialog = page.locator("[data-cell-dialog]")
+
+    expect(card.locator(".task-unit")).to_be_visible()
+    expect(card.locator(".task-unit")).to_have_text("m³")
+    expect(page.locator(f"#task-{plaster.pk} .task-unit")).to_have_text("m²")
+    card.locator(f'td[data-date="{today.isoformat()}"]').get_by_role("link").click()
+
+    expect(dialog).to_contain_text("3.1 Brickwork")
+    expect(dialog.locator(".msg-cell-facts")).to_contain_text("План на день")
+    expect(dialog.locator("[data-cell-plan]")).to_have_text(
+        f"{russian(plan)} m³" if plan is not None else "—"
+    )
+    expect(dialog.locator(".msg-cell-facts")).to_contain_text("Осталось по работе")
+    expect(dialog.locator("[data-cell-left]")).to_have_text(
+        f"{russian(row_of[brickwork].remaining_total)} m³"
+    )
+    expect(dialog.get_by_label("Объём")).to_be_visible()
+    expect(dialog.locator("label", has_text="Объём")).to_contain_text("m³")
+    assert dialog.bounding_box()["width"] <= PHONE["width"]
+    screenshot(page, "msg-cell-dialog-phone-ru")
 
 
 def test_on_a_phone_every_day_chip_is_tapped_whole_and_the_cards_marks_are_said_in_words(
@@ -178,6 +293,87 @@ def test_on_a_phone_every_day_chip_is_tapped_whole_and_the_cards_marks_are_said_
     screenshot(page, "msg-phone-ru")
     page.set_viewport_size({"width": 1280, "height": 800})  # the wide grid says it otherwise
     expect(flags.first).to_be_hidden()
+
+
+def test_a_cell_entry_made_offline_on_a_phone_waits_in_the_outbox_and_is_sent_once_when_online(
+    open_page, make_user
+):
+    brickwork, _plaster = month_tasks()
+    today = timezone.localdate()
+    page = open_page(make_user(FOREMEN, username="petr"), "/monthly/", locale="ru-RU")
+    page.set_viewport_size(PHONE)
+    mark_document(page)
+    writes = count_work_writes(page)
+    row = page.locator(f"#task-{brickwork.pk}")
+    cell = row.locator(f'td[data-date="{today.isoformat()}"]')
+    dialog = page.locator("[data-cell-dialog]")
+    badge = page.locator("[data-outbox-badge]")
+
+    page.context.set_offline(True)
+    page.wait_for_function("() => !navigator.onLine")
+    cell.get_by_role("link").click()
+    dialog.get_by_label("Объём").fill("7,5")
+    dialog.get_by_label("Описание").fill("Две бригады")
+    dialog.get_by_role("button", name="Добавить").click()
+
+    expect(dialog).to_be_hidden()
+    expect(cell).to_have_attribute("data-outbox-state", "pending")
+    expect(cell.locator(".msg-cell__entry")).to_have_text("7,5")
+    expect(badge).to_have_text("Не отправлено 1")
+    cell.get_by_role("link").click()
+    expect(dialog.locator("[data-cell-status]")).to_have_text(
+        "Ещё не отправлено: сохранено в этом браузере"
+    )
+    expect(dialog.get_by_label("Объём")).to_have_value("7,5")
+    screenshot(page, "msg-cell-pending-phone-ru")
+    dialog.get_by_role("button", name="Закрыть").click()
+    expect(row.locator(".msg-fact")).to_have_text("0")  # the server has nothing yet
+    assert writes == [] and DailyWork.objects.count() == 0
+
+    page.context.set_offline(False)
+
+    expect(badge).to_be_hidden()
+    expect(cell).not_to_have_attribute("data-outbox-state", re.compile(".*"))
+    expect(cell.locator(".msg-cell__fact")).to_have_text("7,5")
+    expect(row.locator(".msg-fact")).to_have_text("7,5")
+    expect(row.locator(".msg-percent")).to_have_text("7,5%")
+    expect(row.locator(".msg-remaining")).to_have_text("92,5")
+    with translation.override("ru"):
+        day = date_format(today, "SHORT_DATE_FORMAT")
+    expect(notices(page)).to_have_text([f"Запись 3.1 за {day} добавлена."])
+    # The network coming and going again sends nothing more.
+    page.context.set_offline(True)
+    page.context.set_offline(False)
+    expect(page.locator("[data-live-status]")).to_have_attribute("data-state", "connected")
+    work = DailyWork.objects.get()
+    assert (work.volume, work.description) == (Decimal("7.5"), "Две бригады")
+    assert len(writes) == 1 and writes[0].startswith("POST"), writes
+    assert_not_reloaded(page)
+
+
+def test_a_days_work_is_deleted_from_its_dialog_on_a_phone(open_page, make_user):
+    brickwork, _plaster = month_tasks()
+    today = timezone.localdate()
+    petr = make_user(FOREMEN, username="petr")
+    daily_work_create(data={"task": brickwork, "date": today, "volume": Decimal(4)}, actor=petr)
+    page = open_page(petr, "/monthly/", locale="ru-RU")
+    page.set_viewport_size(PHONE)
+    mark_document(page)
+    row = page.locator(f"#task-{brickwork.pk}")
+    cell = row.locator(f'td[data-date="{today.isoformat()}"]')
+    dialog = page.locator("[data-cell-dialog]")
+
+    cell.get_by_role("link").click()
+    expect(dialog.get_by_label("Объём")).to_have_value("4")
+    page.once("dialog", lambda question: question.accept())
+    dialog.get_by_role("button", name="Удалить").click()
+
+    expect(dialog).to_be_hidden()
+    expect(cell.locator(".msg-cell__fact")).to_have_text("")
+    expect(row.locator(".msg-fact")).to_have_text("0")
+    expect(notices(page)).to_contain_text([re.compile(r"Запись 3\.1 за .* удалена\.")])
+    assert not DailyWork.objects.exists()
+    assert_not_reloaded(page)
 
 
 def test_the_russian_grid_on_a_laptop_and_a_phone(open_page):

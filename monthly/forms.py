@@ -10,6 +10,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from daily.forms import DailyWorkForm
+from daily.models import DailyWork
 from schedule.forms import VolumeField, VolumeInput
 from schedule.models import Task
 from scheduler_project.numbers import input_number
@@ -138,4 +139,19 @@ class CellWorkForm(DailyWorkForm):
             **DailyWorkForm.Meta.widgets,
             "task": forms.HiddenInput,
             "date": forms.HiddenInput,
+        }
+
+
+class CellDialogForm(forms.ModelForm):
+    """The МСГ's day dialog: the cell form's volume and description, which the page sends
+    through the outbox to the API (it validates them, in the page's language). The cell gives
+    the task and the date; a ``CellWorkForm`` would build every task's choice for nothing."""
+
+    class Meta:
+        model = DailyWork
+        fields = ["volume", "description"]
+        field_classes = {"volume": VolumeField}
+        widgets = {
+            "volume": VolumeInput,
+            "description": DailyWorkForm.Meta.widgets["description"],
         }

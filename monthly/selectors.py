@@ -288,6 +288,15 @@ class GridDay:
     is_today: bool
 
 
+class DayWork(NamedTuple):
+    """A report behind a day cell: a cell with one report corrects it in its dialog, which
+    needs its version and description (its volume is the cell's fact)."""
+
+    id: int
+    version: int
+    description: str
+
+
 class GridCell(NamedTuple):
     """A task's day. A named tuple, not a frozen dataclass: a month of 300 tasks has 9,300
     cells, and a frozen dataclass takes about twice as long to make."""
@@ -349,8 +358,8 @@ class GridRow:
     is_carried_over: bool
     """Unfinished and ending before the month: shown until its fact reaches its volume."""
     forecast: Forecast
-    work_ids: dict[datetime.date, list[int]]
-    """The ids of each day's reports, in order (a cell of one report edits it)."""
+    works: dict[datetime.date, list[DayWork]]
+    """Each day's reports, in order (a cell of one report edits it)."""
 
     @property
     def is_behind(self) -> bool:
@@ -501,7 +510,7 @@ def _grid_row(
     *,
     month_days: list[datetime.date],
     facts: dict[datetime.date, Decimal],
-    work_ids: dict[datetime.date, list[int]],
+    works: dict[datetime.date, list[DayWork]],
     totals: TaskFacts,
     today: datetime.date,
     ahead: WorkingCalendar,
@@ -571,7 +580,7 @@ def _grid_row(
         overdue_since=overdue_since,
         is_carried_over=carried,
         forecast=forecast,
-        work_ids=work_ids,
+        works=works,
     )
 
 
@@ -626,17 +635,17 @@ def month_grid(
     plans = [row for row in plan.rows if _in_section(row.task, section)]
     task_ids = [row.task.pk for row in plans]
     facts: dict[int, dict[datetime.date, Decimal]] = defaultdict(dict)
-    work_ids: dict[int, dict[datetime.date, list[int]]] = defaultdict(lambda: defaultdict(list))
-    works = (
+    works: dict[int, dict[datetime.date, list[DayWork]]] = defaultdict(lambda: defaultdict(list))
+    reports = (
         DailyWork.objects.filter(task_id__in=task_ids)
         .filter(date__gte=first, date__lte=last)
         .order_by("id")
-        .values_list("id", "task_id", "date", "volume")
+        .values_list("id", "task_id", "date", "volume", "version", "description")
     )
-    for work_id, task_id, day, volume in works:
+    for work_id, task_id, day, volume, version, description in reports:
         task_facts = facts[task_id]
         task_facts[day] = task_facts.get(day, 0) + volume
-        work_ids[task_id][day].append(work_id)
+        works[task_id][day].append(DayWork(work_id, version, description))
     totals = _task_facts(task_ids, first=first, today=today) if plans else {}
     forecasts = task_forecasts(
         tasks=[row.task for row in plans],
@@ -655,7 +664,7 @@ def month_grid(
             task_plan,
             month_days=month_days,
             facts=facts.get(task_id, {}),
-            work_ids=work_ids.get(task_id, {}),
+            works=works.get(task_id, {}),
             totals=totals.get(task_id, NO_FACTS),
             today=today,
             ahead=ahead,

@@ -38,6 +38,7 @@ from scheduler_project.pages import (
 from .api import FIRST_YEAR, LAST_YEAR
 from .fields import format_month, parse_month
 from .forms import (
+    CellDialogForm,
     CellWorkForm,
     MonthForm,
     MonthlyTaskCreateForm,
@@ -119,7 +120,7 @@ def _grid_rows(
                     errors = [*errors, f"{submission.deletion} {hint}"]
             # Errors of the volume show in its cell; the rest go to a message row under it.
             other_errors = form is not None and any(name != "volume_plan" for name in form.errors)
-            task_works = grid_row.work_ids
+            task_works = grid_row.works
             row = {
                 "task": task,
                 "plan": plan,
@@ -134,7 +135,7 @@ def _grid_rows(
                 # The plan's form, which the message row's "Save anyway" submits.
                 "form_id": f"plan-form-{task.pk}",
                 "has_problem": bool(conflict or errors or other_errors or warnings),
-                "work_ids": " ".join(str(pk) for ids in task_works.values() for pk in ids),
+                "work_ids": " ".join(str(work.id) for day in task_works.values() for work in day),
                 "changed_since_visit": task.pk in changed,
             }
             rows.append(row)
@@ -183,6 +184,8 @@ def _render_order(
         "is_this_month": month == this_month,
         "page_url": _order_url(month),
     }
+    if context["can_report"]:
+        context["cell_form"] = CellDialogForm(auto_id="cell-%s")
     status = submission.status if submission is not None else 200
     return render(request, "monthly/order.html", context, status=status)
 
@@ -201,7 +204,7 @@ def _changed_since_last_visit(request: HttpRequest, grid: MonthGrid) -> set[int]
         for row in section.rows:
             plan = row.monthly_task
             if (plan is not None and plan.pk in changed[MONTHLY_TASKS]) or any(
-                pk in changed[DAILY_WORKS] for ids in row.work_ids.values() for pk in ids
+                work.id in changed[DAILY_WORKS] for day in row.works.values() for work in day
             ):
                 tasks.add(row.task.pk)
     return tasks
@@ -473,7 +476,8 @@ cell_pages = CellWorkPages()
 @require_GET
 def cell_view(request: HttpRequest) -> HttpResponse:
     """A day cell of the МСГ: the form adding the task's work of that day, or correcting it
-    when there is one; the daily page of that date when there are several."""
+    when there is one; the daily page of that date when there are several. The page opens it
+    without JavaScript; with it, the cell's dialog writes through the outbox and the API."""
     if not (
         request.user.has_perm("daily.add_dailywork")
         or request.user.has_perm("daily.change_dailywork")

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 
 from monthly.forms import PlanInputs
-from monthly.selectors import GridDay, GridRow
+from monthly.selectors import DayWork, GridDay, GridRow
 from schedule.selectors import Forecast
 from scheduler_project.numbers import VolumeFormatter, volume_formatter
 
@@ -105,7 +105,7 @@ def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFor
     form (to the daily page when the day has several works) for who may report works."""
     task = row["task"]
     places = unit_places(task)
-    works: Mapping[datetime.date, list[int]] = row["works"]
+    works: Mapping[datetime.date, list[DayWork]] = row["works"]
     code = escape(task.code)
     cell_url = columns.cell_url
     task_url = f"{cell_url}{task.pk}" if cell_url is not None else ""
@@ -122,7 +122,7 @@ def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFor
         )
         if cell_url is None:
             content = f'<span class="msg-cell">{figures}</span>'
-        elif len(works.get(column.date, ())) > 1:
+        elif len(day_works := works.get(column.date, ())) > 1:
             content = (
                 f'<a class="msg-cell" href="{column.day_url}"'
                 f' title="{code}, {column.title}: {columns.several_works}">{figures}</a>'
@@ -130,6 +130,7 @@ def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFor
         else:
             content = (
                 f'<a class="msg-cell" href="{task_url}{column.cell_query}" data-cell'
+                f"{_work_attributes(day_works[0]) if day_works else ''}"
                 f' title="{code}, {column.title}">{figures}</a>'
             )
         html.append(
@@ -140,6 +141,14 @@ def _day_cells(columns: DayColumns, row: Mapping[str, Any], *, volume: VolumeFor
         )
     # Every piece is escaped above; the volumes are digits and the language's separators.
     return "".join(html)
+
+
+def _work_attributes(work: DayWork) -> str:
+    """What the cell's dialog (static/js/monthly.js) needs to correct or delete the day's one
+    report without asking the server, so that it opens with no network too: its id and version,
+    and its description (its volume is the cell's fact)."""
+    description = f' data-work-description="{escape(work.description)}"' if work.description else ""
+    return f' data-work="{work.id}" data-work-version="{work.version}"{description}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,12 +349,13 @@ def _task_row(page: _RowPage, row: Mapping[str, Any]) -> str:
     if figures.overdue_since is not None:
         overdue = _("overdue since %(date)s") % {"date": page.day_month(figures.overdue_since)}
         marker += f' <span class="msg-overdue">{escape(overdue)}</span>'
+    left = escape(volume(figures.remaining_total, places))
 
     return (
         f' data-sort-key="{escape(task.code_key)}"'
         f' data-task-id="{task.pk}" data-monthly-task-id="{plan.pk if plan else ""}"'
         f' data-plan-version="{plan.version if plan else ""}" data-task-version="{task.version}"'
-        f' data-work-ids="{escape(row["work_ids"])}" class="{classes}">'
+        f' data-work-ids="{escape(row["work_ids"])}" data-left="{left}" class="{classes}">'
         f'<td class="task-code cell-code msg-sticky msg-sticky--code"'
         f' data-label="{texts.code}"><a class="row-history" href="{history}"'
         f' title="{texts.history}">{code}</a></td>'

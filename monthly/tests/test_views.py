@@ -696,6 +696,50 @@ def test_a_day_cell_with_several_works_links_to_the_daily_page(client, foreman):
     assert '<span class="msg-cell__fact">3</span>' in cell
 
 
+def test_a_day_cell_with_one_work_carries_what_its_dialog_corrects_it_with(client, foreman):
+    """The dialog opens with no network: it asks the server nothing."""
+    task = march_task()
+    work = DailyWorkFactory(
+        task=task, date=datetime.date(2025, 3, 5), volume=Decimal("2.5"), description='Crew "B"'
+    )
+    work.save()  # version 2
+    DailyWorkFactory(task=task, date=datetime.date(2025, 3, 6), description="")
+    client.force_login(foreman)
+
+    html = client.get(order_url(MARCH_2025)).content.decode()
+
+    described, plain, empty = (day_cell(html, task, f"2025-03-0{day}") for day in (5, 6, 7))
+    assert f'data-work="{work.pk}" data-work-version="2"' in described
+    assert 'data-work-description="Crew &quot;B&quot;"' in described
+    assert "data-work=" in plain and "data-work-description" not in plain
+    assert "data-work" not in empty.replace("data-work-ids", "")
+
+
+def test_the_page_has_the_day_dialog_only_for_who_may_report_works(client, make_user):
+    march_task()
+    pages = {}
+    for role in (FOREMEN, VIEWERS):
+        client.force_login(make_user(role))
+        pages[role] = client.get(order_url(MARCH_2025)).content.decode()
+
+    assert "data-cell-dialog" in pages[FOREMEN] and "data-outbox-texts" in pages[FOREMEN]
+    assert 'name="volume" inputmode="decimal"' in pages[FOREMEN]
+    assert "data-cell-delete" in pages[FOREMEN]  # foremen delete daily works
+    assert "data-cell-dialog" not in pages[VIEWERS]
+
+
+def test_a_rows_unit_and_what_is_left_of_its_work_are_on_the_row(client, viewer):
+    task = march_task(volume_plan=Decimal(1200))
+    DailyWorkFactory(task=task, date=datetime.date(2025, 3, 3), volume=Decimal("0.5"))
+    client.force_login(viewer)
+
+    html = client.get(order_url(MARCH_2025)).content.decode()
+
+    row = html[html.index(f'id="task-{task.pk}"') :]
+    assert 'data-left="1,199.5"' in row[: row.index(">")]
+    assert '<td class="task-unit msg-sticky msg-sticky--unit" data-label="Unit">m³</td>' in row
+
+
 def flags(html: str, task) -> list[str]:
     """The words a row's marks are said in (shown on a phone)."""
     row = html[html.index(f'id="task-{task.pk}"') :]

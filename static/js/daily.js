@@ -21,22 +21,9 @@ import {
   realtime,
 } from "./live.js";
 import * as outbox from "./outbox.js";
+import { formatVolume, typedNumber } from "./outbox.js";
 
 const root = document.querySelector('[data-live-page="daily"]');
-
-/**
- * A volume as typed on this page («190,5», «1 905,5» in Russian; «1,905.5» in English) as a
- * number, to match a sent report with the server's row only: the server parses what is sent
- * (scheduler_project/numbers.py) and refuses what is not a number; NaN here matches nothing.
- */
-const typedNumber = (text) => {
-  const typed = String(text).trim();
-  const plain =
-    document.documentElement.lang === "ru"
-      ? typed.replace(/[\s\u00a0\u202f\u2009]/g, "").replace(",", ".")
-      : typed.replace(/,/g, "");
-  return plain === "" ? NaN : Number(plain);
-};
 
 if (root) {
   const { date } = root.dataset;
@@ -133,15 +120,6 @@ if (root) {
   const taskLabel = (taskId) =>
     [...(form?.elements.task.options ?? [])].find((option) => option.value === String(taskId))
       ?.textContent.trim() ?? "";
-
-  // A volume as the server's rows show it: "7,5" in Russian, grouped by thousands.
-  const volumeFormat = new Intl.NumberFormat(document.documentElement.lang || undefined, {
-    maximumFractionDigits: 20,
-  });
-  const formatVolume = (value) => {
-    const number = typedNumber(value);
-    return value !== "" && Number.isFinite(number) ? volumeFormat.format(number) : value;
-  };
 
   let shownOperations = [];
 

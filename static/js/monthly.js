@@ -9,20 +9,29 @@
  * by the row's last fetch, or by one under way, fetches nothing more.
  *
  * A row whose plan the user is typing is not replaced; it is marked outdated and saving shows
- * the conflict with the stored plan. A click on a day cell opens that day's work form in a
- * dialog (the cell's own page, monthly/cell_form.html); sending it reloads the page.
+ * the conflict with the stored plan.
+ *
+ * A click on a day cell opens a dialog that enters the day's work, or corrects or deletes the
+ * day's one work, through the outbox (outbox.js) as the daily page does: the cell shows the entry
+ * pending at once, the header's badge counts it, it is sent once (its Idempotency-Key) when the
+ * network allows, and the row is fetched again in place; a refusal shows in the cell and in its
+ * dialog, to fix and resend or discard. Without this module a cell opens its own page
+ * (monthly/cell_form.html).
  */
 
 import {
   LiveTable,
   describe,
   fetchAll,
+  format,
   listen,
   notify,
   notifyResynced,
   objectLabel,
   realtime,
 } from "./live.js";
+import * as outbox from "./outbox.js";
+import { formatVolume, inputVolume } from "./outbox.js";
 
 /** A `LiveTable` that also keeps the sections' subtotal rows and remembers what it fetched. */
 class GridTable extends LiveTable {
@@ -65,6 +74,12 @@ class GridTable extends LiveTable {
     return changed;
   }
 
+  /** Refresh these tasks' rows now (a write this page sent was answered); the frames of the
+   * write that arrive meanwhile wait for this fetch, which reflects them. */
+  refreshNow(taskIds) {
+    return this.refreshFor({ id: Number.POSITIVE_INFINITY }, taskIds);
+  }
+
   /** Sections come and go with their tasks; the fragment holds all of the month's. */
   replaceParts(fragment) {
     const incoming = new Map(
@@ -94,16 +109,38 @@ class GridTable extends LiveTable {
 }
 
 const root = document.querySelector('[data-live-page="monthly"]');
+const table = root ? new GridTable(root, { task: "data-task-id" }) : null;
+
+/**
+ * Wait, before fetching a row for an event, for the outbox's answer to a write of this browser
+ * that may have caused it (`matches` the operation: one on its way, or tried and not answered
+ * yet): the answer fetches the row and says what was done, and the event then finds the row
+ * showing it, as on the daily page.
+ */
+async function answered(matches) {
+  await outbox.settled();
+  const same = (operation) =>
+    operation.attempts > 0 && operation.state !== outbox.State.REFUSED && matches(operation);
+  while ((await outbox.operations()).some(same)) {
+    await new Promise((resume) =>
+      document.addEventListener("outbox:changed", resume, { once: true }),
+    );
+  }
+}
+
+/** The task of a queued daily-work write, when it says (a deletion queued on the daily page
+ * names only the work). */
+const operationTask = (operation) => Number(operation.body?.task ?? operation.display?.task);
 
 if (root) {
   const { month, monthFirst, monthLast } = root.dataset;
-  const table = new GridTable(root, { task: "data-task-id" });
   const runsInMonth = (task) => task.start_date <= monthLast && task.end_date >= monthFirst;
   const codeOf = (row) => row?.querySelector(".task-code")?.textContent.trim() ?? "";
   const taskRows = () => [...root.querySelectorAll("tr.msg-row[data-task-id]")];
 
   const onTask = async ({ detail: frame }) => {
     const { data } = frame;
+    await answered((operation) => operationTask(operation) === data.id);
     const [row] = table.rows("task", data.id);
     if (frame.type === "task_deleted") {
       if (!row) return;
@@ -120,6 +157,13 @@ if (root) {
   // must also leave the row that counted it: rows list their month's works in data-work-ids.
   const onWork = async ({ detail: frame }) => {
     const { data } = frame;
+    await answered(
+      (operation) =>
+        operation.workId === data.id ||
+        (operation.kind === "create" &&
+          operationTask(operation) === data.task &&
+          operation.day === data.date),
+    );
     const tasks = new Set();
     if (data.date >= monthFirst && data.date <= monthLast) tasks.add(Number(data.task));
     for (const row of root.querySelectorAll(`tr[data-work-ids~="${Number(data.id)}"]`)) {
@@ -176,44 +220,328 @@ if (root) {
   realtime.connect();
 }
 
-// A day cell: its form in a dialog, fetched from the cell's page (which works without this).
+// A day cell: its work entered, corrected or deleted in a dialog, through the outbox.
 
 const dialog = document.querySelector("[data-cell-dialog]");
 
 if (root && dialog) {
-  const body = dialog.querySelector("[data-cell-body]");
-  dialog.querySelector("[data-cell-close]").addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => document.dispatchEvent(new CustomEvent("presence:editing", { detail: null })));
+  const { worksApiBase: worksApi } = root.dataset;
+  const texts = document.querySelector("[data-outbox-texts]").dataset;
+  const form = dialog.querySelector("[data-cell-entry]");
+  const part = (name) => dialog.querySelector(`[data-cell-${name}]`);
+  const [title, status, submit, deleteButton, discardButton] = [
+    "title",
+    "status",
+    "submit",
+    "delete",
+    "discard",
+  ].map(part);
+  const { volume, description } = form.elements;
+  let current = null; // the open cell: {taskId, day, code, name, work}
 
-  root.addEventListener("click", async (event) => {
+  const cellOf = (taskId, day) =>
+    root.querySelector(`tr.msg-row[data-task-id="${Number(taskId)}"] > td[data-date="${day}"]`);
+  const headOf = (day) =>
+    root.querySelector(`th.msg-day-head[data-date="${day}"]`)?.dataset ?? {};
+  const codeOf = (row) => row.querySelector(".task-code").textContent.trim();
+
+  /** The cell an operation shows on: a new work's task and day, or where the work is now. */
+  const operationCell = (operation) => {
+    if (operation.kind === "create") return cellOf(operation.body.task, operation.day);
+    const link = root.querySelector(`a[data-work="${Number(operation.workId)}"]`);
+    if (link) return link.closest("td");
+    // A cell of several works lists none of them; its row does.
+    const row = root.querySelector(`tr.msg-row[data-work-ids~="${Number(operation.workId)}"]`);
+    return row?.querySelector(`td[data-date="${operation.day}"]`) ?? null;
+  };
+
+  /** The day's one work, as the cell's link carries it (its volume is the cell's fact). */
+  const workOf = (cell) => {
+    const link = cell?.querySelector("a[data-cell][data-work]");
+    if (!link) return null;
+    return {
+      id: Number(link.dataset.work),
+      version: link.dataset.workVersion,
+      volume: inputVolume(cell.querySelector(".msg-cell__fact").textContent),
+      description: link.dataset.workDescription ?? "",
+    };
+  };
+
+  // The outbox on the cells: the entry shown in place of the day's fact, marked with its state.
+
+  let queued = []; // the user's operations, as last read
+  const settling = new Map(); // seq → an operation answered, shown until its row is fetched
+
+  const stateText = (operation) => {
+    if (operation.state === outbox.State.REFUSED) return `${texts.refused} ${operation.reason}`;
+    return operation.kind === "delete" ? texts.deleting : texts[operation.state];
+  };
+
+  const mark = (cell, operation, sent) => {
+    const content = cell.querySelector(".msg-cell");
+    cell.classList.add("is-outbox");
+    cell.classList.toggle("is-outbox-delete", operation.kind === "delete");
+    cell.dataset.outboxSeq = operation.seq;
+    cell.dataset.outboxState = sent ? "sent" : operation.state;
+    let entry = content.querySelector(".msg-cell__entry");
+    if (!entry) {
+      entry = document.createElement("span");
+      entry.className = "msg-cell__entry";
+      content.append(entry);
+    }
+    entry.textContent = operation.kind === "delete" ? "" : formatVolume(operation.display.volume);
+    let note = content.querySelector(".msg-cell__outbox");
+    if (!note) {
+      note = document.createElement("span");
+      note.className = "msg-cell__outbox visually-hidden";
+      content.append(note);
+    }
+    note.textContent = sent ? "" : stateText(operation);
+  };
+
+  const unmark = (cell) => {
+    cell.classList.remove("is-outbox", "is-outbox-delete");
+    delete cell.dataset.outboxSeq;
+    delete cell.dataset.outboxState;
+    for (const added of cell.querySelectorAll(".msg-cell__entry, .msg-cell__outbox")) {
+      added.remove();
+    }
+  };
+
+  /** Put the outbox on the cells. Synchronous, from the operations last read: rows fetched
+   * again show their entries before the browser paints them. */
+  const paint = () => {
+    const marked = new Map();
+    for (const operation of queued) {
+      const cell = operationCell(operation);
+      if (cell) marked.set(cell, { operation, sent: false });
+    }
+    for (const operation of settling.values()) {
+      const cell = operationCell(operation);
+      if (cell && !marked.has(cell)) marked.set(cell, { operation, sent: true });
+    }
+    for (const cell of root.querySelectorAll("td.is-outbox")) {
+      if (!marked.has(cell)) unmark(cell);
+    }
+    for (const [cell, { operation, sent }] of marked) mark(cell, operation, sent);
+  };
+
+  const load = async () => {
+    queued = await outbox.operations();
+    paint();
+    if (current) show({ values: false });
+  };
+
+  new MutationObserver(paint).observe(table.tbody, { childList: true });
+  document.addEventListener("outbox:changed", load);
+
+  const workLabel = (cell) =>
+    format(texts.workLabel, {
+      task: codeOf(cell.closest("tr")),
+      date: headOf(cell.dataset.date).shortDate ?? cell.dataset.date,
+    });
+
+  // Answered: the page says so and fetches the row (and the row the work left, if it moved);
+  // the entry stays on the cell until the row shows the server's figures.
+  document.addEventListener("outbox:sent", ({ detail: { operation } }) => {
+    const cell = operationCell(operation);
+    if (!cell) return;
+    notify(format(texts[operation.kind], { work: workLabel(cell) }));
+    const tasks = [Number(cell.closest("tr").dataset.taskId)];
+    if (operation.body?.task) tasks.push(Number(operation.body.task));
+    settling.set(operation.seq, operation);
+    table.refreshNow(tasks).finally(() => {
+      settling.delete(operation.seq);
+      paint();
+    });
+  });
+
+  document.addEventListener("outbox:refused", async ({ detail }) => {
+    const cell = operationCell(detail.operation);
+    if (!cell || (current && cellOf(current.taskId, current.day) === cell)) return;
+    const [operation] = (await outbox.operations()).filter(
+      (candidate) => candidate.seq === detail.operation.seq,
+    );
+    if (operation) notify(`${workLabel(cell)}: ${stateText(operation)}`);
+  });
+
+  // The dialog.
+
+  /** The operation waiting in the outbox for the open cell, if any. */
+  const cellOperation = () => {
+    const cell = cellOf(current.taskId, current.day);
+    return cell ? queued.findLast((operation) => operationCell(operation) === cell) : undefined;
+  };
+
+  const refusedOperation = () => {
+    const operation = cellOperation();
+    return operation?.state === outbox.State.REFUSED ? operation : null;
+  };
+
+  /**
+   * The work a write of the open cell changes, at the version it is made over: the one the user
+   * opened. A write refused for its entry (400) is fixed over the same version; one refused for
+   * the work's state (409 changed, 404 deleted meanwhile; the user has read why) over what the
+   * page shows now, as the daily page's Fix and resend does.
+   */
+  const targetWork = () => {
+    const refused = refusedOperation();
+    if (!refused) return current.work;
+    if (refused.status !== 400) return workOf(cellOf(current.taskId, current.day));
+    if (!refused.workId) return null;
+    return { id: refused.workId, version: refused.ifMatch.replaceAll('"', "") };
+  };
+
+  /** Show the open cell: its state and buttons; with `values`, the entry in the fields too. */
+  const show = ({ values }) => {
+    const operation = cellOperation();
+    const refused = operation?.state === outbox.State.REFUSED;
+    const waiting = Boolean(operation) && !refused;
+    const { work } = current;
+    status.hidden = !operation;
+    if (operation) {
+      status.dataset.outboxState = operation.state;
+      status.querySelector("[data-outbox-state]").textContent =
+        refused ? texts.refused : stateText(operation);
+      const reason = status.querySelector("[data-outbox-reason]");
+      reason.textContent = refused ? operation.reason : "";
+      reason.hidden = !refused;
+    }
+    if (values) {
+      const entry = operation?.kind !== "delete" ? operation?.display : null;
+      volume.value = entry ? entry.volume : (work?.volume ?? "");
+      description.value = entry ? entry.description : (work?.description ?? "");
+    }
+    title.textContent = work ? title.dataset.labelChange : title.dataset.labelAdd;
+    submit.textContent = refused
+      ? submit.dataset.labelResend
+      : work
+        ? submit.dataset.labelSave
+        : submit.dataset.labelAdd;
+    // An entry on its way is not changed under it: it is the server's to answer first.
+    volume.disabled = description.disabled = waiting;
+    submit.hidden = waiting;
+    if (deleteButton) deleteButton.hidden = waiting || !work;
+    discardButton.hidden = !refused;
+  };
+
+  const open = (link) => {
+    const cell = link.closest("td");
+    const row = cell.closest("tr.msg-row");
+    const head = headOf(cell.dataset.date);
+    const unit = row.querySelector(".task-unit").textContent.trim();
+    const plan = cell.querySelector(".msg-cell__plan").textContent.trim();
+    current = {
+      taskId: Number(row.dataset.taskId),
+      day: cell.dataset.date,
+      code: codeOf(row),
+      name: row.querySelector(".msg-task-name").textContent.trim(),
+      // The version the user sees now: saving over a later one is refused (409), not lost.
+      work: workOf(cell),
+    };
+    part("code").textContent = current.code;
+    part("name").textContent = current.name;
+    part("date").textContent = head.longDate ?? current.day;
+    part("unit").textContent = unit;
+    part("plan").textContent = plan ? `${plan} ${unit}` : "—";
+    part("left").textContent = `${row.dataset.left} ${unit}`;
+    show({ values: true });
+    dialog.showModal();
+    if (!volume.disabled) volume.focus();
+    // Others see "… is editing" on this cell while the dialog is open (realtime/presence.js).
+    const editing = { stream: "daily_works", task: current.taskId, date: current.day };
+    document.dispatchEvent(new CustomEvent("presence:editing", { detail: editing }));
+  };
+
+  /**
+   * The first answer to the operation `seq`: "sent" (or gone: discarded in another tab),
+   * "refused", or "queued" when there is none for now (no network, no answer): it waits in the
+   * outbox, shown on its cell.
+   */
+  const answer = (seq) =>
+    new Promise((resolve) => {
+      if (!navigator.onLine) {
+        resolve("queued");
+        return;
+      }
+      const finish = (outcome) => {
+        document.removeEventListener("outbox:changed", check);
+        resolve(outcome);
+      };
+      const check = async () => {
+        const operation = (await outbox.operations()).find((candidate) => candidate.seq === seq);
+        if (!operation) finish("sent");
+        else if (operation.state === outbox.State.REFUSED) finish("refused");
+        else if (operation.state === outbox.State.PENDING && operation.attempts) finish("queued");
+      };
+      document.addEventListener("outbox:changed", check);
+      check(); // answered already
+    });
+
+  /** Queue the cell's write (a refused one of the cell becomes it, with a new key) and keep
+   * the dialog open until its first answer: a refusal shows there. */
+  const write = async (kind, values) => {
+    const opened = current;
+    const { taskId, day, code, name } = opened;
+    const refused = refusedOperation();
+    const work = targetWork();
+    if (kind !== "create" && !work) return;
+    const operation = {
+      kind,
+      method: { create: "POST", update: "PATCH", delete: "DELETE" }[kind],
+      url: kind === "create" ? worksApi : `${worksApi}${work.id}/`,
+      body: kind === "delete" ? null : kind === "create" ? { ...values, date: day } : values,
+      ifMatch: kind === "create" ? undefined : `"${work.version}"`,
+      day,
+      workId: kind === "create" ? undefined : work.id,
+      display:
+        kind === "delete"
+          ? { task: taskId, taskLabel: code }
+          : { ...values, taskLabel: `${code} ${name}` },
+    };
+    const stored = refused
+      ? await outbox.revise(refused.seq, operation, { resend: true })
+      : await outbox.enqueue(operation);
+    // Meanwhile the dialog shows the operation's state as the outbox changes (load).
+    const outcome = await answer(stored.seq);
+    if (current !== opened) return; // closed meanwhile: the cell shows how it went
+    if (outcome === "refused") show({ values: false });
+    else dialog.close();
+  };
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!current || submit.hidden) return;
+    const values = { task: current.taskId, volume: volume.value, description: description.value };
+    write(targetWork() ? "update" : "create", values);
+  });
+
+  deleteButton?.addEventListener("click", () => {
+    if (current && window.confirm(texts.confirmDelete)) write("delete", null);
+  });
+
+  discardButton.addEventListener("click", async () => {
+    const operation = current && refusedOperation();
+    if (operation) await outbox.discard(operation.seq);
+    dialog.close();
+  });
+
+  for (const button of [part("close"), part("cancel")]) {
+    button.addEventListener("click", () => dialog.close());
+  }
+  dialog.addEventListener("close", () => {
+    current = null;
+    document.dispatchEvent(new CustomEvent("presence:editing", { detail: null }));
+  });
+
+  root.addEventListener("click", (event) => {
     const link = event.target.closest("a[data-cell]");
     if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
     event.preventDefault();
-    let form = null;
-    try {
-      const response = await fetch(link.href, { headers: { Accept: "text/html" } });
-      if (response.ok && !response.redirected) {
-        const page = new DOMParser().parseFromString(await response.text(), "text/html");
-        form = page.querySelector("form[data-cell-form]");
-      }
-    } catch {
-      form = null;
-    }
-    if (!form) {
-      window.location.assign(link.href); // the cell's page says what is wrong
-      return;
-    }
-    body.replaceChildren(document.adoptNode(form));
-    // Others see "… is editing" on this cell while the dialog is open (static/realtime/presence.js).
-    const cell = { stream: "daily_works", task: Number(link.closest("tr")?.dataset.taskId), date: link.closest("td")?.dataset.date };
-    if (cell.task && cell.date) document.dispatchEvent(new CustomEvent("presence:editing", { detail: cell }));
-    form.querySelector("[data-cell-cancel]")?.addEventListener("click", (cancel) => {
-      cancel.preventDefault();
-      dialog.close();
-    });
-    dialog.showModal();
-    form.querySelector("input[name=volume]")?.focus();
+    open(link);
   });
+
+  load();
 }
 
 // A row's plan input: others see "… is editing" on the row while it has the focus (the plan,

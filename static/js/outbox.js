@@ -34,6 +34,40 @@ const badge = document.querySelector("[data-outbox-badge]");
 const user = badge?.dataset.outboxUser ?? "";
 const csrfToken = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
 
+/**
+ * A volume as typed on this page («190,5», «1 905,5» in Russian; «1,905.5» in English) as a
+ * number, to show a queued operation and to match it with the server's rows only: the server
+ * parses what is sent (scheduler_project/numbers.py) and refuses what is not a number; NaN here
+ * matches nothing.
+ */
+export function typedNumber(text) {
+  const typed = String(text).trim();
+  const plain =
+    document.documentElement.lang === "ru"
+      ? typed.replace(/[\s\u00a0\u202f\u2009]/g, "").replace(",", ".")
+      : typed.replace(/,/g, "");
+  return plain === "" ? NaN : Number(plain);
+}
+
+const language = document.documentElement.lang || undefined;
+const shownFormat = new Intl.NumberFormat(language, { maximumFractionDigits: 20 });
+const inputFormat = new Intl.NumberFormat(language, {
+  maximumFractionDigits: 20,
+  useGrouping: false,
+});
+
+/** A typed volume as the server's pages show it: "7,5" in Russian, grouped by thousands. */
+export function formatVolume(text) {
+  const number = typedNumber(text);
+  return text !== "" && Number.isFinite(number) ? shownFormat.format(number) : text;
+}
+
+/** A volume shown by the server ("1 905,5") as a volume input holds it ("1905,5"). */
+export function inputVolume(text) {
+  const number = typedNumber(text);
+  return Number.isFinite(number) ? inputFormat.format(number) : String(text).trim();
+}
+
 let database = null;
 
 function open() {
