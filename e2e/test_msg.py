@@ -103,12 +103,14 @@ def test_a_report_on_the_daily_page_reaches_the_planners_grid_with_one_request(
 
 
 def count_work_writes(page: Page) -> list[str]:
-    """The daily works' API writes the page sends (``POST /api/daily-works/``, ``PATCH …``)."""
+    """The daily works' API writes the page sends (``POST /api/daily-works/``, ``PATCH …``),
+    not its questions (``POST …/check/``, which write nothing)."""
     writes: list[str] = []
     page.on(
         "request",
         lambda request: (
             "/api/daily-works/" in request.url
+            and "/check/" not in request.url
             and request.method != "GET"
             and writes.append(f"{request.method} {request.url}")
         ),
@@ -209,6 +211,37 @@ def test_a_refused_cell_entry_shows_the_servers_reason_in_its_dialog_to_fix_and_
     expect(page.locator("[data-outbox-badge]")).to_be_hidden()
     work.refresh_from_db()
     assert (work.volume, work.version) == (Decimal("7.5"), 3)
+
+
+def test_an_implausible_cell_entry_is_questioned_in_its_dialog_before_anything_is_sent(
+    open_page, make_user
+):
+    brickwork, _plaster = month_tasks()
+    today = timezone.localdate().isoformat()
+    page = open_page(make_user(FOREMEN, username="petr"), "/monthly/")
+    writes = count_work_writes(page)
+    cell = page.locator(f'#task-{brickwork.pk} td[data-date="{today}"]')
+    dialog = page.locator("[data-cell-dialog]")
+    warnings = dialog.locator("[data-cell-warnings]")
+
+    cell.get_by_role("link").click()
+    dialog.get_by_label("Volume").fill("500")
+    dialog.get_by_role("button", name="Add").click()
+
+    expect(warnings).to_contain_text("Please check: nothing is saved yet.")
+    expect(warnings).to_contain_text("500 m³ is more than the 200 m³ left of 3.1.")
+    expect(page.locator("[data-outbox-badge]")).to_be_hidden()
+    assert writes == [] and not DailyWork.objects.exists()
+    dialog.get_by_label("Volume").fill("50")  # another volume, another question
+    expect(warnings).to_be_hidden()
+    dialog.get_by_label("Volume").fill("500")  # the one asked about: the question again
+    expect(warnings).to_be_visible()
+    dialog.get_by_role("button", name="Save anyway").click()
+
+    expect(dialog).to_be_hidden()
+    expect(cell.locator(".msg-cell__fact")).to_have_text("500")
+    assert len(writes) == 1 and writes[0].startswith("POST"), writes
+    assert DailyWork.objects.get().volume == Decimal(500)
 
 
 PHONE = {"width": 390, "height": 844}

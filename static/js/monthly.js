@@ -225,19 +225,21 @@ if (root) {
 const dialog = document.querySelector("[data-cell-dialog]");
 
 if (root && dialog) {
-  const { worksApiBase: worksApi } = root.dataset;
+  const { worksApiBase: worksApi, worksCheckUrl } = root.dataset;
   const texts = document.querySelector("[data-outbox-texts]").dataset;
   const form = dialog.querySelector("[data-cell-entry]");
   const part = (name) => dialog.querySelector(`[data-cell-${name}]`);
-  const [title, status, submit, deleteButton, discardButton] = [
+  const [title, status, warnings, submit, deleteButton, discardButton] = [
     "title",
     "status",
+    "warnings",
     "submit",
     "delete",
     "discard",
   ].map(part);
   const { volume, description } = form.elements;
-  let current = null; // the open cell: {taskId, day, code, name, work}
+  // The open cell: {taskId, day, code, name, work, questioned: the volume whose warnings show}.
+  let current = null;
 
   const cellOf = (taskId, day) =>
     root.querySelector(`tr.msg-row[data-task-id="${Number(taskId)}"] > td[data-date="${day}"]`);
@@ -412,12 +414,12 @@ if (root && dialog) {
       volume.value = entry ? entry.volume : (work?.volume ?? "");
       description.value = entry ? entry.description : (work?.description ?? "");
     }
+    const questioned = current.questioned === volume.value;
+    warnings.hidden = !questioned;
     title.textContent = work ? title.dataset.labelChange : title.dataset.labelAdd;
-    submit.textContent = refused
-      ? submit.dataset.labelResend
-      : work
-        ? submit.dataset.labelSave
-        : submit.dataset.labelAdd;
+    if (questioned) submit.textContent = submit.dataset.labelAnyway;
+    else if (refused) submit.textContent = submit.dataset.labelResend;
+    else submit.textContent = work ? submit.dataset.labelSave : submit.dataset.labelAdd;
     // An entry on its way is not changed under it: it is the server's to answer first.
     volume.disabled = description.disabled = waiting;
     submit.hidden = waiting;
@@ -483,6 +485,7 @@ if (root && dialog) {
   const write = async (kind, values) => {
     const opened = current;
     const { taskId, day, code, name } = opened;
+    opened.questioned = undefined; // answered: the entry goes as it is
     const refused = refusedOperation();
     const work = targetWork();
     if (kind !== "create" && !work) return;
@@ -509,11 +512,48 @@ if (root && dialog) {
     else dialog.close();
   };
 
-  form.addEventListener("submit", (event) => {
+  /**
+   * Why the server finds the entry implausible (docs/msg.md, "Plausibility"): asked before the
+   * entry is queued, online only; none when it cannot say in time, or the entry is no number
+   * (the write's refusal then says why).
+   */
+  const implausible = async (work) => {
+    const answer = await outbox.ask(worksCheckUrl, {
+      ...(work ? { id: work.id } : {}),
+      task: current.taskId,
+      date: current.day,
+      volume: volume.value,
+    });
+    return answer?.warnings ?? [];
+  };
+
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!current || submit.hidden) return;
-    const values = { task: current.taskId, volume: volume.value, description: description.value };
-    write(targetWork() ? "update" : "create", values);
+    if (!current || submit.hidden || submit.disabled) return;
+    const opened = current;
+    const work = targetWork();
+    const values = { task: opened.taskId, volume: volume.value, description: description.value };
+    if (opened.questioned !== values.volume) {
+      submit.disabled = true;
+      const found = await implausible(work).finally(() => (submit.disabled = false));
+      if (current !== opened) return;
+      if (found.length) {
+        // Nothing is queued until the user confirms this volume ("Save anyway").
+        opened.questioned = values.volume;
+        const items = found.map((text) =>
+          Object.assign(document.createElement("li"), { textContent: text }),
+        );
+        part("warnings-list").replaceChildren(...items);
+        show({ values: false });
+        return;
+      }
+    }
+    write(work ? "update" : "create", values);
+  });
+
+  // Another volume is another question.
+  volume.addEventListener("input", () => {
+    if (current?.questioned !== undefined) show({ values: false });
   });
 
   deleteButton?.addEventListener("click", () => {

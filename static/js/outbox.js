@@ -137,6 +137,36 @@ export async function enqueue(operation) {
   return stored;
 }
 
+const ASK_TIMEOUT_MS = 4000;
+/** How long a question before queuing waits for its answer: on a bad network the entry is
+ * queued unasked rather than held up (as the service worker gives up on a page, by default). */
+
+/**
+ * Ask the server about a write before queuing it (`POST url` with `body`; nothing is written),
+ * with the headers the queued write would have: its JSON answer, or null when there is none in
+ * time (no network, a slow one, an error): the write then goes unasked.
+ */
+export async function ask(url, body) {
+  if (!navigator.onLine) return null;
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        Accept: "application/json",
+        "Content-Type": "application/json",
+        "Content-Language": document.documentElement.lang,
+        "X-CSRFToken": csrfToken(),
+      },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(ASK_TIMEOUT_MS),
+    });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Change a queued operation; `resend` gives it a new key and makes it pending again. */
 export async function revise(seq, changes, { resend = false } = {}) {
   const operation = await transact("readonly", (store) => request(store.get(seq)));
