@@ -145,11 +145,11 @@ APPS = [
         entry=lambda work: {
             "task": work.task_id,
             "date": "2026-11-25",
-            "volume": "9.25",
+            "volume": "5.25",
             "description": "",
             "version": 1,
         },
-        entered='value="9.25"',
+        entered='value="5.25"',
         list_url=lambda work: f"{reverse('daily:day')}?date=2026-11-25",
         create_url=reverse("daily:daily_work_create"),
         deleted_name="This work",
