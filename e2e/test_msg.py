@@ -462,7 +462,7 @@ def test_on_a_laptop_no_heading_is_cut_off_and_the_footer_and_overdue_works_read
         "([x, y]) => document.elementFromPoint(x, y).closest('th')?.textContent.trim()",
         [box["x"] + 10, box["y"] + box["height"] / 2],
     )
-    assert on_top == month_label
+    assert on_top.startswith(month_label)
 
 
 @pytest.mark.parametrize("locale", ["ru-RU", "en-US"])

@@ -225,6 +225,7 @@ def _order_context(request: HttpRequest, grid: MonthGrid) -> dict[str, Any]:
             or request.user.has_perm("daily.change_dailywork")
         ),
         "key_figure_columns": KEY_FIGURE_COLUMNS,
+        "sticky_columns": FIXED_COLUMNS + KEY_FIGURE_COLUMNS,
         "extra_figure_columns": EXTRA_FIGURE_COLUMNS,
         "columns": FIXED_COLUMNS + KEY_FIGURE_COLUMNS + EXTRA_FIGURE_COLUMNS + len(grid.days),
         "after_fact_columns": KEY_FIGURE_COLUMNS - 2,
