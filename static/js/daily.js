@@ -24,6 +24,8 @@ import * as outbox from "./outbox.js";
 import { formatVolume, typedNumber } from "./outbox.js";
 
 const root = document.querySelector('[data-live-page="daily"]');
+/** What the history calls this page (`X-Source` of the outbox's requests). */
+const SOURCE = "daily";
 
 if (root) {
   const { date } = root.dataset;
@@ -252,6 +254,7 @@ if (root) {
       await outbox.revise(operation.seq, { body, display, ifMatch }, { resend: true });
     } else if (target?.workId) {
       await outbox.enqueue({
+        source: SOURCE,
         kind: "update",
         method: "PATCH",
         url: `${worksApi}${target.workId}/`,
@@ -263,6 +266,7 @@ if (root) {
       });
     } else {
       await outbox.enqueue({
+        source: SOURCE,
         kind: "create",
         method: "POST",
         url: worksApi,
@@ -289,6 +293,7 @@ if (root) {
       startEditing({ workId, version: row.dataset.version }, values);
     } else if (window.confirm(texts.confirmDelete)) {
       await outbox.enqueue({
+        source: SOURCE,
         kind: "delete",
         method: "DELETE",
         url: `${worksApi}${workId}/`,

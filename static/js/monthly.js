@@ -490,6 +490,7 @@ if (root && dialog) {
     const work = targetWork();
     if (kind !== "create" && !work) return;
     const operation = {
+      source: "msg", // what the history calls this page (`X-Source`)
       kind,
       method: { create: "POST", update: "PATCH", delete: "DELETE" }[kind],
       url: kind === "create" ? worksApi : `${worksApi}${work.id}/`,
