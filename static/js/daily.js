@@ -17,7 +17,6 @@ import {
   listen,
   notify,
   notifyResynced,
-  objectLabel,
   realtime,
 } from "./live.js";
 import * as outbox from "./outbox.js";
@@ -31,7 +30,6 @@ if (root) {
   const { date } = root.dataset;
   const table = new LiveTable(root, { work: "data-daily-work-id", task: "data-task-id" });
   const hasTaskChoices = document.querySelector('[data-live-part="task-options"]') !== null;
-  const codeOf = (row) => row?.querySelector(".task-code")?.textContent.trim() ?? "";
 
   // Rows are fetched by work id: a work moved to another date leaves this page (the fragment
   // has no row for it), one moved to another task gets its new task's row.
@@ -48,12 +46,15 @@ if (root) {
       );
     }
     const [row] = table.rows("work", data.id);
-    if (!row && (frame.type === "daily_work_deleted" || data.date !== date)) return;
-    if (row && data.date === date && Number(row.dataset.version) >= data.version) return;
-    const label = objectLabel("daily_work", { task: data.task_code ?? codeOf(row) });
+    const deleted = frame.type === "daily_work_deleted";
+    if (!row && (deleted || data.date !== date)) return;
+    // Already showing this version; a deletion carries the version the work had.
+    if (row && !deleted && data.date === date && Number(row.dataset.version) >= data.version) {
+      return;
+    }
     const changed = await table.refresh("work", [data.id]);
     await showOutbox(); // a replaced row shows its waiting operation again
-    if (changed) notify(describe(frame, label));
+    if (changed) notify(describe(frame));
   };
   listen(["daily_work_created", "daily_work_updated", "daily_work_deleted"], onWork);
 
