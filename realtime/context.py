@@ -105,16 +105,24 @@ def recording_causes() -> Iterator[None]:
         _causes.reset(token)
 
 
+# Noted for two changes: no one of them is the cause.
+_SEVERAL = object()
+
+
 def cause_note(key: Hashable, change: Any) -> None:
     causes = _causes.get()
     if causes is not None:
-        causes[key] = change
+        noted = causes.get(key)
+        causes[key] = change if noted is None or noted is change else _SEVERAL
 
 
 def cause_of(key: Hashable) -> Any:
-    """The change last noted under ``key`` in the open block (None outside one)."""
+    """The change noted under ``key`` in the open block; None outside one, and when several
+    were (a bulk write of several reports on one task recalculates it once, for all of them:
+    naming one would credit it with the others' volume, so the recalculation stands alone)."""
     causes = _causes.get()
-    return None if causes is None else causes.get(key)
+    cause = None if causes is None else causes.get(key)
+    return None if cause is _SEVERAL else cause
 
 
 def person_name(user: AbstractBaseUser) -> str:

@@ -291,6 +291,22 @@ def test_each_of_many_reports_deleted_at_once_causes_its_own_tasks_recalculation
     assert recalculated == reports == {first.pk: reports[first.pk], second.pk: reports[second.pk]}
 
 
+def test_a_recalculation_after_several_reports_on_its_task_at_once_has_no_single_cause():
+    task = TaskFactory()
+    DailyWorkFactory.create_batch(2, task=task, volume=Decimal("1"))
+    before = last_change_id()
+
+    DailyWork.objects.filter(task=task).delete()
+
+    changes = changes_after(before)
+    assert [(c.stream, c.caused_by) for c in changes] == [
+        ("daily_works", None),
+        ("daily_works", None),
+        ("tasks", None),  # 2 → 0: neither deletion alone
+    ]
+    assert changes[-1].fields["volume_fact"] == ["2.000", "0.000"]
+
+
 def test_a_recalculation_outside_a_report_and_an_edit_of_a_task_have_no_cause(planner):
     task = TaskFactory()
     DailyWorkFactory(task=task, volume=Decimal("5"))
