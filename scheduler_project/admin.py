@@ -50,7 +50,7 @@ from django.utils.translation import gettext_lazy
 from realtime.history import object_changes
 from realtime.models import Change
 
-from .changes import describe_changes
+from .changes import describe, describe_changes
 from .numbers import format_volume
 from .pages import StrOrPromise, format_value
 from .versioning import VersionConflict
@@ -487,6 +487,9 @@ class VersionedModelAdmin(AccusativeTitlesMixin, admin.ModelAdmin):
             "changes_page_var": self.CHANGES_PAGE_VAR,
             **(extra_context or {}),
         }
+        newest = changes.first()
+        if newest is not None:  # the object as the history's sentence names it, not str(obj)
+            context["title"] = _("Change history: %s") % describe(newest)
         return super().history_view(request, object_id, context)
 
     def changeform_view(

@@ -116,7 +116,8 @@ def test_the_history_page_tells_a_report_in_the_pages_words_and_not_on_its_task(
         ).content.decode()
         task_page = admin_client.get(reverse("admin:schedule_task_history", args=[task.pk]))
 
-    assert "4.4 «Кладка стен»: 23,7 м³ за 07.12.2026" in work_page
+    assert "История изменений: 4.4 «Кладка стен»: 23,7 м³ за 07.12.2026" in work_page  # title
+    assert "4.4 «Кладка стен»: 23,7 м³ за 07.12.2026</td>" in work_page
     assert "Иван Петров" in work_page and "суточное задание" in work_page
     assert "Выполнено по 4.4:" in work_page
     assert [(c.kind, c.who) for c in task_page.context["changes"]] == [("created", "")]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from daily.services import daily_work_create, daily_work_delete, daily_work_update
 from monthly.services import monthly_task_create, monthly_task_delete, monthly_task_update
@@ -16,6 +16,7 @@ from realtime.context import writing_via
 from realtime.models import Change
 from schedule.services import task_create, task_delete, task_update
 from schedule.tests.factories import TaskFactory
+from scheduler_project.changes import describe_subject
 
 pytestmark = pytest.mark.django_db
 
@@ -539,3 +540,17 @@ def test_a_person_without_a_full_name_is_shown_by_login_and_a_task_by_its_code_a
             "Volume done of 1.1: 0 m³ → 2 m³",
         ),
     ]
+
+
+@pytest.mark.parametrize(
+    ("language", "is_working", "told"),
+    [
+        ("ru", True, "09.01.2027: рабочий день"),
+        ("ru", False, "04.01.2027: выходной"),
+        ("en", True, "01/09/2027: working day"),
+    ],
+)
+def test_a_calendar_exception_is_told_by_its_date_and_kind(language, is_working, told):
+    day = "2027-01-09" if is_working else "2027-01-04"
+    with translation.override(language):
+        assert describe_subject("calendar_days", {"date": day, "is_working": is_working}) == told
