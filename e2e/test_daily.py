@@ -1,6 +1,8 @@
 """The daily order page, live: works entered, changed and deleted by one user reach another's
 open page of that date, with the day's totals, and only of that date."""
 
+from decimal import Decimal
+
 import pytest
 from playwright.sync_api import expect
 
@@ -12,7 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_works_entered_changed_and_deleted_on_the_page_reach_another_user(open_page, make_user):
-    TaskFactory(code="2.1", name="Concrete works", unit="m³")
+    # Planned so that 20 a day is plausible: the edit saves without asking to confirm it.
+    TaskFactory(code="2.1", name="Concrete works", unit="m³", volume_plan=Decimal(1000))
     TaskFactory(code="2.2", name="Reinforcement", unit="t")
     petr = make_user(FOREMEN, username="petr")
     olga = make_user(PLANNERS, username="olga")
