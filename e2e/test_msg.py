@@ -27,6 +27,7 @@ from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
 from monthly.models import first_of_month
 from monthly.selectors import month_grid
 from monthly.tests.factories import MonthlyTaskFactory
+from realtime.models import Change
 from schedule.demo import demo_seed
 from schedule.roles import FOREMEN, PLANNERS
 from schedule.tests.factories import TaskFactory
@@ -173,6 +174,9 @@ def test_on_a_laptop_a_days_work_entered_and_corrected_in_its_cell_updates_the_r
     )
     assert [write.split()[0] for write in writes] == ["POST", "PATCH"]
     assert [str(work.volume.normalize()) for work in DailyWork.objects.all()] == ["6"]
+    # The history tells the page the outbox sent them from (X-Source), not the API.
+    reports = Change.objects.filter(stream="daily_works").order_by("id")
+    assert list(reports.values_list("kind", "via")) == [("created", "msg"), ("updated", "msg")]
     assert_not_reloaded(watcher)
     assert_not_reloaded(foreman)
 
