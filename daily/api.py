@@ -31,6 +31,7 @@ from .workbooks import daily_response
 class DailyWorkSerializer(VersionedModelSerializer):
     task = TaskField()
     task_code = serializers.CharField(source="task.code", read_only=True)
+    task_unit = serializers.CharField(source="task.unit", read_only=True)
     created_by_username = serializers.CharField(
         source="created_by.username", read_only=True, allow_null=True
     )
@@ -41,6 +42,7 @@ class DailyWorkSerializer(VersionedModelSerializer):
             "id",
             "task",
             "task_code",
+            "task_unit",
             "date",
             "volume",
             "description",

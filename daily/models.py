@@ -8,6 +8,7 @@ from django.db import models, transaction
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
+from realtime.context import recording_causes
 from schedule.models import VOLUME_DECIMALS, VOLUME_DIGITS, Task
 from schedule.services import task_recalculate_volume_fact
 from scheduler_project.versioning import VersionedModel, VersionedQuerySet
@@ -18,13 +19,17 @@ MAX_TASK_TOTAL = Decimal(10) ** (VOLUME_DIGITS - VOLUME_DECIMALS) - MIN_VOLUME
 
 
 class DailyWorkQuerySet(VersionedQuerySet["DailyWork"]):
-    """Bulk paths keep ``Task.volume_fact`` right too, since they bypass ``save``/``delete``."""
+    """Bulk paths keep ``Task.volume_fact`` right too, since they bypass ``save``/``delete``.
+
+    Every write here and in ``DailyWork`` records the tasks' recalculation as the consequence
+    of the works' changes (``recording_causes``: the history and the notices tell the report,
+    not a change of its task)."""
 
     def on_date(self, day) -> "DailyWorkQuerySet":
         return self.filter(date=day)
 
     def delete(self) -> tuple[int, dict[str, int]]:
-        with transaction.atomic():
+        with transaction.atomic(), recording_causes():
             task_ids = set(self.values_list("task_id", flat=True))
             result = super().delete()
             task_recalculate_volume_fact(task_ids=task_ids)
@@ -32,7 +37,7 @@ class DailyWorkQuerySet(VersionedQuerySet["DailyWork"]):
 
     def update(self, **kwargs: Any) -> int:
         new_task = kwargs.get("task", kwargs.get("task_id"))
-        with transaction.atomic():
+        with transaction.atomic(), recording_causes():
             if hasattr(new_task, "resolve_expression"):
                 # The new tasks come from an expression (bulk_update sends a Case): read them back.
                 pks = list(self.values_list("pk", flat=True))
@@ -49,14 +54,14 @@ class DailyWorkQuerySet(VersionedQuerySet["DailyWork"]):
         return count
 
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list["DailyWork"]:
-        with transaction.atomic():
+        with transaction.atomic(), recording_causes():
             created = super().bulk_create(objs, *args, **kwargs)
             task_recalculate_volume_fact(task_ids={obj.task_id for obj in created})
         return created
 
     def bulk_update(self, objs: Any, fields: Any, *args: Any, **kwargs: Any) -> int:
         objs = list(objs)
-        with transaction.atomic():
+        with transaction.atomic(), recording_causes():
             task_ids = set(
                 self.model._default_manager.filter(pk__in=[o.pk for o in objs]).values_list(
                     "task_id", flat=True
@@ -123,7 +128,7 @@ class DailyWork(VersionedModel):
             )
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        with transaction.atomic():
+        with transaction.atomic(), recording_causes():
             previous_task_id = None
             if not self._state.adding:
                 previous_task_id = (
@@ -133,7 +138,7 @@ class DailyWork(VersionedModel):
             task_recalculate_volume_fact(task_ids={self.task_id, previous_task_id})
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        with transaction.atomic():
+        with transaction.atomic(), recording_causes():
             result = super().delete(*args, **kwargs)
             task_recalculate_volume_fact(task_ids={self.task_id})
         return result

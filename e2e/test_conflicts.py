@@ -115,7 +115,7 @@ def test_a_plan_being_typed_is_kept_when_someone_else_saves_it(open_page, make_u
     author.locator(f"#task-{task.pk}").get_by_role("textbox").fill("48")
     author.locator(f"#task-{task.pk}").get_by_role("button", name="Save").click()
 
-    expect(notices(typing)).to_have_text(["maria updated the plan of 1.1"])
+    expect(notices(typing)).to_have_text(["maria: plan of 1.1 for November 2026 now 48 m³"])
     expect(typing_row).to_have_class(re.compile(r"\bis-outdated\b"))
     expect(typing_row.get_by_role("textbox")).to_have_value("55")  # the entry stays
     typing_row.get_by_role("button", name="Save").click()

@@ -1,6 +1,8 @@
 """The daily order page, live: works entered, changed and deleted by one user reach another's
 open page of that date, with the day's totals, and only of that date."""
 
+from decimal import Decimal
+
 import pytest
 from playwright.sync_api import expect
 
@@ -12,7 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_works_entered_changed_and_deleted_on_the_page_reach_another_user(open_page, make_user):
-    TaskFactory(code="2.1", name="Concrete works", unit="m³")
+    # Planned so that 20 a day is plausible: the edit saves without asking to confirm it.
+    TaskFactory(code="2.1", name="Concrete works", unit="m³", volume_plan=Decimal(1000))
     TaskFactory(code="2.2", name="Reinforcement", unit="t")
     petr = make_user(FOREMEN, username="petr")
     olga = make_user(PLANNERS, username="olga")
@@ -44,7 +47,7 @@ def test_works_entered_changed_and_deleted_on_the_page_reach_another_user(open_p
     expect(totals.locator(".daily-total-unit")).to_have_text(["m³", "t"])
     expect(totals.locator(".daily-total-value")).to_have_text(["12.5", "1.25"])
     expect(notices(watcher)).to_have_text(
-        ["petr created the work of 2.1", "petr created the work of 2.2"]
+        ["petr: 12.5 m³ of 2.1 on 11/25", "petr: 1.25 t of 2.2 on 11/25"]
     )
     screenshot(watcher, "daily")
 
@@ -54,7 +57,7 @@ def test_works_entered_changed_and_deleted_on_the_page_reach_another_user(open_p
 
     expect(rows.first.locator(".daily-work-volume")).to_have_text("20")
     expect(totals.locator(".daily-total-value")).to_have_text(["20", "1.25"])
-    expect(notices(watcher).last).to_have_text("petr updated the work of 2.1")
+    expect(notices(watcher).last).to_have_text("petr: now 20 m³ of 2.1 on 11/25")
 
     for _ in range(2):
         author.locator("tr[data-daily-work-id]").first.get_by_role("link", name="Delete").click()
@@ -63,7 +66,7 @@ def test_works_entered_changed_and_deleted_on_the_page_reach_another_user(open_p
     expect(rows).to_have_count(0)
     expect(totals).to_have_count(0)
     expect(watcher.get_by_text("No works are entered for this day.")).to_be_visible()
-    expect(notices(watcher).last).to_have_text("petr deleted the work of 2.2")
+    expect(notices(watcher).last).to_have_text("petr: deleted 1.25 t of 2.2 on 11/25")
     assert_not_reloaded(watcher)
 
 

@@ -139,7 +139,7 @@ def test_a_failing_server_is_asked_again_later_and_later_until_the_row_comes_rig
 
     expect(watcher.locator(f"#task-{task.pk} .task-name")).to_have_text("Excavation by hand")
     expect(problem).to_have_count(0)
-    expect(notices(watcher)).to_have_text(["maria updated 1.1 Excavation by hand"])
+    expect(notices(watcher)).to_have_text(["maria: changed task 1.1 “Excavation by hand”"])
     retries = watcher.evaluate("window.e2eRetries")
     # One request per try, each try after the one before failed: no more requests than tries.
     assert answered == [True] * len(retries) + [False]

@@ -39,14 +39,14 @@ def test_plans_made_changed_and_deleted_on_the_page_reach_another_user(open_page
 
     expect(row.locator(".monthly-volume-plan")).to_have_text("40")
     expect(total).to_have_text("40")
-    expect(notices(november)).to_have_text(["maria created the plan of 1.1"])
+    expect(notices(november)).to_have_text(["maria: plan of 1.1 for November 2026 — 40 m³"])
 
     author_row.get_by_role("textbox").fill("45.5")
     author_row.get_by_role("button", name="Save").click()
 
     expect(row.locator(".monthly-volume-plan")).to_have_text("45.5")
     expect(total).to_have_text("45.5")
-    expect(notices(november).last).to_have_text("maria updated the plan of 1.1")
+    expect(notices(november).last).to_have_text("maria: plan of 1.1 for November 2026 now 45.5 m³")
     screenshot(november, "monthly")
 
     # December's page hears nothing of November, only of its own month.
@@ -55,7 +55,7 @@ def test_plans_made_changed_and_deleted_on_the_page_reach_another_user(open_page
     author_row.get_by_role("button", name="Add").click()
 
     expect(december.locator(f"#task-{task.pk} .monthly-volume-plan")).to_have_text("25")
-    expect(notices(december)).to_have_text(["maria created the plan of 1.1"])
+    expect(notices(december)).to_have_text(["maria: plan of 1.1 for December 2026 — 25 m³"])
     expect(row.locator(".monthly-volume-plan")).to_have_text("45.5")
 
     author.goto("/monthly/?month=2026-11")
@@ -66,7 +66,7 @@ def test_plans_made_changed_and_deleted_on_the_page_reach_another_user(open_page
     expect(row).to_have_class(re.compile(r"\bis-unplanned\b"))
     # The 100 m³ less December's 25 are all November's now (the only month without a plan).
     expect(total).to_have_text("75")
-    expect(notices(november).last).to_have_text("maria deleted the plan of 1.1")
+    expect(notices(november).last).to_have_text("maria: deleted the plan of 1.1 for November 2026")
     expect(december.locator(f"#task-{task.pk} .monthly-volume-plan")).to_have_text("25")
     for page in (november, december):
         assert_not_reloaded(page)
@@ -98,5 +98,5 @@ def test_tasks_join_and_leave_the_month_as_their_dates_change(open_page, make_us
     expect(watcher.locator(f"#task-{task.pk}")).to_have_count(0)
     expect(watcher.locator("[data-live-empty]")).to_be_visible()
     expect(notices(watcher)).to_have_text(
-        ["maria updated 2.1 Roofing", "maria updated 2.1 Roofing"]
+        ["maria: changed task 2.1 “Roofing”", "maria: changed task 2.1 “Roofing”"]
     )

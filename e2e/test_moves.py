@@ -60,7 +60,7 @@ def test_a_plan_moved_to_another_task_leaves_the_old_tasks_row(open_page, make_u
     expect(old_row.locator(".monthly-volume-plan")).to_have_text("—")
     expect(old_row).to_have_class(re.compile(r"\bis-unplanned\b"))
     expect(watcher.locator(f'tr[data-monthly-task-id="{plan.pk}"]')).to_have_count(1)
-    expect(notices(watcher)).to_have_text(["maria updated the plan of 1.2"])
+    expect(notices(watcher)).to_have_text(["maria: plan of 1.2 for November 2026 now 40 m³"])
     assert_not_reloaded(watcher)
 
 
@@ -86,7 +86,7 @@ def test_a_plan_moved_to_another_month_leaves_the_old_months_page(open_page, mak
     expect(row).to_have_class(re.compile(r"\bis-unplanned\b"))
     # November takes its share of the 60 no month plans now.
     expect(november.locator(".monthly-total-value")).to_have_text(month_plan_total(NOVEMBER))
-    expect(notices(november)).to_have_text(["maria updated the plan of 1.1"])
+    expect(notices(november)).to_have_text(["maria: plan of 1.1 for December 2026 now 40 m³"])
     for page in (november, december):
         assert_not_reloaded(page)
 
@@ -135,5 +135,5 @@ def test_a_work_moved_to_another_task_shows_that_task(open_page, make_user):
     expect(watcher.locator("tr[data-task-id] .task-code")).to_have_text(["2.2", "2.2"])
     expect(totals.locator(".daily-total-unit")).to_have_text(["t"])
     expect(totals.locator(".daily-total-value")).to_have_text(["15"])
-    expect(notices(watcher)).to_have_text(["petr updated the work of 2.2"])
+    expect(notices(watcher)).to_have_text(["petr: now 12 t of 2.2 on 11/25"])
     assert_not_reloaded(watcher)

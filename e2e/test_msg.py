@@ -27,6 +27,7 @@ from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
 from monthly.models import first_of_month
 from monthly.selectors import month_grid
 from monthly.tests.factories import MonthlyTaskFactory
+from realtime.models import Change
 from schedule.demo import demo_seed
 from schedule.roles import FOREMEN, PLANNERS
 from schedule.tests.factories import TaskFactory
@@ -96,7 +97,8 @@ def test_a_report_on_the_daily_page_reaches_the_planners_grid_with_one_request(
     expect(section).to_contain_text("3.5% of the month's plan")  # 7 % and 0 %, equal weights
     expect(totals).to_contain_text("3.5% of the month's plan")
     expect(row).to_have_class(re.compile(r"\bis-live-changed\b"))
-    expect(notices(planner)).to_have_text(["petr created the work of 3.1"])
+    day = timezone.localdate().strftime("%m/%d")
+    expect(notices(planner)).to_have_text([f"petr: 7 m³ of 3.1 on {day}"])
     # The work's event and its task's (volume done) touch one row: fetched once.
     assert len(fragments) == 1, fragments
     assert_not_reloaded(planner)
@@ -162,8 +164,9 @@ def test_on_a_laptop_a_days_work_entered_and_corrected_in_its_cell_updates_the_r
     expect(row.locator(".msg-fact")).to_have_text("6")
     expect(watched_cell.locator(".msg-cell__fact")).to_have_text("6")
     expect(watcher.locator(f"#task-{brickwork.pk} .msg-fact")).to_have_text("6")
+    day = timezone.localdate().strftime("%m/%d")
     expect(notices(watcher)).to_have_text(
-        ["petr created the work of 3.1", "petr updated the work of 3.1"]
+        [f"petr: 5.5 m³ of 3.1 on {day}", f"petr: now 6 m³ of 3.1 on {day}"]
     )
     # The writer's own page says what it did, once, not the events it caused as well.
     expect(notices(foreman)).to_have_text(
@@ -171,6 +174,9 @@ def test_on_a_laptop_a_days_work_entered_and_corrected_in_its_cell_updates_the_r
     )
     assert [write.split()[0] for write in writes] == ["POST", "PATCH"]
     assert [str(work.volume.normalize()) for work in DailyWork.objects.all()] == ["6"]
+    # The history tells the page the outbox sent them from (X-Source), not the API.
+    reports = Change.objects.filter(stream="daily_works").order_by("id")
+    assert list(reports.values_list("kind", "via")) == [("created", "msg"), ("updated", "msg")]
     assert_not_reloaded(watcher)
     assert_not_reloaded(foreman)
 

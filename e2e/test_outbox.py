@@ -21,6 +21,7 @@ from e2e.conftest import (
     log_in,
     screenshot,
 )
+from realtime.models import Change
 from schedule.models import Task
 from schedule.roles import FOREMEN, PLANNERS
 from schedule.tests.factories import TaskFactory
@@ -173,6 +174,9 @@ def test_three_reports_entered_offline_are_sent_once_after_the_browser_is_reopen
     )
     assert stored_works() == SENT  # committed: the other user's page shows them
     assert most_rows(page) == 3
+    # The history tells the page that queued them (X-Source), not the API.
+    reports = Change.objects.filter(stream="daily_works")
+    assert list(reports.values_list("kind", "via")) == [("created", "daily")] * 3
 
 
 def answer_lost(route: Route, server: Server) -> None:
@@ -314,6 +318,8 @@ def test_a_work_changed_and_one_deleted_offline_are_sent_when_online_in_russian(
     notices = page.locator("[data-live-notices]")
     expect(notices).to_contain_text("Запись 2.1 за 25.11.2026 сохранена.")
     expect(notices).to_contain_text("Запись 2.1 за 25.11.2026 удалена.")
+    sent = Change.objects.filter(stream="daily_works", kind__in=["updated", "deleted"])
+    assert sorted(sent.values_list("kind", "via")) == [("deleted", "daily"), ("updated", "daily")]
 
 
 def test_an_offline_change_of_a_work_changed_meanwhile_is_refused_and_resent_over_the_new_version(

@@ -98,7 +98,7 @@ def test_a_foremans_report_moves_the_planners_curve_and_tables_without_a_reload(
     assert after["planned"] == before["planned"]
     expect(row.locator(".progress-fact")).to_have_text("40")
     expect(row).to_have_class(re.compile(r"\bis-live-changed\b"))
-    expect(notices(planner)).to_have_text(["petr created the work of 2.1"])
+    expect(notices(planner)).to_have_text([f"petr: 40 m³ of 2.1 on {today:%m/%d}"])
 
     # Through the API: a report of the other task, whose slow pace makes it late.
     token = Token.objects.create(user=foreman)

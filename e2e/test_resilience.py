@@ -61,9 +61,10 @@ def test_after_a_server_restart_the_page_shows_every_change_made_meanwhile(
     expect(rows.first.locator(".task-progress-percent")).to_have_text(re.compile(r"30\.0\s%"))
     expect(notices(page)).to_contain_text(
         [
-            "A script created 1.3 Waterproofing",
-            "A script updated 1.1 Excavation of the pit",
-            "A script deleted 1.2 Backfill",
+            "A script: new task 1.3 “Waterproofing”",
+            "A script: changed task 1.1 “Excavation of the pit”",
+            "A script: deleted task 1.2 “Backfill”",
+            "A script: 30 m³ of 1.1 on 11/25",  # the report, not its task's recalculation
         ]
     )
     console = [message.text for message in page.console_messages()]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from e2e.conftest import assert_not_reloaded, live_status, mark_document, notices, screenshot
@@ -44,9 +45,9 @@ def test_the_russian_interface_renders_and_updates_live(open_page):
     daily.locator("textarea[name=description]").fill("Две смены, каток")
     daily.get_by_role("button", name="Добавить", exact=True).click()
 
-    expect(notices(schedule)).to_have_text(
-        ["foreman изменил(а) 4.2 Обратная засыпка пазух котлована"]
-    )
+    # The foreman's report by his name, not a change of the task (its volume done moved).
+    today = timezone.localdate()
+    expect(notices(schedule)).to_have_text([f"Иван Петров: 112,5 м³ по 4.2 за {today:%d.%m}"])
     expect(row.locator(".task-volume-fact")).not_to_have_text(done_before)
     expect(row).to_have_class(re.compile(r"\bis-live-changed\b"))
     path = screenshot(schedule, "ru-schedule")
@@ -79,7 +80,7 @@ def test_the_russian_edit_form_says_when_its_task_changed(open_page):
     author.get_by_role("button", name="Сохранить").click()
 
     expect(form.locator("[data-live-watch]")).to_have_text(
-        "admin тем временем изменил(а) эту работу; при сохранении вы увидите различия."
+        "Алексей Смирнов тем временем изменил(а) эту работу; при сохранении вы увидите различия."
     )
     screenshot(form, "ru-task-changed-meanwhile")
 

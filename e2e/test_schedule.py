@@ -69,7 +69,7 @@ def test_a_task_created_on_the_page_appears_for_another_user_without_a_reload(op
     expect(row.get_by_role("link")).to_have_text(["2.1"])
     expect(watcher.get_by_text("There are no tasks in the schedule yet.")).to_be_hidden()
     expect(watcher.locator("[data-live-part=task-count]")).to_have_text("1 task")
-    expect(notices(watcher)).to_have_text(["maria created 2.1 Concrete works"])
+    expect(notices(watcher)).to_have_text(["maria: new task 2.1 “Concrete works”"])
     assert_not_reloaded(watcher)
     screenshot(watcher, "schedule-live-create")
 
@@ -91,7 +91,7 @@ def test_an_edit_and_a_delete_on_the_page_reach_another_user(open_page, make_use
     expect(row.locator(".task-volume-plan")).to_have_text("150")
     expect(row).to_have_class(re.compile(r"\bis-live-changed\b"))  # highlighted for a moment
     expect(row.get_by_role("link", name="Edit")).to_be_visible()  # a planner may
-    expect(notices(watcher)).to_have_text(["maria updated 1.1 Excavation of the pit"])
+    expect(notices(watcher)).to_have_text(["maria: changed task 1.1 “Excavation of the pit”"])
 
     author.goto(f"/tasks/{task.pk}/delete/")
     author.get_by_role("button", name="Delete").click()
@@ -99,7 +99,7 @@ def test_an_edit_and_a_delete_on_the_page_reach_another_user(open_page, make_use
     expect(row).to_have_count(0)
     expect(watcher.locator("tr[data-task-id]")).to_have_count(1)
     expect(watcher.locator("[data-live-part=task-count]")).to_have_text("1 task")
-    expect(notices(watcher).last).to_have_text("maria deleted 1.1 Excavation of the pit")
+    expect(notices(watcher).last).to_have_text("maria: deleted task 1.1 “Excavation of the pit”")
     assert_not_reloaded(watcher)
 
 
@@ -120,7 +120,8 @@ def test_volume_done_and_progress_follow_the_daily_works(open_page, make_user):
     expect(row.locator(".task-volume-fact")).to_have_text("51")
     expect(row.locator(".task-progress-percent")).to_have_text(re.compile(r"25\.5\s%"))
     expect(row.locator("progress")).to_have_attribute("value", "25.5")
-    expect(notices(schedule)).to_have_text(["petr updated 3.1 Formwork"])
+    # The report, not its task's recalculated volume done.
+    expect(notices(schedule)).to_have_text(["petr: 31 m² of 3.1 on 11/25"])
     screenshot(schedule, "schedule")
 
 
@@ -160,7 +161,8 @@ def test_a_report_by_another_user_moves_the_forecast_with_one_fetch(open_page, m
     expect(row).not_to_have_class(re.compile(r"\bis-late\b"))
     expect(row.locator(".late-marker")).to_have_count(0)
     expect(row.locator(".forecast__delta")).to_have_text(re.compile(r"early$|^on time$"))
-    expect(notices(schedule)).to_have_text(["petr updated 4.1 Basement walls"])
+    today = timezone.localdate()
+    expect(notices(schedule)).to_have_text([f"petr: 98 m³ of 4.1 on {today:%m/%d}"])
     # The report's event and the task_updated that follows it, committed together: one fetch.
     assert fetches == [1]
     assert_not_reloaded(schedule)

@@ -76,7 +76,7 @@ def test_the_timeline_shows_a_late_forecast_beyond_the_end_and_follows_a_report(
     expect(overrun(row)).to_have_count(0)
     expect(row).not_to_have_class(re.compile(r"\bis-late\b"))
     assert svg_number(row.locator("rect.timeline-bar__done"), "width") > done_before
-    expect(notices(planner)).to_have_text(["petr updated 4.1 Basement walls"])
+    expect(notices(planner)).to_have_text([f"petr: 98 m³ of 4.1 on {today:%m/%d}"])
     expect(planner.locator("details[data-section='5']")).not_to_have_attribute("open", "")
     expect(planner.locator("details[data-section='4']")).to_have_attribute("open", "")
     assert_not_reloaded(planner)

@@ -69,6 +69,7 @@ class MonthlyTaskSerializer(VersionedModelSerializer):
     month = MonthSerializerField()
     task = TaskField()
     task_code = serializers.CharField(source="task.code", read_only=True)
+    task_unit = serializers.CharField(source="task.unit", read_only=True)
 
     class Meta:
         model = MonthlyTask
@@ -76,6 +77,7 @@ class MonthlyTaskSerializer(VersionedModelSerializer):
             "id",
             "task",
             "task_code",
+            "task_unit",
             "month",
             "volume_plan",
             "created_at",

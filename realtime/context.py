@@ -7,8 +7,11 @@ project's own. Imports go one way: ``scheduler_project`` may import ``realtime``
 
 - The acting user: ``acting_as(user)`` around a write attributes the events it publishes to
   ``user`` (set by services and the page middleware; ``None`` for bare ORM code).
-- The way in: ``writing_via(via)`` around a write says through what it came (page, API, admin,
-  import; ``script`` when nothing said so: a shell, a management command), for its history.
+- The way in: ``writing_via(via)`` around a write says through what it came (the daily order
+  page, the МСГ, the schedule, the admin, the API, an import; ``script`` when nothing said so: a
+  shell, a management command), for its history.
+- The cause: inside ``recording_causes()``, a change another one brings about (a task's volume
+  done recalculated after a report) is recorded as that change's consequence, not as an edit.
 - The serving loop: the HTTP application sets ``serving_loop`` for each request before a thread
   runs it; sync code in that thread runs coroutines on that loop, where the channel layer's
   connections live (``call_async`` waits, ``call_async_soon`` does not).
@@ -17,7 +20,7 @@ project's own. Imports go one way: ``scheduler_project`` may import ``realtime``
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,12 +52,17 @@ def acting_as(user: AbstractBaseUser | None) -> Iterator[None]:
 
 
 # The way in.
-VIA_PAGE = "page"
+VIA_DAILY = "daily"  # the daily order page
+VIA_MSG = "msg"  # the МСГ (month by day): its plan rows and day cells
+VIA_SCHEDULE = "schedule"  # the schedule's task forms
+VIA_PAGE = "page"  # any other page (and the rows recorded before the pages were told apart)
 VIA_API = "api"
 VIA_ADMIN = "admin"
 VIA_SCRIPT = "script"
 VIA_IMPORT = "import"
-VIAS = (VIA_PAGE, VIA_API, VIA_ADMIN, VIA_SCRIPT, VIA_IMPORT)
+VIAS = (VIA_DAILY, VIA_MSG, VIA_SCHEDULE, VIA_PAGE, VIA_API, VIA_ADMIN, VIA_SCRIPT, VIA_IMPORT)
+# The pages a REST request may say it was sent from (``X-Source``: the pages' offline outbox).
+PAGE_SOURCES = frozenset({VIA_DAILY, VIA_MSG, VIA_SCHEDULE})
 
 _via: contextvars.ContextVar[str] = contextvars.ContextVar("realtime_via", default=VIA_SCRIPT)
 
@@ -73,6 +81,54 @@ def writing_via(via: str) -> Iterator[None]:
         yield
     finally:
         _via.reset(token)
+
+
+# The cause.
+_causes: contextvars.ContextVar[dict[Hashable, Any] | None] = contextvars.ContextVar(
+    "realtime_causes", default=None
+)
+
+
+@contextmanager
+def recording_causes() -> Iterator[None]:
+    """Let the changes recorded inside the block name their causes: a change noted with
+    ``cause_note(key, change)`` is the cause of a later change that looks ``key`` up
+    (``cause_of``). Outside a block nothing is noted, so nothing is taken for a cause; nested
+    blocks share the outermost one's notes."""
+    if _causes.get() is not None:
+        yield
+        return
+    token = _causes.set({})
+    try:
+        yield
+    finally:
+        _causes.reset(token)
+
+
+# Noted for two changes: no one of them is the cause.
+_SEVERAL = object()
+
+
+def cause_note(key: Hashable, change: Any) -> None:
+    causes = _causes.get()
+    if causes is not None:
+        noted = causes.get(key)
+        causes[key] = change if noted is None or noted is change else _SEVERAL
+
+
+def cause_of(key: Hashable) -> Any:
+    """The change noted under ``key`` in the open block; None outside one, and when several
+    were (a bulk write of several reports on one task recalculates it once, for all of them:
+    naming one would credit it with the others' volume, so the recalculation stands alone)."""
+    causes = _causes.get()
+    cause = None if causes is None else causes.get(key)
+    return None if cause is _SEVERAL else cause
+
+
+def person_name(user: AbstractBaseUser) -> str:
+    """How a person is named to others: the full name, else the login."""
+    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return full_name or user.get_username()
 
 
 # The serving loop.

@@ -24,8 +24,8 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
 from . import metrics
-from .context import call_async_soon, current_actor, current_via
-from .models import Change, Event
+from .context import call_async_soon, current_actor, current_via, person_name
+from .models import ACTOR_NAME_LENGTH, Change, Event
 from .protocol import LAYER_EVENT, group_for
 
 logger = logging.getLogger(__name__)
@@ -134,11 +134,12 @@ def publish(
     object_id: int,
     data: dict[str, Any],
     change: Change | None = None,
+    cause: Change | None = None,
 ) -> Event:
     """Record an event in the caller's transaction, and ``change`` (the history's row for it,
     given by the model paths in ``realtime.signals``) beside it, attributed as the event is;
     ring the stream's group once it commits (once per stream for a whole ``events_batched()``
-    block).
+    block). ``cause``: the recorded change this one follows from, if any.
 
     No savepoint of its own: an event that cannot be recorded fails the write it belongs to.
     """
@@ -153,6 +154,8 @@ def publish(
             data=data,
             actor=actor,
             actor_username=actor_username,
+            actor_name=person_name(actor)[:ACTOR_NAME_LENGTH] if actor is not None else "",
+            cause=cause.event_id if cause is not None else None,
         )
         _insert(event)
         if change is not None:
@@ -163,6 +166,7 @@ def publish(
             change.via = current_via()
             change.at = event.created_at
             change.event_id = event.id
+            change.caused_by = cause.id if cause is not None else None
             _insert(change)
         batch = _batch.get()
         if batch is None:

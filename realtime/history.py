@@ -7,15 +7,11 @@ values at an older version, which the merge of a stale update needs for its base
 
 import datetime
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
-from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.utils import timezone
-from django.utils.text import capfirst
-from django.utils.translation import gettext_lazy as _
 
 from .models import Change
 from .protocol import STREAM_PERMISSIONS
@@ -63,13 +59,14 @@ def object_values_at(
     return values
 
 
-def object_changes(*, stream: str, object_id: int) -> Any:
-    """An object's changes, newest first (a deleted object's too)."""
-    return (
-        Change.objects.of_object(stream=stream, object_id=object_id)
-        .select_related(None)
-        .order_by("-id")
-    )
+def object_changes(*, stream: str, object_id: int, consequences: bool = True) -> Any:
+    """An object's changes, newest first (a deleted object's too); without ``consequences``,
+    only those someone made (a task's volume done recalculated after a report is left out:
+    the report's entry tells it, ``consequences_of``)."""
+    changes = Change.objects.of_object(stream=stream, object_id=object_id)
+    if not consequences:
+        changes = changes.filter(caused_by__isnull=True)
+    return changes.select_related(None).order_by("-id")
 
 
 def recent_changes(
@@ -80,10 +77,11 @@ def recent_changes(
     streams: Collection[str] | None = None,
     kinds: Collection[str] | None = None,
 ) -> Any:
-    """Every object's changes, newest first, narrowed to a person, the days from ``since`` to
-    ``until`` (both included, in the current time zone), streams and kinds. The caller
-    paginates (a queryset: slicing reads one page)."""
-    changes = Change.objects.order_by("-id")
+    """Every object's changes that someone made, newest first, narrowed to a person, the days
+    from ``since`` to ``until`` (both included, in the current time zone), streams and kinds.
+    Consequences are told with their causes (``consequences_of``). The caller paginates (a
+    queryset: slicing reads one page)."""
+    changes = Change.objects.filter(caused_by__isnull=True).order_by("-id")
     if actor_id is not None:
         changes = changes.filter(actor_id=actor_id)
     if since is not None:
@@ -97,6 +95,15 @@ def recent_changes(
     return changes
 
 
+def consequences_of(change_ids: Collection[int]) -> dict[int, list[Change]]:
+    """The changes each of ``change_ids`` brought about (a report: its tasks' recalculated
+    volume done), oldest first; one query."""
+    found: dict[int, list[Change]] = {}
+    for change in Change.objects.filter(caused_by__in=list(change_ids)).order_by("id"):
+        found.setdefault(change.caused_by, []).append(change)
+    return found
+
+
 def _day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
@@ -105,61 +112,6 @@ def stream_model(stream: str) -> type[models.Model]:
     """The model whose changes a stream carries (from its view permission's app and model)."""
     app_label, codename = STREAM_PERMISSIONS[stream].split(".")
     return apps.get_model(app_label, codename.removeprefix("view_"))
-
-
-DERIVED_LABELS = {
-    "progress_percent": _("Progress, %"),
-    "task_code": _("Task code"),
-    "created_by_username": _("Entered by"),
-}
-"""The labels of the values the REST representation derives (recorded with the fields)."""
-
-
-def field_label(model: type[models.Model], name: str) -> str:
-    """A field's name as the pages and admin show it (its verbose name)."""
-    try:
-        return capfirst(model._meta.get_field(name).verbose_name)
-    except FieldDoesNotExist:
-        return str(DERIVED_LABELS.get(name, name))
-
-
-def field_value(model: type[models.Model], name: str, value: Any) -> Any:
-    """A recorded value (its REST representation) as the model's Python value, so that pages
-    format it as they format the field (a decimal, a date); a relation stays its key."""
-    if value is None:
-        return None
-    try:
-        field = model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return value
-    if field.is_relation:
-        return value
-    try:
-        return field.to_python(value)
-    except ValidationError:
-        return value
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    name: str
-    label: str
-    old: Any
-    new: Any
-
-
-def change_fields(change: Change) -> list[FieldChange]:
-    """A change's fields, labelled and as Python values, in the order they were recorded."""
-    model = stream_model(change.stream)
-    return [
-        FieldChange(
-            name=name,
-            label=field_label(model, name),
-            old=field_value(model, name, old),
-            new=field_value(model, name, new),
-        )
-        for name, (old, new) in change.fields.items()
-    ]
 
 
 def changes_since(*, stream: str, since: datetime.datetime) -> list[tuple[int, str, dict]]:

@@ -13,13 +13,28 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.http.cookie import parse_cookie
-from django.urls import NoReverseMatch, get_urlconf, reverse
+from django.urls import NoReverseMatch, Resolver404, get_urlconf, resolve, reverse
 
-from .context import VIA_ADMIN, VIA_API, VIA_PAGE, acting_as, writing_via
+from .context import (
+    PAGE_SOURCES,
+    VIA_ADMIN,
+    VIA_API,
+    VIA_DAILY,
+    VIA_MSG,
+    VIA_PAGE,
+    VIA_SCHEDULE,
+    acting_as,
+    writing_via,
+)
 from .models import Event
 from .selectors import token_user
 
 API_PREFIX = "/api/"
+# The pages that write, by their URLs' namespace.
+PAGE_VIAS = {"daily": VIA_DAILY, "monthly": VIA_MSG, "schedule": VIA_SCHEDULE}
+# The header by which a REST request says which page sent it (the pages' offline outbox).
+SOURCE_HEADER = "X-Source"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 @cache
@@ -33,27 +48,39 @@ def _admin_prefix(urlconf: str) -> str | None:
 
 class ActorMiddleware:
     """Attribute events caused by a page or admin request to its (session) user, and record
-    the request's changes as made through the admin, the API or a page, by its path.
+    the request's changes as made through the admin, the API or the page that sent them.
 
-    By path, in one place, rather than a hook per interface: every view under ``/api/`` is the
-    API whatever authenticates it (a token user is set by DRF later, and the services act as
-    it), and every admin view, the admin's own saves and deletes included, is under its index.
+    By the request, in one place, rather than a hook per interface: every view under
+    ``/api/`` is the API whatever authenticates it (a token user is set by DRF later, and the
+    services act as it), every admin view, the admin's own saves and deletes included, is under
+    its index, and a page's forms are under its app's URLs (``PAGE_VIAS``). A REST request sent
+    by a page's outbox says so in ``X-Source`` (one of ``PAGE_SOURCES``; any other value is
+    ignored: a script stays the API). The header is a label, not a permission: the user and
+    their permissions are checked as for any request.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        with acting_as(getattr(request, "user", None)), writing_via(self.via(request.path)):
+        with acting_as(getattr(request, "user", None)), writing_via(self.via(request)):
             return self.get_response(request)
 
-    def via(self, path: str) -> str:
+    def via(self, request: HttpRequest) -> str:
+        path = request.path
         admin_prefix = _admin_prefix(get_urlconf() or settings.ROOT_URLCONF)
         if admin_prefix is not None and path.startswith(admin_prefix):
             return VIA_ADMIN
         if path.startswith(API_PREFIX):
-            return VIA_API
-        return VIA_PAGE
+            source = request.headers.get(SOURCE_HEADER, "").strip()
+            return source if source in PAGE_SOURCES else VIA_API
+        if request.method in SAFE_METHODS:
+            return VIA_PAGE  # reads record nothing: no need to resolve the path
+        try:
+            namespace = resolve(request.path_info).namespaces[:1]
+        except Resolver404:
+            return VIA_PAGE
+        return PAGE_VIAS.get(namespace[0], VIA_PAGE) if namespace else VIA_PAGE
 
 
 @database_sync_to_async

@@ -6,8 +6,18 @@ from django.db import models
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from .context import VIA_ADMIN, VIA_API, VIA_IMPORT, VIA_PAGE, VIA_SCRIPT
+from .context import (
+    VIA_ADMIN,
+    VIA_API,
+    VIA_DAILY,
+    VIA_IMPORT,
+    VIA_MSG,
+    VIA_PAGE,
+    VIA_SCHEDULE,
+    VIA_SCRIPT,
+)
 from .protocol import EventFrame
 
 
@@ -18,6 +28,10 @@ class EventQuerySet(models.QuerySet["Event"]):
 
     def after(self, event_id: int, streams: list[str]) -> "EventQuerySet":
         return self.filter(id__gt=event_id, stream__in=streams).order_by("id")
+
+
+# A first and a last name of Django's user, with the space between.
+ACTOR_NAME_LENGTH = 301
 
 
 class Event(models.Model):
@@ -41,7 +55,12 @@ class Event(models.Model):
         verbose_name=_("actor"),
     )
     actor_username = models.CharField(_("actor's username"), max_length=150, blank=True)
+    # The full name (else the login) at the time: what the pages' notices call the person.
+    actor_name = models.CharField(_("actor's name"), max_length=ACTOR_NAME_LENGTH, blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    # The event of the change this one follows from (a report, for its task's recalculated
+    # volume done); None for a change someone made.
+    cause = models.BigIntegerField(_("cause"), null=True, blank=True)
 
     objects = EventQuerySet.as_manager()
 
@@ -57,8 +76,12 @@ class Event(models.Model):
     def to_frame(self) -> EventFrame:
         actor: Any = None
         if self.actor_id is not None:
-            actor = {"id": self.actor_id, "username": self.actor_username}
-        return {
+            actor = {
+                "id": self.actor_id,
+                "username": self.actor_username,
+                "name": self.actor_name or self.actor_username,
+            }
+        frame: EventFrame = {
             "type": self.type,
             "event": self.stream,
             "id": self.id,
@@ -66,6 +89,9 @@ class Event(models.Model):
             "actor": actor,
             "ts": self.created_at.isoformat().replace("+00:00", "Z"),
         }
+        if self.cause is not None:
+            frame["cause"] = self.cause
+        return frame
 
 
 class EventLogState(models.Model):
@@ -100,6 +126,12 @@ class Change(models.Model):
     field ``[null, new]`` when created, ``[old, null]`` when deleted. ``version`` is the
     object's version after the change (the one it had, when deleted): every save bumps it by
     one, so an object's rows from version ``v`` on say what changed since ``v``.
+
+    ``subject`` holds what names the object after the change (before it, when deleted), in the
+    REST representation, for the history's sentence: a task's code, name and unit; a daily
+    work's task, date and volume; a plan's task, month and volume. ``caused_by`` is the change
+    this one follows from — a task's volume done recalculated after a report is the report's
+    consequence, not an edit of the task — and None for a change someone made.
     """
 
     CREATED = "created"
@@ -107,6 +139,9 @@ class Change(models.Model):
     DELETED = "deleted"
     KINDS = [(CREATED, _("created")), (UPDATED, _("updated")), (DELETED, _("deleted"))]
     VIAS = [
+        (VIA_DAILY, _("daily order")),
+        (VIA_MSG, pgettext_lazy("way in", "МСГ")),
+        (VIA_SCHEDULE, pgettext_lazy("way in", "schedule")),
         (VIA_PAGE, _("page")),
         (VIA_API, _("API")),
         (VIA_ADMIN, _("admin")),
@@ -122,6 +157,7 @@ class Change(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=KINDS)
     version = models.PositiveIntegerField(_("version"))
     fields = models.JSONField(_("fields"), encoder=DjangoJSONEncoder)
+    subject = models.JSONField(_("subject"), encoder=DjangoJSONEncoder, default=dict)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -134,6 +170,9 @@ class Change(models.Model):
     via = models.CharField(_("via"), max_length=16, choices=VIAS)
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     event_id = models.BigIntegerField(_("event id"))
+    # A plain number, as ``event_id``: retention prunes by time, the cause and its consequences
+    # alike (they share their transaction's time).
+    caused_by = models.BigIntegerField(_("caused by"), null=True, blank=True)
 
     objects = ChangeQuerySet.as_manager()
 
@@ -146,6 +185,12 @@ class Change(models.Model):
             models.Index(fields=["actor", "at"], name="change_actor_at"),
             # A stream's changes since a time: "since your last visit", the import's plans.
             models.Index(fields=["stream", "at"], name="change_stream_at"),
+            # A page of changes with their consequences (few rows have a cause).
+            models.Index(
+                fields=["caused_by"],
+                name="change_caused_by",
+                condition=models.Q(caused_by__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

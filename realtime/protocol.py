@@ -170,6 +170,8 @@ class ClientError(Exception):
 class ActorFrame(TypedDict):
     id: int
     username: str
+    # The full name at the time of the change, else the login: what notices call the person.
+    name: str
 
 
 class EventFrame(TypedDict):
@@ -182,6 +184,9 @@ class EventFrame(TypedDict):
     # in the committing transaction after the log's lock, so at most the rest of that transaction
     # before its commit. The same in a live and a replayed frame.
     ts: str
+    # Only on a change another one brought about (a task's volume done recalculated after a
+    # report): the id of that event. Pages tell the cause, not its consequences.
+    cause: NotRequired[int]
 
 
 class SubscribedFrame(TypedDict):

@@ -10,6 +10,12 @@ The old ones come from the values the instance was loaded with (``VersionedModel
 reads nothing more; only a change of a relation the representation shows (a daily work moved
 to another task) reads the old related row for it.
 
+A report and its task's recalculated volume done are recorded as cause and consequence
+(``Change.caused_by``, the event's ``cause``), so that neither the history nor the pages' notices
+take the recalculation for an edit of the task: the daily works' writes open
+``recording_causes()`` around both, a report's change is noted under its tasks, and a task's
+change of nothing but its recalculated fields looks its cause up there.
+
 ``loaddata`` saves raw: its rows are published by nobody. A fixture is the state a database
 starts from, not a change someone made, and its rows may arrive before the rows they point at
 (a daily work before its task), so they cannot even be serialized yet.
@@ -28,11 +34,11 @@ from rest_framework import serializers
 from daily.api import DailyWorkSerializer
 from daily.models import DailyWork
 from monthly.api import MonthlyTaskSerializer
-from monthly.fields import format_month
 from monthly.models import MonthlyTask
 from schedule.api import CalendarDaySerializer, TaskSerializer
 from schedule.models import CalendarDay, Task
 
+from .context import cause_note, cause_of
 from .events import publish
 from .models import Change
 from .protocol import (
@@ -47,32 +53,45 @@ from .protocol import (
 )
 
 
-def _task_deleted_data(task: Task) -> dict[str, Any]:
-    return {"id": task.pk, "code": task.code}
+def _task_subject(task: Task, data: dict[str, Any]) -> dict[str, Any]:
+    return {"code": data["code"], "name": data["name"], "unit": data["unit"]}
 
 
-def _monthly_task_deleted_data(monthly_task: MonthlyTask) -> dict[str, Any]:
+def _monthly_task_subject(monthly_task: MonthlyTask, data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": monthly_task.pk,
-        "task": monthly_task.task_id,
-        "month": format_month(monthly_task.month),
+        "code": data["task_code"],
+        "name": monthly_task.task.name,
+        "unit": data["task_unit"],
+        "month": data["month"],
+        "volume_plan": data["volume_plan"],
     }
 
 
-def _calendar_day_deleted_data(calendar_day: CalendarDay) -> dict[str, Any]:
-    return {"id": calendar_day.pk, "date": calendar_day.date.isoformat()}
+def _daily_work_subject(daily_work: DailyWork, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": data["task_code"],
+        "name": daily_work.task.name,
+        "unit": data["task_unit"],
+        "date": data["date"],
+        "volume": data["volume"],
+    }
 
 
-def _daily_work_deleted_data(daily_work: DailyWork) -> dict[str, Any]:
-    return {"id": daily_work.pk, "task": daily_work.task_id, "date": daily_work.date.isoformat()}
+def _calendar_day_subject(calendar_day: CalendarDay, data: dict[str, Any]) -> dict[str, Any]:
+    return {"date": data["date"], "is_working": data["is_working"]}
 
 
+# Per model: its stream, the serializer of its events' data (a deleted object's: its last
+# values), and what names it in the history (``Change.subject``), from that data and the row.
 PUBLISHED = {
-    Task: (TASKS, TaskSerializer, _task_deleted_data),
-    MonthlyTask: (MONTHLY_TASKS, MonthlyTaskSerializer, _monthly_task_deleted_data),
-    DailyWork: (DAILY_WORKS, DailyWorkSerializer, _daily_work_deleted_data),
-    CalendarDay: (CALENDAR_DAYS, CalendarDaySerializer, _calendar_day_deleted_data),
+    Task: (TASKS, TaskSerializer, _task_subject),
+    MonthlyTask: (MONTHLY_TASKS, MonthlyTaskSerializer, _monthly_task_subject),
+    DailyWork: (DAILY_WORKS, DailyWorkSerializer, _daily_work_subject),
+    CalendarDay: (CALENDAR_DAYS, CalendarDaySerializer, _calendar_day_subject),
 }
+
+# What a report changes on its task by itself (``task_recalculate_volume_fact``).
+RECALCULATED = frozenset({"volume_fact", "progress_percent"})
 
 
 @cache
@@ -92,7 +111,7 @@ def publish_saved(
 ) -> None:
     """Publish a row as written, with its history: the receiver's path and the bulk paths'
     one. ``update_fields``: the fields the save wrote (``None``: all)."""
-    stream, serializer_class, _deleted = PUBLISHED[type(instance)]
+    stream, serializer_class, subject = PUBLISHED[type(instance)]
     serializer = representer(serializer_class)
     data = dict(serializer.to_representation(instance))
     if created:
@@ -104,13 +123,24 @@ def publish_saved(
             for name, value in data.items()
             if name not in NOT_RECORDED and old.get(name) != value
         }
+    change = _change(
+        instance,
+        kind=Change.CREATED if created else Change.UPDATED,
+        fields=fields,
+        subject=subject(instance, data),
+    )
+    cause = None
+    if stream == TASKS and fields and fields.keys() <= RECALCULATED:
+        cause = cause_of((TASKS, instance.pk))
     publish(
         stream=stream,
         type=event_type(stream, CREATED if created else UPDATED),
         object_id=instance.pk,
         data=data,
-        change=_change(instance, kind=Change.CREATED if created else Change.UPDATED, fields=fields),
+        change=change,
+        cause=cause,
     )
+    _note_cause(instance, change)
 
 
 def stored_copy(
@@ -132,14 +162,29 @@ def stored_copy(
     return old
 
 
-def _change(instance: models.Model, *, kind: str, fields: dict[str, Any]) -> Change:
-    """The history's row, for ``publish`` to complete (who, via, when, the event)."""
+def _change(
+    instance: models.Model, *, kind: str, fields: dict[str, Any], subject: dict[str, Any]
+) -> Change:
+    """The history's row, for ``publish`` to complete (who, via, when, the event, the cause)."""
     return Change(
         object_repr=str(instance)[: Change.REPR_LENGTH],
         kind=kind,
         version=instance.version,
         fields=fields,
+        subject=subject,
     )
+
+
+def _note_cause(instance: models.Model, change: Change) -> None:
+    """A report (a daily work's change) is the cause of the recalculation of its task's volume
+    done that follows it — of both tasks, when it moved from one to another. Noted only inside
+    ``recording_causes()``, which the daily works' writes open around the report and the
+    recalculation (``daily.models``)."""
+    if not isinstance(instance, DailyWork):
+        return
+    task_ids = {instance.task_id, *change.fields.get("task", ())} - {None}
+    for task_id in task_ids:
+        cause_note((TASKS, task_id), change)
 
 
 def _saved(
@@ -155,16 +200,19 @@ def _saved(
 
 
 def publish_deleted(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
-    stream, serializer_class, deleted_data = PUBLISHED[sender]
-    old = representer(serializer_class).to_representation(instance)
+    """The event's data is the object's last representation, which says what was deleted."""
+    stream, serializer_class, subject = PUBLISHED[sender]
+    old = dict(representer(serializer_class).to_representation(instance))
     fields = {name: [value, None] for name, value in old.items() if name not in NOT_RECORDED}
+    change = _change(instance, kind=Change.DELETED, fields=fields, subject=subject(instance, old))
     publish(
         stream=stream,
         type=event_type(stream, DELETED),
         object_id=instance.pk,
-        data=deleted_data(instance),
-        change=_change(instance, kind=Change.DELETED, fields=fields),
+        data=old,
+        change=change,
     )
+    _note_cause(instance, change)
 
 
 def connect() -> None:

@@ -11,8 +11,9 @@ again under ``select_for_update``; a change that lands between the two checks ra
 validated again, which then refuses it.
 
 The object's history page shows the history of changes (``realtime.models.Change``): every
-change, whatever made it (pages, API, admin, scripts, imports), with each field from what to
-what; Django's own log entries cover only the admin's.
+change, whatever made it (pages, API, admin, scripts, imports), told as the history's pages tell
+it (``scheduler_project.changes.describe_changes``); Django's own log entries cover only the
+admin's.
 
 Deleting from the change list ("delete selected") and the delete confirmation page carry no
 version: they show the objects as stored at that moment and delete what is shown.
@@ -46,9 +47,10 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from realtime.history import change_fields, object_changes
+from realtime.history import object_changes
 from realtime.models import Change
 
+from .changes import describe, describe_changes
 from .numbers import format_volume
 from .pages import StrOrPromise, format_value
 from .versioning import VersionConflict
@@ -473,17 +475,21 @@ class VersionedModelAdmin(AccusativeTitlesMixin, admin.ModelAdmin):
             pk = None  # Django's view answers an unknown object
         changes: Any = Change.objects.none()
         if isinstance(pk, int):
-            changes = object_changes(stream=PUBLISHED[self.model][0], object_id=pk)
+            changes = object_changes(
+                stream=PUBLISHED[self.model][0], object_id=pk, consequences=False
+            ).select_related("actor")
         paginator = Paginator(changes, self.CHANGES_PER_PAGE)
         page = paginator.get_page(request.GET.get(self.CHANGES_PAGE_VAR))
-        for change in page:
-            change.field_changes = change_fields(change)
+        page.object_list = describe_changes(page.object_list)
         context = {
             "changes": page,
             "changes_page_range": paginator.get_elided_page_range(page.number),
             "changes_page_var": self.CHANGES_PAGE_VAR,
             **(extra_context or {}),
         }
+        newest = changes.first()
+        if newest is not None:  # the object as the history's sentence names it, not str(obj)
+            context["title"] = _("Change history: %s") % describe(newest)
         return super().history_view(request, object_id, context)
 
     def changeform_view(

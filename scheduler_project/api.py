@@ -168,7 +168,23 @@ class ChangeSerializer(serializers.ModelSerializer):
             "actor_username",
             "via",
             "at",
+            "caused_by",
         ]
+        extra_kwargs = {
+            "via": {
+                "help_text": (
+                    "Through what: daily (the daily order page), msg (the МСГ), schedule (the "
+                    "schedule's task forms), page (another page, or a change recorded before "
+                    "the pages were told apart), api, admin, script, import."
+                )
+            },
+            "caused_by": {
+                "help_text": (
+                    "The id of the change this one follows from (a report, for its task's "
+                    "recalculated volume done); null for a change someone made."
+                )
+            },
+        }
 
 
 def request_language(request: Any) -> str | None:

@@ -25,21 +25,30 @@ LIVE_MESSAGES = {
         "limited": _("Too many connections; reconnecting (attempt %(attempt)s)…"),
         "busy": _("Server busy; reconnecting (attempt %(attempt)s)…"),
     },
-    "action": {
-        "created": _("%(actor)s created %(object)s"),
-        "updated": _("%(actor)s updated %(object)s"),
-        "deleted": _("%(actor)s deleted %(object)s"),
+    # A change someone made (static/js/live.js, ``describe``): who, then what, written as the
+    # pages write it. %(volume)s, %(date)s (day and month) and %(month)s (month and year) come
+    # formatted in the page's language; %(task)s is "task" below.
+    "notice": {
+        "task": {
+            "created": _("%(actor)s: new task %(task)s"),
+            "updated": _("%(actor)s: changed task %(task)s"),
+            "deleted": _("%(actor)s: deleted task %(task)s"),
+        },
+        "daily_work": {
+            "created": _("%(actor)s: %(volume)s %(unit)s of %(code)s on %(date)s"),
+            "updated": _("%(actor)s: now %(volume)s %(unit)s of %(code)s on %(date)s"),
+            "deleted": _("%(actor)s: deleted %(volume)s %(unit)s of %(code)s on %(date)s"),
+        },
+        "monthly_task": {
+            "created": _("%(actor)s: plan of %(code)s for %(month)s — %(volume)s %(unit)s"),
+            "updated": _("%(actor)s: plan of %(code)s for %(month)s now %(volume)s %(unit)s"),
+            "deleted": _("%(actor)s: deleted the plan of %(code)s for %(month)s"),
+        },
     },
-    # Changes made without a user: ORM code, management commands.
-    "action_without_actor": {
-        "created": _("A script created %(object)s"),
-        "updated": _("A script updated %(object)s"),
-        "deleted": _("A script deleted %(object)s"),
-    },
-    "object": {
-        "daily_work": _("the work of %(task)s"),
-        "monthly_task": _("the plan of %(task)s"),
-    },
+    # A task in a sentence, as the history writes it (scheduler_project/changes.py).
+    "task": _("%(code)s “%(name)s”"),
+    # Who made a change without a user: ORM code, management commands.
+    "script": _("A script"),
     "resynced": _(
         "This page was away too long to catch up change by change; its data was reloaded."
     ),

@@ -29,6 +29,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from realtime.context import person_name
 from realtime.history import objects_changed_since
 from realtime.models import Event
 from realtime.protocol import DELETED, event_type
@@ -58,9 +59,8 @@ def changed_since_last_visit(
 
 
 def format_person(user: AbstractBaseUser | None) -> str:
-    if user is None:
-        return ""
-    return user.get_full_name() or user.get_username()
+    """A person by full name, else login (``realtime.context.person_name``: notices too)."""
+    return "" if user is None else person_name(user)
 
 
 def format_value(value: Any) -> str:

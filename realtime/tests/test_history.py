@@ -26,7 +26,7 @@ from realtime.context import writing_via
 from realtime.history import object_values_at
 from realtime.models import Change, Event
 from schedule.models import CalendarDay, Task
-from schedule.services import task_update
+from schedule.services import task_recalculate_volume_fact, task_update
 from schedule.tests.factories import TaskFactory
 from scheduler_project.tests.subprocesses import subprocess_env
 
@@ -71,14 +71,16 @@ def test_a_rest_create_and_delete_record_every_field_from_and_to_null(api_client
     api_client.delete(f"/api/monthly-tasks/{created['id']}/")
 
     added, deleted = changes_after(before)
-    expected = {k: v for k, v in created.items() if k not in {"version", "updated_at"}}
+    # Not recorded: version and updated_at (the row's own columns say them), and the answer's
+    # warnings (the writer's alone).
+    expected = {k: v for k, v in created.items() if k not in {"version", "updated_at", "warnings"}}
     assert (added.kind, added.version, added.via) == ("created", 1, "api")
     assert added.fields == {name: [None, value] for name, value in expected.items()}
     assert (deleted.kind, deleted.version) == ("deleted", 1)
     assert deleted.fields == {name: [value, None] for name, value in expected.items()}
 
 
-def test_a_page_form_records_its_change_via_the_page(client, planner):
+def test_a_schedule_task_form_records_its_change_via_the_schedule(client, planner):
     task = TaskFactory(code="1.1", name="Old", volume_plan=Decimal("100"))
     client.force_login(planner)
     before = last_change_id()
@@ -98,7 +100,7 @@ def test_a_page_form_records_its_change_via_the_page(client, planner):
 
     assert response.status_code == 302
     [change] = changes_after(before)
-    assert summary(change) == ("tasks", task.pk, "updated", 2, "page")
+    assert summary(change) == ("tasks", task.pk, "updated", 2, "schedule")
     assert change.actor == planner
     assert change.fields == {
         "name": ["Old", "New"],
@@ -127,6 +129,73 @@ def test_an_admin_form_records_its_change_via_the_admin(client):
     assert summary(change) == ("monthly_tasks", plan.pk, "updated", 2, "admin")
     assert change.actor == admin
     assert change.fields == {"volume_plan": ["5.000", "8.000"]}
+
+
+DAY = "2026-11-25"
+
+
+def _daily_form(client, task):
+    return client.post(
+        reverse("daily:daily_work_create"), {"task": task.pk, "date": DAY, "volume": "2.5"}
+    )
+
+
+def _msg_cell(client, task):
+    return client.post(
+        reverse("monthly:cell_create"), {"task": task.pk, "date": DAY, "volume": "2.5"}
+    )
+
+
+def _msg_plan(client, task):
+    return client.post(
+        reverse("monthly:monthly_task_create"),
+        {"task": task.pk, "month": "2026-11", "volume_plan": "30"},
+    )
+
+
+def _admin_form(client, task):
+    return client.post(
+        reverse("admin:daily_dailywork_add"), {"task": task.pk, "date": DAY, "volume": "2.5"}
+    )
+
+
+def _api(source):
+    def send(client, task):
+        headers = {} if source is None else {"X-Source": source}
+        body = {"task": task.pk, "date": DAY, "volume": "2.5"}
+        return client.post(
+            "/api/daily-works/", body, content_type="application/json", headers=headers
+        )
+
+    return send
+
+
+@pytest.mark.parametrize(
+    ("send", "via"),
+    [
+        pytest.param(_daily_form, "daily", id="daily page form"),
+        pytest.param(_msg_cell, "msg", id="МСГ day cell"),
+        pytest.param(_msg_plan, "msg", id="МСГ plan form"),
+        pytest.param(_admin_form, "admin", id="admin"),
+        pytest.param(_api(None), "api", id="API"),
+        pytest.param(_api("daily"), "daily", id="API sent by the daily page's outbox"),
+        pytest.param(_api("msg"), "msg", id="API sent by the МСГ"),
+        pytest.param(_api("telepathy"), "api", id="API with an unknown source"),
+        pytest.param(_api("Daily"), "api", id="API with a source in the wrong case"),
+        pytest.param(_api("admin"), "api", id="API claiming the admin"),
+    ],
+)
+def test_a_change_records_the_page_it_came_from(client, send, via):
+    admin = get_user_model().objects.create_superuser("boss", "b@example.com", "pw-12345-x")
+    client.force_login(admin)
+    task = TaskFactory(start_date=datetime.date(2026, 11, 1), end_date=datetime.date(2026, 11, 30))
+    before = last_change_id()
+
+    response = send(client, task)
+
+    assert response.status_code in {201, 302}, response.content
+    made = [change for change in changes_after(before) if change.caused_by is None]
+    assert [(change.kind, change.via) for change in made] == [("created", via)]
 
 
 def test_bare_orm_code_records_via_script_with_no_actor():
@@ -186,6 +255,118 @@ def test_a_daily_work_records_the_volume_fact_it_changes_on_its_task(foreman):
         "volume_fact": ["0.000", "4.000"],
         "progress_percent": ["0.0", "4.0"],
     }
+    assert (work.caused_by, task_change.caused_by) == (None, work.pk)
+    work_event, task_event = Event.objects.filter(id__in=[work.event_id, task_change.event_id])
+    assert (work_event.cause, task_event.cause) == (None, work_event.id)
+    assert "cause" not in work_event.to_frame()
+    assert task_event.to_frame()["cause"] == work_event.id
+
+
+def test_moving_a_report_to_another_task_is_the_cause_of_both_recalculations():
+    first, second = TaskFactory(code="1.1"), TaskFactory(code="1.2")
+    work = DailyWorkFactory(task=first, volume=Decimal("3"))
+    work = DailyWork.objects.get(pk=work.pk)
+    before = last_change_id()
+
+    work.task = second
+    work.save()
+
+    moved, *recalculated = changes_after(before)
+    assert moved.stream == "daily_works"
+    assert sorted((c.object_id, c.caused_by) for c in recalculated) == [
+        (first.pk, moved.pk),
+        (second.pk, moved.pk),
+    ]
+
+
+def test_each_of_many_reports_deleted_at_once_causes_its_own_tasks_recalculation():
+    first, second = TaskFactory(), TaskFactory()
+    DailyWorkFactory(task=first, volume=Decimal("1"))
+    DailyWorkFactory(task=second, volume=Decimal("2"))
+    before = last_change_id()
+
+    DailyWork.objects.all().delete()
+
+    changes = changes_after(before)
+    reports = {c.fields["task"][0]: c.pk for c in changes if c.stream == "daily_works"}
+    recalculated = {c.object_id: c.caused_by for c in changes if c.stream == "tasks"}
+    assert recalculated == reports == {first.pk: reports[first.pk], second.pk: reports[second.pk]}
+
+
+def test_a_recalculation_after_several_reports_on_its_task_at_once_has_no_single_cause():
+    task = TaskFactory()
+    DailyWorkFactory.create_batch(2, task=task, volume=Decimal("1"))
+    before = last_change_id()
+
+    DailyWork.objects.filter(task=task).delete()
+
+    changes = changes_after(before)
+    assert [(c.stream, c.caused_by) for c in changes] == [
+        ("daily_works", None),
+        ("daily_works", None),
+        ("tasks", None),  # 2 → 0: neither deletion alone
+    ]
+    assert changes[-1].fields["volume_fact"] == ["2.000", "0.000"]
+
+
+def test_a_recalculation_outside_a_report_and_an_edit_of_a_task_have_no_cause(planner):
+    task = TaskFactory()
+    DailyWorkFactory(task=task, volume=Decimal("5"))
+    Task.objects.filter(pk=task.pk).update(volume_fact=Decimal("0"))  # made wrong by hand
+    before = last_change_id()
+
+    task_recalculate_volume_fact(task_ids=[task.pk])
+    task_update(task=Task.objects.get(pk=task.pk), data={"name": "Edited"}, version=None)
+
+    recalculated, edited = changes_after(before)
+    assert recalculated.fields["volume_fact"] == ["0.000", "5.000"]
+    assert (recalculated.caused_by, edited.caused_by) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("make", "subject"),
+    [
+        (
+            lambda task: task,
+            {"code": "4.4", "name": "Кладка стен", "unit": "м³"},
+        ),
+        (
+            lambda task: DailyWorkFactory(
+                task=task, date=datetime.date(2026, 12, 7), volume=Decimal("23.7")
+            ),
+            {
+                "code": "4.4",
+                "name": "Кладка стен",
+                "unit": "м³",
+                "date": "2026-12-07",
+                "volume": "23.700",
+            },
+        ),
+        (
+            lambda task: MonthlyTaskFactory(
+                task=task, month=datetime.date(2026, 12, 1), volume_plan=Decimal("505")
+            ),
+            {
+                "code": "4.4",
+                "name": "Кладка стен",
+                "unit": "м³",
+                "month": "2026-12",
+                "volume_plan": "505.000",
+            },
+        ),
+    ],
+)
+def test_a_change_records_what_names_its_object_and_a_deletion_its_last_values(make, subject):
+    task = TaskFactory(code="4.4", name="Кладка стен", unit="м³")
+    obj = make(task)
+    obj = type(obj).objects.get(pk=obj.pk)
+    before = last_change_id()
+
+    obj.delete()
+
+    deleted = next(c for c in changes_after(before) if c.kind == "deleted")
+    created = Change.objects.get(stream=deleted.stream, object_id=deleted.object_id, kind="created")
+    assert deleted.subject == created.subject == subject
 
 
 def test_moving_a_daily_work_records_both_tasks_codes():

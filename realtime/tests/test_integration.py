@@ -61,7 +61,8 @@ def key(token) -> str:
 async def test_rest_writes_reach_a_subscriber_as_the_rest_api_returns_them(
     daphne, ws_connect, token, rest, log_frames
 ):
-    actor = {"id": token.user.pk, "username": token.user.username}
+    user = token.user
+    actor = {"id": user.pk, "username": user.username, "name": user.username}
     async with ws_connect(daphne, token=token.key) as client:
         assert await client.subscribe(["tasks"]) == [
             {"type": "subscribed", "events": ["tasks"], "last_event_id": 0}
@@ -94,7 +95,7 @@ async def test_rest_writes_reach_a_subscriber_as_the_rest_api_returns_them(
         deleted = await rest(daphne, "DELETE", f"/api/tasks/{task_id}/", token.key)
         assert deleted.status_code == 204
         frame = await client.receive_json()
-        assert (frame["type"], frame["data"]) == ("task_deleted", {"id": task_id, "code": "1.1"})
+        assert (frame["type"], frame["data"]) == ("task_deleted", updated.json())  # last values
         gone = await rest(daphne, "GET", f"/api/tasks/{task_id}/", token.key)
         assert gone.status_code == 404
 
@@ -171,7 +172,7 @@ async def test_an_admin_form_post_reaches_a_subscriber_with_the_admin_as_actor(
             "task_updated",
         ]
         assert frames == await log_frames()
-        admin = {"id": superuser.pk, "username": "boss"}
+        admin = {"id": superuser.pk, "username": "boss", "name": "boss"}
         assert all(frame["actor"] == admin for frame in frames)
         task_id, daily_work_id = frames[0]["data"]["id"], frames[1]["data"]["id"]
         task = await asyncio.to_thread(http.get, f"{daphne.url}/api/tasks/{task_id}/")

@@ -49,7 +49,26 @@ def test_rest_create_emits_one_event_with_the_rest_representation(api_client, ca
     assert frame["type"] == "task_created"
     assert frame["event"] == "tasks"
     assert frame["data"] == response.json()
-    assert frame["actor"] == {"id": api_client.handler._force_user.pk, "username": "planners"}
+    assert frame["actor"] == {
+        "id": api_client.handler._force_user.pk,
+        "username": "planners",
+        "name": "planners",  # no full name: the login
+    }
+
+
+def test_an_events_actor_is_named_by_the_full_name_at_the_time(make_user, capture_events):
+    foreman = make_user("foremen", first_name="Иван", last_name="Петров")
+
+    with capture_events(expected=1) as events, acting_as(foreman):
+        TaskFactory()
+    foreman.first_name = "Пётр"
+    foreman.save()
+
+    assert events[0].to_frame()["actor"] == {
+        "id": foreman.pk,
+        "username": "foremen",
+        "name": "Иван Петров",
+    }
 
 
 def test_an_event_carries_what_the_api_returns_right_after_the_change(api_client, capture_events):
@@ -85,7 +104,8 @@ def test_bare_orm_save_and_delete_emit_with_no_actor(capture_events):
         task.delete()
 
     assert [e.type for e in events] == ["task_created", "task_deleted"]
-    assert events[1].data == {"id": task_id, "code": "9.1"}
+    # A deletion's data is the object's last representation: what was deleted.
+    assert events[1].data == {**events[0].data, "id": task_id, "code": "9.1"}
     assert all(e.actor is None for e in events)
 
 
@@ -101,6 +121,7 @@ def test_a_daily_work_also_emits_the_task_whose_volume_fact_changed(planner, cap
     assert [e.type for e in events] == ["daily_work_created", "task_updated"]
     assert events[1].data["volume_fact"] == "4.000"
     assert all(e.actor == planner for e in events)
+    assert [e.cause for e in events] == [None, events[0].id]  # the report's consequence
 
     other = TaskFactory()
     with capture_events(expected=3) as events:
@@ -111,7 +132,20 @@ def test_a_daily_work_also_emits_the_task_whose_volume_fact_changed(planner, cap
     with capture_events(expected=2) as events:
         daily_work_delete(daily_work=work, version=work.version)
     assert [e.type for e in events] == ["daily_work_deleted", "task_updated"]
-    assert events[0].data == {"id": work.pk, "task": other.pk, "date": "2026-11-02"}
+    assert events[0].data | {"created_at": None, "updated_at": None} == {
+        "id": work.pk,
+        "task": other.pk,
+        "task_code": other.code,
+        "task_unit": "m³",
+        "date": "2026-11-02",
+        "volume": "4.000",
+        "description": "",
+        "created_by": planner.pk,
+        "created_by_username": planner.username,
+        "created_at": None,
+        "updated_at": None,
+        "version": 2,
+    }
 
 
 def test_deleting_a_task_emits_its_cascaded_children_too(capture_events):
@@ -139,7 +173,8 @@ def test_monthly_task_events_carry_the_month_as_the_api_writes_it(api_client, ca
     with capture_events(expected=1) as events:
         api_client.delete(f"/api/monthly-tasks/{plan.pk}/")
 
-    assert events[0].data == {"id": plan.pk, "task": plan.task_id, "month": "2026-11"}
+    data = events[0].data
+    assert (data["id"], data["task"], data["month"]) == (plan.pk, plan.task_id, "2026-11")
     assert not MonthlyTask.objects.exists()
 
 

@@ -1,6 +1,7 @@
 """The admin's history page of an object lists its changes from the history, whatever made
 them: who, when, through what, each field from what to what."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -8,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import translation
 
+from daily.services import daily_work_create
 from daily.tests.factories import DailyWorkFactory
 from monthly.tests.factories import MonthlyTaskFactory
 from realtime.context import acting_as, writing_via
@@ -94,3 +96,28 @@ def test_an_object_older_than_the_history_says_so(admin_client):
     page = admin_client.get(reverse("admin:schedule_task_history", args=[task.pk]))
 
     assert "predates the history" in page.content.decode()
+
+
+def test_the_history_page_tells_a_report_in_the_pages_words_and_not_on_its_task(
+    admin_client, make_user
+):
+    foreman = make_user("foremen", first_name="Иван", last_name="Петров")
+    task = TaskFactory(code="4.4", name="Кладка стен", unit="м³")
+    with writing_via("daily"):
+        work = daily_work_create(
+            data={"task": task, "date": datetime.date(2026, 12, 7), "volume": Decimal("23.7")},
+            actor=foreman,
+        )
+
+    with translation.override("ru"):
+        work_page = admin_client.get(
+            reverse("admin:daily_dailywork_history", args=[work.pk]),
+            headers={"accept-language": "ru"},
+        ).content.decode()
+        task_page = admin_client.get(reverse("admin:schedule_task_history", args=[task.pk]))
+
+    assert "История изменений: 4.4 «Кладка стен»: 23,7 м³ за 07.12.2026" in work_page  # title
+    assert "4.4 «Кладка стен»: 23,7 м³ за 07.12.2026</td>" in work_page
+    assert "Иван Петров" in work_page and "суточное задание" in work_page
+    assert "Выполнено по 4.4:" in work_page
+    assert [(c.kind, c.who) for c in task_page.context["changes"]] == [("created", "")]

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from daily.services import daily_work_create
 from daily.tests.factories import DailyWorkFactory
 from monthly.tests.factories import MonthlyTaskFactory
 from realtime.models import Change
@@ -65,7 +66,25 @@ def test_history_lists_the_objects_changes_newest_first(api_client, planner, res
         "actor_username",
         "via",
         "at",
+        "caused_by",
     }
+    assert updated["caused_by"] is None
+
+
+def test_a_tasks_history_lists_its_recalculated_volume_done_with_the_report_as_cause(
+    api_client, foreman
+):
+    task = TaskFactory()
+    work = daily_work_create(
+        data={"task": task, "date": datetime.date(2026, 11, 2), "volume": Decimal("4")},
+        actor=foreman,
+    )
+
+    recalculated, _created = api_client.get(f"/api/tasks/{task.pk}/history/").json()["results"]
+
+    report = Change.objects.get(stream="daily_works", object_id=work.pk)
+    assert recalculated["fields"]["volume_fact"] == ["0.000", "4.000"]
+    assert recalculated["caused_by"] == report.pk
 
 
 def test_history_is_paginated(api_client):

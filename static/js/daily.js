@@ -17,19 +17,19 @@ import {
   listen,
   notify,
   notifyResynced,
-  objectLabel,
   realtime,
 } from "./live.js";
 import * as outbox from "./outbox.js";
 import { formatVolume, typedNumber } from "./outbox.js";
 
 const root = document.querySelector('[data-live-page="daily"]');
+/** What the history calls this page (`X-Source` of the outbox's requests). */
+const SOURCE = "daily";
 
 if (root) {
   const { date } = root.dataset;
   const table = new LiveTable(root, { work: "data-daily-work-id", task: "data-task-id" });
   const hasTaskChoices = document.querySelector('[data-live-part="task-options"]') !== null;
-  const codeOf = (row) => row?.querySelector(".task-code")?.textContent.trim() ?? "";
 
   // Rows are fetched by work id: a work moved to another date leaves this page (the fragment
   // has no row for it), one moved to another task gets its new task's row.
@@ -46,12 +46,15 @@ if (root) {
       );
     }
     const [row] = table.rows("work", data.id);
-    if (!row && (frame.type === "daily_work_deleted" || data.date !== date)) return;
-    if (row && data.date === date && Number(row.dataset.version) >= data.version) return;
-    const label = objectLabel("daily_work", { task: data.task_code ?? codeOf(row) });
+    const deleted = frame.type === "daily_work_deleted";
+    if (!row && (deleted || data.date !== date)) return;
+    // Already showing this version; a deletion carries the version the work had.
+    if (row && !deleted && data.date === date && Number(row.dataset.version) >= data.version) {
+      return;
+    }
     const changed = await table.refresh("work", [data.id]);
     await showOutbox(); // a replaced row shows its waiting operation again
-    if (changed) notify(describe(frame, label));
+    if (changed) notify(describe(frame));
   };
   listen(["daily_work_created", "daily_work_updated", "daily_work_deleted"], onWork);
 
@@ -252,6 +255,7 @@ if (root) {
       await outbox.revise(operation.seq, { body, display, ifMatch }, { resend: true });
     } else if (target?.workId) {
       await outbox.enqueue({
+        source: SOURCE,
         kind: "update",
         method: "PATCH",
         url: `${worksApi}${target.workId}/`,
@@ -263,6 +267,7 @@ if (root) {
       });
     } else {
       await outbox.enqueue({
+        source: SOURCE,
         kind: "create",
         method: "POST",
         url: worksApi,
@@ -289,6 +294,7 @@ if (root) {
       startEditing({ workId, version: row.dataset.version }, values);
     } else if (window.confirm(texts.confirmDelete)) {
       await outbox.enqueue({
+        source: SOURCE,
         kind: "delete",
         method: "DELETE",
         url: `${worksApi}${workId}/`,

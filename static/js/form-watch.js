@@ -4,7 +4,7 @@
  * the stale version).
  */
 
-import { format, realtime } from "./live.js";
+import { actorName, format, realtime } from "./live.js";
 
 const watch = document.querySelector("[data-live-watch]");
 
@@ -15,13 +15,15 @@ if (watch) {
 
   const show = (frame, withActor, withoutActor) => {
     watch.textContent = format(frame.actor ? withActor : withoutActor, {
-      actor: frame.actor?.username ?? "",
+      actor: actorName(frame),
     });
     watch.hidden = false;
   };
 
+  // A recalculation a report brought about (`cause`: a task's volume done) is no edit: saving
+  // the form merges over it without a conflict.
   document.addEventListener(`realtime:${entity}_updated`, ({ detail: frame }) => {
-    if (frame.data.id === id && frame.data.version > version) {
+    if (frame.data.id === id && frame.data.version > version && !frame.cause) {
       show(frame, watch.dataset.changed, watch.dataset.changedWithoutActor);
     }
   });

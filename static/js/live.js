@@ -92,16 +92,69 @@ export function notify(text) {
   setTimeout(() => notice.remove(), NOTICE_MS);
 }
 
-/** "maria updated 1.2.3 Concrete works" for an event frame and the label of its object. */
-export function describe(frame, object) {
-  const action = frame.type.slice(frame.type.lastIndexOf("_") + 1);
-  const templates = frame.actor ? messages.action : messages.action_without_actor;
-  return format(templates?.[action], { actor: frame.actor?.username ?? "", object });
+// What a change was, as the pages write it: the one place that words a change someone made.
+
+const lang = document.documentElement.lang || undefined;
+const numberFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 20 });
+const dayFormat = new Intl.DateTimeFormat(lang, { day: "2-digit", month: "2-digit", timeZone: "UTC" });
+const monthFormat = new Intl.DateTimeFormat(lang, { month: "long", timeZone: "UTC" });
+
+/** A number as the page writes it: «7,5» and «1 905,5» in Russian, «1,905.5» in English. */
+export function formatNumber(number) {
+  return numberFormat.format(number);
 }
 
-/** The label of a daily work or monthly plan in a notice: "the work of 1.2.3". */
-export function objectLabel(entity, values) {
-  return format(messages.object?.[entity], values);
+/** `2026-12-07` as «07.12» (Russian) or «12/07» (English). */
+function formatDay(iso) {
+  return dayFormat.format(new Date(`${iso}T00:00:00Z`));
+}
+
+/** `2026-12` as «декабрь 2026» or «December 2026». */
+function formatMonth(month) {
+  const day = new Date(`${month}-01T00:00:00Z`);
+  return `${monthFormat.format(day)} ${day.getUTCFullYear()}`;
+}
+
+const volume = (value) => formatNumber(Number(value));
+const has = (data, ...names) => names.every((name) => data[name] !== undefined && data[name] !== null);
+
+/** Per entity, the values its notices name, from an event's data (the REST representation);
+ * null when the frame lacks them (a frame older than these notices). */
+const NOTICE_VALUES = {
+  task: (data) =>
+    has(data, "code", "name") ? { task: format(messages.task, { code: data.code, name: data.name }) } : null,
+  daily_work: (data) =>
+    has(data, "task_code", "task_unit", "volume", "date")
+      ? { code: data.task_code, unit: data.task_unit, volume: volume(data.volume), date: formatDay(data.date) }
+      : null,
+  monthly_task: (data) =>
+    has(data, "task_code", "task_unit", "volume_plan", "month")
+      ? {
+          code: data.task_code,
+          unit: data.task_unit,
+          volume: volume(data.volume_plan),
+          month: formatMonth(data.month),
+        }
+      : null,
+};
+
+/** Who made a change: the full name, else the login; "A script" for none. */
+export function actorName(frame) {
+  return frame.actor ? frame.actor.name || frame.actor.username : messages.script;
+}
+
+/**
+ * The notice of a change someone made: «Иван Петров: 7,5 м³ по 4.4 за 07.12». Empty for a
+ * change another one brought about (`frame.cause`: a task's volume done recalculated after a
+ * report, which the report's notice tells) and for what has no notice (the calendar).
+ */
+export function describe(frame) {
+  if (frame.cause) return "";
+  const cut = frame.type.lastIndexOf("_");
+  const [entity, action] = [frame.type.slice(0, cut), frame.type.slice(cut + 1)];
+  const template = messages.notice?.[entity]?.[action];
+  const values = NOTICE_VALUES[entity]?.(frame.data ?? {});
+  return template && values ? format(template, { actor: actorName(frame), ...values }) : "";
 }
 
 /** Tell the user that the page reloaded its data after `resync_required`. */

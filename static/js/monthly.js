@@ -27,7 +27,6 @@ import {
   listen,
   notify,
   notifyResynced,
-  objectLabel,
   realtime,
 } from "./live.js";
 import * as outbox from "./outbox.js";
@@ -135,7 +134,6 @@ const operationTask = (operation) => Number(operation.body?.task ?? operation.di
 if (root) {
   const { month, monthFirst, monthLast } = root.dataset;
   const runsInMonth = (task) => task.start_date <= monthLast && task.end_date >= monthFirst;
-  const codeOf = (row) => row?.querySelector(".task-code")?.textContent.trim() ?? "";
   const taskRows = () => [...root.querySelectorAll("tr.msg-row[data-task-id]")];
 
   const onTask = async ({ detail: frame }) => {
@@ -147,9 +145,7 @@ if (root) {
     } else if (row ? Number(row.dataset.taskVersion) >= data.version : !runsInMonth(data)) {
       return; // already showing this version, or not a task of this month
     }
-    const name = data.name ?? row?.querySelector(".msg-task-name")?.textContent.trim() ?? "";
-    const label = `${data.code} ${name}`;
-    if (await table.refreshFor(frame, [data.id])) notify(describe(frame, label.trim()));
+    if (await table.refreshFor(frame, [data.id])) notify(describe(frame));
   };
   listen(["task_created", "task_updated", "task_deleted"], onTask);
 
@@ -170,9 +166,7 @@ if (root) {
       tasks.add(Number(row.dataset.taskId));
     }
     if (!tasks.size) return;
-    const [row] = table.rows("task", data.task);
-    const label = objectLabel("daily_work", { task: data.task_code ?? codeOf(row) });
-    if (await table.refreshFor(frame, [...tasks])) notify(describe(frame, label));
+    if (await table.refreshFor(frame, [...tasks])) notify(describe(frame));
   };
   listen(["daily_work_created", "daily_work_updated", "daily_work_deleted"], onWork);
 
@@ -187,8 +181,7 @@ if (root) {
     if (shown) tasks.add(Number(shown.dataset.taskId));
     if (data.month === month) tasks.add(data.task);
     if (!tasks.size) return; // neither was nor is a plan of this month
-    const label = objectLabel("monthly_task", { task: data.task_code ?? codeOf(shown) });
-    if (await table.refreshFor(frame, [...tasks])) notify(describe(frame, label));
+    if (await table.refreshFor(frame, [...tasks])) notify(describe(frame));
   };
   listen(["monthly_task_created", "monthly_task_updated", "monthly_task_deleted"], onPlan);
 
@@ -490,6 +483,7 @@ if (root && dialog) {
     const work = targetWork();
     if (kind !== "create" && !work) return;
     const operation = {
+      source: "msg", // what the history calls this page (`X-Source`)
       kind,
       method: { create: "POST", update: "PATCH", delete: "DELETE" }[kind],
       url: kind === "create" ? worksApi : `${worksApi}${work.id}/`,

@@ -117,8 +117,9 @@ export async function operations() {
 }
 
 /**
- * Queue a write: `{method, url, body, ifMatch, kind, day, workId, display}`; returns the stored
- * operation (with its `seq` and `key`) and starts a run.
+ * Queue a write: `{method, url, body, ifMatch, kind, day, workId, display, source}`; returns the
+ * stored operation (with its `seq` and `key`) and starts a run. `source` names the page that
+ * queued it (`daily`, `msg`), sent as `X-Source` so that the history tells that page, not the API.
  */
 export async function enqueue(operation) {
   const stored = {
@@ -250,6 +251,8 @@ async function sendOne(operation) {
           "Content-Type": "application/json",
           "Idempotency-Key": operation.key,
           ...(operation.language ? { "Content-Language": operation.language } : {}),
+          // The page that queued it, for the history (docs/history.md): not "the API".
+          ...(operation.source ? { "X-Source": operation.source } : {}),
           "X-CSRFToken": csrfToken(),
           ...(operation.ifMatch ? { "If-Match": operation.ifMatch } : {}),
         },

@@ -17,7 +17,6 @@ import {
   listen,
   notify,
   notifyResynced,
-  objectLabel,
   showProblem,
 } from "./live.js";
 
@@ -74,14 +73,11 @@ const todayLine = {
 };
 
 /**
- * The frames worth a notice: a report's own, not the `task_updated` of its task that follows
- * it (the server recounts the task's fact).
+ * The frames worth a notice: the changes someone made, not the recalculation of a task's fact
+ * that a report brings about (`describe` words neither it nor the calendar's changes).
  */
 function told(frames) {
-  const reported = new Set(
-    frames.filter((f) => f.type.startsWith("daily_work_")).map((f) => f.data.task),
-  );
-  return frames.filter((f) => !(f.type === "task_updated" && reported.has(f.data.id)));
+  return frames.filter((frame) => describe(frame));
 }
 
 class ProgressPage {
@@ -356,12 +352,7 @@ class ProgressPage {
   }
 
   tell(frame) {
-    const { data } = frame;
-    const entity = frame.type.slice(0, frame.type.lastIndexOf("_"));
-    if (entity === "task") notify(describe(frame, `${data.code} ${data.name ?? ""}`.trim()));
-    else if (entity === "daily_work" || entity === "monthly_task") {
-      notify(describe(frame, objectLabel(entity, { task: data.task_code ?? "" })));
-    }
+    notify(describe(frame));
   }
 
   emit(type, detail) {

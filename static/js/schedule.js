@@ -26,14 +26,6 @@ const TASK_EVENTS = ["task_created", "task_updated", "task_deleted"];
 const WORK_EVENTS = ["daily_work_created", "daily_work_updated", "daily_work_deleted"];
 const CALENDAR_EVENTS = ["calendar_day_created", "calendar_day_updated", "calendar_day_deleted"];
 
-const taskLabel = (data, element) => {
-  const name =
-    data.name ??
-    element?.querySelector(".task-name, .timeline-label__name")?.textContent.trim() ??
-    "";
-  return `${data.code} ${name}`.trim();
-};
-
 function start(root) {
   realtime.subscribe((root.dataset.streams ?? "tasks").split(/\s+/).filter(Boolean));
   realtime.connect();
@@ -68,16 +60,20 @@ function liveTable(root) {
     const earlier = await inflight.get(data.id);
     const [row] = table.rows("task", data.id);
     if (frame.type === "task_deleted" ? !row : row && Number(row.dataset.version) >= data.version) {
-      // Not on the page, or already showing this version (maybe fetched for a report's event).
-      if (earlier && row) notify(describe(frame, taskLabel(data, row)));
+      // Not on the page, or already showing this version (maybe fetched for a report's event;
+      // a recalculation of its fact has no notice of its own: the report's told it).
+      if (earlier && row) notify(describe(frame));
       return;
     }
-    const label = taskLabel(data, row);
-    if (await refresh([data.id])) notify(describe(frame, label));
+    if (await refresh([data.id])) notify(describe(frame));
   });
 
-  listen(WORK_EVENTS, ({ detail: frame }) => {
-    if (table.rows("task", frame.data.task).length) return refreshStale([frame.data.task]);
+  // A report moves its task's volume done: its notice says who reported what (also when an
+  // earlier fetch, of a task event, already brought the row's new figures).
+  listen(WORK_EVENTS, async ({ detail: frame }) => {
+    if (!table.rows("task", frame.data.task).length) return;
+    await refreshStale([frame.data.task]);
+    notify(describe(frame));
   });
 
   listen(CALENDAR_EVENTS, () => {
@@ -172,11 +168,8 @@ function liveTimeline(root) {
 
   scrollToToday(root.querySelector(".timeline"));
 
-  listen(TASK_EVENTS, ({ detail: frame }) => {
-    const row = root.querySelector(`.timeline-task[data-task-id="${Number(frame.data.id)}"]`);
-    return refresh(describe(frame, taskLabel(frame.data, row)));
-  });
-  listen([...WORK_EVENTS, ...CALENDAR_EVENTS], () => refresh(null));
+  listen([...TASK_EVENTS, ...WORK_EVENTS], ({ detail: frame }) => refresh(describe(frame)));
+  listen(CALENDAR_EVENTS, () => refresh(null));
   document.addEventListener("realtime:resync_required", async () => {
     await refresh(null);
     notifyResynced();
