@@ -368,3 +368,64 @@ def test_the_refusal_names_what_exposes_the_installation(
 
     assert named in str(refusal.value)
     assert ("admin, planner, foreman, viewer" in str(refusal.value)) is not passwords_changed
+
+
+def test_two_works_of_the_demo_check_by_hand_on_the_morning_after():
+    """The МСГ of December, laid around 7 December 2026 and read on the 8th, against the
+    reports (the check a planner makes on day one; the session note has the working).
+
+    4.1: 540 m³, 28.10–11.12, 164 planned in December over 10 working days (5 December is a
+    worked Saturday): 16.4 a day; 281.6 done before December, 69.8 in it. 7.2: 240 m, ended
+    29.11 with 174.8 done: carried over, 65.2 left, 17 working days to the month's end."""
+    from monthly.selectors import month_grid
+
+    demo_seed(today=datetime.date(2026, 12, 7))
+    grid = month_grid(month=datetime.date(2026, 12, 1), today=datetime.date(2026, 12, 8))
+    rows = {row.task.code: row for section in grid.sections for row in section.rows}
+    walls, water = rows["4.1"], rows["7.2"]
+
+    assert {cell.plan for cell in walls.cells if cell.plan} == {Decimal("16.4")}
+    assert (walls.fact_before_month, walls.fact) == (Decimal("281.6"), Decimal("69.8"))
+    # Plan to date: 1–5 and 7 December, 6 × 16.4; 69.8 − 98.4 = −28.6, 1.7 days' plan.
+    assert (walls.plan_to_date, walls.deviation_to_date, walls.deviation_days) == (
+        Decimal("98.4"),
+        Decimal("-28.6"),
+        Decimal("-1.7"),
+    )
+    # 94.2 of the month's plan left over 8–11 December: 23.55, up to 0.1 (m³): 23.6.
+    assert (walls.remaining, walls.days_left, walls.needed_per_day) == (
+        Decimal("94.2"),
+        4,
+        Decimal("23.6"),
+    )
+    # 540 − 351.4 = 188.6 by the 11th: 47.15 → 47.2 a day; at the last ten report days' 13.58
+    # a day, 14 working days: the 25th, 10 working days late.
+    assert (walls.remaining_total, walls.needed_per_day_to_finish) == (
+        Decimal("188.6"),
+        Decimal("47.2"),
+    )
+    forecast = walls.forecast
+    assert (forecast.rate, forecast.finish, forecast.days_late, forecast.is_late) == (
+        Decimal("13.58"),
+        datetime.date(2026, 12, 25),
+        10,
+        True,
+    )
+    assert (water.is_carried_over, water.overdue_since) == (True, datetime.date(2026, 11, 30))
+    assert (water.plan, water.plan_to_date, water.fact, water.deviation_to_date) == (
+        Decimal("65.2"),
+        Decimal("65.2"),
+        Decimal(0),
+        Decimal("-65.2"),
+    )
+    # 8–11, 14–18, 21–25, 28–30 December (the 31st is off): 17 days; 65.2 / 17 = 3.835 → 3.9.
+    assert (water.days_left, water.needed_per_day, water.needed_per_day_to_finish) == (
+        17,
+        Decimal("3.9"),
+        Decimal("3.9"),
+    )
+    assert (water.forecast.rate, water.forecast.finish, water.forecast.days_late) == (
+        Decimal("9.59"),
+        datetime.date(2026, 12, 16),
+        14,
+    )
