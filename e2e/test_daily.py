@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from daily.models import DailyWork
 from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
 from schedule.roles import FOREMEN, PLANNERS
 from schedule.tests.factories import TaskFactory
@@ -94,3 +95,27 @@ def test_a_new_task_becomes_a_choice_of_the_add_form(open_page, make_user):
     expect(daily.get_by_label("Volume")).to_have_value("3")
     daily.get_by_role("button", name="Add", exact=True).click()
     expect(daily.locator("tr[data-daily-work-id] .task-name")).to_have_text(["Backfill"])
+
+
+def test_an_implausible_report_is_questioned_before_it_is_queued(open_page, make_user):
+    TaskFactory(code="2.1", name="Concrete works", unit="m³", volume_plan=10)
+    page = open_page(make_user(FOREMEN, username="petr"), "/daily/")
+    page.get_by_label("Task").select_option(label="2.1 Concrete works")
+    page.get_by_label("Volume").fill("50")
+
+    with page.expect_event("dialog") as asked:
+        page.get_by_role("button", name="Add", exact=True).click()
+    question = asked.value.message
+    asked.value.dismiss()
+
+    assert "50 m³ is more than the 10 m³ left of 2.1." in question
+    assert "Save anyway?" in question
+    expect(page.get_by_label("Volume")).to_have_value("50")  # kept: not sent
+    expect(page.locator("tr[data-daily-work-id]")).to_have_count(0)
+
+    with page.expect_event("dialog") as asked:
+        page.get_by_role("button", name="Add", exact=True).click()
+    asked.value.accept()
+
+    expect(page.locator("tr[data-daily-work-id]")).to_have_count(1)
+    assert DailyWork.objects.get().volume == 50

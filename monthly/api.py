@@ -249,6 +249,9 @@ class GridRowSerializer(serializers.Serializer):
     overdue_since = serializers.DateField(
         allow_null=True, help_text="The day after the end date, passed with work left."
     )
+    is_finished = serializers.BooleanField(
+        help_text="Its fact reached its volume: it is not behind, whatever its deviation."
+    )
     is_carried_over = serializers.BooleanField(
         help_text="Unfinished and ending before the month: shown until it is done."
     )

@@ -6,7 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from schedule.models import VOLUME_DECIMALS, VOLUME_DIGITS, Task
+from schedule.models import VOLUME_DECIMALS, VOLUME_DIGITS, Task, validate_whole_plan
 from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 
 from .fields import format_month
@@ -65,6 +65,8 @@ class MonthlyTask(VersionedModel):
     def clean(self) -> None:
         if self.month:
             self.month = first_of_month(self.month)
+        if self.task_id is not None and isinstance(self.volume_plan, Decimal):
+            validate_whole_plan(unit=self.task.unit, volume=self.volume_plan, field="volume_plan")
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.month:

@@ -357,14 +357,18 @@ class GridRow:
     ``judged_on``)."""
     is_carried_over: bool
     """Unfinished and ending before the month: shown until its fact reaches its volume."""
+    is_finished: bool
+    """Its fact reached its volume (judged as ``judged_on``): nothing of it can be behind."""
     forecast: Forecast
     works: dict[datetime.date, list[DayWork]]
     """Each day's reports, in order (a cell of one report edits it)."""
 
     @property
     def is_behind(self) -> bool:
-        """Behind: the one rule (docs/msg.md), for a row, a section and the month."""
-        return self.deviation_to_date < 0
+        """Behind: the one rule (docs/msg.md), for a row, a section and the month: its fact
+        below its plan to date, unless the work is finished (done ahead of this month's plan,
+        in an earlier month)."""
+        return self.deviation_to_date < 0 and not self.is_finished
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,6 +532,10 @@ def _grid_row(
     if task.end_date < judged and totals.judged < task.volume_plan:
         overdue_since = task.end_date + datetime.timedelta(days=1)
     carried = overdue_since is not None and task.end_date < first
+    # A day counts against the plan once it is over, or once its report is in: today's report
+    # with today's plan (the row does not swing ahead with a report of less than the day's plan,
+    # nor look behind all morning before it).
+    counted_until = today + datetime.timedelta(days=1) if today in facts else today
     if carried:
         # Its end date has passed: all the month's plan is due already, and the month's working
         # days are what is left to do it in.
@@ -536,12 +544,12 @@ def _grid_row(
         )
         unspread = Decimal(0)
         plan_to_date = month_plan
-        days_left = ahead.count(max(today, first), last) if last >= today else 0
+        days_left = ahead.count(max(counted_until, first), last) if last >= counted_until else 0
     else:
         month_plan = plan.total + plan.unspread
         unspread = plan.unspread
-        plan_to_date = sum((v for day, v in plan.days.items() if day < today), Decimal(0))
-        days_left = sum(1 for day in plan.days if day >= today)
+        plan_to_date = sum((v for day, v in plan.days.items() if day < counted_until), Decimal(0))
+        days_left = sum(1 for day in plan.days if day >= counted_until)
     remaining = max(Decimal(0), month_plan - fact)
     deviation = fact - plan_to_date
     deviation_days = None
@@ -550,9 +558,9 @@ def _grid_row(
         deviation_days = (deviation / rate).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
     remaining_total = max(Decimal(0), task.volume_plan - totals.to_date)
     if task.end_date >= today:
-        finish_days = ahead.count(max(today, task.start_date), task.end_date)
+        finish_days = ahead.count(max(counted_until, task.start_date), task.end_date)
     else:
-        finish_days = ahead.count(today, last) if last >= today else 0
+        finish_days = ahead.count(counted_until, last) if last >= counted_until else 0
     cells = []
     for day in month_days:
         day_plan, day_fact = plan.days.get(day), facts.get(day)
@@ -579,6 +587,7 @@ def _grid_row(
         needed_per_day_to_finish=_per_day(remaining_total, finish_days, quantum=quantum),
         overdue_since=overdue_since,
         is_carried_over=carried,
+        is_finished=bool(task.volume_plan) and totals.judged >= task.volume_plan,
         forecast=forecast,
         works=works,
     )
@@ -842,12 +851,18 @@ def daily_work_warnings(
     today: datetime.date,
     excluding: DailyWork | None = None,
 ) -> list[str]:
-    """Why a report of ``volume`` on ``task`` for ``day`` looks wrong, if it does: above what
-    the other reports leave of the work, or above ``IMPLAUSIBLE_FACTOR`` times the day's plan,
-    or, on a day the task plans nothing, times the average of its other reports' last
-    ``FORECAST_WINDOW_DAYS`` report days. ``excluding`` is the stored report this one is (just
-    written) or replaces (a correction being checked): it is not one of the others."""
+    """Why a report of ``volume`` on ``task`` for ``day`` looks wrong, if it does: a day that
+    has not come yet; above what the other reports leave of the work; above
+    ``IMPLAUSIBLE_FACTOR`` times the day's plan, or, on a day the task plans nothing, times the
+    average of its other reports' last ``FORECAST_WINDOW_DAYS`` report days. ``excluding`` is
+    the stored report this one is (just written) or replaces (a correction being checked): it
+    is not one of the others."""
     warnings = []
+    if day > today:
+        warnings.append(
+            _("%(day)s has not come yet: is this report for today?")
+            % {"day": date_format(day, "SHORT_DATE_FORMAT")}
+        )
     others = DailyWork.objects.filter(task=task, date__lte=today)
     if excluding is not None and excluding.pk is not None:
         others = others.exclude(pk=excluding.pk)

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from scheduler_project.numbers import format_volume
 from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 
 VOLUME_DIGITS = 14
@@ -110,6 +111,19 @@ class Unit(models.Model):
 def unit_quantum(decimals: int) -> Decimal:
     """The smallest step of a unit's shown volumes: 1 for whole units, 0.1 for one decimal."""
     return Decimal(1).scaleb(-decimals)
+
+
+def validate_whole_plan(*, unit: str, volume: Decimal | None, field: str) -> None:
+    """A unit counted in whole units (``Unit.decimals`` 0) is planned in whole units."""
+    if volume is None or volume == volume.to_integral_value():
+        return
+    if Unit.objects.filter(name=unit, decimals=0).exists():
+        raise ValidationError(
+            {
+                field: _("%(unit)s are counted in whole units: %(volume)s is not a whole number.")
+                % {"unit": unit, "volume": format_volume(volume)}
+            }
+        )
 
 
 def validate_known_unit(name: str) -> None:
@@ -309,6 +323,8 @@ class Task(VersionedModel):
             self.code_key = task_code_key(self.code)  # before full_clean checks its constraint
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValidationError({"end_date": _("The end date cannot be before the start date.")})
+        if isinstance(self.unit, str) and isinstance(self.volume_plan, Decimal):
+            validate_whole_plan(unit=self.unit, volume=self.volume_plan, field="volume_plan")
 
     @property
     def progress_percent(self) -> Decimal:

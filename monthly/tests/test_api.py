@@ -470,6 +470,7 @@ def test_the_month_grid_comes_as_json_with_its_rows_cells_and_totals(api_client_
         # January judges "unfinished" at its last day; the work ended on the 30th
         "overdue_since": "2026-01-31",
         "is_carried_over": False,
+        "is_finished": False,
     }
     assert cells[11:14] == [
         {"date": "2026-01-12", "plan": "2.000", "fact": "2.000", "is_behind": False},

@@ -806,3 +806,38 @@ def test_a_month_plan_above_what_is_left_of_the_work_is_questioned():
     assert warnings("5000") == [
         "5,000 m³ planned for February 2026 is more than the 188.6 m³ left of 4.1."
     ]
+
+
+def test_todays_report_counts_against_todays_plan_and_leaves_the_rest_to_later_days():
+    # 2 a day planned in January; on the 14th, 2 + 2 done and 1 reported today.
+    task = msg_task("1.1", plan="30", on12="2", on13="2", on14="1")
+
+    row = grid_row(task, today="2026-01-14")
+
+    # The 14th is counted once its report is in: 6 planned to date, 5 done, 1 behind (not +1).
+    assert (row.plan_to_date, row.deviation_to_date, row.is_behind) == (
+        Decimal(6),
+        Decimal(-1),
+        True,
+    )
+    # 25 left of the month's plan over the 12 working days from the 15th.
+    assert (row.days_left, row.needed_per_day) == (12, Decimal("2.084"))
+
+
+def test_a_finished_work_is_not_behind_this_months_plan():
+    # 30 planned in January, but 150 of 150 done already in December: nothing is left to do.
+    task = msg_task("1.1", plan="30")
+    DailyWorkFactory(task=task, date=d("2025-12-15"), volume="150")
+    task.refresh_from_db()
+
+    row = grid_row(task, today="2026-01-20")
+
+    assert (row.deviation_to_date, row.is_finished, row.is_behind) == (Decimal(-12), True, False)
+
+
+def test_a_report_for_a_day_not_yet_come_is_questioned():
+    task = msg_task("1.1", plan="30")
+
+    assert daily_work_warnings(
+        task=task, day=d("2026-01-15"), volume=Decimal(1), today=d("2026-01-14")
+    ) == ["01/15/2026 has not come yet: is this report for today?"]

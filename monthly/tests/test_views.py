@@ -1158,3 +1158,16 @@ def test_a_section_is_shown_by_its_name_where_it_has_one(client, viewer):
 
     assert '<span class="msg-section__title">Раздел 4 — Монолитные работы</span>' in html
     assert '<span class="msg-section__title">Раздел 5</span>' in html
+
+
+def test_a_plan_of_a_whole_unit_must_be_whole(client, planner):
+    plan = MonthlyTaskFactory(task=TaskFactory(unit="шт", volume_plan=20), volume_plan=10)
+    client.force_login(planner)
+
+    response = client.post(
+        update_url(plan), {"volume_plan": "12,345", "version": 1}, HTTP_ACCEPT_LANGUAGE="ru"
+    )
+
+    plan.refresh_from_db()
+    assert response.status_code == 400 and plan.volume_plan == 10
+    assert "шт считаются целыми единицами: 12,345 — не целое число." in response.content.decode()

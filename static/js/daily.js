@@ -244,6 +244,17 @@ if (root) {
     };
     const display = { ...values, taskLabel: taskLabel(values.task) };
     const target = editing;
+    // Online, a volume that looks wrong is questioned before it is queued (offline it goes
+    // unasked; the server's warnings then come with its answer).
+    const answer = await outbox.ask(`${worksApi}check/`, {
+      ...values,
+      date,
+      ...(target?.workId ? { id: Number(target.workId) } : {}),
+    });
+    const warnings = answer?.warnings ?? [];
+    if (warnings.length && !window.confirm([...warnings, texts.confirmWarnings].join("\n\n"))) {
+      return;
+    }
     stopEditing();
     if (target?.seq) {
       const [operation] = (await outbox.operations()).filter(({ seq }) => seq === target.seq);
@@ -333,6 +344,8 @@ if (root) {
       date: texts.dayLabel,
     });
     notify(format(texts[operation.kind], { work }));
+    // Sent unasked (offline): what the server found implausible is said now.
+    for (const warning of data?.warnings ?? []) notify(`${work}: ${warning}`);
     const pending = table.tbody.querySelector(`tr[data-outbox-seq="${operation.seq}"]`);
     let workId = operation.workId;
     if (operation.kind === "create" && data?.id) {

@@ -338,10 +338,12 @@ if (root && dialog) {
 
   // Answered: the page says so and fetches the row (and the row the work left, if it moved);
   // the entry stays on the cell until the row shows the server's figures.
-  document.addEventListener("outbox:sent", ({ detail: { operation } }) => {
+  document.addEventListener("outbox:sent", ({ detail: { operation, data } }) => {
     const cell = operationCell(operation);
     if (!cell) return;
     notify(format(texts[operation.kind], { work: workLabel(cell) }));
+    // Sent unasked (offline): what the server found implausible is said now.
+    for (const warning of data?.warnings ?? []) notify(`${workLabel(cell)}: ${warning}`);
     const tasks = [Number(cell.closest("tr").dataset.taskId)];
     if (operation.body?.task) tasks.push(Number(operation.body.task));
     settling.set(operation.seq, operation);
@@ -602,6 +604,21 @@ if (root) {
     const next = event.relatedTarget;
     if (!(next instanceof Element && next.matches("input[name=volume_plan]"))) announce(null);
   });
+}
+
+// "All figures" adds %, remaining and the forecast before the days: shown, they come into view
+// (the grid may be scrolled to today), and the choice is kept for the next visit.
+if (root) {
+  const toggle = document.querySelector(".msg-figures-toggle");
+  const card = root.querySelector(".msg-card");
+  const key = "msg:all-figures";
+  if (toggle) {
+    toggle.checked = localStorage.getItem(key) === "1";
+    toggle.addEventListener("change", () => {
+      localStorage.setItem(key, toggle.checked ? "1" : "0");
+      if (toggle.checked && card) card.scrollLeft = 0;
+    });
+  }
 }
 
 // On a laptop the days scroll under the sticky figures: on load, today's column (with the day
