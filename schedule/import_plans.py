@@ -41,7 +41,7 @@ from scheduler_project.versioning import VersionConflict, merge_stale
 
 from .imports import CellError, InvalidRow, ScheduleSheet, SheetRow
 from .models import Task
-from .services import task_create, task_delete, task_update
+from .services import sections_name, task_create, task_delete, task_update
 from .sheet import SCHEDULE_COLUMNS, month_heading
 
 TASK_FIELDS = ("name", "unit", "volume_plan", "start_date", "end_date", "estimated_cost")
@@ -188,6 +188,8 @@ class ImportResult:
     """Rows in conflict decided ``Decision.APP``."""
     deleted: int = 0
     monthly_plans_written: int = 0
+    sections_named: int = 0
+    """Sections whose name the file set or changed (its subtotal rows)."""
     codes: list[str] = field(default_factory=list)
     """The codes of the tasks created or changed."""
 
@@ -549,6 +551,7 @@ def schedule_import_apply(
             if task_id in by_id:
                 task_delete(task=by_id[task_id], version=version, actor=actor, locked=True)
                 result.deleted += 1
+        result.sections_named = sections_name(names=sheet.section_names)
     return result
 
 
@@ -732,6 +735,7 @@ def plan_to_data(*, sheet: ScheduleSheet, seen: Seen) -> dict[str, Any]:
         "columns": sorted(sheet.columns),
         "months": [month.isoformat() for month in sheet.months],
         "exported_at": None if sheet.exported_at is None else sheet.exported_at.isoformat(),
+        "section_names": sheet.section_names,
         "tasks": seen.tasks,
         "plans": [
             [task_id, month.isoformat(), plan_id, version]
@@ -774,6 +778,7 @@ def plan_from_data(data: Mapping[str, Any]) -> tuple[ScheduleSheet, Seen]:
             if data.get("exported_at") is None
             else datetime.datetime.fromisoformat(data["exported_at"])
         ),
+        section_names=dict(data.get("section_names", {})),
     )
     seen = Seen(
         tasks={code: (task_id, version) for code, (task_id, version) in data["tasks"].items()},

@@ -41,14 +41,22 @@ from openpyxl.cell.cell import Cell
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from schedule.models import COST_DECIMALS, COST_DIGITS, VOLUME_DECIMALS, VOLUME_DIGITS, Task
+from schedule.models import (
+    CODE_MAX_LENGTH,
+    COST_DECIMALS,
+    COST_DIGITS,
+    VOLUME_DECIMALS,
+    VOLUME_DIGITS,
+    Section,
+    Task,
+)
 from schedule.sheet import (
     EXPORTED_AT_PROPERTY,
     SCHEDULE_COLUMNS,
     heading_keys,
-    is_section_total,
     normalized_heading,
     parse_month_heading,
+    section_total_title,
 )
 
 HEADING_SEARCH_ROWS = 10
@@ -127,6 +135,8 @@ class ScheduleSheet:
     """The month columns present, in sheet order."""
     exported_at: datetime.datetime | None = None
     """When the app exported the file (its ``EXPORTED_AT_PROPERTY``); None for another file."""
+    section_names: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The sections' names the subtotal rows give («Итого по разделу 2 — Бетонные работы»)."""
 
 
 def read_schedule(file: IO[bytes]) -> ScheduleSheet:
@@ -422,6 +432,7 @@ def _read_rows(
         "version": _version,
     }
     read: list[tuple[int, dict[str, Any], dict[datetime.date, Decimal], list[CellError]]] = []
+    section_names: dict[str, str] = {}
     for row, by_column in cells.items():
         raw: dict[str, object] = {}
         errors: list[CellError] = []
@@ -437,8 +448,12 @@ def _read_rows(
         name_cell = by_column.get(layout.column_of("name"))
         code_cell = by_column.get(layout.column_of("code"))
         if (code_cell is None or _is_blank(raw[code_cell.coordinate])) and (
-            name_cell is not None and is_section_total(raw[name_cell.coordinate])
+            name_cell is not None
+            and (title := section_total_title(raw[name_cell.coordinate])) is not None
         ):
+            code, section_name = title
+            if section_name and "." not in code and len(code) <= CODE_MAX_LENGTH:
+                section_names[code] = section_name[: Section._meta.get_field("name").max_length]
             continue
         fields: dict[str, Any] = {}
         plans: dict[datetime.date, Decimal] = {}
@@ -506,6 +521,7 @@ def _read_rows(
         invalid=invalid,
         columns=frozenset(layout.keys.values()),
         months=list(layout.months.values()),
+        section_names=section_names,
     )
 
 

@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from scheduler_project.versioning import versioned_create, versioned_delete, versioned_update
 
-from .models import USUAL_UNITS, CalendarDay, Task, Unit
+from .models import USUAL_UNITS, CalendarDay, Section, Task, Unit
 
 
 def task_create(*, data: Mapping[str, Any], actor: AbstractBaseUser | None = None) -> Task:
@@ -100,3 +100,15 @@ def units_ensure() -> None:
         [Unit(name=name, decimals=decimals) for name, decimals in USUAL_UNITS.items()],
         ignore_conflicts=True,
     )
+
+
+def sections_name(*, names: Mapping[str, str]) -> int:
+    """Give the sections their names (an import's subtotal rows); how many were set or
+    changed. Sections are not published: pages show a new name when they next load."""
+    named = 0
+    stored = Section.objects.filter(code__in=names).names()
+    for code, name in names.items():
+        if stored.get(code) != name:
+            Section.objects.update_or_create(code=code, defaults={"name": name})
+            named += 1
+    return named

@@ -104,14 +104,24 @@ def parse_month_heading(value: object) -> datetime.date | None:
     return None
 
 
-def is_section_total(name: object) -> bool:
-    """Whether a name cell is a section subtotal's (``SECTION_TOTAL``) in any language."""
+def section_total_title(name: object) -> tuple[str, str] | None:
+    """The section code and name a subtotal's name cell says (``SECTION_TOTAL`` of
+    «2 — Бетонные работы», in any language): ``("2", "Бетонные работы")``; the name is empty
+    when the cell gives none; None for any other cell."""
     if not isinstance(name, str):
-        return False
+        return None
     text = _normalized(name)
     for language, _name in settings.LANGUAGES:
         with translation.override(language):
             before, _marker, after = _normalized(str(SECTION_TOTAL)).partition("%(section)s")
         if text.startswith(before) and text.endswith(after) and len(text) > len(before + after):
-            return True
-    return False
+            plain = " ".join(name.split())  # as normalised, in its own letters' case
+            title = plain[len(before) : len(plain) - len(after)].strip()
+            code, _dash, section_name = title.partition(" — ")
+            return code.strip(), section_name.strip()
+    return None
+
+
+def is_section_total(name: object) -> bool:
+    """Whether a name cell is a section subtotal's (``SECTION_TOTAL``) in any language."""
+    return section_total_title(name) is not None

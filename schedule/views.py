@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from realtime.protocol import TASKS
@@ -446,6 +446,16 @@ def _import_apply(request: HttpRequest) -> HttpResponse:
             "plans": result.monthly_plans_written,
         },
     )
+    if result.sections_named:
+        messages.success(
+            request,
+            ngettext(
+                "%(count)s section named as in the file.",
+                "%(count)s sections named as in the file.",
+                result.sections_named,
+            )
+            % {"count": result.sections_named},
+        )
     return redirect("schedule:task_list")
 
 

@@ -674,3 +674,32 @@ def test_an_exported_schedule_imported_unchanged_is_unchanged_and_applying_it_ch
     assert (preview.missing, result.unchanged) == ([], 3)
     assert dict(Task.objects.values_list("pk", "version")) == versions
     assert set(MonthlyTask.objects.values_list("version", flat=True)) == {1}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_sections_name_travels_in_its_subtotal_row_and_the_import_sets_it(language):
+    from openpyxl import load_workbook
+
+    from schedule.models import Section
+
+    task = TaskFactory(code="2.1")
+    Section.objects.create(code="2", name="Concrete")
+    file = io.BytesIO()
+    with translation.override(language):
+        schedule_workbook(file, tasks=[task], today=datetime.date(2026, 11, 15), exported_at="")
+    file.seek(0)
+    workbook = load_workbook(file)
+    cell = workbook.active.cell(2, 2)  # the section's subtotal row, its name cell
+    cell.value = cell.value.replace("Concrete", "Бетонные работы")
+    edited = io.BytesIO()
+    workbook.save(edited)
+    edited.seek(0)
+
+    sheet = read_schedule(edited)
+    result = apply(sheet)
+
+    assert sheet.section_names == {"2": "Бетонные работы"}
+    assert [row.code for row in sheet.rows] == ["2.1"]  # the subtotal row is no task
+    assert result.sections_named == 1
+    assert Section.objects.get(code="2").name == "Бетонные работы"
+    assert apply(read_schedule(io.BytesIO(edited.getvalue()))).sections_named == 0

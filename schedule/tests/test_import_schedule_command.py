@@ -81,7 +81,8 @@ def test_the_command_applies_and_says_what_it_did(tmp_path):
     out, _err = run(str(path), "--delete-missing")
 
     assert out.splitlines()[-1] == (
-        "Imported: 0 created, 1 updated, 0 unchanged, 1 deleted, 1 monthly plans written."
+        "Imported: 0 created, 1 updated, 0 unchanged, 1 deleted, 1 monthly plans written, "
+        "0 sections named."
     )
     assert list(Task.objects.values_list("code", "name")) == [("1.1", "Renamed")]
     assert not Task.objects.filter(pk=missing.pk).exists()

@@ -91,7 +91,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Imported: {result.created} created, {result.updated} updated, "
             f"{result.unchanged} unchanged, {result.deleted} deleted, "
-            f"{result.monthly_plans_written} monthly plans written."
+            f"{result.monthly_plans_written} monthly plans written, "
+            f"{result.sections_named} sections named."
         )
 
     def print_preview(self, preview: ImportPreview, *, delete_missing: bool) -> None:
