@@ -28,9 +28,15 @@ def bare_path() -> Iterator[Path]:
 def run_script(profile: str, path: Path, *, as_other_user: bool = False, **env: str):
     command = ["/bin/bash", str(SCRIPT), profile]
     if as_other_user and os.geteuid() == 0:
-        # As root the script would install; the case under test is a user who may not.
+        # As root the script would install; the case under test is a user who may not. That
+        # user may not read a checkout only its owner can (a clone into a home or mktemp -d):
+        # the script runs from a copy in the readable PATH directory.
+        script = path / "system-packages"
+        shutil.copyfile(SCRIPT, script)
+        script.chmod(0o755)
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-        command = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+        command = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        command += ["/bin/bash", str(script), profile]
     return subprocess.run(
         command,
         env={"PATH": str(path), "HOME": "/", **env},
