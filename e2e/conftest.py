@@ -231,6 +231,7 @@ def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]
         contexts.append(context)
         log_in(context, user, server)
         page = context.new_page()
+        accept_plausibility_questions(page)
         pages.append(page)
         page.goto(path)
         if page.locator("[data-live-page], [data-live-watch]").count():
@@ -242,6 +243,24 @@ def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]
     for context in contexts:
         context.close()
     assert errors == []
+
+
+PLAUSIBILITY_QUESTIONS = ("Save anyway?", "Всё равно сохранить?")
+"""How the daily page ends its question before sending a report that looks wrong."""
+
+
+def accept_plausibility_questions(page: Page) -> None:
+    """Answer the daily page's "Save anyway?" with yes, as the tests' reports are made up; a
+    test of the question itself sets ``page.answers_questions_itself``. Other dialogs (a
+    deletion's confirmation) are left to the test's own handler."""
+
+    def answer(dialog) -> None:
+        if getattr(page, "answers_questions_itself", False):
+            return
+        if any(question in dialog.message for question in PLAUSIBILITY_QUESTIONS):
+            dialog.accept()
+
+    page.on("dialog", answer)
 
 
 def wait_until_subscribed(page: Page) -> None:

@@ -100,6 +100,7 @@ def test_a_new_task_becomes_a_choice_of_the_add_form(open_page, make_user):
 def test_an_implausible_report_is_questioned_before_it_is_queued(open_page, make_user):
     TaskFactory(code="2.1", name="Concrete works", unit="m³", volume_plan=10)
     page = open_page(make_user(FOREMEN, username="petr"), "/daily/")
+    page.answers_questions_itself = True
     page.get_by_label("Task").select_option(label="2.1 Concrete works")
     page.get_by_label("Volume").fill("50")
 
