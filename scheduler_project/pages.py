@@ -36,7 +36,6 @@ from realtime.protocol import DELETED, event_type
 from realtime.services import page_visit_record
 
 from .numbers import format_volume, plain_decimal
-from .numbers import volume_formatter as volume_formatter  # re-exported: formatting lives there
 from .versioning import VersionConflict, VersionedModel
 
 StrOrPromise = str | Promise

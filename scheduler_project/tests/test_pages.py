@@ -23,13 +23,13 @@ from schedule import views as schedule_views
 from schedule.roles import FOREMEN, PLANNERS
 from schedule.services import task_delete
 from schedule.tests.factories import TaskFactory
+from scheduler_project.numbers import volume_formatter
 from scheduler_project.pages import (
     GONE_MESSAGE,
     VersionedEditFlow,
     format_value,
     format_volume,
     plain_decimal,
-    volume_formatter,
 )
 from scheduler_project.versioning import VersionedModel
 
