@@ -343,9 +343,8 @@ if (root) {
       task: operation.display.taskLabel.split(" ")[0],
       date: texts.dayLabel,
     });
-    notify(format(texts[operation.kind], { work }));
-    // Sent unasked (offline): what the server found implausible is said now.
-    for (const warning of data?.warnings ?? []) notify(`${work}: ${warning}`);
+    // Sent unasked (offline): what the server found implausible is said now, in the same notice.
+    notify([format(texts[operation.kind], { work }), ...(data?.warnings ?? [])].join(" "));
     const pending = table.tbody.querySelector(`tr[data-outbox-seq="${operation.seq}"]`);
     let workId = operation.workId;
     if (operation.kind === "create" && data?.id) {

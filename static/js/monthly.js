@@ -341,9 +341,9 @@ if (root && dialog) {
   document.addEventListener("outbox:sent", ({ detail: { operation, data } }) => {
     const cell = operationCell(operation);
     if (!cell) return;
-    notify(format(texts[operation.kind], { work: workLabel(cell) }));
-    // Sent unasked (offline): what the server found implausible is said now.
-    for (const warning of data?.warnings ?? []) notify(`${workLabel(cell)}: ${warning}`);
+    // Sent unasked (offline): what the server found implausible is said now, in the same notice.
+    const saved = format(texts[operation.kind], { work: workLabel(cell) });
+    notify([saved, ...(data?.warnings ?? [])].join(" "));
     const tasks = [Number(cell.closest("tr").dataset.taskId)];
     if (operation.body?.task) tasks.push(Number(operation.body.task));
     settling.set(operation.seq, operation);
