@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        from monthly.api import MonthGridSerializer
-        from monthly.selectors import month_grid
+        from progress.api import MonthGridSerializer
+        from progress.selectors import month_grid
 
         settings.DEBUG = False  # no query log: it costs time and fills up while seeding
         seed(options.tasks)

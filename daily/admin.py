@@ -2,10 +2,25 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from scheduler_project.admin import VersionedModelAdmin, volume_display
+from schedule.admin import add_task_inline
+from scheduler_project.admin import VersionedInline, VersionedModelAdmin, volume_display
 
 from .models import DailyWork
-from .services import daily_work_update
+from .services import daily_work_delete, daily_work_update
+
+
+class DailyWorkInline(VersionedInline):
+    model = DailyWork
+    extra = 0
+    fields = ["date", "volume", "description", "created_by", "version"]
+    readonly_fields = ["created_by"]
+    ordering = ["-date", "-id"]
+    update_service = daily_work_update
+    delete_service = daily_work_delete
+    service_object_name = "daily_work"
+
+
+add_task_inline(DailyWorkInline)
 
 
 @admin.register(DailyWork)

@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from monthly.selectors import daily_work_warnings
+from progress.selectors import daily_work_warnings
 from schedule.api import TaskField
 from schedule.models import VOLUME_DECIMALS, VOLUME_DIGITS, Task
 from scheduler_project.api import (

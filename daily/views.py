@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from monthly.selectors import daily_work_warnings
+from progress.selectors import daily_work_warnings
 from realtime.protocol import DAILY_WORKS
 from schedule.models import Task
 from scheduler_project.pages import (

@@ -12,6 +12,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
+from schedule.models import Unit
 from scheduler_project.pages import format_person
 from scheduler_project.workbooks import (
     Sheet,
@@ -63,6 +64,7 @@ def daily_workbook(
         for index, text in enumerate(headings):
             sheet.heading(0, index, text, heading)
         totals: dict[str, Decimal] = defaultdict(Decimal)
+        decimals = Unit.objects.decimals()  # each unit's volumes as the pages show them
         row = 0
         for work in works:
             row += 1
@@ -71,7 +73,8 @@ def daily_workbook(
             sheet.write(row, col["date"], work.date, formats.get("date"))
             sheet.write(row, col["code"], task.code, formats.get("text"))
             sheet.write(row, col["name"], task.name)
-            sheet.write(row, col["volume"], work.volume, formats.volume())
+            volume_format = formats.volume(decimals=decimals.get(task.unit))
+            sheet.write(row, col["volume"], work.volume, volume_format)
             sheet.write(row, col["unit"], task.unit)
             sheet.write(row, col["description"], work.description, formats.get("wrap"))
             sheet.write(row, col["entered_by"], format_person(work.created_by))
@@ -91,7 +94,7 @@ def daily_workbook(
                 col["volume"],
                 f'=SUMIF({units}2:{units}{last + 1},"{quoted}",{volumes}2:{volumes}{last + 1})',
                 volume,
-                formats.volume("total"),
+                formats.volume("total", decimals=decimals.get(unit)),
             )
             sheet.write(row, col["unit"], unit, total)
         whole_volumes(worksheet, formats, [(1, col["volume"], row, col["volume"])])

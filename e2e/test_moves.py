@@ -12,9 +12,9 @@ from playwright.sync_api import expect
 from daily.services import daily_work_update
 from daily.tests.factories import DailyWorkFactory
 from e2e.conftest import assert_not_reloaded, mark_document, notices
-from monthly.selectors import month_grid
 from monthly.services import monthly_task_update
 from monthly.tests.factories import MonthlyTaskFactory
+from progress.selectors import month_grid
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.tests.factories import TaskFactory
 from scheduler_project.numbers import format_volume

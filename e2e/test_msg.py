@@ -25,8 +25,8 @@ from daily.models import DailyWork
 from daily.services import daily_work_create, daily_work_update
 from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
 from monthly.models import first_of_month
-from monthly.selectors import month_grid
 from monthly.tests.factories import MonthlyTaskFactory
+from progress.selectors import month_grid
 from realtime.models import Change
 from schedule.demo import demo_seed
 from schedule.roles import FOREMEN, PLANNERS

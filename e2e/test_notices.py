@@ -56,9 +56,10 @@ def test_a_report_by_another_user_is_told_by_full_name_volume_task_and_day(
 
     work = DailyWork.objects.get()
     work = daily_work_update(
-        daily_work=work, data={"volume": Decimal("8")}, version=work.version, actor=ivan
+        daily_work=work, data={"volume": Decimal("8.25")}, version=work.version, actor=ivan
     )
-    expect(notices(daily).last).to_have_text("Иван Петров: теперь 8 м³ по 4.4 за 25.11")
+    # м³ are shown with one decimal (Unit.decimals), the notice's volume too: 8.25 is «8,3».
+    expect(notices(daily).last).to_have_text("Иван Петров: теперь 8,3 м³ по 4.4 за 25.11")
     daily_work_delete(daily_work=work, version=work.version, actor=ivan)
     # The daily page's notice of the deletion can be lost to a race with its task's refresh
     # (the recalculated volume done takes the row away first; session note, 7 December): the
@@ -67,8 +68,8 @@ def test_a_report_by_another_user_is_told_by_full_name_volume_task_and_day(
     expect(notices(schedule)).to_have_text(
         [
             told,
-            "Иван Петров: теперь 8 м³ по 4.4 за 25.11",
-            "Иван Петров: удалено 8 м³ по 4.4 за 25.11",
+            "Иван Петров: теперь 8,3 м³ по 4.4 за 25.11",
+            "Иван Петров: удалено 8,3 м³ по 4.4 за 25.11",
         ]
     )
     for page in (daily, schedule):

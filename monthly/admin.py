@@ -1,11 +1,25 @@
 from django.contrib import admin
 from django.utils.translation import pgettext_lazy
 
-from scheduler_project.admin import VersionedModelAdmin, volume_display
+from schedule.admin import add_task_inline
+from scheduler_project.admin import VersionedInline, VersionedModelAdmin, volume_display
 
 from .fields import format_month
 from .models import MonthlyTask
-from .services import monthly_task_update
+from .services import monthly_task_delete, monthly_task_update
+
+
+class MonthlyTaskInline(VersionedInline):
+    model = MonthlyTask
+    extra = 0
+    fields = ["month", "volume_plan", "version"]
+    ordering = ["month"]
+    update_service = monthly_task_update
+    delete_service = monthly_task_delete
+    service_object_name = "monthly_task"
+
+
+add_task_inline(MonthlyTaskInline)
 
 
 @admin.register(MonthlyTask)

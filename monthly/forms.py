@@ -9,8 +9,6 @@ from django.utils.formats import date_format
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from daily.forms import DailyWorkForm
-from daily.models import DailyWork
 from schedule.forms import VolumeField, VolumeInput
 from schedule.models import Task
 from scheduler_project.numbers import input_number
@@ -129,29 +127,3 @@ class PlanInputs:
             f'<input type="text" name="volume_plan"{value}{self.volume_attributes}'
             f' aria-label="{label}" required id="{prefix}volume_plan">'
         )
-
-
-class CellWorkForm(DailyWorkForm):
-    """A day's work entered in its МСГ cell: the cell gives the task and the date."""
-
-    class Meta(DailyWorkForm.Meta):
-        widgets = {
-            **DailyWorkForm.Meta.widgets,
-            "task": forms.HiddenInput,
-            "date": forms.HiddenInput,
-        }
-
-
-class CellDialogForm(forms.ModelForm):
-    """The МСГ's day dialog: the cell form's volume and description, which the page sends
-    through the outbox to the API (it validates them, in the page's language). The cell gives
-    the task and the date; a ``CellWorkForm`` would build every task's choice for nothing."""
-
-    class Meta:
-        model = DailyWork
-        fields = ["volume", "description"]
-        field_classes = {"volume": VolumeField}
-        widgets = {
-            "volume": VolumeInput,
-            "description": DailyWorkForm.Meta.widgets["description"],
-        }

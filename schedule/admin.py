@@ -5,13 +5,8 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from daily.models import DailyWork
-from daily.services import daily_work_delete, daily_work_update
-from monthly.models import MonthlyTask
-from monthly.services import monthly_task_delete, monthly_task_update
 from scheduler_project.admin import (
     AccusativeTitlesMixin,
-    VersionedInline,
     VersionedModelAdmin,
     boolean_display,
     volume_display,
@@ -19,27 +14,6 @@ from scheduler_project.admin import (
 
 from .models import CalendarDay, Section, Task, Unit
 from .services import calendar_day_update, task_update
-
-
-class MonthlyTaskInline(VersionedInline):
-    model = MonthlyTask
-    extra = 0
-    fields = ["month", "volume_plan", "version"]
-    ordering = ["month"]
-    update_service = monthly_task_update
-    delete_service = monthly_task_delete
-    service_object_name = "monthly_task"
-
-
-class DailyWorkInline(VersionedInline):
-    model = DailyWork
-    extra = 0
-    fields = ["date", "volume", "description", "created_by", "version"]
-    readonly_fields = ["created_by"]
-    ordering = ["-date", "-id"]
-    update_service = daily_work_update
-    delete_service = daily_work_delete
-    service_object_name = "daily_work"
 
 
 @admin.register(Task)
@@ -66,7 +40,9 @@ class TaskAdmin(VersionedModelAdmin):
         (_("Dates"), {"fields": ["start_date", "end_date"]}),
         (_("Record"), {"fields": ["version", "created_at", "updated_at"]}),
     ]
-    inlines = [MonthlyTaskInline, DailyWorkInline]
+    # A task's plans and reports are edited inline: their apps add the inlines
+    # (``add_task_inline``), so this app imports neither.
+    inlines: list[type[admin.options.InlineModelAdmin]] = []
     update_service = task_update
     service_object_name = "task"
     verbose_name_accusative = pgettext_lazy("accusative", "task")
@@ -85,12 +61,18 @@ class TaskAdmin(VersionedModelAdmin):
         return floatformat(task.progress_percent, 1)  # as the pages show it: «12,5»
 
     def save_formset(self, request, form, formset, change) -> None:
-        # New daily works entered inline are recorded as made by the admin user.
+        # New records entered inline (daily works) are recorded as made by the admin user.
         for inline_form in formset.forms:
             instance = inline_form.instance
-            if isinstance(instance, DailyWork) and instance.pk is None:
+            if instance.pk is None and hasattr(instance, "created_by_id"):
                 instance.created_by = request.user
         super().save_formset(request, form, formset, change)
+
+
+def add_task_inline(inline: type[admin.options.InlineModelAdmin]) -> None:
+    """Edit ``inline``'s records on a task's admin page, after those added before (the apps'
+    order in ``INSTALLED_APPS``)."""
+    TaskAdmin.inlines = [*TaskAdmin.inlines, inline]
 
 
 @admin.register(CalendarDay)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
+from progress.forecasts import Forecast, task_forecasts
 from realtime.protocol import TASKS
 from scheduler_project.pages import (
     Outcome,
@@ -41,7 +42,7 @@ from .import_plans import (
 )
 from .imports import ScheduleSheet, WorkbookError, read_schedule
 from .models import Section, Task, section_title, task_section
-from .selectors import Forecast, task_forecasts, task_list
+from .selectors import task_list
 from .services import task_create, task_delete, task_update
 from .workbooks import schedule_response, schedule_template_response
 

@@ -16,8 +16,10 @@ from django.http import FileResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
+from xlsxwriter.format import Format
 
 from monthly.models import MonthlyTask
+from progress.forecasts import ForecastStatus, task_forecasts
 from scheduler_project.workbooks import (
     Sheet,
     column_name,
@@ -30,8 +32,7 @@ from scheduler_project.workbooks import (
     workbook_response,
 )
 
-from .models import Section, Task, task_section
-from .selectors import ForecastStatus, task_forecasts
+from .models import Section, Task, Unit, task_section
 from .sheet import (
     EXPORTED_AT_PROPERTY,
     SCHEDULE_COLUMNS,
@@ -93,6 +94,7 @@ def schedule_workbook(
     for task in tasks:
         sections.setdefault(task_section(task.code), []).append(task)
     names = Section.objects.filter(code__in=sections).names()
+    decimals = Unit.objects.decimals()
     title = str(SCHEDULE_SHEET_TITLE)
     with new_workbook(file, title=title, constant_memory=True) as (workbook, formats):
         workbook.set_custom_property(EXPORTED_AT_PROPERTY, timezone.now().isoformat())
@@ -113,7 +115,8 @@ def schedule_workbook(
             for task in members:
                 row += 1
                 worksheet.set_row(row, None, None, {"level": 1})
-                _task_row(sheet, row, task, forecasts[task.pk], col, month_col, plans)
+                volume = formats.volume(decimals=decimals.get(task.unit))
+                _task_row(sheet, row, task, forecasts[task.pk], col, month_col, plans, volume)
             row += 1
         last_column = len(keys) + len(months) - 1
         worksheet.autofilter(0, 0, max(row - 1, 0), last_column)
@@ -195,13 +198,15 @@ def _task_row(
     col: dict[str, int],
     month_col: dict[datetime.date, int],
     plans: dict[int, dict[datetime.date, Decimal]],
+    volume_format: Format,
 ) -> None:
+    """A task's row; its volumes in ``volume_format``, with its unit's decimals."""
     formats = sheet.formats
     sheet.write(row, col["code"], task.code, formats.get("text"))
     sheet.write(row, col["name"], task.name)
     sheet.write(row, col["unit"], task.unit)
-    sheet.write(row, col["volume_plan"], task.volume_plan, formats.volume())
-    sheet.write(row, col["volume_fact"], task.volume_fact, formats.volume())
+    sheet.write(row, col["volume_plan"], task.volume_plan, volume_format)
+    sheet.write(row, col["volume_fact"], task.volume_fact, volume_format)
     sheet.write(row, col["progress"], task.progress_percent, formats.get("num:0.0"))
     sheet.write(row, col["start_date"], task.start_date, formats.get("date"))
     sheet.write(row, col["end_date"], task.end_date, formats.get("date"))
@@ -214,7 +219,7 @@ def _task_row(
         sheet.write(row, col["estimated_cost"], task.estimated_cost, formats.get("num:#,##0.00"))
     sheet.write(row, col["version"], task.version)
     for month, volume in plans.get(task.pk, {}).items():
-        sheet.write(row, month_col[month], volume, formats.volume())
+        sheet.write(row, month_col[month], volume, volume_format)
 
 
 def schedule_template_workbook(file: IO[bytes], *, first_month: datetime.date) -> None:

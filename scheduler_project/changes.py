@@ -18,6 +18,7 @@ from decimal import InvalidOperation
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
@@ -207,10 +208,19 @@ def task_phrase(code: str, name: str) -> str:
     return gettext("%(code)s “%(name)s”") % {"code": code, "name": name}
 
 
-def volume_phrase(value: Any, unit: str) -> str:
-    """A volume as the pages show it, with its unit: «23,7 м³»."""
+def _unit_decimals() -> dict[str, int]:
+    """Each unit's decimals by name (the schedule's ``Unit``, looked up by name as the streams'
+    models are: this module serves every app)."""
+    return apps.get_model("schedule", "Unit").objects.decimals()
+
+
+def volume_phrase(value: Any, unit: str, decimals: Mapping[str, int] | None = None) -> str:
+    """A volume as the pages show it, with its unit and its unit's decimals (``decimals``, by
+    unit name; looked up when not given): «23,7 м³»."""
+    if decimals is None:
+        decimals = _unit_decimals() if unit else {}
     try:
-        text = format_volume(value)
+        text = format_volume(value, decimals.get(unit))
     except (InvalidOperation, TypeError, ValueError):
         return str(value)
     return f"{text} {unit}" if unit else text
@@ -237,33 +247,36 @@ def day_kind_phrase(is_working: Any) -> str:
     return gettext("working day") if is_working else gettext("day off")
 
 
-def describe_subject(stream: str, subject: Mapping[str, Any]) -> str:
-    """The sentence naming an object from the values its change recorded (``Change.subject``)."""
+def describe_subject(
+    stream: str, subject: Mapping[str, Any], decimals: Mapping[str, int] | None = None
+) -> str:
+    """The sentence naming an object from the values its change recorded (``Change.subject``);
+    ``decimals``: each unit's (looked up when not given)."""
     if stream == CALENDAR_DAYS:
         return f"{date_phrase(subject['date'])}: {day_kind_phrase(subject['is_working'])}"
     task = task_phrase(subject["code"], subject["name"])
     if stream == DAILY_WORKS:
         return gettext("%(task)s: %(volume)s on %(date)s") % {
             "task": task,
-            "volume": volume_phrase(subject["volume"], subject["unit"]),
+            "volume": volume_phrase(subject["volume"], subject["unit"], decimals),
             "date": date_phrase(subject["date"]),
         }
     if stream == MONTHLY_TASKS:
         return gettext("%(task)s: plan for %(month)s — %(volume)s") % {
             "task": task,
             "month": month_phrase(subject["month"]),
-            "volume": volume_phrase(subject["volume_plan"], subject["unit"]),
+            "volume": volume_phrase(subject["volume_plan"], subject["unit"], decimals),
         }
     return task
 
 
-def describe(change: Change) -> str:
+def describe(change: Change, decimals: Mapping[str, int] | None = None) -> str:
     """The sentence naming the object of ``change``; a row recorded before the history kept
     its subject is named as it was then (``object_repr``)."""
     if not change.subject:
         return change.object_repr
     try:
-        return describe_subject(change.stream, change.subject)
+        return describe_subject(change.stream, change.subject, decimals)
     except KeyError:
         return change.object_repr
 
@@ -282,6 +295,8 @@ class _Names:
 
     tasks: Mapping[int, tuple[str, str]]
     people: Mapping[int, str]
+    decimals: Mapping[str, int]
+    """Each unit's decimals (``Unit.decimals``)."""
 
 
 def shown_value(change: Change, name: str, side: int, names: _Names) -> str:
@@ -299,9 +314,9 @@ def shown_value(change: Change, name: str, side: int, names: _Names) -> str:
     if name == "created_by":
         return names.people.get(value, EMPTY_DISPLAY)
     if name in VOLUME_FIELDS:
-        return volume_phrase(value, change.subject.get("unit", ""))
+        return volume_phrase(value, change.subject.get("unit", ""), names.decimals)
     if name == "estimated_cost":
-        return volume_phrase(value, "")
+        return volume_phrase(value, "", names.decimals)
     if name in DATE_FIELDS:
         return date_phrase(value)
     if name == "month":
@@ -336,7 +351,7 @@ def field_lines(change: Change, names: _Names) -> list[FieldLine]:
     return lines
 
 
-def consequence_line(consequence: Change) -> FieldLine | None:
+def consequence_line(consequence: Change, decimals: Mapping[str, int]) -> FieldLine | None:
     """What a report moved on its task: «Выполнено по 4.4: 100 → 123,7 м³»."""
     if "volume_fact" not in consequence.fields:
         return None
@@ -345,8 +360,8 @@ def consequence_line(consequence: Change) -> FieldLine | None:
     code = consequence.subject.get("code") or consequence.object_repr
     return FieldLine(
         label=gettext("Volume done of %(task)s") % {"task": code},
-        old=volume_phrase(old, unit),
-        new=volume_phrase(new, unit),
+        old=volume_phrase(old, unit, decimals),
+        new=volume_phrase(new, unit, decimals),
     )
 
 
@@ -371,7 +386,7 @@ def _names(changes: Iterable[Change]) -> _Names:
             user.pk: format_person(user)
             for user in get_user_model().objects.filter(pk__in=user_ids)
         }
-    return _Names(tasks=tasks, people=people)
+    return _Names(tasks=tasks, people=people, decimals=_unit_decimals())
 
 
 def describe_changes(changes: Iterable[Change]) -> list[Change]:
@@ -383,11 +398,11 @@ def describe_changes(changes: Iterable[Change]) -> list[Change]:
     consequences = consequences_of([change.pk for change in changes])
     names = _names(changes)
     for change in changes:
-        change.description = describe(change)
+        change.description = describe(change, names.decimals)
         change.who = format_person(change.actor) or change.actor_username
         change.lines = field_lines(change, names)
         for consequence in consequences.get(change.pk, ()):
-            line = consequence_line(consequence)
+            line = consequence_line(consequence, names.decimals)
             if line is not None:
                 change.lines.append(line)
     return changes

@@ -6,6 +6,7 @@ ES modules in ``static/``; the client reads no globals and the pages build no te
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
@@ -80,6 +81,10 @@ LIVE_MESSAGES = {
 }
 
 
+def _unit_decimals() -> dict[str, int]:
+    return apps.get_model("schedule", "Unit").objects.decimals()
+
+
 def realtime_client(request: HttpRequest) -> dict[str, Any]:
     return {
         "realtime_client": {
@@ -93,6 +98,9 @@ def realtime_client(request: HttpRequest) -> dict[str, Any]:
             "lagReportInterval": settings.REALTIME_CLIENT_LAG_REPORT_INTERVAL_MS,
         },
         "live_messages": LIVE_MESSAGES,
+        # Each unit's decimals, for the volumes a live notice names: a callable, so only a
+        # page that shows it (``base.html``) reads them, not a fragment.
+        "unit_decimals": _unit_decimals,
         "presence_idle_seconds": settings.REALTIME_PRESENCE_IDLE_SECONDS,
         "presence_admin_models": ADMIN_MODEL_STREAMS,
         "offline_client": offline_client,

@@ -74,7 +74,9 @@ INSTALLED_APPS = [
     "schedule",
     "monthly",
     "daily",
+    "progress",
     "realtime",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -8,8 +8,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
 from daily.api import DailyWorkViewSet
-from monthly.api import MonthGridView, MonthlyTaskViewSet, ProgressCurveView
-from monthly.progress_views import progress_view
+from monthly.api import MonthlyTaskViewSet
+from progress.api import MonthGridView, ProgressCurveView
+from progress.views import progress_view
 from realtime.views import metrics_view
 from schedule.api import TaskViewSet
 from scheduler_project import pwa
@@ -69,7 +70,7 @@ urlpatterns = [
         ),
     ),
     path("", include("schedule.urls")),
-    path("monthly/", include("monthly.urls")),
+    path("monthly/", include("progress.urls")),
     path("daily/", include("daily.urls")),
     path(
         "changes/",

@@ -70,6 +70,13 @@ EXCEL_EPOCH = datetime.date(1899, 12, 30)
 """Day 0 of Excel's serial dates (the 1900 system, after its false 29 February 1900)."""
 
 
+def volume_number_format(decimals: int | None = None) -> str:
+    """``VOLUME_FORMAT`` with at most ``decimals`` decimals (a whole unit: none)."""
+    if decimals is None:
+        return VOLUME_FORMAT
+    return WHOLE_VOLUME_FORMAT if decimals <= 0 else f"{WHOLE_VOLUME_FORMAT}.{'#' * decimals}"
+
+
 def excel_date_format(django_format: str) -> str:
     """An Excel number format for a Django date format (``d.m.Y`` → ``dd.mm.yyyy``)."""
     codes = {"d": "dd", "j": "d", "m": "mm", "n": "m", "Y": "yyyy", "y": "yy"}
@@ -106,10 +113,11 @@ class Formats:
             format_ = self.made[names] = self.workbook.add_format(properties)
         return format_
 
-    def volume(self, *names: str) -> Format:
+    def volume(self, *names: str, decimals: int | None = None) -> Format:
         """The format of a volume cell with the named styles: ``VOLUME_FORMAT`` whatever the
-        value, so a column has one number format."""
-        return self.get(*names, f"num:{VOLUME_FORMAT}")
+        value, so a column has one number format; with ``decimals`` (its unit's,
+        ``Unit.decimals``) at most that many, as the pages show it."""
+        return self.get(*names, f"num:{volume_number_format(decimals)}")
 
 
 class Sheet:

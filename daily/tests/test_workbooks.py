@@ -121,3 +121,18 @@ def test_the_daily_works_xlsx_of_several_days_lists_each_works_date(api_client, 
     sheet = openpyxl.load_workbook(io.BytesIO(content), data_only=True).active
     dates = [sheet.cell(row, 1).value for row in range(2, 6)]
     assert dates[-1] == datetime.datetime(2026, 11, 26)
+
+
+def test_a_work_s_volume_and_its_unit_s_total_have_the_unit_s_decimals(db):
+    concrete = TaskFactory(code="1.1", unit="м³")
+    blocks = TaskFactory(code="1.2", unit="шт")
+    DailyWorkFactory(task=concrete, date=DAY, volume=Decimal("7.25"))
+    DailyWorkFactory(task=blocks, date=DAY, volume=Decimal("12"))
+    sheet = openpyxl.load_workbook(export(), data_only=True).active
+    formats = [(row[4].value, row[3].number_format, row[3].value) for row in sheet.iter_rows(2)]
+    assert formats == [
+        ("м³", "#,##0.#", 7.25),
+        ("шт", "#,##0", 12),
+        ("м³", "#,##0.#", 7.25),
+        ("шт", "#,##0", 12),
+    ]

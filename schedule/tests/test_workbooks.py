@@ -307,3 +307,18 @@ def test_a_sections_subtotal_row_names_it_and_the_import_still_skips_it(schedule
     assert values[4][1] == "Итого по разделу 2 — Бетонные работы"
     assert values[1][1] == "Итого по разделу 1"
     assert is_section_total(values[4][1])
+
+
+def test_a_task_s_volumes_have_its_unit_s_decimals(db):
+    """As on the page: м³ with one decimal, шт whole, t with 3; the stored value in full."""
+    for code, unit in [("1.1", "м³"), ("1.2", "шт"), ("1.3", "t")]:
+        task = TaskFactory(code=code, unit=unit, volume_plan=Decimal("12.25"))
+        MonthlyTaskFactory(task=task, month=datetime.date(2026, 11, 1), volume_plan=Decimal("6.5"))
+    file, _values = export()
+    sheet = openpyxl.load_workbook(file).active
+    formats = {
+        sheet[f"A{row}"].value: {sheet[f"{column}{row}"].number_format for column in "DEL"}
+        for row in range(3, 6)
+    }
+    assert formats == {"1.1": {"#,##0.#"}, "1.2": {"#,##0"}, "1.3": {"#,##0.###"}}
+    assert sheet["D3"].value == 12.25

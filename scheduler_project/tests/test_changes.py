@@ -16,7 +16,7 @@ from realtime.context import writing_via
 from realtime.models import Change
 from schedule.services import task_create, task_delete, task_update
 from schedule.tests.factories import TaskFactory
-from scheduler_project.changes import describe_subject
+from scheduler_project.changes import describe_subject, volume_phrase
 
 pytestmark = pytest.mark.django_db
 
@@ -554,3 +554,21 @@ def test_a_calendar_exception_is_told_by_its_date_and_kind(language, is_working,
     day = "2027-01-09" if is_working else "2027-01-04"
     with translation.override(language):
         assert describe_subject("calendar_days", {"date": day, "is_working": is_working}) == told
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("volume", "unit", "told"),
+    [
+        ("23.75", "м³", "23,8 м³"),  # one decimal, half up, as the pages show it
+        ("7.125", "т", "7,13 т"),
+        ("12.000", "шт", "12 шт"),
+        ("1.25", "m³", "1,25 m³"),  # the tests' unit: every stored decimal
+    ],
+)
+def test_a_volume_in_the_history_has_its_unit_s_decimals(volume, unit, told):
+    with translation.override("ru"):
+        assert volume_phrase(Decimal(volume), unit) == told
+        subject = {"code": "4.4", "name": "Кладка", "unit": unit, "date": "2026-12-07"}
+        sentence = describe_subject("daily_works", {**subject, "volume": volume})
+        assert sentence == f"4.4 «Кладка»: {told} за 07.12.2026"

@@ -15,7 +15,15 @@ import pytest
 from django.conf import settings
 
 BASE_DIR = Path(settings.BASE_DIR)
-PRODUCTION = ("scheduler_project", "realtime", "schedule", "monthly", "daily")
+PRODUCTION = (
+    "scheduler_project",
+    "realtime",
+    "schedule",
+    "monthly",
+    "daily",
+    "progress",
+    "demo",
+)
 FIRST_PARTY = (*PRODUCTION, "bench")
 
 
@@ -70,11 +78,32 @@ def imports_of(paths: list[Path], packages: tuple[str, ...]) -> list[str]:
     ("package", "forbidden"),
     [
         ("realtime", ("scheduler_project",)),
+        # The schedule is below the plans, the plans below the reports, the reporting layer
+        # (progress) reads all three, and the demo data is above every app.
+        ("schedule", ("daily", "demo")),
+        ("monthly", ("daily", "demo")),
+        ("daily", ("demo",)),
+        ("progress", ("demo",)),
         *[(package, ("bench",)) for package in PRODUCTION],
     ],
 )
 def test_a_package_imports_nothing_of_the_packages_above_it(package, forbidden):
     assert imports_of(modules(package), forbidden) == []
+
+
+# The modules that serve people and scripts (pages, API, admin, files): they may show the
+# reporting layer's figures; every other module of an app is its domain.
+PAGE_MODULES = {"views.py", "api.py", "admin.py", "workbooks.py", "urls.py"}
+
+
+@pytest.mark.parametrize("package", ["schedule", "monthly", "daily"])
+def test_an_app_s_domain_imports_nothing_of_the_reporting_layer(package):
+    domain = [
+        path
+        for path in modules(package)
+        if path.name not in PAGE_MODULES and "templatetags" not in path.parts
+    ]
+    assert imports_of(domain, ("progress",)) == []
 
 
 def test_the_request_context_imports_nothing_of_the_project():

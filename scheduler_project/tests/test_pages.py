@@ -15,10 +15,10 @@ from django.utils.formats import number_format
 from daily import views as daily_views
 from daily.services import daily_work_delete
 from daily.tests.factories import DailyWorkFactory
-from monthly import views as monthly_views
 from monthly.models import MonthlyTask
 from monthly.services import monthly_task_delete
 from monthly.tests.factories import MonthlyTaskFactory
+from progress import msg_views
 from schedule import views as schedule_views
 from schedule.roles import FOREMEN, PLANNERS
 from schedule.services import task_delete
@@ -156,7 +156,7 @@ APPS = [
         role=FOREMEN,
     ),
     App(
-        views=monthly_views,
+        views=msg_views,
         make=lambda: MonthlyTaskFactory(month=datetime.date(2026, 11, 1)),
         entity="monthly_task",
         update_service="monthly_task_update",

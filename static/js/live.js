@@ -115,7 +115,17 @@ function formatMonth(month) {
   return `${monthFormat.format(day)} ${day.getUTCFullYear()}`;
 }
 
-const volume = (value) => formatNumber(Number(value));
+// Each unit's decimals (Unit.decimals): a notice's volume is rounded as the pages show it.
+const unitDecimals = readJson("unit-decimals") ?? {};
+const volumeFormats = new Map();
+const volume = (value, unit) => {
+  const decimals = unitDecimals[unit];
+  if (decimals === undefined) return formatNumber(Number(value));
+  if (!volumeFormats.has(decimals)) {
+    volumeFormats.set(decimals, new Intl.NumberFormat(lang, { maximumFractionDigits: decimals }));
+  }
+  return volumeFormats.get(decimals).format(Number(value));
+};
 const has = (data, ...names) => names.every((name) => data[name] !== undefined && data[name] !== null);
 
 /** Per entity, the values its notices name, from an event's data (the REST representation);
@@ -125,14 +135,19 @@ const NOTICE_VALUES = {
     has(data, "code", "name") ? { task: format(messages.task, { code: data.code, name: data.name }) } : null,
   daily_work: (data) =>
     has(data, "task_code", "task_unit", "volume", "date")
-      ? { code: data.task_code, unit: data.task_unit, volume: volume(data.volume), date: formatDay(data.date) }
+      ? {
+          code: data.task_code,
+          unit: data.task_unit,
+          volume: volume(data.volume, data.task_unit),
+          date: formatDay(data.date),
+        }
       : null,
   monthly_task: (data) =>
     has(data, "task_code", "task_unit", "volume_plan", "month")
       ? {
           code: data.task_code,
           unit: data.task_unit,
-          volume: volume(data.volume_plan),
+          volume: volume(data.volume_plan, data.task_unit),
           month: formatMonth(data.month),
         }
       : null,
