@@ -61,10 +61,9 @@ def test_a_report_by_another_user_is_told_by_full_name_volume_task_and_day(
     # м³ are shown with one decimal (Unit.decimals), the notice's volume too: 8.25 is «8,3».
     expect(notices(daily).last).to_have_text("Иван Петров: теперь 8,3 м³ по 4.4 за 25.11")
     daily_work_delete(daily_work=work, version=work.version, actor=ivan)
-    # The daily page's notice of the deletion can be lost to a race with its task's refresh
-    # (the recalculated volume done takes the row away first; session note, 7 December): the
-    # row goes, and the schedule says who deleted what.
+    # Told on the daily page even when its task's refresh took the row away first.
     expect(daily.locator(f"#work-{work.pk}")).to_have_count(0)
+    expect(notices(daily).last).to_have_text("Иван Петров: удалено 8,3 м³ по 4.4 за 25.11")
     expect(notices(schedule)).to_have_text(
         [
             told,

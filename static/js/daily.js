@@ -47,7 +47,12 @@ if (root) {
     }
     const [row] = table.rows("work", data.id);
     const deleted = frame.type === "daily_work_deleted";
-    if (!row && (deleted || data.date !== date)) return;
+    if (!row && (deleted || data.date !== date)) {
+      // A deletion of this day's work is told even when its row has gone already: its task's
+      // recalculated volume done, sent first, refreshes the task's rows without it.
+      if (deleted && data.date === date) notify(describe(frame));
+      return;
+    }
     // Already showing this version; a deletion carries the version the work had.
     if (row && !deleted && data.date === date && Number(row.dataset.version) >= data.version) {
       return;
