@@ -97,8 +97,9 @@ def input_number(value: Decimal | int | str | None, language: str | None = None)
 
 
 def format_volume(value: Decimal | int | str | None, decimals: int | None = None) -> str:
-    """A volume without trailing zeros, grouped and localized: ``12 500,5`` in Russian; with
-    ``decimals`` (its unit's, ``Unit.decimals``) rounded half up to at most that many."""
+    """A volume without trailing zeros, grouped and localized: ``12 500,5`` in Russian, a
+    negative one with the minus sign (``−3,5``); with ``decimals`` (its unit's,
+    ``Unit.decimals``) rounded half up to at most that many."""
     return volume_formatter()(value, decimals)
 
 
@@ -133,6 +134,8 @@ def volume_formatter() -> VolumeFormatter:
         if decimals is not None:
             shown = number.quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
         text = format_finite(plain_decimal(shown))
+        if text.startswith("-"):  # the minus sign, as «▼ −14,2» on the МСГ; never «−0»
+            text = "0" if not shown else f"−{text[1:]}"
         if number:  # 0 and -0 are equal keys but show apart
             formatted[(number, decimals)] = text
         return text

@@ -4,10 +4,12 @@ number written, each other one refused; never read as another number."""
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from scheduler_project.numbers import (
     NotANumber,
     example_number,
+    format_volume,
     input_number,
     parse_number,
     quoted,
@@ -91,3 +93,18 @@ def test_the_example_is_written_as_the_language_writes_numbers():
 def test_a_long_value_is_quoted_in_part():
     assert quoted("1" * 1000) == "1" * 79 + "…"
     assert quoted("190,5") == "190,5"
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "shown"),
+    [
+        ("-14.2", None, "−14,2"),
+        ("-1905.5", 1, "−1 905,5"),
+        ("-0.04", 1, "0"),  # rounded to nothing: no «−0»
+        ("0", None, "0"),
+        ("12.25", 1, "12,3"),
+    ],
+)
+def test_a_volume_is_shown_with_the_minus_sign_and_its_unit_s_decimals(value, decimals, shown):
+    with translation.override("ru"):
+        assert format_volume(Decimal(value), decimals).replace("\xa0", " ") == shown

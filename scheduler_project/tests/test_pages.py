@@ -10,7 +10,6 @@ from django.contrib.auth.models import Permission
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 from django.utils import translation
-from django.utils.formats import number_format
 
 from daily import views as daily_views
 from daily.services import daily_work_delete
@@ -29,7 +28,6 @@ from scheduler_project.pages import (
     VersionedEditFlow,
     format_value,
     format_volume,
-    plain_decimal,
 )
 from scheduler_project.versioning import VersionedModel
 
@@ -41,7 +39,7 @@ from scheduler_project.versioning import VersionedModel
         (Decimal("12.500"), "12.5", "12,5"),
         (Decimal("12345.678"), "12,345.678", "12\xa0345,678"),
         (Decimal("0.000"), "0", "0"),
-        (Decimal("-1234567.5"), "-1,234,567.5", "-1\xa0234\xa0567,5"),
+        (Decimal("-1234567.5"), "−1,234,567.5", "−1\xa0234\xa0567,5"),  # the minus sign
         ("2500", "2,500", "2\xa0500"),
         (None, "", ""),
     ],
@@ -55,12 +53,12 @@ def test_volumes_lose_trailing_zeros_and_follow_the_language(value, english, rus
 
 def test_a_pages_volume_formatter_shows_repeated_and_signed_values_as_format_volume_does():
     values = [Decimal("12.500"), Decimal("12.5"), Decimal("-0"), Decimal(0), Decimal("-0.000")]
-    for language in ("en", "ru"):
+    for language, twelve in (("en", "12.5"), ("ru", "12,5")):
         with translation.override(language):
             formatter = volume_formatter()
-            assert [formatter(value) for value in values * 2] == [
-                number_format(plain_decimal(value), force_grouping=True) for value in values * 2
-            ]
+            shown = [formatter(value) for value in values * 2]
+            assert shown == [format_volume(value) for value in values * 2]
+            assert shown == [twelve, twelve, "0", "0", "0"] * 2  # never «−0»
 
 
 @pytest.mark.parametrize(("value", "shown"), [("", "—"), (None, "—"), ("Pit", "Pit")])
