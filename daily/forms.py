@@ -17,6 +17,14 @@ class DayForm(forms.Form):
     date = forms.DateField(label=_("Date"), widget=DateInput, input_formats=["%Y-%m-%d"])
 
 
+def _is_running(task: Task, day: datetime.date) -> bool:
+    """Within its dates on ``day``, or past its end date and unfinished (overdue: carried over
+    on the МСГ, docs/msg.md), so the foreman finds it first."""
+    if day < task.start_date:
+        return False
+    return day <= task.end_date or task.volume_fact < task.volume_plan
+
+
 class DailyWorkForm(VersionedModelForm):
     """``created_by`` is not here: the service sets it to the user who enters the work.
 
@@ -43,14 +51,8 @@ class DailyWorkForm(VersionedModelForm):
         tasks = list(field.queryset)  # in Task's order
         choices = [(task.pk, str(task)) for task in tasks]
         if isinstance(day, datetime.date):
-            running = [
-                (task.pk, str(task)) for task in tasks if task.start_date <= day <= task.end_date
-            ]
-            others = [
-                (task.pk, str(task))
-                for task in tasks
-                if not task.start_date <= day <= task.end_date
-            ]
+            running = [(task.pk, str(task)) for task in tasks if _is_running(task, day)]
+            others = [(task.pk, str(task)) for task in tasks if not _is_running(task, day)]
             if running and others:
                 choices = [(_("Running on this day"), running), (_("Other tasks"), others)]
         field.choices = [("", _("Choose a task")), *choices]

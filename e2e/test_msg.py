@@ -199,7 +199,9 @@ def test_a_refused_cell_entry_shows_the_servers_reason_in_its_dialog_to_fix_and_
     dialog.get_by_label("Volume").fill("7,5")  # a Russian page's number, on an English one
     dialog.get_by_role("button", name="Save").click()
     expect(status).to_contain_text("Refused by the server:")
-    expect(status).to_contain_text("“7,5” is not a number. Write it as 1,905.5.")
+    expect(status).to_contain_text(
+        "“7,5” is not a number. Write numbers like 1,905.5, decimals after a point."
+    )
     expect(cell).to_have_attribute("data-outbox-state", "refused")
 
     # Meanwhile someone else corrects the volume too, and the page shows it under the entry: the

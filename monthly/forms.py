@@ -108,8 +108,11 @@ class PlanInputs:
             f' {escape(name)}="{escape(str(value))}"' for name, value in widget.attrs.items()
         )
 
-    def __call__(self, task: Task, plan: MonthlyTask | None) -> tuple[str, str]:
-        """The hidden inputs, and the plan's input."""
+    def __call__(
+        self, task: Task, plan: MonthlyTask | None, *, placeholder: str = ""
+    ) -> tuple[str, str]:
+        """The hidden inputs, and the plan's input (``placeholder``: what an empty one
+        shows)."""
         prefix = row_auto_id(task.pk).removesuffix("%s")
         label = escape(self.label % {"task": task.code, "month": self.month_label})
         if plan is None:
@@ -117,7 +120,7 @@ class PlanInputs:
                 f'<input type="hidden" name="task" value="{task.pk}" id="{prefix}task">'
                 f'<input type="hidden" name="month" value="{self.month}" id="{prefix}month">'
             )
-            value = ""
+            value = f' placeholder="{escape(placeholder)}"' if placeholder else ""
         else:
             hidden = (
                 f'<input type="hidden" name="version" value="{plan.version}" id="{prefix}version">'

@@ -556,7 +556,9 @@ def _grid_row(
         rate = plan.total / len(plan.days)
         deviation_days = (deviation / rate).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
     remaining_total = max(Decimal(0), task.volume_plan - totals.to_date)
-    if task.end_date >= today:
+    if last < today:
+        finish_days = 0  # a past month asks nothing more per day: "—", as its needed per day
+    elif task.end_date >= today:
         finish_days = ahead.count(max(counted_until, task.start_date), task.end_date)
     else:
         finish_days = ahead.count(counted_until, last) if last >= counted_until else 0

@@ -47,6 +47,12 @@ class LagRow:
     """``lag`` in percent of the month's plan (one decimal, half up): comparable across tasks,
     whose units differ. None when the month plans nothing."""
 
+    @property
+    def deviation_percent(self) -> Decimal | None:
+        """The row's deviation (fact − plan to date, as the МСГ shows it) in percent of the
+        month's plan: ``-lag_percent``."""
+        return None if self.lag_percent is None else -self.lag_percent
+
 
 @dataclass(frozen=True, slots=True)
 class LateTask:

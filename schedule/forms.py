@@ -3,15 +3,13 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scheduler_project.numbers import (
     NotANumber,
-    example_number,
     input_number,
+    not_a_number_message,
     parse_number,
-    quoted,
 )
 from scheduler_project.pages import VersionedModelForm
 
@@ -56,11 +54,7 @@ class VolumeField(forms.DecimalField):
             try:
                 value = parse_number(value)
             except NotANumber:
-                raise ValidationError(
-                    gettext("“%(value)s” is not a number. Write it as %(example)s.")
-                    % {"value": quoted(value), "example": example_number()},
-                    code="invalid",
-                ) from None
+                raise ValidationError(not_a_number_message(value), code="invalid") from None
         return super().to_python(value)
 
     def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:

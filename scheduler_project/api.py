@@ -31,7 +31,7 @@ from realtime.history import object_changes
 from realtime.models import Change
 
 from .idempotency import KEY_PATTERN, IdempotentWritesMixin
-from .numbers import NotANumber, example_number, parse_number, quoted
+from .numbers import NotANumber, not_a_number_message, parse_number
 from .versioning import VersionConflict
 from .workbooks import XLSX_CONTENT_TYPE
 
@@ -206,12 +206,8 @@ class TypedDecimalField(serializers.DecimalField):
             try:
                 data = str(parse_number(data, language=language))
             except NotANumber:
-                with translation.override(language):
-                    raise ValidationError(
-                        _("“%(value)s” is not a number. Write it as %(example)s.")
-                        % {"value": quoted(data), "example": example_number(language)},
-                        code="invalid",
-                    ) from None
+                message = not_a_number_message(data, language)
+                raise ValidationError(message, code="invalid") from None
         return super().to_internal_value(data)
 
 

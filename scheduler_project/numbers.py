@@ -11,8 +11,9 @@ import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Protocol
 
+from django.utils import translation
 from django.utils.formats import get_format, number_format
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 
 SPACES = "\u0020\u00a0\u202f\u2009"
 """What people and spreadsheets put between groups of thousands in Russian: a space, a
@@ -80,6 +81,14 @@ def example_number(language: str | None = None) -> str:
     """How the language writes one thousand nine hundred and five and a half."""
     decimal_mark, thousands = _language_rule(language or get_language() or "en")
     return f"1{' ' if thousands.strip() == '' else thousands}905{decimal_mark}5"
+
+
+def not_a_number_message(text: str, language: str | None = None) -> str:
+    """What the pages and the API answer to a text that is not a number in ``language``."""
+    with translation.override(language or get_language()):
+        return gettext(
+            "“%(value)s” is not a number. Write numbers like %(example)s, decimals after a point."
+        ) % {"value": quoted(text), "example": example_number(language)}
 
 
 def input_number(value: Decimal | int | str | None, language: str | None = None) -> str:

@@ -393,8 +393,16 @@ def test_a_pages_outbox_sends_the_volume_as_typed_with_the_pages_language(
 @pytest.mark.parametrize(
     ("language", "typed", "error"),
     [
-        ("en", "190,5", "“190,5” is not a number. Write it as 1,905.5."),
-        ("ru", "1,905.5", "«1,905.5» — не число. Запишите его так: 1 905,5."),
+        (
+            "en",
+            "190,5",
+            "“190,5” is not a number. Write numbers like 1,905.5, decimals after a point.",
+        ),
+        (
+            "ru",
+            "1,905.5",
+            "«1,905.5» — не число. Пишите числа так: 1 905,5, дробную часть — после запятой.",
+        ),
         (None, "190,5", "A valid number is required."),  # a script: read as DRF reads it
     ],
 )

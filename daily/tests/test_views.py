@@ -296,13 +296,19 @@ def test_task_choice_puts_the_tasks_running_that_day_first(client, foreman):
     TaskFactory(
         code="1.2", start_date=datetime.date(2027, 1, 1), end_date=datetime.date(2027, 2, 1)
     )
+    ended = {"start_date": datetime.date(2026, 11, 2), "end_date": datetime.date(2026, 11, 20)}
+    overdue = TaskFactory(code="1.3", volume_plan=Decimal(10), **ended)
+    DailyWorkFactory(task=overdue, date=datetime.date(2026, 11, 20), volume=Decimal(4))
+    done = TaskFactory(code="1.4", volume_plan=Decimal(10), **ended)
+    DailyWorkFactory(task=done, date=datetime.date(2026, 11, 20), volume=Decimal(10))
     client.force_login(foreman)
 
     choices = client.get(day_url("2026-11-25")).context["form"].fields["task"].choices
 
+    # An unfinished work past its end date is still being done (overdue, carried over).
     assert [(str(group), [label[:3] for _pk, label in items]) for group, items in choices[1:]] == [
-        ("Running on this day", ["1.1"]),
-        ("Other tasks", ["1.2"]),
+        ("Running on this day", ["1.1", "1.3"]),
+        ("Other tasks", ["1.2", "1.4"]),
     ]
 
 

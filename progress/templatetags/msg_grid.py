@@ -478,7 +478,11 @@ def _plan_cell(page: _RowPage, row: Mapping[str, Any]) -> str:
             )
         else:
             instance = plan.pk if plan is not None else None
-            (hidden, volume_input), errors = page.plan_inputs(task, plan), ""
+            # Without a plan of its own, the plan the row counts (what was left of a carried-over
+            # work, a share of what no month plans) shows in the empty input, greyed.
+            counted = "" if plan is not None or not figures.plan else figures.plan
+            hint = page.volume(counted, unit_places(task)) if counted else ""
+            (hidden, volume_input), errors = page.plan_inputs(task, plan, placeholder=hint), ""
         if instance:
             action = f"{page.plan_url(instance)}?month={page.month_key}&amp;task={task.pk}"
         else:

@@ -303,7 +303,7 @@ def test_plan_entered_by_someone_else_meanwhile_is_shown_instead_of_duplicated(c
     [
         ("-1", "Ensure this value is greater than or equal to 0."),
         ("", "This field is required."),
-        ("abc", "“abc” is not a number. Write it as 1,905.5."),
+        ("abc", "“abc” is not a number. Write numbers like 1,905.5, decimals after a point."),
     ],
 )
 def test_invalid_plan_volume_is_shown_in_its_row(client, planner, volume, message):
@@ -1061,9 +1061,21 @@ def test_a_plan_typed_as_the_pages_language_writes_numbers_saves_that_number(
 @pytest.mark.parametrize(
     ("language", "typed", "message"),
     [
-        ("en", "190,5", "“190,5” is not a number. Write it as 1,905.5."),
-        ("ru", "1,905.5", "«1,905.5» — не число. Запишите его так: 1 905,5."),
-        ("ru", "1e3", "«1e3» — не число. Запишите его так: 1 905,5."),
+        (
+            "en",
+            "190,5",
+            "“190,5” is not a number. Write numbers like 1,905.5, decimals after a point.",
+        ),
+        (
+            "ru",
+            "1,905.5",
+            "«1,905.5» — не число. Пишите числа так: 1 905,5, дробную часть — после запятой.",
+        ),
+        (
+            "ru",
+            "1e3",
+            "«1e3» — не число. Пишите числа так: 1 905,5, дробную часть — после запятой.",
+        ),
     ],
 )
 def test_a_plan_not_written_as_a_number_is_refused_naming_it_and_nothing_is_saved(
@@ -1170,3 +1182,22 @@ def test_a_plan_of_a_whole_unit_must_be_whole(client, planner):
     plan.refresh_from_db()
     assert response.status_code == 400 and plan.volume_plan == 10
     assert "шт считаются целыми единицами: 12,345 — не целое число." in response.content.decode()
+
+
+def test_a_carried_over_work_s_empty_plan_input_shows_the_plan_its_row_counts(client, planner):
+    """What was left of it (10 − 4 = 6) is its plan for the month: the empty input shows it
+    greyed, so the plan column adds up to the total."""
+    carried = task_in_november(
+        code="1.1",
+        volume_plan=Decimal(10),
+        start_date=datetime.date(2026, 10, 1),
+        end_date=datetime.date(2026, 10, 30),
+    )
+    DailyWorkFactory(task=carried, date=datetime.date(2026, 10, 30), volume=Decimal(4))
+    client.force_login(planner)
+
+    html = client.get(order_url("2026-11")).content.decode()
+
+    row = row_of(html, carried)
+    assert 'name="volume_plan" placeholder="6"' in row
+    assert "left 6" in row

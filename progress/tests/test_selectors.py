@@ -657,6 +657,15 @@ def test_a_past_month_judges_unfinished_at_its_end_and_a_finished_work_leaves_la
     assert task not in [row.task for row in daily_plan(month=MAR, today=today).rows]
 
 
+def test_a_past_month_asks_nothing_more_per_day_even_of_a_work_still_unfinished():
+    task = carried_task()  # 80 of 100 done by the end of January
+    january = grid_row(task, today="2026-02-10")
+
+    assert january.remaining_total == Decimal(20)  # what is left today
+    # Both rates are "—": neither the month's plan nor the work can be caught up in January.
+    assert (january.needed_per_day, january.needed_per_day_to_finish) == (None, None)
+
+
 def test_a_work_past_its_end_in_the_current_month_is_overdue_and_needs_the_rest_by_month_end():
     # 30 planned 12–16 January (6 a day), 12 done; on Tuesday the 20th it is overdue since the
     # 17th, and its 18 left must be done by the 30th: 9 working days (20–23, 26–30), 2 a day.

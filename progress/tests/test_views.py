@@ -139,6 +139,9 @@ def test_this_month_lists_the_most_behind_task_first(client, planner):
     assert [item.row.task for item in response.context["lag_rows"]] == [behind, ahead]
     html = response.content.decode()
     assert html.index(f'id="lag-{behind.pk}"') < html.index(f'id="lag-{ahead.pk}"')
+    # The deviation as the МСГ writes it: fact − plan to date, "+" ahead, "▼ −" behind.
+    deviation = html.split(f'id="lag-{ahead.pk}"')[1].split('class="num progress-lag"')[1]
+    assert deviation.split("</td>")[0].startswith(' data-label="Deviation"><span>+')
     month = timezone.localdate().strftime("%Y-%m")
     assert f'href="{reverse("monthly:order")}?month={month}#task-{ahead.pk}"' in html
 

@@ -889,7 +889,7 @@ def test_forecast_speaks_russian(client, viewer, today):
 
     assert ">Прогноз</th>" in html
     assert "опоздание на 4 рабочих дня" in html
-    assert "Отстаёт</span>" in html
+    assert "Опаздывает</span>" in html
     assert "6,667 в день в среднем за последние 3 дня с отчётами; осталось 80." in html
 
 
