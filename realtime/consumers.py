@@ -167,7 +167,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
         session.send(protocol.pong_frame(message))
 
     async def lag(self, session: Session, message: Lag) -> None:
-        metrics.change_to_screen_observe(message.samples)
+        """Count the lags of the sampled events this socket was sent, once each; invented ones
+        (an event not sent live here, or reported before) are dropped without an answer."""
+        metrics.change_to_screen_observe(session.lag_reported(message.samples))
 
     async def presence(self, session: Session, message: Presence) -> None:
         """Show the socket on a page after checking (once per new set of streams) that the user

@@ -141,10 +141,23 @@ ERROR_MESSAGES: dict[str, str] = {
     SERVER_BUSY: "The server has too many connections; retry after retry_after seconds.",
 }
 
-# Change-to-screen lag reports (``lag``): at most this many samples a message, each a number of
-# seconds from 0 to ``LAG_SECONDS_MAX`` (a longer wait is a sleeping laptop, not a lag).
+# Change-to-screen lag reports (``lag``): at most this many samples a message, each an event id
+# and a number of seconds from 0 to ``LAG_SECONDS_MAX`` (a longer wait is a sleeping laptop, not
+# a lag).
 LAG_SAMPLES_MAX = 100
 LAG_SECONDS_MAX = 600
+# The sampled events a socket was sent live and has not reported yet, newest kept: a report
+# names at most ``LAG_SAMPLES_MAX`` of them, drawn from those applied since the last one.
+LAG_PENDING_MAX = 2 * LAG_SAMPLES_MAX
+# Knuth's multiplicative hash: consecutive ids spread evenly over [0, 2**32).
+_LAG_HASH = 2654435761
+
+
+def lag_sampled(event_id: int, rate: float) -> bool:
+    """Whether the change-to-screen lag of event ``event_id`` is measured at sample rate
+    ``rate`` (0 to 1): the same answer on every process and in the pages
+    (``lagSampled`` in static/realtime/websocket.js), so no frame needs to say it."""
+    return ((event_id * _LAG_HASH) & 0xFFFFFFFF) < rate * 2**32
 
 # Close codes.
 # An unexpected exception on the socket's path (logged on the server); the client reconnects.
@@ -301,10 +314,17 @@ class Ping:
 
 
 @dataclass(frozen=True)
-class Lag:
-    """Change-to-screen lags the browser measured, in seconds (see docs/realtime.md)."""
+class LagSample:
+    event_id: int
+    seconds: float
 
-    samples: tuple[float, ...]
+
+@dataclass(frozen=True)
+class Lag:
+    """Change-to-screen lags the browser measured, each of a sampled event it was sent live
+    (see docs/realtime.md)."""
+
+    samples: tuple[LagSample, ...]
 
 
 @dataclass(frozen=True)
@@ -348,25 +368,33 @@ def _streams(message: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(events))
 
 
-def _lag_samples(message: dict[str, Any]) -> tuple[float, ...]:
+def _lag_samples(message: dict[str, Any]) -> tuple[LagSample, ...]:
     samples = message.get("samples")
     if not isinstance(samples, list) or not 1 <= len(samples) <= LAG_SAMPLES_MAX:
         raise ClientError(
-            INVALID_MESSAGE, f'"samples" must be a list of 1 to {LAG_SAMPLES_MAX} numbers.'
+            INVALID_MESSAGE,
+            f'"samples" must be a list of 1 to {LAG_SAMPLES_MAX} {{"id", "seconds"}} objects.',
         )
+    parsed = []
     for sample in samples:
+        seconds = sample.get("seconds") if isinstance(sample, dict) else None
         # ``json`` reads NaN and Infinity too.
         if (
-            isinstance(sample, bool)
-            or not isinstance(sample, int | float)
-            or not math.isfinite(sample)
-            or not 0 <= sample <= LAG_SECONDS_MAX
+            not isinstance(sample, dict)
+            or set(sample) != {"id", "seconds"}
+            or not _positive_id(sample["id"])
+            or isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or not 0 <= seconds <= LAG_SECONDS_MAX
         ):
             raise ClientError(
                 INVALID_MESSAGE,
-                f'Each of "samples" must be a number of seconds from 0 to {LAG_SECONDS_MAX}.',
+                'Each of "samples" must be {"id": an event id, "seconds": a number from 0 to '
+                f"{LAG_SECONDS_MAX}}}.",
             )
-    return tuple(float(sample) for sample in samples)
+        parsed.append(LagSample(event_id=sample["id"], seconds=float(seconds)))
+    return tuple(parsed)
 
 
 def _positive_id(value: Any) -> bool:

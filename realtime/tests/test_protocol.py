@@ -1,7 +1,15 @@
 import pytest
 
 from realtime import protocol
-from realtime.protocol import ClientError, Lag, Ping, Presence, Subscribe, Unsubscribe
+from realtime.protocol import (
+    ClientError,
+    Lag,
+    LagSample,
+    Ping,
+    Presence,
+    Subscribe,
+    Unsubscribe,
+)
 
 VALID = [
     ('{"type": "ping"}', Ping(extra={})),
@@ -21,9 +29,18 @@ VALID = [
     ('{"type": "unsubscribe", "events": ["tasks"]}', Unsubscribe(events=("tasks",))),
     ('{"type": "ping", "clock": true}', Ping(extra={"clock": True}, clock=True)),
     ('{"type": "ping", "clock": false, "sent": 5}', Ping(extra={"clock": False, "sent": 5})),
-    ('{"type": "lag", "samples": [0.042]}', Lag(samples=(0.042,))),
-    ('{"type": "lag", "samples": [0, 1, 600]}', Lag(samples=(0.0, 1.0, 600.0))),
-    ('{"type": "lag", "samples": [' + ", ".join(["0.1"] * 100) + "]}", Lag(samples=(0.1,) * 100)),
+    (
+        '{"type": "lag", "samples": [{"id": 18, "seconds": 0.042}]}',
+        Lag(samples=(LagSample(event_id=18, seconds=0.042),)),
+    ),
+    (
+        '{"type": "lag", "samples": [{"id": 1, "seconds": 0}, {"seconds": 600, "id": 2}]}',
+        Lag(samples=(LagSample(1, 0.0), LagSample(2, 600.0))),
+    ),
+    (
+        '{"type": "lag", "samples": [' + ", ".join(['{"id": 7, "seconds": 0.1}'] * 100) + "]}",
+        Lag(samples=(LagSample(7, 0.1),) * 100),
+    ),
 ]
 
 INVALID = [
@@ -47,15 +64,24 @@ INVALID = [
     ('{"type": "lag"}', protocol.INVALID_MESSAGE),
     ('{"type": "lag", "samples": 0.1}', protocol.INVALID_MESSAGE),
     ('{"type": "lag", "samples": []}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [' + ", ".join(["0.1"] * 101) + "]}", protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [-0.001]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [600.5]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": ["0.1"]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [true]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [null]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [[0.1]]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [NaN]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [Infinity]}', protocol.INVALID_MESSAGE),
+    (
+        '{"type": "lag", "samples": [' + ", ".join(['{"id": 7, "seconds": 0.1}'] * 101) + "]}",
+        protocol.INVALID_MESSAGE,
+    ),
+    # A bare lag names no event: nothing says the socket was sent what it measured.
+    ('{"type": "lag", "samples": [0.1]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"seconds": 0.1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 0, "seconds": 0.1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": "7", "seconds": 0.1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": true, "seconds": 0.1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": 0.1, "x": 1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": -0.001}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": 600.5}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": "0.1"}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": true}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": null}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": NaN}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": Infinity}]}', protocol.INVALID_MESSAGE),
 ]
 
 
@@ -73,15 +99,17 @@ def test_invalid_messages_raise_a_client_error_with_its_code(text, code):
     assert error.value.message
 
 
+LAG_LIST = '"samples" must be a list of 1 to 100 {"id", "seconds"} objects.'
+LAG_SAMPLE = 'Each of "samples" must be {"id": an event id, "seconds": a number from 0 to 600}.'
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ('{"type": "lag", "samples": []}', '"samples" must be a list of 1 to 100 numbers.'),
-        ('{"type": "lag", "samples": "x"}', '"samples" must be a list of 1 to 100 numbers.'),
-        (
-            '{"type": "lag", "samples": [0.1, 601]}',
-            'Each of "samples" must be a number of seconds from 0 to 600.',
-        ),
+        ('{"type": "lag", "samples": []}', LAG_LIST),
+        ('{"type": "lag", "samples": "x"}', LAG_LIST),
+        ('{"type": "lag", "samples": [{"id": 1, "seconds": 0.1}, 601]}', LAG_SAMPLE),
+        ('{"type": "lag", "samples": [{"id": 1, "seconds": 601}]}', LAG_SAMPLE),
         ('{"type": "ping", "clock": 1}', '"clock" must be true or false.'),
     ],
 )
@@ -244,3 +272,17 @@ def test_a_page_s_presence_group_is_a_valid_group_name(page, group):
 )
 def test_a_presence_needs_the_view_permission_of_its_page_s_streams(presence, streams):
     assert presence.streams == streams
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_the_lag_sample_takes_the_rates_share_of_consecutive_event_ids(rate):
+    sampled = sum(protocol.lag_sampled(event_id, rate) for event_id in range(1, 10_001))
+
+    assert sampled == pytest.approx(10_000 * rate, abs=10)
+
+
+def test_a_lag_sample_rate_of_0_samples_nothing_and_1_everything():
+    ids = [1, 2, 17, 2**31, 2**53]
+
+    assert [protocol.lag_sampled(event_id, 0) for event_id in ids] == [False] * 5
+    assert [protocol.lag_sampled(event_id, 1) for event_id in ids] == [True] * 5
