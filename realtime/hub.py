@@ -540,9 +540,10 @@ class Hub:
             if lost:
                 self.unsubscribe(session, lost)
                 session.forbid(lost)
-            left = presence.board.check(session, viewable)
-            if left is not None:
-                session.send(protocol.forbidden_presence_frame(*left, lost=True))
+            grants = logins.grants.get(session.credentials.user_id, frozenset())
+            refusal = presence.board.check(session, grants)
+            if refusal is not None:
+                session.send(refusal)
 
     def deliver(self, frames: list[Any]) -> int:
         """Hand each of ``frames`` (in id order) to every socket that is behind it, all of a

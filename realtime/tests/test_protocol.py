@@ -255,23 +255,73 @@ def test_a_page_s_presence_group_is_a_valid_group_name(page, group):
     assert protocol.presence_group_for(page) == group
 
 
+def grants(*permissions: str) -> frozenset[str]:
+    return frozenset(permissions)
+
+
+VIEW_TASK, VIEW_WORK, VIEW_PLAN = (
+    "schedule.view_task",
+    "daily.view_dailywork",
+    "monthly.view_monthlytask",
+)
+
+
 @pytest.mark.parametrize(
-    ("presence", "streams"),
+    ("presence", "needs"),
     [
-        (Presence(page="schedule"), ("tasks",)),
-        (Presence(page="progress"), ("tasks", "daily_works")),
-        (Presence(page="msg:2026-03"), ("monthly_tasks", "daily_works")),
-        (Presence(page="daily:2026-03-05"), ("daily_works",)),
-        (Presence(page="admin:monthly.monthlytask:3"), ("monthly_tasks",)),
+        (Presence(page="schedule"), [{VIEW_TASK}]),
+        (Presence(page="progress"), [{VIEW_TASK}, {VIEW_WORK}]),
+        (Presence(page="msg:2026-03"), [{VIEW_TASK}, {VIEW_PLAN}, {VIEW_WORK}]),
+        (Presence(page="daily:2026-03-05"), [{VIEW_WORK}]),
+        (
+            Presence(page="admin:monthly.monthlytask:3"),
+            [{"staff"}, {VIEW_PLAN, "monthly.change_monthlytask"}],
+        ),
+        (Presence(page="admin:schedule.task:add"), [{"staff"}, {"schedule.add_task"}]),
         (
             Presence(page="schedule", editing={"stream": "daily_works", "id": 4}),
-            ("tasks", "daily_works"),
+            [{VIEW_TASK}, {VIEW_WORK}, {"daily.change_dailywork"}],
         ),
-        (Presence(page=None), ()),
+        (
+            Presence(page="schedule", editing={"stream": "tasks", "id": 4}),
+            [{VIEW_TASK}, {VIEW_TASK}, {"schedule.change_task"}],
+        ),
+        (
+            Presence(page="msg:2026-03", editing={"stream": "tasks", "id": 4}),
+            [
+                {VIEW_TASK},
+                {VIEW_PLAN},
+                {VIEW_WORK},
+                {VIEW_TASK},
+                {"schedule.change_task", "monthly.add_monthlytask"},
+            ],
+        ),
+        (
+            Presence(
+                page="msg:2026-03",
+                editing={"stream": "daily_works", "task": 4, "date": "2026-03-05"},
+            ),
+            [
+                {VIEW_TASK},
+                {VIEW_PLAN},
+                {VIEW_WORK},
+                {VIEW_WORK},
+                {"daily.add_dailywork", "daily.change_dailywork"},
+            ],
+        ),
+        (Presence(page=None), []),
     ],
 )
-def test_a_presence_needs_the_view_permission_of_its_page_s_streams(presence, streams):
-    assert presence.streams == streams
+def test_a_presence_needs_its_pages_permissions_and_a_claim_the_change_permission(presence, needs):
+    assert list(presence.needs) == needs
+
+
+def test_a_need_is_met_by_any_of_its_grants():
+    needs = Presence(page="admin:schedule.task:3").needs
+
+    assert protocol.unmet(needs, grants("staff", "schedule.change_task")) == []
+    assert protocol.unmet(needs, grants("staff", VIEW_TASK)) == []
+    assert protocol.unmet(needs, grants(VIEW_TASK)) == [{"staff"}]
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5])
