@@ -13,7 +13,7 @@
  * that stays silent after a ping for dead, and resubscribes with the id of the last event it saw,
  * starting from the id the page was rendered with (`<body data-last-event-id>`), so the server
  * replays whatever was missed. Close code 4401 (not logged in) sends the browser to the login
- * page instead.
+ * page instead, after a `realtime:unauthenticated` event.
  *
  * Close codes of the server (docs/realtime.md), and what the client does on each:
  * - 4401 not logged in: to the login page, no more attempts;
@@ -252,6 +252,8 @@ export class RealtimeClient {
     if (wasOpen) console.info("WebSocket disconnected");
     if (code === CLOSE_UNAUTHENTICATED) {
       this.setStatus(Status.CLOSED);
+      // The login ended: what was kept for it goes first (static/pwa/register.js).
+      this.target.dispatchEvent(new CustomEvent("realtime:unauthenticated"));
       const next = window.location.pathname + window.location.search;
       window.location.assign(`${this.options.loginUrl}?next=${encodeURIComponent(next)}`);
       return;
