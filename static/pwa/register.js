@@ -55,7 +55,8 @@ async function keepThisPage() {
   const answer = new Promise((resolve) => {
     channel.port1.onmessage = ({ data }) => resolve(data);
   });
-  registration.active.postMessage({ type: "keep", url: window.location.href }, [channel.port2]);
+  const message = { type: "keep", url: window.location.href, user };
+  registration.active.postMessage(message, [channel.port2]);
   return (await answer) === "kept";
 }
 

@@ -114,7 +114,7 @@ self.addEventListener("cookiechange", (event) => {
 /**
  * A page asks to be kept (`keep`: it was loaded before this worker controlled it), or says who
  * is logged in (`user`: its login's tag, "" for nobody: a page of no login, a socket refused
- * for want of one). Whoever it names, the copies of every other login go.
+ * for want of one; a `keep` says it too). Whoever it names, the copies of every other login go.
  */
 self.addEventListener("message", (event) => {
   if (event.data?.type === "user" && typeof event.data.user === "string") {
@@ -123,8 +123,9 @@ self.addEventListener("message", (event) => {
   }
   if (event.data?.type !== "keep" || typeof event.data.url !== "string") return;
   const [port] = event.ports;
+  const said = typeof event.data.user === "string" ? tell(event.data.user) : Promise.resolve();
   event.waitUntil(
-    keep(event.data.url).then(
+    said.then(() => keep(event.data.url)).then(
       (kept) => port?.postMessage(kept ? "kept" : "not kept"),
       () => port?.postMessage("not kept"),
     ),
