@@ -212,8 +212,7 @@ class Board:
         if target is not None and lost:
             self._apply(session, entry, dataclasses.replace(presence, editing=None))
             return forbidden_editing_frame(page, target, lost, lost=True)
-        entry.shown = None  # the targets it may be shown may have changed
-        self.refresh(page)
+        self.refresh(page)  # the targets this socket may be shown may have changed
         return None
 
     # Local state.
