@@ -17,6 +17,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page, Route, WebSocketRoute, expect
 
+from realtime import protocol
+
 ORIGIN = "http://client.test"
 STATIC = Path(settings.BASE_DIR) / "static"
 MODULE = "/static/realtime/websocket.js"
@@ -375,7 +377,8 @@ def test_a_live_events_lag_is_reported_on_the_servers_clock_and_a_replays_is_not
     # lag. The offset's error is at most half a ping's round trip on this machine: under 1 s.
     assert list(report) == ["type", "samples"]
     [lag] = report["samples"]
-    assert 299 < lag < 301 + (time.monotonic() - sent)
+    assert lag["id"] == 9  # the live event's, not the replayed one's
+    assert 299 < lag["seconds"] < 301 + (time.monotonic() - sent)
     assert {"type": "ping", "clock": True, "sent": scripted.received[0][1]["sent"]} in (
         scripted.received[0]
     )
@@ -398,7 +401,7 @@ def test_a_lag_runs_until_the_pages_handler_has_applied_the_frame(client_page, s
     page.evaluate("window.release()")
 
     [report] = lag_reports(page, scripted, 1)
-    assert report["samples"][0] >= 1.0
+    assert report["samples"][0]["seconds"] >= 1.0
 
 
 def test_the_clock_offset_is_the_one_of_the_shortest_recent_round_trip(client_page):
@@ -423,12 +426,27 @@ def test_lags_are_clamped_at_zero_bounded_and_kept_as_a_sample_of_at_most_100(cl
     lags, kept = run(
         page,
         "const lags = new module.LagSamples(1, () => 0.5);"
-        "lags.add(10000, 6500); lags.add(10000, 5000); lags.add(0, 700000);"
+        "lags.add(1, 10000, 6500); lags.add(2, 10000, 5000); lags.add(3, 0, 700000);"
         "const first = lags.take(4000);"
-        "for (let i = 0; i < 250; i++) lags.add(0, i);"
+        "for (let i = 0; i < 250; i++) lags.add(10 + i, 0, i);"
         "return [first, lags.size];",
     )
 
     # 6500 + 4000 - 10000 ms; a negative lag (clock error) is 0; over 600 s is no lag.
-    assert lags == [0.5, 0]
+    assert lags == [{"id": 1, "seconds": 0.5}, {"id": 2, "seconds": 0}]
     assert kept == 100
+
+
+def test_the_page_samples_the_events_the_server_samples(client_page):
+    page = client_page()
+
+    sampled = run(
+        page,
+        "return [0, 0.1, 1].map((rate) =>"
+        " [1, 2, 17, 1000, 2 ** 31, 2 ** 40 + 5].map((id) => module.lagSampled(id, rate)));",
+    )
+
+    assert sampled == [
+        [protocol.lag_sampled(event_id, rate) for event_id in [1, 2, 17, 1000, 2**31, 2**40 + 5]]
+        for rate in [0, 0.1, 1]
+    ]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from daily.models import DailyWork
@@ -436,3 +437,79 @@ def test_another_tab_shows_the_outbox_of_the_browser(tasks, phone, make_user):
     page.context.set_offline(False)
     expect(other.locator("[data-outbox-badge]")).to_be_hidden()
     assert stored_works() == [("1", "Morning")]
+
+
+PASSWORD = "correct-horse-battery"
+
+
+def with_password(user):
+    """Give ``user`` ``PASSWORD`` in a hash the server checks (this process's tests hash with
+    MD5, which the server's settings do not list); few iterations: the server hashes it again."""
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode(PASSWORD, hasher.salt(), iterations=1000)
+    user.save(update_fields=["password"])
+    return user
+
+
+def sign_in(page: Page, username: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".user-menu__name")).to_have_text(username)
+
+
+def test_an_outbox_left_open_waits_while_another_person_is_signed_in_until_its_user_is_back(
+    tasks, phone, make_user
+):
+    petr = with_password(make_user(FOREMEN, username="petr"))
+    with_password(make_user(FOREMEN, username="olga"))
+    gate = {"open": False}
+    writes: list[str] = []
+
+    def through_the_gate(route: Route) -> None:
+        if not gate["open"]:
+            route.abort("internetdisconnected")
+            return
+        writes.append(route.request.method)
+        route.continue_()
+
+    page = phone(petr, routes={WORKS_API: through_the_gate})
+    add_work(page, "2.1 Concrete works", "1", "Morning")
+    expect(page.locator("tr.is-outbox [data-outbox-state]")).to_have_text(
+        ["Not sent yet: saved in this browser"]
+    )
+
+    # Olga signs in to the same browser in another tab; Petr's page stays open.
+    other = page.context.new_page()
+    sign_in(other, "olga")
+    gate["open"] = True
+
+    # Petr's page asked to send (as when the network comes back): nothing goes with Olga's login.
+    states = page.evaluate(
+        """async () => {
+            const outbox = await import("/static/js/outbox.js");
+            await outbox.send();
+            return (await outbox.operations()).map((operation) => operation.state);
+        }"""
+    )
+    assert states == ["pending"]
+    assert writes == []
+    expect(page.locator("tr.is-outbox [data-outbox-state]")).to_have_text(
+        ["Not sent yet: saved in this browser"]
+    )
+
+    # Petr is back: his report goes, once, as his. (His old page's socket, of the session
+    # Olga's login ended, is refused then, and that page goes to the login page.)
+    other.get_by_role("button", name="Log out").click()
+    sign_in(other, "petr")
+    other.goto(DAY_URL)
+
+    expect(other.locator("tr[data-daily-work-id] .daily-work-description")).to_have_text(
+        ["Morning"]
+    )
+    expect(other.locator("tr.is-outbox")).to_have_count(0)
+    assert writes == ["POST"]
+    assert [(work.description, work.created_by) for work in DailyWork.objects.all()] == [
+        ("Morning", petr)
+    ]

@@ -7,6 +7,7 @@ with the process's hub (``realtime.hub``); the socket has no channel-layer chann
 """
 
 import contextlib
+import dataclasses
 import logging
 from typing import Any
 
@@ -167,27 +168,41 @@ class EventsConsumer(AsyncWebsocketConsumer):
         session.send(protocol.pong_frame(message))
 
     async def lag(self, session: Session, message: Lag) -> None:
-        metrics.change_to_screen_observe(message.samples)
+        """Count the lags of the sampled events this socket was sent, once each; invented ones
+        (an event not sent live here, or reported before) are dropped without an answer."""
+        metrics.change_to_screen_observe(session.lag_reported(message.samples))
 
     async def presence(self, session: Session, message: Presence) -> None:
-        """Show the socket on a page after checking (once per new set of streams) that the user
-        may view its streams; a refused page is left, and its people are not shown."""
+        """Show the socket on a page after checking that the user may open it, and that they
+        may change what they claim to edit (read again only when the grants last read fall
+        short). A refused page is left, and its people are not shown; a refused claim is
+        dropped with a ``forbidden`` error, the page kept."""
         if message.page is None:
             board.leave(session)
             return
-        allowed = board.allowed(session)
-        if not set(message.streams) <= allowed:
+        grants = board.grants(session)
+        if protocol.unmet(message.needs, grants):
             logins = await database_sync_to_async(logins_check)([session.credentials])
             if session.credentials in logins.rejected:
                 session.close(protocol.CLOSE_UNAUTHENTICATED)
                 return
-            allowed = logins.viewable.get(session.credentials.user_id, frozenset())
-            refused = [stream for stream in message.streams if stream not in allowed]
+            grants = logins.grants.get(session.credentials.user_id, frozenset())
+            refused = protocol.unmet(protocol.page_needs(message.page), grants)
             if refused:
                 board.leave(session)
                 session.send(protocol.forbidden_presence_frame(message.page, refused, lost=False))
                 return
-        board.update(session, message, person=person_of(self.scope["user"]), allowed=allowed)
+            if message.editing is not None:
+                needs = protocol.editing_needs(message.page, message.editing)
+                refused = protocol.unmet(needs, grants)
+                if refused:
+                    session.send(
+                        protocol.forbidden_editing_frame(
+                            message.page, message.editing, refused, lost=False
+                        )
+                    )
+                    message = dataclasses.replace(message, editing=None)
+        board.update(session, message, person=person_of(self.scope["user"]), grants=grants)
 
     handlers = {
         Subscribe: subscribe,

@@ -78,6 +78,7 @@ class Session:
         "cursors",
         "encoded_frames",
         "hub",
+        "lag_pending",
         "presence",
         "replaying",
         "writer",
@@ -105,6 +106,9 @@ class Session:
         # (it neither delays events nor counts toward a slow consumer), and a stale one is
         # replaced, not queued.
         self.presence: dict[str, Any] | None = None
+        # The sampled events sent live whose lag the client has yet to report (made on the
+        # first; at most ``LAG_PENDING_MAX``, the oldest forgotten).
+        self.lag_pending: deque[int] | None = None
 
     # What the consumer calls.
     async def subscribe(self, streams: Sequence[str], last_event_id: int | None) -> int:
@@ -187,6 +191,18 @@ class Session:
         if self.backlog:
             self.backlog.clear()
         self._enqueue(close_message(protocol.CLOSE_INTERNAL_ERROR))
+
+    def lag_reported(self, samples: Iterable[protocol.LagSample]) -> list[float]:
+        """The lags of ``samples`` that count: each of a sampled event this socket was sent
+        live and has not reported before. Anything else (an event never sent, a replayed or
+        unsampled one, a second report) is ignored."""
+        pending = self.lag_pending
+        accepted: list[float] = []
+        for sample in samples:
+            if pending and sample.event_id in pending:
+                pending.remove(sample.event_id)
+                accepted.append(sample.seconds)
+        return accepted
 
     def release(self) -> None:
         """The socket is gone: leave the hub. Does nothing the second time."""
@@ -272,6 +288,12 @@ class Session:
     def reject_login(self) -> None:
         """The hub found the login gone (logout, deactivation, revoked token)."""
         self.close(protocol.CLOSE_UNAUTHENTICATED)
+
+    def lag_expect(self, event_id: int) -> None:
+        """A sampled event is being sent live: its lag may be reported once."""
+        if self.lag_pending is None:
+            self.lag_pending = deque(maxlen=protocol.LAG_PENDING_MAX)
+        self.lag_pending.append(event_id)
 
     def push(self, message: dict[str, Any]) -> None:
         """Queue a live message; a client too far behind is dropped instead."""
@@ -518,18 +540,21 @@ class Hub:
             if lost:
                 self.unsubscribe(session, lost)
                 session.forbid(lost)
-            left = presence.board.check(session, viewable)
-            if left is not None:
-                session.send(protocol.forbidden_presence_frame(*left, lost=True))
+            grants = logins.grants.get(session.credentials.user_id, frozenset())
+            refusal = presence.board.check(session, grants)
+            if refusal is not None:
+                session.send(refusal)
 
     def deliver(self, frames: list[Any]) -> int:
         """Hand each of ``frames`` (in id order) to every socket that is behind it, all of a
         socket's frames at once; returns how many were handed out."""
         batches: dict[Session, list[dict[str, Any]]] = {}
         sent = 0
+        lag_rate = settings.REALTIME_LAG_SAMPLE_RATE
         for frame in frames:
             event_id, stream = frame["id"], frame["event"]
             committed = self.commit_times.pop(event_id, None)
+            sampled = protocol.lag_sampled(event_id, lag_rate)
             message: dict[str, Any] | None = None
             for session in self.subscribers[stream]:
                 if session.replaying or session.closing:
@@ -539,6 +564,8 @@ class Hub:
                 if message is None:
                     message = text_message(frame)
                 session.cursors[stream] = event_id
+                if sampled:
+                    session.lag_expect(event_id)
                 batch = batches.get(session)
                 if batch is None:
                     batches[session] = [message]

@@ -12,6 +12,11 @@ Across processes the board announces its users of a page to the page's channel-l
 at once. A socket that leaves (or disconnects) is gone from its own process's view at once, and
 from the others' as soon as the announcement that follows arrives.
 
+Permissions: a socket is on a page only while its user may open it, and shows an editing claim
+only while its user may change the target (``protocol.Presence.needs``; the consumer checks a
+new presence, the hub's login check the standing ones: ``check``). Each socket is shown the
+others' editing targets of the streams its own user may view, and no others.
+
 Presence is the low-priority path: its layer traffic has its own channel and tasks, apart from
 the hub's bells, and its frames never count toward a socket's event backlog (``Session``
 keeps only the newest presence frame for a slow socket).
@@ -19,6 +24,7 @@ keeps only the newest presence frame for a slow socket).
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -32,10 +38,17 @@ from django.conf import settings
 from .protocol import (
     LAYER_PRESENCE,
     EditingTarget,
+    ErrorFrame,
     PersonFrame,
     Presence,
     PresenceFrame,
+    editing_needs,
+    forbidden_editing_frame,
+    forbidden_presence_frame,
+    page_needs,
     presence_group_for,
+    stream_permission,
+    unmet,
 )
 from .ratelimit import RateLimiter
 
@@ -69,8 +82,9 @@ class Entry:
     person: Person
     presence: Presence
     limiter: RateLimiter
-    # The streams the user was found allowed to view (checked once per new set of streams).
-    allowed: frozenset[str] = frozenset()
+    # The user's grants as last read (``Logins.grants``): a presence whose needs they meet is
+    # not read again; they say which editing targets this socket is shown.
+    grants: frozenset[str] = frozenset()
     # A rate-limited update, applied when the bucket allows.
     pending: Presence | None = None
     timer: asyncio.TimerHandle | None = None
@@ -86,6 +100,17 @@ class Remote:
 
 def _target_key(target: EditingTarget) -> str:
     return json.dumps(target, sort_keys=True)
+
+
+def visible_to(person: PersonFrame, grants: frozenset[str]) -> PersonFrame:
+    """``person`` as a user with ``grants`` sees them: only the editing targets of the streams
+    that user may view."""
+    shown = [
+        target
+        for target in person["editing"]
+        if stream_permission(target["stream"], "view") in grants
+    ]
+    return person if len(shown) == len(person["editing"]) else {**person, "editing": shown}
 
 
 def merge(people: list[PersonFrame]) -> list[PersonFrame]:
@@ -120,9 +145,9 @@ class Board:
         self.ready = asyncio.Event()
 
     # What the consumer calls.
-    def allowed(self, session: "Session") -> frozenset[str]:
+    def grants(self, session: "Session") -> frozenset[str]:
         entry = self.entries.get(session)
-        return entry.allowed if entry is not None else frozenset()
+        return entry.grants if entry is not None else frozenset()
 
     def update(
         self,
@@ -130,10 +155,11 @@ class Board:
         presence: Presence,
         *,
         person: Person,
-        allowed: frozenset[str],
+        grants: frozenset[str],
     ) -> None:
-        """Show ``session`` on ``presence.page`` (the user may view its streams, ``allowed``),
-        now or, past the socket's rate, once its bucket allows (the newest update wins)."""
+        """Show ``session`` on ``presence.page`` (its user's ``grants`` meet the presence's
+        needs), now or, past the socket's rate, once its bucket allows (the newest update
+        wins)."""
         assert presence.page is not None
         self._start()
         entry = self.entries.get(session)
@@ -147,7 +173,7 @@ class Board:
                 ),
             )
             self.entries[session] = entry
-        entry.allowed = allowed
+        entry.grants = grants
         if entry.timer is None and entry.limiter.allow():
             self._apply(session, entry, presence)
             return
@@ -166,18 +192,28 @@ class Board:
             entry.timer.cancel()
         self._place(session, entry.presence.page, None)
 
-    def check(self, session: "Session", viewable: frozenset[str]) -> tuple[str, list[str]] | None:
-        """The user's streams now (the hub's login check): a page whose streams are no longer
-        all viewable is left. Returns that page and the streams lost."""
+    def check(self, session: "Session", grants: frozenset[str]) -> ErrorFrame | None:
+        """The user's grants now (the hub's login check): a page the user may no longer open
+        is left, a claim to edit what they may no longer change is dropped (the presence
+        stays). Returns the ``forbidden`` frame that tells the socket so."""
         entry = self.entries.get(session)
-        if entry is None or entry.presence.page is None:
+        if entry is None or entry.presence.page is None or grants == entry.grants:
             return None
-        lost = sorted(set(entry.presence.streams) - viewable)
-        if not lost:
-            return None
-        page = entry.presence.page
-        self.leave(session)
-        return page, lost
+        entry.grants = grants
+        if entry.pending is not None and unmet(entry.pending.needs, grants):
+            entry.pending = None  # a rate-limited update checked against the old grants
+        presence, page = entry.presence, entry.presence.page
+        lost = unmet(page_needs(page), grants)
+        if lost:
+            self.leave(session)
+            return forbidden_presence_frame(page, lost, lost=True)
+        target = presence.editing
+        lost = [] if target is None else unmet(editing_needs(page, target), grants)
+        if target is not None and lost:
+            self._apply(session, entry, dataclasses.replace(presence, editing=None))
+            return forbidden_editing_frame(page, target, lost, lost=True)
+        self.refresh(page)  # the targets this socket may be shown may have changed
+        return None
 
     # Local state.
     def _apply_pending(self, session: "Session") -> None:
@@ -251,7 +287,11 @@ class Board:
         people = self.people(page)
         for session in sessions:
             entry = self.entries[session]
-            others = [person for person in people if person["id"] != entry.person.id]
+            others = [
+                visible_to(person, entry.grants)
+                for person in people
+                if person["id"] != entry.person.id
+            ]
             if others != entry.shown:
                 entry.shown = others
                 frame: PresenceFrame = {"type": "presence", "page": page, "people": others}

@@ -63,12 +63,13 @@ def group_for(stream: str) -> str:
 # the people on a page are announced to the processes that serve it through the page's group.
 LAYER_PRESENCE = "realtime.presence"
 
-# Page keys and the streams whose view permission each needs. Admin change forms are
-# ``admin:<app>.<model>:<id>`` (or ``:add``) for the published models.
+# Page keys and the streams whose view permission each needs: those its view requires (the МСГ
+# shows tasks, plans and reports). Admin change forms are ``admin:<app>.<model>:<id>`` (or
+# ``:add``) for the published models.
 PAGE_STREAMS: dict[str, tuple[str, ...]] = {
     "schedule": (TASKS,),
     "progress": (TASKS, DAILY_WORKS),
-    "msg": (MONTHLY_TASKS, DAILY_WORKS),
+    "msg": (TASKS, MONTHLY_TASKS, DAILY_WORKS),
     "daily": (DAILY_WORKS,),
 }
 ADMIN_MODEL_STREAMS: dict[str, str] = {
@@ -109,6 +110,88 @@ def _is_date(text: str) -> bool:
     return True
 
 
+# What a presence needs of its user. A grant is a permission name (``schedule.change_task``)
+# or ``STAFF`` (the admin site's is_staff); a need is a set of grants, any of which will do.
+STAFF = "staff"
+Need = frozenset[str]
+
+
+def stream_permission(stream: str, action: str) -> str:
+    """The permission to ``action`` (view, add, change) the objects of ``stream``."""
+    app_label, codename = STREAM_PERMISSIONS[stream].split(".")
+    return f"{app_label}.{action}_{codename.removeprefix('view_')}"
+
+
+PRESENCE_ACTIONS = ("view", "add", "change")
+PRESENCE_PERMISSIONS: dict[str, tuple[str, str]] = {
+    stream_permission(stream, action): (action, stream)
+    for stream in STREAM_PERMISSIONS
+    for action in PRESENCE_ACTIONS
+}
+"""Every permission a presence may need, with its action and stream."""
+
+
+def page_needs(page: str) -> tuple[Need, ...]:
+    """What opening ``page`` needs, as its view does: the view permission of its streams; an
+    admin form, the admin site and the model's view (or change) permission, or its add
+    permission for ``:add``."""
+    streams = page_streams(page)
+    if not page.startswith("admin:"):
+        return tuple(frozenset({stream_permission(stream, "view")}) for stream in streams)
+    [stream] = streams
+    actions = ("add",) if page.endswith(":add") else ("view", "change")
+    return (
+        frozenset({STAFF}),
+        frozenset(stream_permission(stream, action) for action in actions),
+    )
+
+
+def editing_needs(page: str, target: "EditingTarget") -> tuple[Need, ...]:
+    """What claiming to edit ``target`` on ``page`` needs: viewing its stream and changing it.
+    An МСГ cell is its day's work, added or changed; a task's row on the МСГ without a plan
+    edits the task's new plan (adding one)."""
+    stream = target["stream"]
+    view = frozenset({stream_permission(stream, "view")})
+    if "date" in target:
+        change = frozenset({stream_permission(stream, "add"), stream_permission(stream, "change")})
+    elif stream == TASKS and page.startswith("msg:"):
+        change = frozenset(
+            {stream_permission(TASKS, "change"), stream_permission(MONTHLY_TASKS, "add")}
+        )
+    else:
+        change = frozenset({stream_permission(stream, "change")})
+    return (view, change)
+
+
+def unmet(needs: tuple[Need, ...], grants: frozenset[str]) -> list[Need]:
+    """The needs none of whose grants ``grants`` holds."""
+    return [need for need in needs if not need & grants]
+
+
+def _in_order(permission: tuple[str, str]) -> tuple[int, int]:
+    action, stream = permission
+    return STREAMS.index(stream), PRESENCE_ACTIONS.index(action)
+
+
+def _phrases(needs: list[Need]) -> str:
+    """What ``needs`` ask, in words: ``view: tasks, daily_works; open the admin site``."""
+    viewed: list[str] = []
+    others: list[str] = []
+    for need in needs:
+        if need == {STAFF}:
+            others.append("open the admin site")
+            continue
+        actions: dict[str, list[str]] = {}
+        for action, stream in sorted(map(PRESENCE_PERMISSIONS.__getitem__, need), key=_in_order):
+            actions.setdefault(stream, []).append(action)
+        if list(actions.values()) == [["view"]]:
+            viewed.extend(actions)
+            continue
+        by_stream = [f"{' or '.join(done)}: {stream}" for stream, done in actions.items()]
+        others.append(" or ".join(by_stream))
+    return "; ".join([f"view: {', '.join(viewed)}"] * bool(viewed) + others)
+
+
 def presence_group_for(page: str) -> str:
     """The channel-layer group of a page key checked by ``page_streams`` (its colons, which
     groups may not hold, become dots: the keys' shapes keep the names distinct)."""
@@ -141,10 +224,24 @@ ERROR_MESSAGES: dict[str, str] = {
     SERVER_BUSY: "The server has too many connections; retry after retry_after seconds.",
 }
 
-# Change-to-screen lag reports (``lag``): at most this many samples a message, each a number of
-# seconds from 0 to ``LAG_SECONDS_MAX`` (a longer wait is a sleeping laptop, not a lag).
+# Change-to-screen lag reports (``lag``): at most this many samples a message, each an event id
+# and a number of seconds from 0 to ``LAG_SECONDS_MAX`` (a longer wait is a sleeping laptop, not
+# a lag).
 LAG_SAMPLES_MAX = 100
 LAG_SECONDS_MAX = 600
+# The sampled events a socket was sent live and has not reported yet, newest kept: a report
+# names at most ``LAG_SAMPLES_MAX`` of them, drawn from those applied since the last one.
+LAG_PENDING_MAX = 2 * LAG_SAMPLES_MAX
+# Knuth's multiplicative hash: consecutive ids spread evenly over [0, 2**32).
+_LAG_HASH = 2654435761
+
+
+def lag_sampled(event_id: int, rate: float) -> bool:
+    """Whether the change-to-screen lag of event ``event_id`` is measured at sample rate
+    ``rate`` (0 to 1): the same answer on every process and in the pages
+    (``lagSampled`` in static/realtime/websocket.js), so no frame needs to say it."""
+    return ((event_id * _LAG_HASH) & 0xFFFFFFFF) < rate * 2**32
+
 
 # Close codes.
 # An unexpected exception on the socket's path (logged on the server); the client reconnects.
@@ -249,6 +346,8 @@ class ErrorFrame(TypedDict):
     events: NotRequired[list[str]]
     # A presence refused or ended: its page key.
     page: NotRequired[str]
+    # An editing claim refused or ended (the presence on ``page`` stays, editing nothing).
+    editing: NotRequired["EditingTarget"]
 
 
 def subscribed_frame(streams: list[str], last_event_id: int) -> SubscribedFrame:
@@ -274,12 +373,22 @@ def forbidden_frame(streams: list[str]) -> ErrorFrame:
     return {**error_frame(ClientError(FORBIDDEN, message)), "events": streams}
 
 
-def forbidden_presence_frame(page: str, streams: list[str], *, lost: bool) -> ErrorFrame:
-    """A presence on ``page`` refused (or, ``lost``, ended) because the user may not view
-    ``streams``: they are not (any more) among its people, and see none of them."""
-    said = "may no longer view" if lost else "may not view"
-    message = f"You {said}: {', '.join(streams)}. No presence on {page}."
+def forbidden_presence_frame(page: str, needs: list[Need], *, lost: bool) -> ErrorFrame:
+    """A presence on ``page`` refused (or, ``lost``, ended) because the user lacks ``needs``:
+    they are not (any more) among its people, and see none of them."""
+    said = "may no longer" if lost else "may not"
+    message = f"You {said} {_phrases(needs)}. No presence on {page}."
     return {**error_frame(ClientError(FORBIDDEN, message)), "page": page}
+
+
+def forbidden_editing_frame(
+    page: str, target: "EditingTarget", needs: list[Need], *, lost: bool
+) -> ErrorFrame:
+    """A claim to edit ``target`` refused (or, ``lost``, ended) because the user lacks
+    ``needs``: the presence on ``page`` stays, editing nothing."""
+    said = "may no longer" if lost else "may not"
+    message = f"You {said} {_phrases(needs)}. Your presence on {page} shows no editing."
+    return {**error_frame(ClientError(FORBIDDEN, message)), "page": page, "editing": target}
 
 
 # Messages the client sends.
@@ -301,10 +410,17 @@ class Ping:
 
 
 @dataclass(frozen=True)
-class Lag:
-    """Change-to-screen lags the browser measured, in seconds (see docs/realtime.md)."""
+class LagSample:
+    event_id: int
+    seconds: float
 
-    samples: tuple[float, ...]
+
+@dataclass(frozen=True)
+class Lag:
+    """Change-to-screen lags the browser measured, each of a sampled event it was sent live
+    (see docs/realtime.md)."""
+
+    samples: tuple[LagSample, ...]
 
 
 @dataclass(frozen=True)
@@ -317,14 +433,13 @@ class Presence:
     idle: bool = False
 
     @property
-    def streams(self) -> tuple[str, ...]:
-        """The streams whose view permission this presence needs."""
+    def needs(self) -> tuple[Need, ...]:
+        """What this presence needs of its user: its page's needs, then its claim's."""
         if self.page is None:
             return ()
-        streams = page_streams(self.page)
-        if self.editing is not None and self.editing["stream"] not in streams:
-            streams = (*streams, self.editing["stream"])
-        return streams
+        if self.editing is None:
+            return page_needs(self.page)
+        return page_needs(self.page) + editing_needs(self.page, self.editing)
 
 
 ClientMessage = Subscribe | Unsubscribe | Ping | Lag | Presence
@@ -348,25 +463,33 @@ def _streams(message: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(events))
 
 
-def _lag_samples(message: dict[str, Any]) -> tuple[float, ...]:
+def _lag_samples(message: dict[str, Any]) -> tuple[LagSample, ...]:
     samples = message.get("samples")
     if not isinstance(samples, list) or not 1 <= len(samples) <= LAG_SAMPLES_MAX:
         raise ClientError(
-            INVALID_MESSAGE, f'"samples" must be a list of 1 to {LAG_SAMPLES_MAX} numbers.'
+            INVALID_MESSAGE,
+            f'"samples" must be a list of 1 to {LAG_SAMPLES_MAX} {{"id", "seconds"}} objects.',
         )
+    parsed = []
     for sample in samples:
+        seconds = sample.get("seconds") if isinstance(sample, dict) else None
         # ``json`` reads NaN and Infinity too.
         if (
-            isinstance(sample, bool)
-            or not isinstance(sample, int | float)
-            or not math.isfinite(sample)
-            or not 0 <= sample <= LAG_SECONDS_MAX
+            not isinstance(sample, dict)
+            or set(sample) != {"id", "seconds"}
+            or not _positive_id(sample["id"])
+            or isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or not 0 <= seconds <= LAG_SECONDS_MAX
         ):
             raise ClientError(
                 INVALID_MESSAGE,
-                f'Each of "samples" must be a number of seconds from 0 to {LAG_SECONDS_MAX}.',
+                'Each of "samples" must be {"id": an event id, "seconds": a number from 0 to '
+                f"{LAG_SECONDS_MAX}}}.",
             )
-    return tuple(float(sample) for sample in samples)
+        parsed.append(LagSample(event_id=sample["id"], seconds=float(seconds)))
+    return tuple(parsed)
 
 
 def _positive_id(value: Any) -> bool:

@@ -2,7 +2,7 @@
 
 import datetime
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any, NamedTuple
 
@@ -17,7 +17,7 @@ from django.utils.crypto import constant_time_compare
 from rest_framework.authtoken.models import Token
 
 from .models import Event, EventLogState
-from .protocol import STREAM_PERMISSIONS, STREAMS, EventFrame
+from .protocol import PRESENCE_PERMISSIONS, STAFF, STREAM_PERMISSIONS, STREAMS, EventFrame
 
 BATCH = 1000
 
@@ -43,10 +43,12 @@ class Credentials(NamedTuple):
 
 @dataclass(frozen=True)
 class Logins:
-    """The logins that no longer hold, and the streams each user (by id) may view now."""
+    """The logins that no longer hold, the streams each user (by id) may view now, and the
+    grants each holds that presence needs (``protocol.PRESENCE_PERMISSIONS``, ``STAFF``)."""
 
     rejected: frozenset[Credentials]
     viewable: dict[int, frozenset[str]]
+    grants: dict[int, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,9 @@ def log_page(*, after: int, streams: list[str]) -> LogPage:
 
 def users_with_stream_permissions(user_ids: set[int]) -> list[AbstractBaseUser]:
     """The active users of ``user_ids``, each with ``viewable_streams``: the streams whose view
-    permission it holds, directly or through a group, or all of them for a superuser; two
-    queries.
+    permission it holds, directly or through a group, or all of them for a superuser; and
+    ``presence_grants``: the permissions of ``PRESENCE_PERMISSIONS`` it holds so, and ``STAFF``
+    for a staff user (the admin site asks for it, superusers included); two queries.
 
     The project authenticates with ``ModelBackend`` alone, so these are exactly the permissions
     ``has_perm`` (and thus the REST API) checks, read fresh rather than from a cache. The grants
@@ -98,6 +101,7 @@ def users_with_stream_permissions(user_ids: set[int]) -> list[AbstractBaseUser]:
     if not users:
         return []
     granted: dict[int, set[str]] = {}
+    held: dict[int, set[str]] = {}
     ids = [user.pk for user in users if not user.is_superuser]
     if ids:
         placeholders = ", ".join(["%s"] * len(ids))
@@ -106,25 +110,38 @@ def users_with_stream_permissions(user_ids: set[int]) -> list[AbstractBaseUser]:
                 stream_grants_sql().format(users=placeholders), [*ids, *ids, *STREAM_CODENAMES]
             )
             for user_id, app_label, codename in cursor.fetchall():
-                stream = STREAMS_BY_PERMISSION.get(f"{app_label}.{codename}")
+                permission = f"{app_label}.{codename}"
+                stream = STREAMS_BY_PERMISSION.get(permission)
                 if stream is not None:
                     granted.setdefault(user_id, set()).add(stream)
+                if permission in PRESENCE_PERMISSIONS:
+                    held.setdefault(user_id, set()).add(permission)
     for user in users:
         user.viewable_streams = (  # type: ignore[attr-defined]
             frozenset(STREAMS) if user.is_superuser else frozenset(granted.get(user.pk, ()))
+        )
+        permissions = set(PRESENCE_PERMISSIONS) if user.is_superuser else held.get(user.pk, set())
+        user.presence_grants = frozenset(  # type: ignore[attr-defined]
+            permissions | ({STAFF} if user.is_staff else set())
         )
     return users
 
 
 STREAMS_BY_PERMISSION = {permission: stream for stream, permission in STREAM_PERMISSIONS.items()}
-STREAM_CODENAMES = sorted({permission.split(".")[1] for permission in STREAM_PERMISSIONS.values()})
+# The codenames the grants query reads: the streams' view permissions and presence's.
+STREAM_CODENAMES = sorted(
+    {
+        permission.split(".")[1]
+        for permission in [*STREAM_PERMISSIONS.values(), *PRESENCE_PERMISSIONS]
+    }
+)
 
 
 @functools.cache
 def stream_grants_sql() -> str:
-    """Rows (user id, app label, codename) of the streams' view permissions held by the users
-    ``{users}`` (placeholders, twice), directly or through a group; tables and columns from the
-    models' metadata."""
+    """Rows (user id, app label, codename) of the permissions of ``STREAM_CODENAMES`` held by
+    the users ``{users}`` (placeholders, twice), directly or through a group; tables and
+    columns from the models' metadata."""
     user_model = get_user_model()
     quote = connection.ops.quote_name
     direct = user_model._meta.get_field("user_permissions")
@@ -189,7 +206,7 @@ def logins_check(credentials: list[Credentials]) -> Logins:
     another password: a password change ends every other session, as it does for pages), and
     what each user may view now; a few queries however many sockets share them."""
     if not credentials:
-        return Logins(rejected=frozenset(), viewable={})
+        return Logins(rejected=frozenset(), viewable={}, grants={})
     users = {
         user.pk: user for user in users_with_stream_permissions({c.user_id for c in credentials})
     }
@@ -210,6 +227,7 @@ def logins_check(credentials: list[Credentials]) -> Logins:
     return Logins(
         rejected=frozenset(c for c in credentials if not holds(c)),
         viewable={pk: streams_of(user) for pk, user in users.items()},
+        grants={pk: user.presence_grants for pk, user in users.items()},
     )
 
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from realtime.protocol import ADMIN_MODEL_STREAMS, WEBSOCKET_PATH
-from scheduler_project.pwa import offline_client
+from scheduler_project.pwa import OFFLINE_USER_COOKIE, offline_client, offline_user
 
 # %(…)s placeholders are filled in by static/js/live.js.
 LIVE_MESSAGES = {
@@ -104,4 +104,8 @@ def realtime_client(request: HttpRequest) -> dict[str, Any]:
         "presence_idle_seconds": settings.REALTIME_PRESENCE_IDLE_SECONDS,
         "presence_admin_models": ADMIN_MODEL_STREAMS,
         "offline_client": offline_client,
+        # Whose page this is, for the service worker's copies and the outbox (pwa.py).
+        "offline_user": offline_user(request),
+        "offline_user_cookie": OFFLINE_USER_COOKIE,
+        "csrf_cookie_name": settings.CSRF_COOKIE_NAME,
     }

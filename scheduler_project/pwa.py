@@ -8,11 +8,23 @@ shell is a new worker URL, which makes the browsers install it again.
 
 The manifest, the worker, its app-shell list and the offline page need no login: they are the same
 for everyone and reveal nothing, and the browser fetches the manifest without cookies.
+
+Whose copies: the worker keeps the pages and API reads of one login apart from any other's, and
+forgets them when the login ends or changes, however that happens (the site's or the admin's
+login, logout or password change, a session that expired or was ended on the server).
+``OfflineUserMiddleware`` tags every response of a logged-in session (``X-Offline-User``) and
+keeps a cookie the worker can read (``offline_user``, not HttpOnly) equal to the tag of the
+browser's current login, or absent: the worker files a copy under its response's tag and
+answers only from the copies of the cookie's tag. The tag is ``<user id>.<digest of the session
+key>``: a new login (another user's or the same one's) and a password change (which gives the
+session a new key) are a new tag; the outbox compares the user id.
 """
 
 import functools
 import hashlib
 import json
+from collections.abc import Callable
+from http.cookies import Morsel
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,11 +36,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 SERVICE_WORKER = "pwa/sw.js"
+OFFLINE_USER_COOKIE = "offline_user"
+OFFLINE_USER_HEADER = "X-Offline-User"
 # The site's colours (static/css/site.css): the header's and the page's background.
 THEME_COLOR = "#243342"
 BACKGROUND_COLOR = "#f4f5f7"
@@ -56,9 +71,77 @@ def offline_client() -> dict[str, str]:
         "offline": reverse("pwa:offline"),
         "login": reverse("login"),
         "logout": reverse("logout"),
+        "cookie": OFFLINE_USER_COOKIE,
+        "header": OFFLINE_USER_HEADER,
     }
     version = hashlib.sha256(json.dumps([app_shell(), query]).encode()).hexdigest()[:12]
     return {"url": f"{reverse('pwa:service_worker')}?{urlencode({'v': version, **query})}"}
+
+
+def offline_user(request: HttpRequest) -> str:
+    """The tag of the request's login, ``<user id>.<digest>``, or "" without one (anonymous, or
+    authenticated by a token rather than a session)."""
+    user = getattr(request, "user", None)
+    session = getattr(request, "session", None)
+    key = session.session_key if session is not None else None
+    if user is None or not user.is_authenticated or not key:
+        return ""
+    mac = salted_hmac("scheduler_project.pwa.offline_user", key, algorithm="sha256")
+    return f"{user.pk}.{mac.hexdigest()[:20]}"
+
+
+class OfflineUserMiddleware:
+    """Tags a logged-in session's responses with ``offline_user()`` and keeps the browser's
+    ``offline_user`` cookie equal to it (set with the session cookie's lifetime, deleted when
+    the request has no login). Placed before ``SessionMiddleware``: it sees the session cookie
+    that middleware sets or deletes, and follows it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        tag = offline_user(request)
+        if tag:
+            response.headers[OFFLINE_USER_HEADER] = tag
+        held = request.COOKIES.get(OFFLINE_USER_COOKIE, "")
+        session_cookie = response.cookies.get(settings.SESSION_COOKIE_NAME)
+        if not tag:
+            if held:
+                response.delete_cookie(
+                    OFFLINE_USER_COOKIE,
+                    path=settings.SESSION_COOKIE_PATH,
+                    domain=settings.SESSION_COOKIE_DOMAIN,
+                    samesite=settings.SESSION_COOKIE_SAMESITE,
+                )
+        elif tag != held or (session_cookie is not None and session_cookie.value):
+            self.set_cookie(request, response, tag, session_cookie)
+        return response
+
+    @staticmethod
+    def set_cookie(
+        request: HttpRequest, response: HttpResponse, tag: str, session_cookie: Morsel | None
+    ) -> None:
+        """The cookie lives as long as the session cookie: the one just set, else the
+        session's expiry."""
+        if session_cookie is not None and session_cookie.value:
+            max_age = session_cookie["max-age"] or None
+            expires = session_cookie["expires"] or None
+        elif request.session.get_expire_at_browser_close():
+            max_age, expires = None, None
+        else:
+            max_age, expires = request.session.get_expiry_age(), None
+        response.set_cookie(
+            OFFLINE_USER_COOKIE,
+            tag,
+            max_age=max_age,
+            expires=expires,
+            path=settings.SESSION_COOKIE_PATH,
+            domain=settings.SESSION_COOKIE_DOMAIN,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=False,  # the worker and the outbox read it
+            samesite=settings.SESSION_COOKIE_SAMESITE,
+        )
 
 
 @login_not_required

@@ -12,9 +12,10 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.db import OperationalError
+from prometheus_client import REGISTRY
 from rest_framework.authtoken.models import Token
 
-from realtime import admission, hub, metrics, selectors
+from realtime import admission, hub, metrics, protocol, selectors
 from realtime.consumers import EventsConsumer
 from realtime.models import Event, EventLogState
 from realtime.protocol import Ping
@@ -423,3 +424,122 @@ async def test_a_ping_is_answered_on_the_event_loop_without_a_thread(monkeypatch
         await ws.send_json_to({"type": "ping", "n": 1})
 
         assert await ws.receive_json_from(timeout=5) == {"type": "pong", "n": 1}
+
+
+# Change-to-screen lag reports: only for a sampled event this socket was sent live, once.
+LAGS = "realtime_change_to_screen_seconds_count"
+
+
+def lags_counted() -> float:
+    return REGISTRY.get_sample_value(LAGS) or 0.0
+
+
+async def handled(ws: WebsocketCommunicator) -> None:
+    """The messages sent before are handled: the socket answers in order."""
+    await ws.send_json_to({"type": "ping", "handled": True})
+    assert await ws.receive_json_from() == {"type": "pong", "handled": True}
+
+
+async def subscribed_socket(ws: WebsocketCommunicator) -> None:
+    await ws.connect()
+    await ws.send_json_to({"type": "subscribe", "events": ["tasks"]})
+    assert (await ws.receive_json_from())["type"] == "subscribed"
+
+
+def report(*samples: tuple[int, float]) -> dict:
+    return {"type": "lag", "samples": [{"id": id_, "seconds": s} for id_, s in samples]}
+
+
+async def test_a_sampled_events_lag_counts_once_and_invented_ones_not_at_all(settings):
+    settings.REALTIME_LAG_SAMPLE_RATE = 1
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await subscribed_socket(ws)
+        await create_task("1.1")
+        event_id = (await ws.receive_json_from())["id"]
+        before = lags_counted()
+
+        # The event twice, an event never sent, the event again in a second report.
+        await ws.send_json_to(report((event_id, 0.2), (event_id, 0.3), (event_id + 1000, 0.1)))
+        await ws.send_json_to(report((event_id, 0.2)))
+        await handled(ws)
+
+        assert lags_counted() == before + 1
+        await ws.receive_nothing()
+
+
+async def test_a_lag_report_without_event_ids_is_refused_and_counts_nothing(settings):
+    settings.REALTIME_LAG_SAMPLE_RATE = 1
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await ws.connect()
+        before = lags_counted()
+
+        await ws.send_json_to({"type": "lag", "samples": [0.02, 0.3]})
+
+        assert await ws.receive_json_from() == {
+            "type": "error",
+            "code": "invalid_message",
+            "message": (
+                'Each of "samples" must be {"id": an event id, "seconds": a number from 0 to 600}.'
+            ),
+        }
+        await handled(ws)
+        assert lags_counted() == before
+        await ws.receive_nothing()
+
+
+async def test_with_a_sample_rate_of_0_no_lag_counts(settings):
+    settings.REALTIME_LAG_SAMPLE_RATE = 0
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await subscribed_socket(ws)
+        await create_task("1.1")
+        event_id = (await ws.receive_json_from())["id"]
+        before = lags_counted()
+
+        await ws.send_json_to(report((event_id, 0.2)))
+        await handled(ws)
+
+        assert lags_counted() == before
+        await ws.receive_nothing()
+
+
+async def test_only_the_sampled_events_lags_count(settings):
+    settings.REALTIME_LAG_SAMPLE_RATE = 0.5
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as ws:
+        await subscribed_socket(ws)
+        for code in ["1.1", "1.2", "1.3", "1.4"]:
+            await create_task(code)
+        ids = [(await ws.receive_json_from())["id"] for _ in range(4)]
+        sampled = [id_ for id_ in ids if protocol.lag_sampled(id_, 0.5)]
+        assert 0 < len(sampled) < len(ids)  # the ids of this test's events: both kinds
+        before = lags_counted()
+
+        await ws.send_json_to(report(*[(id_, 0.1) for id_ in ids]))
+        await handled(ws)
+
+        assert lags_counted() == before + len(sampled)
+        await ws.receive_nothing()
+
+
+async def test_a_replayed_event_or_another_sockets_event_counts_no_lag(settings):
+    settings.REALTIME_LAG_SAMPLE_RATE = 1
+    key = await make_token()
+    async with socket(ORIGIN, auth(key)) as live, socket(ORIGIN, auth(key)) as other:
+        await subscribed_socket(live)
+        await create_task("1.1")
+        event_id = (await live.receive_json_from())["id"]
+        await other.connect()
+        await other.send_json_to({"type": "subscribe", "events": ["tasks"], "last_event_id": 0})
+        assert (await other.receive_json_from())["id"] == event_id  # replayed
+        assert (await other.receive_json_from())["type"] == "subscribed"
+        before = lags_counted()
+
+        await other.send_json_to(report((event_id, 0.2)))
+        await handled(other)
+
+        assert lags_counted() == before
+        await live.receive_nothing()
+        await other.receive_nothing()

@@ -163,6 +163,8 @@ def start_pair(daphne_factory, directory: Path) -> tuple[Server, Server]:
         "PROMETHEUS_MULTIPROC_DIR": str(directory),
         "METRICS_TOKEN": TOKEN,
         "REALTIME_LOG_POLL_SECONDS": "0.05",
+        # Every live event's lag is measured: a report counts for any event a socket was sent.
+        "REALTIME_LAG_SAMPLE_RATE": "1",
     }
     return daphne_factory(**env), daphne_factory(**env)
 
@@ -314,16 +316,31 @@ async def test_a_refused_socket_counts_by_reason(pair, ws_connect, scrape):
 CHANGE_TO_SCREEN = "realtime_change_to_screen_seconds"
 
 
+async def live_event_ids(client: Any, server: Server, rest, key: str, codes: list[str]) -> list:
+    """Create a task of each of ``codes`` through ``server``'s API; the ids of their events as
+    ``client`` (subscribed to tasks) was sent them live."""
+    for code in codes:
+        assert (await rest(server, "POST", "/api/tasks/", key, TASK | {"code": code})).ok
+    return [(await client.receive_json())["id"] for _ in codes]
+
+
+def lag_report(ids: list[int], seconds: list[float]) -> dict:
+    samples = [{"id": id_, "seconds": s} for id_, s in zip(ids, seconds, strict=True)]
+    return {"type": "lag", "samples": samples}
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_a_pages_lag_report_counts_in_the_histogram_of_every_process(
-    pair, ws_connect, key, scrape
+    pair, ws_connect, key, rest, scrape
 ):
     first, second = pair
-    before = await scrape(second)
-
     async with ws_connect(first, token=key) as client:
-        await client.send_json({"type": "lag", "samples": [0.02, 0.3, 0.4, 12]})
+        await client.subscribe(["tasks"])
+        ids = await live_event_ids(client, first, rest, key, ["L.1", "L.2", "L.3", "L.4"])
+        before = await scrape(second)
+
+        await client.send_json(lag_report(ids, [0.02, 0.3, 0.4, 12]))
         # No answer: the report has been handled once the pong that follows it comes.
         assert await client.frames_before_pong() == []
 
@@ -337,42 +354,58 @@ async def test_a_pages_lag_report_counts_in_the_histogram_of_every_process(
     )
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_invented_lags_count_nothing(pair, ws_connect, key, rest, scrape):
+    first, _second = pair
+    async with ws_connect(first, token=key) as client:
+        await client.subscribe(["tasks"])
+        [sent] = await live_event_ids(client, first, rest, key, ["L.5"])
+        before = await scrape(first)
+
+        # Thousands of made-up lags: events never sent, and the one sent reported again.
+        await client.send_json(lag_report([sent], [0.1]))
+        for start in range(sent + 1, sent + 1001, 100):
+            await client.send_json(lag_report(list(range(start, start + 100)), [0.1] * 100))
+            await client.send_json(lag_report([sent] * 100, [0.1] * 100))
+            assert await client.frames_before_pong() == []
+
+    after = await scrape(first)
+    count = f"{CHANGE_TO_SCREEN}_count"
+    assert sample(after, count) == sample(before, count) + 1
+
+
+LAG_LIST = '"samples" must be a list of 1 to 100 {"id", "seconds"} objects.'
+LAG_SAMPLE = 'Each of "samples" must be {"id": an event id, "seconds": a number from 0 to 600}.'
+
+
 @pytest.mark.parametrize(
     ("frame", "message"),
     [
-        ('{"type": "lag"}', '"samples" must be a list of 1 to 100 numbers.'),
-        ('{"type": "lag", "samples": []}', '"samples" must be a list of 1 to 100 numbers.'),
+        ('{"type": "lag"}', LAG_LIST),
+        ('{"type": "lag", "samples": []}', LAG_LIST),
         (
-            '{"type": "lag", "samples": [' + ", ".join(["1"] * 101) + "]}",
-            '"samples" must be a list of 1 to 100 numbers.',
+            '{"type": "lag", "samples": [' + ", ".join(['{"id": 1, "seconds": 1}'] * 101) + "]}",
+            LAG_LIST,
         ),
-        (
-            '{"type": "lag", "samples": [0.1, -1]}',
-            'Each of "samples" must be a number of seconds from 0 to 600.',
-        ),
-        (
-            '{"type": "lag", "samples": [0.1, 1e308]}',
-            'Each of "samples" must be a number of seconds from 0 to 600.',
-        ),
-        (
-            '{"type": "lag", "samples": [0.1, "0.2"]}',
-            'Each of "samples" must be a number of seconds from 0 to 600.',
-        ),
-        (
-            '{"type": "lag", "samples": [NaN]}',
-            'Each of "samples" must be a number of seconds from 0 to 600.',
-        ),
+        ('{"type": "lag", "samples": [0.1]}', LAG_SAMPLE),
+        ('{"type": "lag", "samples": [{"id": 1, "seconds": -1}]}', LAG_SAMPLE),
+        ('{"type": "lag", "samples": [{"id": 1, "seconds": 1e308}]}', LAG_SAMPLE),
+        ('{"type": "lag", "samples": [{"id": 1, "seconds": "0.2"}]}', LAG_SAMPLE),
+        ('{"type": "lag", "samples": [{"id": 1, "seconds": NaN}]}', LAG_SAMPLE),
     ],
 )
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_a_malformed_lag_report_gets_an_error_naming_the_problem_and_counts_nothing(
-    pair, ws_connect, key, scrape, frame, message
+    pair, ws_connect, key, rest, scrape, frame, message
 ):
     first, _second = pair
-    before = await scrape(first)
-
     async with ws_connect(first, token=key) as client:
+        await client.subscribe(["tasks"])
+        [sent] = await live_event_ids(client, first, rest, key, ["L.9"])
+        before = await scrape(first)
+
         await client.ws.send(frame)
         assert await client.receive_json() == {
             "type": "error",
@@ -380,7 +413,7 @@ async def test_a_malformed_lag_report_gets_an_error_naming_the_problem_and_count
             "message": message,
         }
         # The socket stays usable: a good report after the bad one counts.
-        await client.send_json({"type": "lag", "samples": [0.05]})
+        await client.send_json(lag_report([sent], [0.05]))
         assert await client.frames_before_pong() == []
 
     after = await scrape(first)

@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from realtime.hub import Session, hub, text_message
 from realtime.presence import merge, person_of
 from realtime.tests.test_consumer import HOST, ORIGIN, auth, create_task
-from schedule.roles import FOREMEN, roles_ensure
+from schedule.roles import FOREMEN, PLANNERS, VIEWERS, roles_ensure
 from scheduler_project.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -46,6 +46,22 @@ def make_user(username: str, name: str = "", role: str | None = FOREMEN) -> tupl
 @database_sync_to_async
 def take_groups(user_id: int) -> None:
     get_user_model().objects.get(pk=user_id).groups.clear()
+
+
+@database_sync_to_async
+def grant(user_id: int, *codenames: str, staff: bool = False) -> None:
+    """Give the user these permissions directly (and staff status if ``staff``)."""
+    user = get_user_model().objects.get(pk=user_id)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    if staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+
+
+@database_sync_to_async
+def revoke(user_id: int, *codenames: str) -> None:
+    user = get_user_model().objects.get(pk=user_id)
+    user.user_permissions.remove(*Permission.objects.filter(codename__in=codenames))
 
 
 @asynccontextmanager
@@ -139,7 +155,7 @@ async def test_people_on_another_page_are_not_shown_and_leaving_a_page_removes_y
 
 
 async def test_several_tabs_of_a_user_show_once_editing_wins_and_idle_only_when_all_are():
-    maria_key, maria = await make_user("maria", "Maria Petrova")
+    maria_key, maria = await make_user("maria", "Maria Petrova", role=PLANNERS)
     ivan_key, _ivan = await make_user("ivan")
     async with (
         socket(ivan_key) as ivan_ws,
@@ -187,18 +203,18 @@ async def test_a_page_whose_streams_the_user_may_not_view_is_refused_and_shows_n
 
 async def test_editing_an_object_of_another_stream_needs_its_view_permission():
     key, user_id = await make_user("tasker", role=None)
-    await database_sync_to_async(
-        lambda: (
-            get_user_model()
-            .objects.get(pk=user_id)
-            .user_permissions.add(Permission.objects.get(codename="view_task"))
-        )
-    )()
+    await grant(user_id, "view_task", "change_dailywork")
+    work = {"stream": "daily_works", "id": 3}
     async with socket(key) as ws:
-        await announce(ws, "schedule", editing={"stream": "daily_works", "id": 3})
-        frame = await ws.receive_json_from()
-        assert (frame["code"], frame["page"]) == ("forbidden", "schedule")
-        await announce(ws, "schedule", editing=TASK_12)
+        await announce(ws, "schedule", editing=work)
+
+        assert await ws.receive_json_from() == {
+            "type": "error",
+            "code": "forbidden",
+            "message": "You may not view: daily_works. Your presence on schedule shows no editing.",
+            "page": "schedule",
+            "editing": work,
+        }
         assert await ws.receive_json_from() == presence("schedule")
         await ws.receive_nothing()
 
@@ -230,7 +246,7 @@ async def test_a_lost_view_permission_ends_the_presence_with_forbidden():
 async def test_updates_past_the_rate_wait_and_only_the_newest_is_applied(settings):
     settings.REALTIME_PRESENCE_RATE_PER_SECOND = 0.0001
     settings.REALTIME_PRESENCE_BURST = 1
-    maria_key, _maria = await make_user("maria", "Maria Petrova")
+    maria_key, _maria = await make_user("maria", "Maria Petrova", role=PLANNERS)
     ivan_key, _ivan = await make_user("ivan")
     async with socket(ivan_key) as ivan_ws, socket(maria_key) as maria_ws:
         await announce(ivan_ws, "schedule")
@@ -324,3 +340,160 @@ async def test_merging_keeps_one_entry_per_user_sorted_by_name():
         person(1, "Anna", "A", idle=True),
         person(2, "Ivan", "I", editing=[CELL, TASK_12], idle=False),
     ]
+
+
+# Who may see a page's presence, and who may claim to edit what.
+def forbidden(message: str, page: str, **extra) -> dict:
+    return {"type": "error", "code": "forbidden", "message": message, "page": page, **extra}
+
+
+async def test_the_msgs_presence_is_refused_to_a_user_the_msg_refuses():
+    maria_key, _maria = await make_user("maria", "Maria Petrova")
+    # Plans and reports, but not the tasks: the МСГ's page refuses this user.
+    guest_key, guest = await make_user("guest", role=None)
+    await grant(guest, "view_monthlytask", "view_dailywork")
+    async with socket(maria_key) as maria_ws, socket(guest_key) as guest_ws:
+        await announce(maria_ws, "msg:2026-03")
+        await maria_ws.receive_json_from()
+
+        await announce(guest_ws, "msg:2026-03")
+
+        assert await guest_ws.receive_json_from() == forbidden(
+            "You may not view: tasks. No presence on msg:2026-03.", "msg:2026-03"
+        )
+        await guest_ws.receive_nothing()
+        await maria_ws.receive_nothing()
+
+
+ADMIN_TASK = "admin:schedule.task:12"
+
+
+async def test_an_admin_forms_presence_is_only_for_staff_who_may_open_the_form():
+    admin_key, admin = await make_user("olga", "Olga Admin", role=PLANNERS)
+    await grant(admin, staff=True)
+    viewer_key, _viewer = await make_user("viewer", role=VIEWERS)
+    staff_viewer_key, staff_viewer = await make_user("vera", "Vera Staff", role=VIEWERS)
+    await grant(staff_viewer, staff=True)
+    async with (
+        socket(admin_key) as admin_ws,
+        socket(viewer_key) as viewer_ws,
+        socket(staff_viewer_key) as staff_ws,
+    ):
+        await announce(admin_ws, ADMIN_TASK, editing=TASK_12)
+        assert await admin_ws.receive_json_from() == presence(ADMIN_TASK)
+
+        await announce(viewer_ws, ADMIN_TASK)
+        assert await viewer_ws.receive_json_from() == forbidden(
+            f"You may not open the admin site. No presence on {ADMIN_TASK}.", ADMIN_TASK
+        )
+        # A staff user who may view the object may open its form, and see who edits it.
+        await announce(staff_ws, ADMIN_TASK)
+        assert await staff_ws.receive_json_from() == presence(
+            ADMIN_TASK, person(admin, "Olga Admin", "OA", editing=[TASK_12])
+        )
+        # Adding a task is not for a viewer, staff or not.
+        await announce(staff_ws, "admin:schedule.task:add")
+        assert await staff_ws.receive_json_from() == forbidden(
+            "You may not add: tasks. No presence on admin:schedule.task:add.",
+            "admin:schedule.task:add",
+        )
+        assert await admin_ws.receive_json_from() == presence(
+            ADMIN_TASK, person(staff_viewer, "Vera Staff", "VS")
+        )
+        assert await admin_ws.receive_json_from() == presence(ADMIN_TASK)
+        for ws in (admin_ws, viewer_ws, staff_ws):
+            await ws.receive_nothing()
+
+
+async def test_a_claim_to_edit_what_the_user_may_not_change_is_refused_and_the_page_kept():
+    maria_key, _maria = await make_user("maria", "Maria Petrova", role=PLANNERS)
+    viewer_key, viewer = await make_user("viewer", "Vic Viewer", role=VIEWERS)
+    async with socket(maria_key) as maria_ws, socket(viewer_key) as viewer_ws:
+        await announce(maria_ws, "schedule")
+        await maria_ws.receive_json_from()
+
+        await announce(viewer_ws, "schedule", editing=TASK_12)
+
+        assert await viewer_ws.receive_json_from() == forbidden(
+            "You may not change: tasks. Your presence on schedule shows no editing.",
+            "schedule",
+            editing=TASK_12,
+        )
+        assert await viewer_ws.receive_json_from() == presence(
+            "schedule", person(_maria, "Maria Petrova", "MP")
+        )
+        assert await maria_ws.receive_json_from() == presence(
+            "schedule", person(viewer, "Vic Viewer", "VV")
+        )
+        # An МСГ cell is its day's work: added or changed.
+        await announce(viewer_ws, "msg:2026-03", editing=CELL)
+        assert await viewer_ws.receive_json_from() == forbidden(
+            "You may not add or change: daily_works. Your presence on msg:2026-03 shows no "
+            "editing.",
+            "msg:2026-03",
+            editing=CELL,
+        )
+        assert await viewer_ws.receive_json_from() == presence("msg:2026-03")
+        assert await maria_ws.receive_json_from() == presence("schedule")
+        await viewer_ws.receive_nothing()
+        await maria_ws.receive_nothing()
+
+
+async def test_a_task_being_edited_is_not_shown_to_a_user_who_may_not_view_tasks():
+    planner_key, planner = await make_user("maria", "Maria Petrova", role=PLANNERS)
+    daily_key, _daily = await make_user("dina", role=None)
+    await grant(_daily, "view_dailywork")
+    viewer_key, _viewer = await make_user("viewer", role=VIEWERS)
+    day = "daily:2026-03-05"
+    async with (
+        socket(daily_key) as daily_ws,
+        socket(viewer_key) as viewer_ws,
+        socket(planner_key) as planner_ws,
+    ):
+        for ws in (daily_ws, viewer_ws):
+            await announce(ws, day)
+        await daily_ws.receive_json_from()
+        await daily_ws.receive_json_from()
+        await viewer_ws.receive_json_from()
+
+        await announce(planner_ws, day, editing=TASK_12)
+        await planner_ws.receive_json_from()
+
+        assert await daily_ws.receive_json_from() == presence(
+            day, person(planner, "Maria Petrova", "MP"), person(_viewer, "viewer", "V")
+        )
+        assert await viewer_ws.receive_json_from() == presence(
+            day,
+            person(planner, "Maria Petrova", "MP", editing=[TASK_12]),
+            person(_daily, "dina", "D"),
+        )
+        for ws in (daily_ws, viewer_ws, planner_ws):
+            await ws.receive_nothing()
+
+
+async def test_a_lost_change_permission_drops_the_claim_and_keeps_the_page():
+    maria_key, maria = await make_user("maria", "Maria Petrova", role=None)
+    await grant(maria, "view_task", "change_task")
+    ivan_key, _ivan = await make_user("ivan")
+    async with socket(maria_key) as maria_ws, socket(ivan_key) as ivan_ws:
+        await announce(ivan_ws, "schedule")
+        await ivan_ws.receive_json_from()
+        await announce(maria_ws, "schedule", editing=TASK_12)
+        await maria_ws.receive_json_from()
+        assert await ivan_ws.receive_json_from() == presence(
+            "schedule", person(maria, "Maria Petrova", "MP", editing=[TASK_12])
+        )
+
+        await revoke(maria, "change_task")
+        await create_task("1.1")  # the hub checks its sockets' logins when it reads the log
+
+        assert await maria_ws.receive_json_from(timeout=5) == forbidden(
+            "You may no longer change: tasks. Your presence on schedule shows no editing.",
+            "schedule",
+            editing=TASK_12,
+        )
+        assert await ivan_ws.receive_json_from() == presence(
+            "schedule", person(maria, "Maria Petrova", "MP")
+        )
+        await maria_ws.receive_nothing()
+        await ivan_ws.receive_nothing()

@@ -57,7 +57,7 @@ async def test_people_on_two_servers_see_each_other_and_a_killed_server_s_users_
 ):
     first, second = pair
     (maria, maria_key), (ivan, ivan_key) = people
-    editing = {"stream": "tasks", "id": 12}
+    editing = {"stream": "daily_works", "id": 12}  # a foreman's to change
     async with ws_connect(first, token=maria_key) as maria_ws:
         await maria_ws.send_json({"type": "presence", "page": "schedule"})
         assert await maria_ws.receive_json() == presence("schedule")

@@ -1,7 +1,15 @@
 import pytest
 
 from realtime import protocol
-from realtime.protocol import ClientError, Lag, Ping, Presence, Subscribe, Unsubscribe
+from realtime.protocol import (
+    ClientError,
+    Lag,
+    LagSample,
+    Ping,
+    Presence,
+    Subscribe,
+    Unsubscribe,
+)
 
 VALID = [
     ('{"type": "ping"}', Ping(extra={})),
@@ -21,9 +29,18 @@ VALID = [
     ('{"type": "unsubscribe", "events": ["tasks"]}', Unsubscribe(events=("tasks",))),
     ('{"type": "ping", "clock": true}', Ping(extra={"clock": True}, clock=True)),
     ('{"type": "ping", "clock": false, "sent": 5}', Ping(extra={"clock": False, "sent": 5})),
-    ('{"type": "lag", "samples": [0.042]}', Lag(samples=(0.042,))),
-    ('{"type": "lag", "samples": [0, 1, 600]}', Lag(samples=(0.0, 1.0, 600.0))),
-    ('{"type": "lag", "samples": [' + ", ".join(["0.1"] * 100) + "]}", Lag(samples=(0.1,) * 100)),
+    (
+        '{"type": "lag", "samples": [{"id": 18, "seconds": 0.042}]}',
+        Lag(samples=(LagSample(event_id=18, seconds=0.042),)),
+    ),
+    (
+        '{"type": "lag", "samples": [{"id": 1, "seconds": 0}, {"seconds": 600, "id": 2}]}',
+        Lag(samples=(LagSample(1, 0.0), LagSample(2, 600.0))),
+    ),
+    (
+        '{"type": "lag", "samples": [' + ", ".join(['{"id": 7, "seconds": 0.1}'] * 100) + "]}",
+        Lag(samples=(LagSample(7, 0.1),) * 100),
+    ),
 ]
 
 INVALID = [
@@ -47,15 +64,24 @@ INVALID = [
     ('{"type": "lag"}', protocol.INVALID_MESSAGE),
     ('{"type": "lag", "samples": 0.1}', protocol.INVALID_MESSAGE),
     ('{"type": "lag", "samples": []}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [' + ", ".join(["0.1"] * 101) + "]}", protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [-0.001]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [600.5]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": ["0.1"]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [true]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [null]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [[0.1]]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [NaN]}', protocol.INVALID_MESSAGE),
-    ('{"type": "lag", "samples": [Infinity]}', protocol.INVALID_MESSAGE),
+    (
+        '{"type": "lag", "samples": [' + ", ".join(['{"id": 7, "seconds": 0.1}'] * 101) + "]}",
+        protocol.INVALID_MESSAGE,
+    ),
+    # A bare lag names no event: nothing says the socket was sent what it measured.
+    ('{"type": "lag", "samples": [0.1]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"seconds": 0.1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 0, "seconds": 0.1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": "7", "seconds": 0.1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": true, "seconds": 0.1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": 0.1, "x": 1}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": -0.001}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": 600.5}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": "0.1"}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": true}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": null}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": NaN}]}', protocol.INVALID_MESSAGE),
+    ('{"type": "lag", "samples": [{"id": 7, "seconds": Infinity}]}', protocol.INVALID_MESSAGE),
 ]
 
 
@@ -73,15 +99,17 @@ def test_invalid_messages_raise_a_client_error_with_its_code(text, code):
     assert error.value.message
 
 
+LAG_LIST = '"samples" must be a list of 1 to 100 {"id", "seconds"} objects.'
+LAG_SAMPLE = 'Each of "samples" must be {"id": an event id, "seconds": a number from 0 to 600}.'
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ('{"type": "lag", "samples": []}', '"samples" must be a list of 1 to 100 numbers.'),
-        ('{"type": "lag", "samples": "x"}', '"samples" must be a list of 1 to 100 numbers.'),
-        (
-            '{"type": "lag", "samples": [0.1, 601]}',
-            'Each of "samples" must be a number of seconds from 0 to 600.',
-        ),
+        ('{"type": "lag", "samples": []}', LAG_LIST),
+        ('{"type": "lag", "samples": "x"}', LAG_LIST),
+        ('{"type": "lag", "samples": [{"id": 1, "seconds": 0.1}, 601]}', LAG_SAMPLE),
+        ('{"type": "lag", "samples": [{"id": 1, "seconds": 601}]}', LAG_SAMPLE),
         ('{"type": "ping", "clock": 1}', '"clock" must be true or false.'),
     ],
 )
@@ -227,20 +255,84 @@ def test_a_page_s_presence_group_is_a_valid_group_name(page, group):
     assert protocol.presence_group_for(page) == group
 
 
+def grants(*permissions: str) -> frozenset[str]:
+    return frozenset(permissions)
+
+
+VIEW_TASK, VIEW_WORK, VIEW_PLAN = (
+    "schedule.view_task",
+    "daily.view_dailywork",
+    "monthly.view_monthlytask",
+)
+
+
 @pytest.mark.parametrize(
-    ("presence", "streams"),
+    ("presence", "needs"),
     [
-        (Presence(page="schedule"), ("tasks",)),
-        (Presence(page="progress"), ("tasks", "daily_works")),
-        (Presence(page="msg:2026-03"), ("monthly_tasks", "daily_works")),
-        (Presence(page="daily:2026-03-05"), ("daily_works",)),
-        (Presence(page="admin:monthly.monthlytask:3"), ("monthly_tasks",)),
+        (Presence(page="schedule"), [{VIEW_TASK}]),
+        (Presence(page="progress"), [{VIEW_TASK}, {VIEW_WORK}]),
+        (Presence(page="msg:2026-03"), [{VIEW_TASK}, {VIEW_PLAN}, {VIEW_WORK}]),
+        (Presence(page="daily:2026-03-05"), [{VIEW_WORK}]),
+        (
+            Presence(page="admin:monthly.monthlytask:3"),
+            [{"staff"}, {VIEW_PLAN, "monthly.change_monthlytask"}],
+        ),
+        (Presence(page="admin:schedule.task:add"), [{"staff"}, {"schedule.add_task"}]),
         (
             Presence(page="schedule", editing={"stream": "daily_works", "id": 4}),
-            ("tasks", "daily_works"),
+            [{VIEW_TASK}, {VIEW_WORK}, {"daily.change_dailywork"}],
         ),
-        (Presence(page=None), ()),
+        (
+            Presence(page="schedule", editing={"stream": "tasks", "id": 4}),
+            [{VIEW_TASK}, {VIEW_TASK}, {"schedule.change_task"}],
+        ),
+        (
+            Presence(page="msg:2026-03", editing={"stream": "tasks", "id": 4}),
+            [
+                {VIEW_TASK},
+                {VIEW_PLAN},
+                {VIEW_WORK},
+                {VIEW_TASK},
+                {"schedule.change_task", "monthly.add_monthlytask"},
+            ],
+        ),
+        (
+            Presence(
+                page="msg:2026-03",
+                editing={"stream": "daily_works", "task": 4, "date": "2026-03-05"},
+            ),
+            [
+                {VIEW_TASK},
+                {VIEW_PLAN},
+                {VIEW_WORK},
+                {VIEW_WORK},
+                {"daily.add_dailywork", "daily.change_dailywork"},
+            ],
+        ),
+        (Presence(page=None), []),
     ],
 )
-def test_a_presence_needs_the_view_permission_of_its_page_s_streams(presence, streams):
-    assert presence.streams == streams
+def test_a_presence_needs_its_pages_permissions_and_a_claim_the_change_permission(presence, needs):
+    assert list(presence.needs) == needs
+
+
+def test_a_need_is_met_by_any_of_its_grants():
+    needs = Presence(page="admin:schedule.task:3").needs
+
+    assert protocol.unmet(needs, grants("staff", "schedule.change_task")) == []
+    assert protocol.unmet(needs, grants("staff", VIEW_TASK)) == []
+    assert protocol.unmet(needs, grants(VIEW_TASK)) == [{"staff"}]
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5])
+def test_the_lag_sample_takes_the_rates_share_of_consecutive_event_ids(rate):
+    sampled = sum(protocol.lag_sampled(event_id, rate) for event_id in range(1, 10_001))
+
+    assert sampled == pytest.approx(10_000 * rate, abs=10)
+
+
+def test_a_lag_sample_rate_of_0_samples_nothing_and_1_everything():
+    ids = [1, 2, 17, 2**31, 2**53]
+
+    assert [protocol.lag_sampled(event_id, 0) for event_id in ids] == [False] * 5
+    assert [protocol.lag_sampled(event_id, 1) for event_id in ids] == [True] * 5

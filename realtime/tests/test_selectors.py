@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
 from realtime import selectors
-from realtime.protocol import STREAM_PERMISSIONS, STREAMS
+from realtime.protocol import PRESENCE_PERMISSIONS, STAFF, STREAM_PERMISSIONS, STREAMS
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +65,17 @@ def test_an_inactive_user_is_not_read():
     user.save()
 
     assert selectors.users_with_stream_permissions({user.pk}) == []
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("staff", [False, True], ids=["not staff", "staff"])
+def test_the_grants_presence_needs_are_those_has_perm_allows_and_staff_status(case, staff):
+    user = user_holding("ivan", **CASES[case])
+    user.is_staff = staff
+    user.save()
+
+    [read] = selectors.users_with_stream_permissions({user.pk})
+
+    fresh = get_user_model().objects.get(pk=user.pk)
+    expected = {permission for permission in PRESENCE_PERMISSIONS if fresh.has_perm(permission)}
+    assert read.presence_grants == expected | ({STAFF} if staff else set())

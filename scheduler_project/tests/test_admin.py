@@ -338,3 +338,18 @@ def test_every_string_of_the_admins_scripts_has_a_russian_translation(admin_clie
 
     assert missing == []
     assert catalogue["Today (%(date)s)"] == "Сегодня (%(date)s)"
+
+
+@pytest.mark.parametrize(
+    ("role", "claims"), [("planners", True), ("viewers", False)], ids=["changer", "viewer"]
+)
+def test_a_change_form_claims_to_edit_its_object_only_for_a_user_who_may_change_it(
+    client, make_user, role, claims
+):
+    task = TaskFactory(code="2.1")
+    client.force_login(make_user(role, is_staff=True))
+
+    page = client.get(url("task", "change", task.pk)).content.decode()
+
+    assert f'data-presence-page="admin:schedule.task:{task.pk}"' in page
+    assert ('data-presence-stream="tasks"' in page) is claims

@@ -7,8 +7,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.test import Client
 
-from scheduler_project.pwa import app_shell
+from scheduler_project.pwa import OFFLINE_USER_COOKIE, OFFLINE_USER_HEADER, app_shell
 
 pytestmark = pytest.mark.django_db
 
@@ -117,6 +119,8 @@ def test_a_page_registers_the_worker_with_its_settings_in_its_url(client, planne
         "offline": "/offline/",
         "login": "/accounts/login/",
         "logout": "/accounts/logout/",
+        "cookie": "offline_user",
+        "header": "X-Offline-User",
     }
 
 
@@ -132,10 +136,12 @@ def test_a_changed_setting_is_a_new_worker_version(client, planner, settings):
     assert version() != first
 
 
-def test_an_anonymous_page_registers_no_worker(client):
+def test_an_anonymous_page_registers_no_worker_and_tells_it_nobody_is_logged_in(client):
     page = client.get("/accounts/login/").content.decode()
 
-    assert "register.js" not in page
+    assert "data-sw-url" not in page
+    assert 'data-offline-user=""' in page
+    assert '<script type="module" src="/static/pwa/register.js">' in page
     assert '<link rel="manifest"' in page
 
 
@@ -166,3 +172,89 @@ def test_the_stylesheet_closes_every_block_so_its_last_rules_apply():
         depth += {"{": 1, "}": -1}.get(character, 0)
         assert depth >= 0
     assert depth == 0
+
+
+# Whose copies (OfflineUserMiddleware): the tag of the browser's login, in a header and a cookie.
+PASSWORD = "correct-horse-battery"  # UserFactory's
+
+
+def tag_cookie(response):
+    return response.cookies.get(OFFLINE_USER_COOKIE)
+
+
+def sign_in(client, user, path: str = "/accounts/login/"):
+    return client.post(path, {"username": user.username, "password": PASSWORD})
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_a_login_sets_the_cookie_the_worker_reads_with_the_sessions_lifetime(
+    client, make_user, path
+):
+    user = make_user("planners", is_staff=True)
+
+    response = sign_in(client, user, path)
+
+    cookie = tag_cookie(response)
+    session = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert re.fullmatch(rf"{user.pk}\.[0-9a-f]{{20}}", cookie.value)
+    assert not cookie["httponly"]  # the worker and the outbox read it
+    assert (cookie["max-age"], cookie["path"], cookie["samesite"]) == (
+        session["max-age"],
+        session["path"],
+        session["samesite"],
+    )
+    assert client.get("/daily/")[OFFLINE_USER_HEADER] == cookie.value
+
+
+def test_each_login_has_its_own_tag_and_a_token_request_none(client, planner, token):
+    first = tag_cookie(sign_in(client, planner)).value
+    client.post("/accounts/logout/")
+
+    second = tag_cookie(sign_in(client, planner)).value
+
+    assert second != first
+    assert second.split(".")[0] == first.split(".")[0] == str(planner.pk)
+    api = Client(headers={"Authorization": f"Token {token.key}"})
+    assert OFFLINE_USER_HEADER not in api.get("/api/tasks/")
+
+
+@pytest.mark.parametrize("path", ["/accounts/logout/", "/admin/logout/"])
+def test_a_logout_deletes_the_cookie(client, make_user, path):
+    sign_in(client, make_user("planners", is_staff=True))
+
+    response = client.post(path)
+
+    assert tag_cookie(response).value == ""
+    assert tag_cookie(response)["max-age"] == 0
+    assert OFFLINE_USER_HEADER not in response
+
+
+@pytest.mark.parametrize("path", ["/accounts/password_change/", "/admin/password_change/"])
+def test_a_password_change_is_a_new_tag(client, make_user, path):
+    before = tag_cookie(sign_in(client, make_user("planners", is_staff=True))).value
+    new = "another-horse-battery-9"
+
+    response = client.post(
+        path, {"old_password": PASSWORD, "new_password1": new, "new_password2": new}
+    )
+
+    assert response.status_code == 302
+    assert tag_cookie(response).value not in {"", before}
+
+
+def test_a_session_ended_on_the_server_deletes_the_cookie_at_the_next_request(client, planner):
+    sign_in(client, planner)
+    Session.objects.all().delete()
+
+    response = client.get("/daily/")
+
+    assert response.status_code == 302  # to the login page
+    assert tag_cookie(response).value == ""
+
+
+def test_an_unchanged_login_sets_no_cookie(client, planner):
+    sign_in(client, planner)
+
+    response = client.get("/daily/")
+
+    assert OFFLINE_USER_COOKIE not in response.cookies

@@ -16,6 +16,12 @@
  * of the browser by a Web Lock. Operations belong to the user who queued them: another user
  * signed in on the same browser neither sees nor sends them. The header badge
  * (`[data-outbox-badge]`, templates/includes/outbox_badge.html) counts them on every page.
+ *
+ * Sent only with their own user's cookies: a tab opened before another person signed in to the
+ * browser still shows its user's operations, but sends none while the browser's login is
+ * someone else's (the server's `offline_user` cookie names it, scheduler_project/pwa.py); they
+ * wait, pending, and go once their user is signed in again. The CSRF token is the cookie's,
+ * which a new login renews, not the one the page was rendered with.
  */
 
 import { backoffDelay, realtime } from "../realtime/websocket.js";
@@ -32,7 +38,21 @@ export const State = Object.freeze({
 
 const badge = document.querySelector("[data-outbox-badge]");
 const user = badge?.dataset.outboxUser ?? "";
-const csrfToken = () => document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
+const USER_COOKIE = badge?.dataset.userCookie ?? "offline_user";
+const CSRF_COOKIE = badge?.dataset.csrfCookie ?? "csrftoken";
+
+function cookie(name) {
+  for (const part of document.cookie.split(";")) {
+    const [key, ...value] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(value.join("="));
+  }
+  return "";
+}
+
+/** Whether the browser is signed in as this page's user now (its cookies are theirs). */
+const ownLogin = () => user !== "" && cookie(USER_COOKIE).split(".")[0] === user;
+const csrfToken = () =>
+  cookie(CSRF_COOKIE) || document.querySelector("input[name=csrfmiddlewaretoken]")?.value || "";
 
 /**
  * A volume as typed on this page («190,5», «1 905,5» in Russian; «1,905.5» in English) as a
@@ -148,7 +168,7 @@ const ASK_TIMEOUT_MS = 4000;
  * time (no network, a slow one, an error): the write then goes unasked.
  */
 export async function ask(url, body) {
-  if (!navigator.onLine) return null;
+  if (!navigator.onLine || !ownLogin()) return null;
   try {
     const response = await fetch(url, {
       method: "POST",
@@ -210,22 +230,30 @@ export function settled() {
   return inFlight;
 }
 
-/** Send the outbox now (if the browser thinks it is online); one run at a time per browser. */
+/**
+ * Send the outbox now (if the browser thinks it is online and is signed in as this page's
+ * user); one run at a time per browser.
+ */
 export function send() {
-  if (!navigator.onLine || !user) return Promise.resolve();
+  if (!navigator.onLine || !ownLogin()) return Promise.resolve();
   clearTimeout(retryTimer);
   const run = () => sendAll();
   return navigator.locks ? navigator.locks.request(LOCK, run) : run();
 }
 
+/** `sendOne`'s answer when the browser's login is no longer the operation's user. */
+const AWAY = "away";
+
 async function sendAll() {
   for (;;) {
     const next = (await operations()).find((operation) => operation.state !== State.REFUSED);
-    if (!next || !navigator.onLine) return;
+    if (!next || !navigator.onLine || !ownLogin()) return;
     let finish;
     inFlight = new Promise((resolve) => (finish = resolve));
     try {
-      if (!(await sendOne(next))) {
+      const sent = await sendOne(next);
+      if (sent === AWAY) return; // sent again when the user is back
+      if (!sent) {
         failures += 1;
         retryTimer = setTimeout(send, backoffDelay(failures, realtime.options));
         return;
@@ -237,10 +265,18 @@ async function sendAll() {
   }
 }
 
-/** One operation; returns false when the run must stop (no answer, or a server error). */
+/**
+ * One operation; returns false when the run must stop (no answer, or a server error), `AWAY`
+ * when another user is signed in (nothing was sent).
+ */
 async function sendOne(operation) {
   await revise(operation.seq, { state: State.SENDING, attempts: operation.attempts + 1 });
   for (;;) {
+    // Checked just before the request leaves: the cookies it carries are this user's.
+    if (!ownLogin()) {
+      await revise(operation.seq, { state: State.PENDING });
+      return AWAY;
+    }
     let response;
     try {
       response = await fetch(operation.url, {
@@ -302,6 +338,13 @@ function reasonOf(data, status) {
 window.addEventListener("online", () => send());
 document.addEventListener("realtime:status", ({ detail }) => {
   if (detail.status === "connected") send();
+});
+// Someone signed in or out in another tab: this page's user may be back.
+window.cookieStore?.addEventListener("change", ({ changed, deleted }) => {
+  if ([...changed, ...deleted].some(({ name }) => name === USER_COOKIE)) send();
+});
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") send();
 });
 updateBadge();
 send();

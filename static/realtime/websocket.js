@@ -13,7 +13,7 @@
  * that stays silent after a ping for dead, and resubscribes with the id of the last event it saw,
  * starting from the id the page was rendered with (`<body data-last-event-id>`), so the server
  * replays whatever was missed. Close code 4401 (not logged in) sends the browser to the login
- * page instead.
+ * page instead, after a `realtime:unauthenticated` event.
  *
  * Close codes of the server (docs/realtime.md), and what the client does on each:
  * - 4401 not logged in: to the login page, no more attempts;
@@ -26,13 +26,14 @@
  *   back at once. Any `error` frame with `retry_after` has that effect on the next attempt.
  * A refused socket (4409, 4503) opens and closes at once; it counts as a failed attempt.
  *
- * Change-to-screen lag: for a share of the live events (`lagSampleRate`), the client measures
- * the time from the change's commit (the frame's `ts`, server clock) to the page having applied
- * it, that is, once the page's handlers have run and the promises they handed to
+ * Change-to-screen lag: for a share of the live events (`lagSampleRate`; which ones, the server
+ * decides by the event's id, `lagSampled()`), the client measures the time from the change's
+ * commit (the frame's `ts`, server clock) to the page having applied it, that is, once the page's handlers have run and the promises they handed to
  * `event.waitUntil()` (a fragment fetch put into the DOM) have settled. Its clock offset to the
  * server comes from the pings (`"clock": true`; the pong carries `server_time`), NTP-style: of the
- * last few round trips, the one with the smallest round-trip time. The lags (seconds) go back in
- * one `lag` message per `lagReportInterval` at most; the server exports them on `/metrics` as
+ * last few round trips, the one with the smallest round-trip time. The lags (seconds, each with
+ * its event's id: the server counts each sampled event it sent once) go back in one `lag`
+ * message per `lagReportInterval` at most; the server exports them on `/metrics` as
  * `realtime_change_to_screen_seconds`.
  *
  * Configuration: the JSON in `<script type="application/json" id="realtime-config">`
@@ -83,6 +84,8 @@ const SEEN_IDS_KEPT = 5000;
 /** The server's bounds of a `lag` message (realtime/protocol.py). */
 const LAG_SAMPLES_MAX = 100;
 const LAG_SECONDS_MAX = 600;
+/** Knuth's multiplicative hash, as realtime/protocol.py `lag_sampled` spreads the event ids. */
+const LAG_HASH = 2654435761;
 /** Round trips the clock offset is chosen from: recent enough to follow a drifting clock. */
 const CLOCK_SAMPLES_KEPT = 8;
 
@@ -249,6 +252,8 @@ export class RealtimeClient {
     if (wasOpen) console.info("WebSocket disconnected");
     if (code === CLOSE_UNAUTHENTICATED) {
       this.setStatus(Status.CLOSED);
+      // The login ended: what was kept for it goes first (static/pwa/register.js).
+      this.target.dispatchEvent(new CustomEvent("realtime:unauthenticated"));
       const next = window.location.pathname + window.location.search;
       window.location.assign(`${this.options.loginUrl}?next=${encodeURIComponent(next)}`);
       return;
@@ -355,8 +360,8 @@ export class RealtimeClient {
       this.remember(frame.id);
       const committed = Date.parse(frame.ts);
       // A replayed event's wait is the client's absence, not a lag.
-      if (this.subscribing === 0 && Number.isFinite(committed) && this.lag.draw()) {
-        this.dispatch(frame).then(() => this.applied(committed));
+      if (this.subscribing === 0 && Number.isFinite(committed) && this.lag.draw(frame.id)) {
+        this.dispatch(frame).then(() => this.applied(frame.id, committed));
         return;
       }
     } else if (frame.type === "subscribed") {
@@ -404,9 +409,9 @@ export class RealtimeClient {
   }
 
   /** A sampled event is on the page: its lag waits in `lag` for the next report. */
-  applied(committed) {
+  applied(id, committed) {
     if (document.visibilityState === "hidden") return; // throttled: not what a user sees
-    this.lag.add(committed, Date.now());
+    this.lag.add(id, committed, Date.now());
     if (this.clock.offset === null) this.ping(); // the first estimate, without waiting
     if (this.lagTimer === null) {
       this.lagTimer = setTimeout(() => this.reportLag(), this.options.lagReportInterval);
@@ -483,6 +488,16 @@ export class ClockOffset {
 }
 
 /**
+ * Whether the lag of event `id` is measured at sample rate `rate`: the server's rule
+ * (realtime/protocol.py `lag_sampled`), which counts only the lags of the events it sampled.
+ * @param {number} id
+ * @param {number} rate 0 to 1
+ */
+export function lagSampled(id, rate) {
+  return Math.imul(id, LAG_HASH) >>> 0 < rate * 2 ** 32;
+}
+
+/**
  * The lags measured since the last report: a uniform sample of at most `LAG_SAMPLES_MAX` of
  * them (reservoir sampling), so a burst of events costs one bounded message.
  */
@@ -506,15 +521,15 @@ export class LagSamples {
     return this.kept.length;
   }
 
-  /** Whether to measure the next event. */
-  draw() {
-    return this.on && this.random() < this.rate;
+  /** Whether to measure event `id`. */
+  draw(id) {
+    return this.on && lagSampled(id, this.rate);
   }
 
-  /** `committed` on the server's clock, `applied` on this one (ms). */
-  add(committed, applied) {
+  /** Event `id`: `committed` on the server's clock, `applied` on this one (ms). */
+  add(id, committed, applied) {
     this.seen += 1;
-    const sample = { committed, applied };
+    const sample = { id, committed, applied };
     if (this.kept.length < LAG_SAMPLES_MAX) {
       this.kept.push(sample);
     } else {
@@ -523,12 +538,18 @@ export class LagSamples {
     }
   }
 
-  /** The lags in seconds with the clock `offset` (ms) applied, clamped at 0; forgets them. */
+  /**
+   * The samples `{id, seconds}`: the lags with the clock `offset` (ms) applied, clamped at 0;
+   * forgets them.
+   */
   take(offset) {
     const lags = this.kept
-      .map(({ committed, applied }) => Math.max(0, applied + offset - committed) / 1000)
-      .filter((lag) => lag <= LAG_SECONDS_MAX)
-      .map((lag) => Math.round(lag * 1000) / 1000);
+      .map(({ id, committed, applied }) => ({
+        id,
+        seconds: Math.max(0, applied + offset - committed) / 1000,
+      }))
+      .filter((lag) => lag.seconds <= LAG_SECONDS_MAX)
+      .map(({ id, seconds }) => ({ id, seconds: Math.round(seconds * 1000) / 1000 }));
     this.kept = [];
     this.seen = 0;
     return lags;
