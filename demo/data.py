@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from daily.models import DailyWork
 from monthly.models import MonthlyTask, first_of_month
+from realtime.context import VIA_DAILY, acting_as, writing_via
 from schedule.models import CalendarDay, Section, Task
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS, roles_ensure
 from schedule.services import units_ensure
@@ -392,6 +393,15 @@ def demo_seed(*, today: datetime.date | None = None) -> dict[str, int]:
         if task.pk not in reported
         for work in _daily_works(spec, task, day=day, calendar=calendar, users=users)
     ]
-    # One bulk insert: it recalculates volume_fact of every task once (DailyWorkQuerySet).
-    counts["daily_works"] = len(DailyWork.objects.bulk_create(works))
+    # A bulk insert per author, each recorded in the history as theirs, entered on the daily
+    # page (as the demo's reports say: «Кто внёс: Иван Петров»); each recalculates volume_fact
+    # of its tasks once (DailyWorkQuerySet).
+    by_author: dict[int, list[DailyWork]] = {}
+    for work in works:
+        by_author.setdefault(work.created_by_id, []).append(work)
+    counts["daily_works"] = 0
+    with writing_via(VIA_DAILY):
+        for authored in by_author.values():
+            with acting_as(authored[0].created_by):
+                counts["daily_works"] += len(DailyWork.objects.bulk_create(authored))
     return counts

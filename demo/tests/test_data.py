@@ -12,6 +12,7 @@ from daily.models import DailyWork
 from demo.data import DEMO_USERS, WORKING_DAY_OFF_NOTE, WORKING_SATURDAY_NOTE, demo_seed
 from monthly.models import MonthlyTask, first_of_month
 from progress.selectors import daily_plan
+from realtime.models import Change
 from schedule.models import CalendarDay, Task
 from schedule.working_days import working_calendar
 
@@ -429,3 +430,12 @@ def test_two_works_of_the_demo_check_by_hand_on_the_morning_after():
         datetime.date(2026, 12, 16),
         14,
     )
+
+
+def test_each_report_s_history_names_its_author_and_the_daily_page():
+    demo_seed(today=TODAY)
+
+    reports = Change.objects.filter(stream="daily_works", kind=Change.CREATED)
+    authors = dict(DailyWork.objects.values_list("pk", "created_by_id"))
+    assert reports.count() == len(authors)
+    assert {(c.actor_id == authors[c.object_id], c.via) for c in reports} == {(True, "daily")}
