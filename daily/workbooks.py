@@ -15,6 +15,7 @@ from django.utils.translation import pgettext
 from schedule.models import Unit
 from scheduler_project.pages import format_person
 from scheduler_project.workbooks import (
+    STORED_DECIMALS,
     Sheet,
     column_name,
     export_filename,
@@ -65,6 +66,7 @@ def daily_workbook(
             sheet.heading(0, index, text, heading)
         totals: dict[str, Decimal] = defaultdict(Decimal)
         decimals = Unit.objects.decimals()  # each unit's volumes as the pages show them
+        row_decimals: dict[int, int] = {}
         row = 0
         for work in works:
             row += 1
@@ -73,7 +75,8 @@ def daily_workbook(
             sheet.write(row, col["date"], work.date, formats.get("date"))
             sheet.write(row, col["code"], task.code, formats.get("text"))
             sheet.write(row, col["name"], task.name)
-            volume_format = formats.volume(decimals=decimals.get(task.unit))
+            row_decimals[row] = decimals.get(task.unit, STORED_DECIMALS)
+            volume_format = formats.volume(decimals=row_decimals[row])
             sheet.write(row, col["volume"], work.volume, volume_format)
             sheet.write(row, col["unit"], task.unit)
             sheet.write(row, col["description"], work.description, formats.get("wrap"))
@@ -86,6 +89,7 @@ def daily_workbook(
         total = formats.get("total")
         for unit, volume in sorted(totals.items()):
             row += 1
+            row_decimals[row] = decimals.get(unit, STORED_DECIMALS)
             worksheet.set_row(row, None, total)
             sheet.write(row, col["name"], _("Total, %(unit)s") % {"unit": unit}, total)
             quoted = unit.replace('"', '""')
@@ -97,7 +101,9 @@ def daily_workbook(
                 formats.volume("total", decimals=decimals.get(unit)),
             )
             sheet.write(row, col["unit"], unit, total)
-        whole_volumes(worksheet, formats, [(1, col["volume"], row, col["volume"])])
+        whole_volumes(
+            worksheet, formats, [(1, col["volume"], row, col["volume"])], row_decimals=row_decimals
+        )
         sheet.fit_columns(formats={col["code"]: formats.get("text")})
 
 

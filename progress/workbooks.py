@@ -176,6 +176,7 @@ def msg_workbook(
         _headings(sheet, grid)
         row = HEADING_ROWS
         fact_rows: list[int] = []
+        row_decimals: dict[int, int] = {}  # each row's volumes' decimals, for whole_volumes
         styles = [_day_style(day) for day in grid.days]
 
         def day_formats(decimals: int, *names: str) -> list[Format]:
@@ -188,11 +189,14 @@ def msg_workbook(
             for grid_row in section.rows:
                 decimals = _decimals(grid_row)
                 _task_rows(sheet, row, grid_row, day_formats(decimals))
+                row_decimals[row] = row_decimals[row + 1] = decimals
                 fact_rows.append(row + 1)
                 row += 2
         last_task_row = row - 1
         row = _month_row(sheet, row, grid)
         if fact_rows:
+            for index, totals in enumerate(grid.units):
+                row_decimals[row + 2 * index] = row_decimals[row + 2 * index + 1] = totals.decimals
             row = _unit_rows(
                 sheet,
                 row,
@@ -209,6 +213,7 @@ def msg_workbook(
                 (HEADING_ROWS, COLUMN["deviation"], row - 1, COLUMN["to_finish"]),
                 (HEADING_ROWS, FIRST_DAY, row - 1, last_day),
             ],
+            row_decimals=row_decimals,
         )
         _signatures(sheet, row + 1, prepared_by=prepared_by, prepared_on=prepared_on)
         behind_days = sum(1 for day in grid.days if day.date < grid.today)
@@ -226,7 +231,7 @@ def _headings(sheet: Sheet, grid: MonthGrid) -> None:
         _("Code"),
         _("Work"),
         _("Unit"),
-        "",
+        _("Plan / fact"),  # which of a work's two rows this is
         _("Plan for the month"),
         _("Fact"),
         "%",

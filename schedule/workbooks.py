@@ -21,6 +21,7 @@ from xlsxwriter.format import Format
 from monthly.models import MonthlyTask
 from progress.forecasts import ForecastStatus, task_forecasts
 from scheduler_project.workbooks import (
+    STORED_DECIMALS,
     Sheet,
     column_name,
     export_filename,
@@ -109,13 +110,15 @@ def schedule_workbook(
         worksheet.freeze_panes(1, 2)
         _headings(sheet, keys, months)
         row = 1
+        row_decimals: dict[int, int] = {}
         for section, members in sections.items():
             first, last = row + 1, row + len(members)
             _section_row(sheet, row, section, members, first, last, col, month_col, plans, names)
             for task in members:
                 row += 1
                 worksheet.set_row(row, None, None, {"level": 1})
-                volume = formats.volume(decimals=decimals.get(task.unit))
+                row_decimals[row] = decimals.get(task.unit, STORED_DECIMALS)
+                volume = formats.volume(decimals=row_decimals[row])
                 _task_row(sheet, row, task, forecasts[task.pk], col, month_col, plans, volume)
             row += 1
         last_column = len(keys) + len(months) - 1
@@ -127,6 +130,7 @@ def schedule_workbook(
                 (1, col["volume_plan"], row - 1, col["volume_fact"]),
                 (1, len(keys), row - 1, last_column),
             ],
+            row_decimals=row_decimals,
         )
         sheet.fit_columns(fixed={col["version"]: 8}, formats={col["code"]: formats.get("text")})
         worksheet.set_column(col["version"], col["version"], 8, None, {"hidden": True})

@@ -11,7 +11,7 @@ bottom.
 import datetime
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import IO, Any
@@ -36,6 +36,8 @@ decimal separator of a whole number (it shows ``200.``; LibreOffice does not): `
 adds a conditional format for that, so the cell's own format stays the same in the whole
 column and follows any value typed into it."""
 WHOLE_VOLUME_FORMAT = "#,##0"
+STORED_DECIMALS = 3
+"""The decimals a volume is stored with (``schedule.models.VOLUME_DECIMALS``)."""
 TEXT_FORMAT = "@"
 """A text cell: what is typed into it stays text (a code ``1.10`` is not the number 1.1)."""
 COST_FORMAT = "#,##0.00"
@@ -193,28 +195,51 @@ class Sheet:
         self.fit(column, max((len(word) for word in text.split()), default=0))
 
 
-def whole_volumes(worksheet: Worksheet, formats: Formats, blocks: list[CellRange]) -> None:
-    """Show whole volumes without a decimal separator (``200``, not ``200.``), by one
+def whole_volumes(
+    worksheet: Worksheet,
+    formats: Formats,
+    blocks: list[CellRange],
+    *,
+    row_decimals: Mapping[int, int] | None = None,
+) -> None:
+    """Show whole volumes without a decimal separator (``200``, not ``200.``), by a
     conditional format per block of volume cells: ``VOLUME_FORMAT`` cannot (Excel has no
     number format that does). A formula, so the look follows a value edited in the file;
-    rounded to the 3 decimals first, so a sum's binary noise (2.9999999999999996) is whole
-    too; text (``—``) and blank cells are left alone."""
+    rounded first to the decimals shown (a row's unit's, ``row_decimals`` by row; else the 3
+    stored), so a sum's binary noise (2.9999999999999996) and a 21.957 shown with one decimal
+    are whole too; text (``—``) and blank cells are left alone. Whole units need none: their
+    format has no separator."""
     whole = formats.workbook.add_format({"num_format": WHOLE_VOLUME_FORMAT})
+    decimals_of = row_decimals or {}
     for first_row, first_column, last_row, last_column in blocks:
         if first_row > last_row or first_column > last_column:
             continue
-        anchor = cell_name(first_row, first_column)
-        worksheet.conditional_format(
-            first_row,
-            first_column,
-            last_row,
-            last_column,
-            {
-                "type": "formula",
-                "criteria": f"=AND(ISNUMBER({anchor}),MOD(ROUND({anchor},3),1)=0)",
-                "format": whole,
-            },
-        )
+        spans: dict[int, list[list[int]]] = {}  # decimals: [first row, last row] of each span
+        for row in range(first_row, last_row + 1):
+            group = spans.setdefault(decimals_of.get(row, STORED_DECIMALS), [])
+            if group and group[-1][1] == row - 1:
+                group[-1][1] = row
+            else:
+                group.append([row, row])
+        for decimals, group in spans.items():
+            if decimals == 0:
+                continue
+            (top, bottom), anchor = group[0], cell_name(group[0][0], first_column)
+            ranges = " ".join(
+                f"{cell_name(a, first_column)}:{cell_name(b, last_column)}" for a, b in group
+            )
+            worksheet.conditional_format(
+                top,
+                first_column,
+                bottom,
+                last_column,
+                {
+                    "type": "formula",
+                    "criteria": f"=AND(ISNUMBER({anchor}),MOD(ROUND({anchor},{decimals}),1)=0)",
+                    "format": whole,
+                    "multi_range": ranges,
+                },
+            )
 
 
 def site_name() -> str:

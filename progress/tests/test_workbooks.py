@@ -56,7 +56,7 @@ def test_each_task_has_a_plan_row_with_the_months_figures_and_a_fact_row(tasks):
     sheet = export().active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:12] == (
-        "Code", "Work", "Unit", None, "Plan for the month", "Fact", "%", "Deviation",
+        "Code", "Work", "Unit", "Plan / fact", "Plan for the month", "Fact", "%", "Deviation",
         "Remaining", "Needed per day", "To finish, per day", "Forecast finish",
     )  # fmt: skip
     assert rows[0][FIRST_DAY : FIRST_DAY + 3] == (1, 2, 3)
@@ -443,3 +443,20 @@ def test_a_row_s_volumes_have_its_unit_s_decimals_in_every_column(db):
         row for row in sheet.iter_rows(min_row=3) if row[2].value == "м³" and row[3].value == "fact"
     )
     assert fact_of_concrete[FIRST_DAY + 1].value == 7.25  # stored in full, shown as «7,3»
+    # A 21.957 shown with one decimal is «22», not «22.»: the whole-number rule rounds as the
+    # row's unit shows; шт rows need none (their format has no separator).
+    rules = [
+        (str(rule.sqref), rule.rules[0].formula[0])
+        for rule in sheet.conditional_formatting
+        if "MOD(" in rule.rules[0].formula[0]
+    ]
+    # Rows 4–5: the м³ work's plan and fact; 6–7: the шт work's; 9–10: the м³ totals, 11–12 the
+    # шт ones; 3 and 8: the section's and the month's rows (no volumes of one unit).
+    assert rules == [
+        ("E3:F3 E8:F8", "AND(ISNUMBER(E3),MOD(ROUND(E3,3),1)=0)"),
+        ("E4:F5 E9:F10", "AND(ISNUMBER(E4),MOD(ROUND(E4,1),1)=0)"),
+        ("H3:K3 H8:K8", "AND(ISNUMBER(H3),MOD(ROUND(H3,3),1)=0)"),
+        ("H4:K5 H9:K10", "AND(ISNUMBER(H4),MOD(ROUND(H4,1),1)=0)"),
+        ("M3:AP3 M8:AP8", "AND(ISNUMBER(M3),MOD(ROUND(M3,3),1)=0)"),
+        ("M4:AP5 M9:AP10", "AND(ISNUMBER(M4),MOD(ROUND(M4,1),1)=0)"),
+    ]
