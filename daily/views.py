@@ -12,13 +12,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from progress.selectors import daily_work_warnings
+from progress.selectors import daily_work_warnings, day_task_figures
 from realtime.protocol import DAILY_WORKS
 from schedule.models import Task
+from scheduler_project.numbers import format_volume
 from scheduler_project.pages import (
     Outcome,
     VersionedEditFlow,
@@ -90,7 +92,24 @@ def day_view(request: HttpRequest) -> HttpResponse:
         "is_today": day == today,
         "page_url": _day_url(day),
     }
+    if "form" in context:
+        context["task_hints"] = _task_hints(day=day, today=today)
     return render(request, "daily/day.html", context)
+
+
+def _task_hints(*, day: datetime.date, today: datetime.date) -> dict[int, str]:
+    """Per work the day's month shows, what the form says once it is chosen: «План на день
+    22 м³ · осталось 1 102,5 м³» (static/js/daily.js)."""
+    hints = {}
+    for task_id, figures in day_task_figures(day=day, today=today).items():
+        unit = f"\N{NO-BREAK SPACE}{figures.unit}" if figures.unit else ""
+        left = _("left: %(volume)s") % {"volume": format_volume(figures.left, figures.decimals)}
+        parts = [f"{left}{unit}"]
+        if figures.plan is not None:
+            plan = format_volume(figures.plan, figures.decimals)
+            parts.insert(0, _("plan for the day: %(volume)s") % {"volume": plan} + unit)
+        hints[task_id] = capfirst(" · ".join(parts))
+    return hints
 
 
 @require_GET

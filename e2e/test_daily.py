@@ -120,3 +120,20 @@ def test_an_implausible_report_is_questioned_before_it_is_queued(open_page, make
 
     expect(page.locator("tr[data-daily-work-id]")).to_have_count(1)
     assert DailyWork.objects.get().volume == 50
+
+
+def test_the_chosen_work_s_plan_for_the_day_and_what_is_left_show_under_the_volume(
+    open_page, make_user
+):
+    TaskFactory(code="2.1", name="Concrete works", unit="m³", volume_plan=Decimal("120.5"))
+    TaskFactory(code="2.2", name="Reinforcement", unit="t", volume_plan=Decimal(4))
+    page = open_page(make_user(FOREMEN, username="petr"), "/daily/?date=2026-11-25")
+    hint = page.locator("[data-task-hint]")
+    expect(hint).to_be_hidden()  # no work chosen
+
+    page.get_by_label("Task").select_option(label="2.1 Concrete works")
+    # No monthly plan: 120.5 spread over its 42 working days, 1 November to 31 December 2026
+    # (20 in November without the 4th, 22 in December without the 31st): 2.869 a day.
+    expect(hint).to_have_text("Plan for the day: 2.869\xa0m³ · left: 120.5\xa0m³")
+    page.get_by_label("Task").select_option(label="2.2 Reinforcement")
+    expect(hint).to_have_text("Plan for the day: 0.095\xa0t · left: 4\xa0t")

@@ -258,6 +258,34 @@ def daily_plan(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DayTaskFigures:
+    """What a foreman entering a work's report for a day wants to see beside it."""
+
+    unit: str
+    decimals: int
+    """Its unit's (``Unit.decimals``)."""
+    plan: Decimal | None
+    """The day's plan (``daily_plan``); None on a day the work plans nothing."""
+    left: Decimal
+    """The work's volume less all its fact (never below zero)."""
+
+
+def day_task_figures(*, day: datetime.date, today: datetime.date) -> dict[int, DayTaskFigures]:
+    """Per task the month of ``day`` shows (``month_tasks``), its plan for ``day`` and what is
+    left of it: daily_plan's three queries."""
+    plan = daily_plan(month=day, today=today)
+    return {
+        row.task.pk: DayTaskFigures(
+            unit=row.task.unit,
+            decimals=getattr(row.task, "unit_decimals", VOLUME_DECIMALS),
+            plan=row.days.get(day),
+            left=max(Decimal(0), row.task.volume_plan - row.task.volume_fact),
+        )
+        for row in plan.rows
+    }
+
+
 PERCENT_QUANTUM = Decimal("0.1")
 HUNDRED = Decimal(100)
 

@@ -11,6 +11,7 @@ from django.utils.formats import date_format
 from daily import views as daily_views
 from daily.models import DailyWork
 from daily.services import daily_work_delete
+from monthly.tests.factories import MonthlyTaskFactory
 from realtime.models import Event
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.tests.factories import TaskFactory
@@ -487,3 +488,24 @@ def test_a_report_above_what_is_left_of_the_work_asks_to_confirm_before_it_is_sa
 
     assert saved.status_code == 302
     assert DailyWork.objects.get().volume == Decimal("7.5")
+
+
+def test_the_form_says_each_work_s_plan_for_the_day_and_what_is_left(client, foreman):
+    """2–6 November 2026 without the 4th (a holiday): 10 m³ planned over 4 working days is
+    2.5 a day; of 20 m³, 3 are done, 17 left. A work the day plans nothing says what is left."""
+    walls = TaskFactory(
+        code="1.1",
+        unit="м³",
+        volume_plan=Decimal(20),
+        start_date=datetime.date(2026, 11, 2),
+        end_date=datetime.date(2026, 11, 6),
+    )
+    MonthlyTaskFactory(task=walls, month=datetime.date(2026, 11, 1), volume_plan=Decimal(10))
+    DailyWorkFactory(task=walls, date=datetime.date(2026, 11, 2), volume=Decimal(3))
+    later = TaskFactory(code="1.2", unit="шт", volume_plan=Decimal(8), start_date=DAY, end_date=DAY)
+    client.force_login(foreman)
+
+    hints = client.get(day_url("2026-11-03")).context["task_hints"]
+
+    assert hints[walls.pk] == "Plan for the day: 2.5\xa0м³ · left: 17\xa0м³"
+    assert hints[later.pk] == "Left: 8\xa0шт"

@@ -31,6 +31,20 @@ if (root) {
   const table = new LiveTable(root, { work: "data-daily-work-id", task: "data-task-id" });
   const hasTaskChoices = document.querySelector('[data-live-part="task-options"]') !== null;
 
+  // The chosen work's plan for the day and what is left of it, under the volume.
+  const taskSelect = document.querySelector("[data-outbox-form] select[name=task]");
+  const taskHint = document.querySelector("[data-task-hint]");
+  const taskHints = JSON.parse(document.getElementById("task-hints")?.textContent ?? "{}");
+  const showTaskHint = () => {
+    const hint = taskHints[taskSelect?.value] ?? "";
+    taskHint.textContent = hint;
+    taskHint.hidden = !hint;
+  };
+  if (taskSelect && taskHint) {
+    taskSelect.addEventListener("change", showTaskHint);
+    showTaskHint();
+  }
+
   // Rows are fetched by work id: a work moved to another date leaves this page (the fragment
   // has no row for it), one moved to another task gets its new task's row.
   const onWork = async ({ detail: frame }) => {
