@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from rest_framework.authtoken.models import Token
 
 from daily.tests.factories import DailyWorkFactory
+from demo.data import demo_seed
 from e2e.conftest import (
     FORBIDDEN,
     assert_not_reloaded,
@@ -23,7 +24,6 @@ from e2e.conftest import (
     screenshot,
     wait_until_subscribed,
 )
-from schedule.demo import demo_seed
 from schedule.models import Task
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS
 from schedule.tests.factories import TaskFactory

@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from demo.data import demo_seed
 from e2e.conftest import assert_not_reloaded, live_status, mark_document, notices, screenshot
-from schedule.demo import demo_seed
 from schedule.models import Task
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -45,7 +45,7 @@ def env_weekdays(name: str, default: str) -> tuple[int, ...]:
 
 DEBUG = env_bool("DEBUG", True)
 
-# Public: `make run` refuses to serve it beyond loopback (schedule.demo.demo_exposure).
+# Public: `make run` refuses to serve it beyond loopback (demo.data.demo_exposure).
 DEVELOPMENT_SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
