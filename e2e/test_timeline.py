@@ -7,12 +7,20 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from daily.tests.factories import DailyWorkFactory
-from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
-from schedule.demo import demo_seed
-from schedule.roles import FOREMEN, PLANNERS
+from demo.data import demo_seed
+from e2e.conftest import (
+    FORBIDDEN,
+    assert_not_reloaded,
+    mark_document,
+    notices,
+    screenshot,
+    wait_until_subscribed,
+)
+from schedule.roles import FOREMEN, PLANNERS, VIEWERS
+from schedule.services import task_update
 from schedule.tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -104,3 +112,49 @@ def test_the_timeline_and_the_forecast_column_of_the_demo_site(open_page):
     russian = open_page(viewer, "/?view=timeline", locale="ru-RU")
     expect(russian.get_by_role("link", name="Диаграмма")).to_have_attribute("aria-current", "page")
     screenshot(russian, "ru-timeline")
+
+
+def test_a_failing_server_is_asked_again_later_until_the_timeline_comes_right(open_page, make_user):
+    """The live views' one fetch policy: a 500 is asked again with backoff, said above the
+    timeline; the bar comes right once the server answers."""
+    task = TaskFactory(code="1.1", name="Excavation")
+    maria = make_user(PLANNERS, username="maria")
+    watcher = open_page(make_user(VIEWERS, username="ivan"), "/?view=timeline")
+    failing = True
+    answered: list[bool] = []
+
+    def answer(route: Route) -> None:
+        answered.append(failing)
+        if failing:
+            route.fulfill(status=500, body="")
+        else:
+            route.continue_()
+
+    watcher.route(lambda url: "fragment=timeline" in url, answer)
+    task_update(task=task, data={"name": "Excavation by hand"}, version=task.version, actor=maria)
+
+    problem = watcher.locator("[data-live-problem]")
+    expect(problem).to_have_text(re.compile(r"HTTP 500.*\(attempt ([2-9]|\d\d+)\)"))
+    failing = False
+
+    expect(watcher.locator(f"#timeline-task-{task.pk}")).to_contain_text("Excavation by hand")
+    expect(problem).to_have_count(0)
+    assert answered[-1] is False and all(answered[:-1])
+
+
+def test_the_timeline_of_a_user_who_lost_the_permission_stops_and_says_why(open_page, make_user):
+    task = TaskFactory(code="1.1", name="Excavation")
+    maria = make_user(PLANNERS, username="maria")
+    ivan = make_user(VIEWERS, username="ivan")
+    watcher = open_page(ivan, "/?view=timeline")
+    wait_until_subscribed(watcher)
+    fetched: list[str] = []
+    watcher.on("request", lambda request: fetched.append(request.url))
+
+    ivan.groups.clear()
+    watcher.evaluate("() => window.e2eRealtime.drop(window.e2eRealtime.socket)")
+
+    expect(watcher.locator("[data-live-problem]")).to_have_text(FORBIDDEN)
+    task_update(task=task, data={"name": "Excavation by hand"}, version=task.version, actor=maria)
+    expect(watcher.locator(f"#timeline-task-{task.pk}")).to_contain_text("Excavation")
+    assert not [url for url in fetched if "fragment=timeline" in url]

@@ -17,6 +17,7 @@ import {
   listen,
   notify,
   notifyResynced,
+  readJson,
   realtime,
 } from "./live.js";
 import * as outbox from "./outbox.js";
@@ -34,7 +35,7 @@ if (root) {
   // The chosen work's plan for the day and what is left of it, under the volume.
   const taskSelect = document.querySelector("[data-outbox-form] select[name=task]");
   const taskHint = document.querySelector("[data-task-hint]");
-  const taskHints = JSON.parse(document.getElementById("task-hints")?.textContent ?? "{}");
+  const taskHints = readJson("task-hints") ?? {};
   const showTaskHint = () => {
     const hint = taskHints[taskSelect?.value] ?? "";
     taskHint.textContent = hint;

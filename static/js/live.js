@@ -10,10 +10,12 @@
  * fetches run one at a time, in the order of the events, so an older answer never overwrites
  * a newer one.
  *
- * A fetch that fails for a while (a 5xx answer, no network) is tried again with the socket's
- * backoff (doubling delays up to a cap, with jitter), so a failing server is not hammered and the
- * rows come right once it answers again. An answer that asking again will not change (403, 404,
- * a redirect to the login page) stops the table: a message on the page says what is wrong.
+ * Every live view fetches through `LiveFetch`, the one policy: a fetch that fails for a while
+ * (a 5xx answer, no network) is tried again with the socket's backoff (doubling delays up to a
+ * cap, with jitter), so a failing server is not hammered and the view comes right once it
+ * answers again. An answer that asking again will not change (403, 404, a redirect to the login
+ * page), or a stream the page shows refused, stops the view: a message on the page says what is
+ * wrong.
  */
 
 import { backoffDelay, isStreamForbidden, realtime } from "../realtime/websocket.js";
@@ -45,7 +47,8 @@ export function format(template, values) {
   );
 }
 
-function readJson(id) {
+/** The JSON a page embeds with `json_script`, or null. */
+export function readJson(id) {
   const element = document.getElementById(id);
   return element ? JSON.parse(element.textContent) : null;
 }
@@ -237,6 +240,109 @@ class FragmentError extends Error {
   }
 }
 
+const sleep = (ms) => new Promise((resume) => setTimeout(resume, ms));
+
+/**
+ * The one fetch policy of every live view (the tables, the timeline, the progress page). A GET
+ * of the view's own fragment or JSON; an answer that asking again may change (no answer, a 5xx,
+ * 408, 429) is asked again with the socket's backoff, said above the view; any other (a 4xx, a
+ * redirect to the login page) stops the view, as does the server refusing a stream the page
+ * shows (its view permission went): the page says why and fetches nothing more.
+ *
+ * The view's root is told as DOM events: `live:retry` (`detail: {attempt, delay, status}`)
+ * before each new try, `live:stopped` (`detail: {status}`) when the view gives up.
+ */
+export class LiveFetch {
+  /**
+   * @param {HTMLElement} root where the problem is said and the events are dispatched
+   * @param {() => void} [onStop] called once when the view stops
+   */
+  constructor(root, onStop = () => {}) {
+    this.root = root;
+    this.onStop = onStop;
+    this.failures = 0; // fetches failed in a row
+    this.stopped = false;
+    this.problem = null;
+    document.addEventListener("realtime:error", ({ detail }) => {
+      if (isStreamForbidden(detail)) this.stop(403);
+    });
+  }
+
+  /** The answer to a GET of `url`; throws a `FragmentError` for a failed one. */
+  async get(url, accept = "text/html") {
+    let response;
+    try {
+      response = await fetch(url, { headers: { Accept: accept } });
+    } catch {
+      throw new FragmentError(url, 0);
+    }
+    // A redirect is the login page: the session ended, as a 401 says.
+    if (response.redirected) throw new FragmentError(url, 401);
+    if (!response.ok) throw new FragmentError(url, response.status);
+    return response;
+  }
+
+  /** The HTML fragment at `url`, parsed. */
+  async fragment(url) {
+    const response = await this.get(url, "text/html");
+    const template = document.createElement("template");
+    template.innerHTML = await response.text();
+    return template.content;
+  }
+
+  /** The JSON at `url`. */
+  async json(url) {
+    return (await this.get(url, "application/json")).json();
+  }
+
+  /**
+   * After a failed fetch: resolves `true` once the backoff delay has passed (ask again), or
+   * `false` when the view stopped (the failure will not change by asking again).
+   */
+  async retry(error) {
+    const failure = error instanceof FragmentError ? error : new FragmentError(this.root.id, 0);
+    if (!failure.transient) {
+      this.stop(failure.status);
+      return false;
+    }
+    this.failures += 1;
+    const delay = backoffDelay(this.failures, realtime.options);
+    console.warn(`Live update failed; retrying in ${Math.round(delay)} ms`, error);
+    this.showProblem("warning", failure.status ? "server_error" : "unreachable", {
+      status: failure.status,
+      attempt: this.failures,
+    });
+    this.emit("live:retry", { attempt: this.failures, delay, status: failure.status });
+    await sleep(delay);
+    return !this.stopped;
+  }
+
+  /** A fetch succeeded: the problem said, if any, goes. */
+  succeeded() {
+    this.failures = 0;
+    this.showProblem(null);
+  }
+
+  /** Give up: what is shown stays as it is and the page says why; later fetches do nothing. */
+  stop(status) {
+    if (this.stopped) return;
+    this.stopped = true;
+    const forbidden = status === 401 || status === 403;
+    console.warn(`Live updates stopped: HTTP ${status}`);
+    this.showProblem("error", forbidden ? "forbidden" : "refused", { status });
+    this.emit("live:stopped", { status });
+    this.onStop();
+  }
+
+  showProblem(level, key, values = {}) {
+    this.problem = showProblem(this.root, this.problem, level, key, values);
+  }
+
+  emit(type, detail) {
+    this.root.dispatchEvent(new CustomEvent(type, { detail, bubbles: true }));
+  }
+}
+
 /**
  * The message at the top of `root` about failed live fetches (`messages.fragment[key]`), kept in
  * `current`; level `null` removes it. Returns the element now shown, or `null`.
@@ -266,8 +372,7 @@ export function showProblem(root, current, level, key, values = {}) {
  * the rows asked for, followed by elements marked `data-live-part` that replace the page's
  * elements of the same mark (counts, totals, choices).
  *
- * Failed fetches are told on the root as DOM events: `live:retry` (`detail: {attempt, delay,
- * status}`) before each new try, `live:stopped` (`detail: {status}`) when the table gives up.
+ * Its fetches follow `LiveFetch`'s policy.
  */
 export class LiveTable {
   /**
@@ -282,17 +387,14 @@ export class LiveTable {
     this.fragmentUrl = root.dataset.fragmentUrl;
     this.pending = [];
     this.running = false;
-    this.failures = 0; // fetches failed in a row
-    this.stopped = false;
-    this.problem = null;
-    // The server unsubscribed a stream the page shows, or refused it on a reconnect (its view
-    // permission was removed): the page can no longer be kept current, and says so as for a
-    // 403 of a fragment.
-    document.addEventListener("realtime:error", ({ detail }) => {
-      if (isStreamForbidden(detail) && !this.stopped) {
-        this.stop(403, []);
-      }
+    // Stopped (a 4xx, the login gone, a stream refused): what was asked for gets no rows.
+    this.live = new LiveFetch(root, () => {
+      for (const request of this.pending.splice(0)) request.resolve(false);
     });
+  }
+
+  get stopped() {
+    return this.live.stopped;
   }
 
   /** The rows on the page whose `param` id (`task`, `work`, …) is `id`. */
@@ -354,52 +456,19 @@ export class LiveTable {
       try {
         fragment = await this.fetch(batch);
       } catch (error) {
-        const failure =
-          error instanceof FragmentError ? error : new FragmentError(this.fragmentUrl, 0);
-        if (!failure.transient) {
-          this.stop(failure.status, batch);
-          break;
-        }
-        // The server is away or failing (restarting?): the same rows again, later and later.
+        // The same rows again (later and later, while the server is away), or none: stopped.
         this.pending.unshift(...batch);
-        this.failures += 1;
-        const delay = backoffDelay(this.failures, realtime.options);
-        console.warn(`Live update failed; retrying in ${Math.round(delay)} ms`, error);
-        this.showProblem("warning", failure.status ? "server_error" : "unreachable", {
-          status: failure.status,
-          attempt: this.failures,
-        });
-        this.emit("live:retry", { attempt: this.failures, delay, status: failure.status });
-        await new Promise((resume) => setTimeout(resume, delay));
+        if (!(await this.live.retry(error))) break;
         continue;
       }
       const changed = batch.map((request) => this.apply(fragment, request));
       this.replaceParts(fragment);
       this.syncEmpty();
       batch.forEach((request, index) => request.resolve(changed[index]));
-      this.failures = 0;
-      this.showProblem(null);
+      this.live.succeeded();
     }
+    if (this.stopped) for (const request of this.pending.splice(0)) request.resolve(false);
     this.running = false;
-  }
-
-  /** Give up: the rows stay as they are and the page says why; later events fetch nothing. */
-  stop(status, batch) {
-    this.stopped = true;
-    for (const request of [...batch, ...this.pending.splice(0)]) request.resolve(false);
-    const forbidden = status === 401 || status === 403;
-    console.warn(`Live updates stopped: HTTP ${status}`);
-    this.showProblem("error", forbidden ? "forbidden" : "refused", { status });
-    this.emit("live:stopped", { status });
-  }
-
-  /** The message above the table about failed fetches: `null` removes it. */
-  showProblem(level, key, values = {}) {
-    this.problem = showProblem(this.root, this.problem, level, key, values);
-  }
-
-  emit(type, detail) {
-    this.root.dispatchEvent(new CustomEvent(type, { detail, bubbles: true }));
   }
 
   take() {
@@ -416,13 +485,7 @@ export class LiveTable {
   async fetch(batch) {
     const url = new URL(this.fragmentUrl, window.location.href);
     for (const { param, ids } of batch) ids.forEach((id) => url.searchParams.append(param, id));
-    const response = await fetch(url, { headers: { Accept: "text/html" } });
-    // A redirect is the login page: the session ended, as a 401 says.
-    if (response.redirected) throw new FragmentError(url, 401);
-    if (!response.ok) throw new FragmentError(url, response.status);
-    const template = document.createElement("template");
-    template.innerHTML = await response.text();
-    return template.content;
+    return this.live.fragment(url);
   }
 
   apply(fragment, { param, ids }) {

@@ -10,14 +10,15 @@
  * ask for one more. Changed rows and the moved figures are highlighted.
  */
 
-import { backoffDelay, isStreamForbidden, realtime } from "../realtime/websocket.js";
 import {
   describe,
   highlight,
+  LiveFetch,
   listen,
   notify,
   notifyResynced,
-  showProblem,
+  readJson,
+  realtime,
 } from "./live.js";
 
 const DEBOUNCE_MS = 300;
@@ -27,11 +28,6 @@ const EVENT_TYPES = ["task", "daily_work", "monthly_task", "calendar_day"].flatM
 );
 
 const root = document.querySelector('[data-live-page="progress"]');
-
-function readJson(id) {
-  const element = document.getElementById(id);
-  return element ? JSON.parse(element.textContent) : null;
-}
 
 /** A CSS custom property of the page (colours follow the light or dark scheme). */
 function cssColor(name, fallback) {
@@ -100,17 +96,19 @@ class ProgressPage {
     this.timer = null;
     this.running = false;
     this.again = false;
-    this.failures = 0;
-    this.stopped = false;
     this.frames = [];
     this.waiting = []; // resolvers of schedule(): called once a refresh has put its answer in
-    this.problem = null;
+    // Stopped (a 4xx, the login gone, its streams refused): nothing more is fetched.
+    this.live = new LiveFetch(root, () => {
+      clearTimeout(this.timer);
+      this.waiting.splice(0).forEach((resolve) => resolve());
+    });
     this.chart = this.createChart();
     this.showSummary(this.curve);
-    // Its streams refused for want of the view permission: the page says it is not kept current.
-    document.addEventListener("realtime:error", ({ detail }) => {
-      if (isStreamForbidden(detail) && !this.stopped) this.stop(403);
-    });
+  }
+
+  get stopped() {
+    return this.live.stopped;
   }
 
   // The chart.
@@ -303,52 +301,23 @@ class ProgressPage {
       const moved = this.applyCurve(curve);
       const changed = this.applyTables(fragment);
       if (moved) highlight(this.root.querySelector("[data-curve-chart]"));
-      this.failures = 0;
-      this.showProblem(null);
+      this.live.succeeded();
       if (moved || changed) told(frames).slice(-NOTICES_PER_REFRESH).forEach((f) => this.tell(f));
       this.emit("progress:updated", { moved, changed });
       waiting.forEach((resolve) => resolve());
     } catch (error) {
       this.waiting.unshift(...waiting);
-      this.failed(error, frames);
-    } finally {
+      this.frames.unshift(...frames);
       this.running = false;
+      // Again after the backoff (the frames told once it answers), or never: stopped.
+      if (await this.live.retry(error)) this.refresh();
+      return;
     }
+    this.running = false;
     if (this.again && !this.stopped) {
       this.again = false;
       this.schedule();
     }
-  }
-
-  failed(error, frames) {
-    const status = error.status ?? 0;
-    // A 4xx other than these says the same on every try (logged out, no permission).
-    if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
-      this.stop(status);
-      return;
-    }
-    this.failures += 1;
-    this.frames.unshift(...frames);
-    const delay = backoffDelay(this.failures, realtime.options);
-    console.warn(`Progress update failed; retrying in ${Math.round(delay)} ms`, error);
-    this.showProblem("warning", status ? "server_error" : "unreachable", {
-      status,
-      attempt: this.failures,
-    });
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), delay);
-  }
-
-  stop(status) {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.waiting.splice(0).forEach((resolve) => resolve());
-    const forbidden = status === 401 || status === 403;
-    this.showProblem("error", forbidden ? "forbidden" : "refused", { status });
-  }
-
-  showProblem(level, key, values = {}) {
-    this.problem = showProblem(this.root, this.problem, level, key, values);
   }
 
   tell(frame) {
@@ -360,30 +329,11 @@ class ProgressPage {
   }
 
   async fetchCurve() {
-    const response = await this.get(this.root.dataset.curveUrl, "application/json");
-    return response.json();
+    return this.live.json(this.root.dataset.curveUrl);
   }
 
   async fetchTables() {
-    const response = await this.get(this.root.dataset.fragmentUrl, "text/html");
-    const template = document.createElement("template");
-    template.innerHTML = await response.text();
-    return template.content;
-  }
-
-  async get(url, accept) {
-    let response;
-    try {
-      response = await fetch(url, { headers: { Accept: accept } });
-    } catch (error) {
-      throw Object.assign(new Error(`${url}: no answer`), { status: 0, cause: error });
-    }
-    // A redirect is the login page: the session ended.
-    const status = response.redirected ? 401 : response.status;
-    if (!response.ok || response.redirected) {
-      throw Object.assign(new Error(`${url}: HTTP ${status}`), { status });
-    }
-    return response;
+    return this.live.fragment(this.root.dataset.fragmentUrl);
   }
 }
 

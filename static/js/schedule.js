@@ -9,10 +9,12 @@
  *
  * Timeline: every such event fetches the timeline's body again (one request at a time, and at
  * most one more for all the events that arrive meanwhile): a changed date can move the axis,
- * and with it every bar. Folded sections stay folded.
+ * and with it every bar. Folded sections stay folded. Failed fetches follow the live views' one
+ * policy (`LiveFetch`): asked again with backoff, or the timeline stops and says why.
  */
 
 import {
+  LiveFetch,
   LiveTable,
   describe,
   fetchAll,
@@ -105,14 +107,10 @@ function liveTimeline(root) {
   let running = null;
   let again = false;
   const notes = [];
+  const live = new LiveFetch(root, () => notes.splice(0));
 
-  const fetchBody = async () => {
-    const response = await fetch(root.dataset.fragmentUrl, { headers: { Accept: "text/html" } });
-    if (response.redirected || !response.ok) throw new Error(`HTTP ${response.status}`);
-    const template = document.createElement("template");
-    template.innerHTML = await response.text();
-    return template.content.querySelector("[data-timeline-body]");
-  };
+  const fetchBody = async () =>
+    (await live.fragment(root.dataset.fragmentUrl)).querySelector("[data-timeline-body]");
 
   const swap = (body) => {
     const current = root.querySelector("[data-timeline-body]");
@@ -143,6 +141,7 @@ function liveTimeline(root) {
 
   /** Fetch the body now, or once more after the fetch in flight; then tell the notes. */
   const refresh = (note) => {
+    if (live.stopped) return Promise.resolve();
     if (note) notes.push(note);
     if (running) {
       again = true;
@@ -155,10 +154,12 @@ function liveTimeline(root) {
         try {
           swap(await fetchBody());
         } catch (error) {
-          console.warn("Timeline update failed", error);
           notes.unshift(...told);
-          break; // the next event (or the resync after a reconnect) tries again
+          // Asked again after the backoff, or never: stopped.
+          again = await live.retry(error);
+          continue;
         }
+        live.succeeded();
         told.forEach(notify);
       } while (again);
       running = null;
