@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from daily.models import DailyWork
 from daily.views import DailyWorkPages
 from realtime.protocol import DAILY_WORKS, MONTHLY_TASKS, TASKS
-from schedule.models import Task, task_code_key
+from schedule.models import Task, is_section_code, task_code_key
 from schedule.working_days import month_last_day
 from scheduler_project.pages import (
     Conflict,
@@ -305,7 +305,7 @@ def order_export_view(request: HttpRequest) -> HttpResponse:
             _("Enter a month from %(first)s to %(last)s.")
             % {"first": f"{FIRST_YEAR}-01", "last": f"{LAST_YEAR}-12"}
         )
-    if section is not None and "." in section:
+    if section is not None and not is_section_code(section):
         return HttpResponseBadRequest(
             _("A section is the first level of a code, the part before the first dot.")
         )
@@ -455,7 +455,11 @@ class CellWorkPages(DailyWorkPages):
         self, request: HttpRequest, form: Any, obj: DailyWork | None
     ) -> dict[str, Any]:
         task_id, day = str(form["task"].value() or ""), _as_date(form["date"].value())
-        task = Task.objects.filter(pk=int(task_id)).first() if task_id.isdigit() else None
+        task = (
+            Task.objects.filter(pk=int(task_id)).first()
+            if task_id.isascii() and task_id.isdigit()
+            else None
+        )
         context: dict[str, Any] = {"cell_task": task, "cell_date": day}
         if day is not None:
             context["back_url"] = _order_url(first_of_month(day), task.pk if task else None)
