@@ -16,6 +16,7 @@ from scheduler_project.pages import format_person
 from scheduler_project.workbooks import (
     Sheet,
     column_name,
+    exact_sum_formula,
     export_filename,
     export_time,
     new_workbook,
@@ -85,11 +86,14 @@ def daily_workbook(
             row += 1
             worksheet.set_row(row, None, total)
             sheet.write(row, col["name"], _("Total, %(unit)s") % {"unit": unit}, total)
-            quoted = unit.replace('"', '""')
             sheet.formula(
                 row,
                 col["volume"],
-                f'=SUMIF({units}2:{units}{last + 1},"{quoted}",{volumes}2:{volumes}{last + 1})',
+                exact_sum_formula(
+                    values=f"{volumes}2:{volumes}{last + 1}",
+                    keys=f"{units}2:{units}{last + 1}",
+                    key=unit,
+                ),
                 volume,
                 formats.volume("total"),
             )
