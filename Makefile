@@ -46,9 +46,11 @@ test: system-packages $(VENV)/.dev-requirements-installed messages
 bench: $(VENV)/.dev-requirements-installed
 	$(VENV_PYTHON) -m bench $(BENCH_ARGS)
 
+# Linters, and no model change without its migration.
 lint: $(VENV)/.dev-requirements-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(VENV_PYTHON) manage.py makemigrations --check --dry-run
 
 format: $(VENV)/.dev-requirements-installed
 	$(BIN)/ruff check --fix .

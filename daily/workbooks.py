@@ -18,6 +18,7 @@ from scheduler_project.workbooks import (
     STORED_DECIMALS,
     Sheet,
     column_name,
+    exact_sum_formula,
     export_filename,
     export_time,
     new_workbook,
@@ -92,11 +93,14 @@ def daily_workbook(
             row_decimals[row] = decimals.get(unit, STORED_DECIMALS)
             worksheet.set_row(row, None, total)
             sheet.write(row, col["name"], _("Total, %(unit)s") % {"unit": unit}, total)
-            quoted = unit.replace('"', '""')
             sheet.formula(
                 row,
                 col["volume"],
-                f'=SUMIF({units}2:{units}{last + 1},"{quoted}",{volumes}2:{volumes}{last + 1})',
+                exact_sum_formula(
+                    values=f"{volumes}2:{volumes}{last + 1}",
+                    keys=f"{units}2:{units}{last + 1}",
+                    key=unit,
+                ),
                 volume,
                 formats.volume("total", decimals=decimals.get(unit)),
             )

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from daily.models import DailyWork
 from monthly.api import FIRST_YEAR, LAST_YEAR, MonthSerializerField
-from schedule.models import CODE_MAX_LENGTH, VOLUME_DECIMALS, Task
+from schedule.models import CODE_MAX_LENGTH, VOLUME_DECIMALS, Task, is_section_code
 from scheduler_project.api import (
     XLSX_FORMAT_PARAMETER,
     ErrorDetailSerializer,
@@ -228,7 +228,7 @@ class SectionQuerySerializer(serializers.Serializer):
     )
 
     def validate_section(self, value: str) -> str:
-        if "." in value:
+        if not is_section_code(value):
             raise serializers.ValidationError(
                 _("A section is the first level of a code, the part before the first dot.")
             )

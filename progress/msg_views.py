@@ -32,7 +32,7 @@ from monthly.forms import (
 from monthly.models import MonthlyTask, first_of_month
 from monthly.services import monthly_task_create, monthly_task_delete, monthly_task_update
 from realtime.protocol import DAILY_WORKS, MONTHLY_TASKS, TASKS
-from schedule.models import Task, task_code_key
+from schedule.models import Task, is_section_code, task_code_key
 from schedule.working_days import month_last_day
 from scheduler_project.pages import (
     Conflict,
@@ -304,7 +304,7 @@ def order_export_view(request: HttpRequest) -> HttpResponse:
             _("Enter a month from %(first)s to %(last)s.")
             % {"first": f"{FIRST_YEAR}-01", "last": f"{LAST_YEAR}-12"}
         )
-    if section is not None and "." in section:
+    if section is not None and not is_section_code(section):
         return HttpResponseBadRequest(
             _("A section is the first level of a code, the part before the first dot.")
         )
@@ -454,7 +454,11 @@ class CellWorkPages(DailyWorkPages):
         self, request: HttpRequest, form: Any, obj: DailyWork | None
     ) -> dict[str, Any]:
         task_id, day = str(form["task"].value() or ""), _as_date(form["date"].value())
-        task = Task.objects.filter(pk=int(task_id)).first() if task_id.isdigit() else None
+        task = (
+            Task.objects.filter(pk=int(task_id)).first()
+            if task_id.isascii() and task_id.isdigit()
+            else None
+        )
         context: dict[str, Any] = {"cell_task": task, "cell_date": day}
         if day is not None:
             context["back_url"] = _order_url(first_of_month(day), task.pk if task else None)

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET
 
 from monthly.fields import format_month
 from realtime.protocol import STREAM_PERMISSIONS
-from schedule.models import CODE_MAX_LENGTH, Section, Task, section_title, task_section
+from schedule.models import Section, Task, is_section_code, section_title, task_section
 from schedule.selectors import task_list
 
 from .api import ProgressCurveSerializer
@@ -121,7 +121,7 @@ def _tables_context(section: str | None, *, today: datetime.date) -> dict[str, A
 @permission_required(PERMISSIONS, raise_exception=True)
 def progress_view(request: HttpRequest) -> HttpResponse:
     raw = request.GET.get("section", "").strip()
-    valid = "." not in raw and len(raw) <= CODE_MAX_LENGTH
+    valid = is_section_code(raw)
     today = timezone.localdate()
     if request.GET.get("fragment") == FRAGMENT:
         if not valid:

@@ -34,6 +34,7 @@ from scheduler_project.workbooks import (
     Sheet,
     cell_name,
     column_name,
+    excel_text,
     export_filename,
     export_time,
     new_workbook,
@@ -105,11 +106,6 @@ def _totals_text(totals: GridTotals) -> str:
     return text
 
 
-def _excel_text(text: str) -> str:
-    """``text`` as a string literal in a formula."""
-    return '"' + text.replace('"', '""') + '"'
-
-
 def _day_range(row: int, days: int) -> str:
     """The day cells of ``row``: ``M5:AQ5``."""
     return f"{cell_name(row, FIRST_DAY)}:{cell_name(row, FIRST_DAY + days - 1)}"
@@ -135,9 +131,7 @@ def remaining_formula(*, row: int) -> str:
 
 def unit_sum_formula(*, column: int, unit: str, kind: str, first: int, last: int) -> str:
     """The sum of ``column`` over the task rows ``first`` to ``last`` of ``unit`` whose kind
-    cell says ``kind`` (the translated "plan" or "fact"). SUMPRODUCT with EXACT, not SUMIF:
-    SUMIF's criteria ignore case and read ``*``, ``?``, ``~`` and a leading ``<``, ``>`` or
-    ``=`` as patterns, so a unit could take in another's volumes."""
+    cell says ``kind`` (the translated "plan" or "fact"); EXACT, as in ``exact_sum_formula``."""
 
     def cells(column: int, absolute: bool) -> str:
         name = column_name(column)
@@ -147,7 +141,7 @@ def unit_sum_formula(*, column: int, unit: str, kind: str, first: int, last: int
 
     units, kinds = cells(COLUMN["unit"], True), cells(COLUMN["kind"], True)
     return (
-        f"=SUMPRODUCT(EXACT({units},{_excel_text(unit)})*({kinds}={_excel_text(kind)}),"
+        f"=SUMPRODUCT(EXACT({units},{excel_text(unit)})*({kinds}={excel_text(kind)}),"
         f"{cells(column, False)})"
     )
 

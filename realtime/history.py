@@ -10,7 +10,9 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .models import Change
@@ -84,15 +86,26 @@ def recent_changes(
     changes = Change.objects.filter(caused_by__isnull=True).order_by("-id")
     if actor_id is not None:
         changes = changes.filter(actor_id=actor_id)
-    if since is not None:
-        changes = changes.filter(at__gte=_day_start(since))
-    if until is not None:
-        changes = changes.filter(at__lt=_day_start(until + datetime.timedelta(days=1)))
+    if since is not None and (start := _day_start(since)) is not None:
+        changes = changes.filter(at__gte=start)
+    if until is not None and until < datetime.date.max:
+        end = _day_start(until + datetime.timedelta(days=1))
+        if end is not None:
+            changes = changes.filter(at__lt=end)
     if streams:
         changes = changes.filter(stream__in=list(streams))
     if kinds:
         changes = changes.filter(kind__in=list(kinds))
     return changes
+
+
+def change_actors(*, streams: Collection[str]) -> Any:
+    """The people who made a change of the ``streams`` (a consequence is not one: its cause's
+    author is), by first name and login; those no longer active too, as their changes stay."""
+    made = Change.objects.filter(
+        actor=OuterRef("pk"), stream__in=list(streams), caused_by__isnull=True
+    )
+    return get_user_model().objects.filter(Exists(made)).order_by("first_name", "username")
 
 
 def consequences_of(change_ids: Collection[int]) -> dict[int, list[Change]]:
@@ -104,8 +117,15 @@ def consequences_of(change_ids: Collection[int]) -> dict[int, list[Change]]:
     return found
 
 
-def _day_start(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+def _day_start(day: datetime.date) -> datetime.datetime | None:
+    """The first moment of ``day`` in the current time zone; None when it has no UTC time
+    (the year 1's first day east of Greenwich): every change is later."""
+    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    try:
+        start.astimezone(datetime.UTC)
+    except OverflowError:
+        return None
+    return start
 
 
 def stream_model(stream: str) -> type[models.Model]:

@@ -246,6 +246,24 @@ def session_verifies(data: dict[str, Any], user: Any) -> bool:
     )
 
 
+def login_user(*, token_key: str | None, session_key: str | None) -> Any:
+    """The active user a request's token (first, as the API reads it) or else session cookie
+    logs in, or ``None``. Read only: a session made for another password is not ended here but
+    by the request itself, as Django does."""
+    if token_key is not None:
+        user = token_user(token_key)
+    elif session_key:
+        data = session_data({session_key}).get(session_key)
+        if data is None or SESSION_KEY not in data:
+            return None
+        user = get_user_model()._default_manager.filter(pk=data[SESSION_KEY]).first()
+        if user is not None and not session_verifies(data, user):
+            return None
+    else:
+        return None
+    return user if user is not None and user.is_active else None
+
+
 def session_data(keys: set[str]) -> dict[str, dict[str, Any]]:
     """The data of the sessions of ``keys`` that the session store still has."""
     store = import_module(settings.SESSION_ENGINE).SessionStore

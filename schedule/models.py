@@ -30,6 +30,12 @@ def task_section(code: str) -> str:
     return code.partition(".")[0]
 
 
+def is_section_code(value: str) -> bool:
+    """Whether ``value`` could be a code's first level (``task_section``): no dot, no longer than
+    a code, no NUL (no code holds one, and PostgreSQL refuses it in a query)."""
+    return "." not in value and "\x00" not in value and len(value) <= CODE_MAX_LENGTH
+
+
 def task_code_key(code: str) -> str:
     """The key that orders codes as people read them: ``1.2`` < ``1.10`` < ``2.1`` < ``10.1``.
 

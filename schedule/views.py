@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from progress.forecasts import Forecast, task_forecasts
 from realtime.protocol import TASKS
+from scheduler_project.http import allows_uploads
 from scheduler_project.pages import (
     Outcome,
     VersionedEditFlow,
@@ -364,6 +365,7 @@ def _import_page(
     return render(request, "schedule/task_import.html", context, status=status)
 
 
+@allows_uploads(setting="SPREADSHEET_IMPORT_MAX_BYTES", permissions=IMPORT_PERMISSIONS)
 @require_http_methods(["GET", "POST"])
 @permission_required(IMPORT_PERMISSIONS, raise_exception=True)
 def task_import_view(request: HttpRequest) -> HttpResponse:

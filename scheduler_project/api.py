@@ -438,7 +438,8 @@ def versioned_schema(
             'The version the client last saw as a strong entity tag ("3", the ETag of a read); '
             "on an update a stale one is merged when the fields sent changed only on one side, "
             "else refused with 409 and the current object. Optional; `*` matches any. "
-            "On an update it may stand instead of the body's `version`; both must then agree."
+            "On an update it may stand instead of the body's `version` or `?version=`; all "
+            "those sent must then agree."
         ),
         pattern=r'^(\*|"[1-9][0-9]{0,9}")$',
     )
@@ -449,6 +450,15 @@ def versioned_schema(
         description=(
             "The version the client last saw; a stale one is refused with 409 and the current "
             "object. Optional; If-Match says the same as a header."
+        ),
+    )
+    update_version = OpenApiParameter(
+        "version",
+        {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        OpenApiParameter.QUERY,
+        description=(
+            "The version the client last saw, as If-Match or the body's `version` say it (all "
+            "those sent must agree); a stale one is merged as theirs are. Optional."
         ),
     )
     etag_header = OpenApiParameter(
@@ -479,9 +489,11 @@ def versioned_schema(
             parameters=[etag_header],
             responses={200: serializer_class, **refused, 404: not_found},
         ),
-        update=extend_schema(parameters=[if_match, etag_header, *idempotent], responses=update),
+        update=extend_schema(
+            parameters=[if_match, update_version, etag_header, *idempotent], responses=update
+        ),
         partial_update=extend_schema(
-            parameters=[if_match, etag_header, *idempotent], responses=update
+            parameters=[if_match, update_version, etag_header, *idempotent], responses=update
         ),
         destroy=extend_schema(
             parameters=[if_match, version, etag_header, *idempotent],
@@ -614,8 +626,12 @@ class VersionedModelViewSet(IdempotentWritesMixin, viewsets.ModelViewSet):
         return response
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        # A malformed If-Match is refused before anything else is looked at.
-        self.if_match = if_match_version(request)
+        # A malformed If-Match or ?version= is refused before anything else is looked at; the
+        # body's version joins them once the body is validated (perform_update).
+        self.sent_versions = {
+            "If-Match": if_match_version(request),
+            "?version": query_version(request),
+        }
         with transaction.atomic():
             return self._with_warnings(super().update(request, *args, **kwargs))
 
@@ -628,7 +644,7 @@ class VersionedModelViewSet(IdempotentWritesMixin, viewsets.ModelViewSet):
 
     def perform_update(self, serializer: serializers.ModelSerializer) -> None:
         data = dict(serializer.validated_data)
-        version = one_version(**{"If-Match": self.if_match, "version": data.pop("version", None)})
+        version = one_version(**self.sent_versions, version=data.pop("version", None))
         self.replaced = copy.copy(serializer.instance)
         serializer.instance = self.written = type(self).update_service(
             **{self.service_object_name: serializer.instance},

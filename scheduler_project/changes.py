@@ -30,7 +30,13 @@ from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from realtime.history import consequences_of, object_changes, recent_changes, stream_model
+from realtime.history import (
+    change_actors,
+    consequences_of,
+    object_changes,
+    recent_changes,
+    stream_model,
+)
 from realtime.models import Change
 from realtime.protocol import CALENDAR_DAYS, DAILY_WORKS, MONTHLY_TASKS, STREAM_PERMISSIONS, TASKS
 
@@ -66,8 +72,7 @@ class ChangeFilterForm(forms.Form):
 
     def __init__(self, *args: Any, streams: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        users = get_user_model().objects.filter(is_active=True).order_by("first_name", "username")
-        self.fields["person"].queryset = users
+        self.fields["person"].queryset = change_actors(streams=streams)
         self.fields["person"].label_from_instance = lambda user: (
             user.get_full_name() or user.get_username()
         )
@@ -123,13 +128,15 @@ def object_changes_view(request: HttpRequest, stream: str, object_id: int) -> Ht
         raise Http404
     if not request.user.has_perm(STREAM_PERMISSIONS[stream]):
         raise PermissionDenied
-    page, changes = _page(
-        request, object_changes(stream=stream, object_id=object_id, consequences=False)
-    )
     model = stream_model(stream)
     current = model._default_manager.filter(pk=object_id).first()
     # The newest change names the object as it is now (or was, when deleted).
     newest = object_changes(stream=stream, object_id=object_id, consequences=False).first()
+    if current is None and newest is None:
+        raise Http404  # as the API's history: no such object, nor any history of it
+    page, changes = _page(
+        request, object_changes(stream=stream, object_id=object_id, consequences=False)
+    )
     title = describe(newest) if newest is not None else str(current or "")
     context = {
         "page": page,

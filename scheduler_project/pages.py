@@ -640,7 +640,14 @@ def is_fragment_request(request: HttpRequest) -> bool:
     return request.GET.get("fragment") == "rows"
 
 
+OBJECT_ID_MAX = 2**63 - 1
+"""The largest id a row can have (a 64-bit primary key): a larger one is no row's, and the
+database refuses it as a query parameter."""
+
+
 def fragment_ids(request: HttpRequest, name: str) -> list[int]:
-    """The object ids a fragment request asks for (``?task=3&task=8``); junk is ignored."""
+    """The object ids a fragment request asks for (``?task=3&task=8``); junk (ids no row can
+    have too) is ignored."""
     values = request.GET.getlist(name)[:FRAGMENT_IDS_MAX]
-    return [int(value) for value in values if value.isascii() and value.isdigit()]
+    ids = [int(value) for value in values if value.isascii() and value.isdigit()]
+    return [pk for pk in ids if pk <= OBJECT_ID_MAX]

@@ -127,12 +127,14 @@ ASGI_APPLICATION = "scheduler_project.asgi.application"
 HTTP_THREADS = int(os.environ.get("HTTP_THREADS", "8"))
 # Request bodies are read before authentication (scheduler_project/http.py): one must arrive
 # whole within HTTP_BODY_TIMEOUT_SECONDS (else 408), and the bodies a process holds at once may
-# add up to HTTP_BODY_BUFFER_MAX_BYTES (else 503 with Retry-After; 0: no cap).
+# add up to HTTP_BODY_BUFFER_MAX_BYTES, one client's to its share of it (else 503 with
+# Retry-After; 0: no cap, no shares).
 HTTP_BODY_TIMEOUT_SECONDS = float(os.environ.get("HTTP_BODY_TIMEOUT_SECONDS", "30"))
 HTTP_BODY_BUFFER_MAX_BYTES = int(os.environ.get("HTTP_BODY_BUFFER_MAX_BYTES", str(32 * 2**20)))
 # A schedule workbook uploaded for import (schedule/imports.py) may be this large; it may unpack
 # to SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES (a zip bomb is refused before it is unpacked).
-# A multipart/form-data body may be as large as the first plus a margin (scheduler_project/http.py).
+# A multipart/form-data body to the import's page, from a user with its permissions, may be as
+# large as the first plus a margin (scheduler_project/http.py, allows_uploads).
 SPREADSHEET_IMPORT_MAX_BYTES = int(os.environ.get("SPREADSHEET_IMPORT_MAX_BYTES", str(10 * 2**20)))
 SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES = int(
     os.environ.get("SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES", str(100 * 2**20))

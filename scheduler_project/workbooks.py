@@ -275,6 +275,19 @@ def cell_name(row: int, column: int) -> str:
     return f"{xl_col_to_name(column)}{row + 1}"
 
 
+def excel_text(text: str) -> str:
+    """``text`` as a string literal in a formula."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def exact_sum_formula(*, values: str, keys: str, key: str) -> str:
+    """The sum of the cells of range ``values`` whose cell in range ``keys`` (as tall) is the
+    text ``key``, character for character. SUMPRODUCT with EXACT, not SUMIF: SUMIF's criteria
+    ignore case and read ``*``, ``?``, ``~`` and a leading ``<``, ``>`` or ``=`` as patterns, so
+    a unit could take in another's volumes."""
+    return f"=SUMPRODUCT(--EXACT({keys},{excel_text(key)}),{values})"
+
+
 @contextmanager
 def new_workbook(
     file: IO[bytes], *, title: str, constant_memory: bool

@@ -2,6 +2,7 @@
 
 import datetime
 import io
+import re
 from decimal import Decimal
 
 import openpyxl
@@ -11,6 +12,7 @@ from django.utils import translation
 from daily.selectors import daily_work_list
 from daily.tests.factories import DailyWorkFactory
 from daily.workbooks import daily_workbook
+from schedule.models import Unit
 from schedule.tests.factories import TaskFactory, UserFactory
 
 DAY = datetime.date(2026, 11, 25)
@@ -49,7 +51,47 @@ def test_the_days_works_are_listed_with_totals_per_unit_as_cached_formulas(works
     assert [row[2:5] for row in values[4:]] == [("Total, m³", 20, "m³"), ("Total, t", 1.25, "t")]
     file.seek(0)
     formulas = list(openpyxl.load_workbook(file).active.iter_rows(values_only=True))
-    assert formulas[4][3] == '=SUMIF(E2:E4,"m³",D2:D4)'
+    assert formulas[4][3] == '=SUMPRODUCT(--EXACT(E2:E4,"m³"),D2:D4)'
+
+
+EXACT_SUM = re.compile(
+    r'=SUMPRODUCT\(--EXACT\(([A-Z]+[0-9]+:[A-Z]+[0-9]+),"((?:[^"]|"")*)"\),'
+    r"([A-Z]+[0-9]+:[A-Z]+[0-9]+)\)"
+)
+
+
+def evaluate(formula: str, sheet) -> float:
+    """What Excel makes of a per-unit total: the sum of the volumes whose unit cell is the
+    formula's text, character for character (EXACT). Any other formula fails the test: SUMIF
+    would read the unit as a pattern."""
+    match = EXACT_SUM.fullmatch(formula)
+    assert match is not None, f"not a sum over exactly equal units: {formula}"
+    keys, text, values = match.groups()
+    units = [cell.value for (cell,) in sheet[keys]]
+    volumes = [cell.value for (cell,) in sheet[values]]
+    assert len(units) == len(volumes)
+    return sum(v for unit, v in zip(units, volumes, strict=True) if unit == text.replace('""', '"'))
+
+
+# Each a pattern or a comparison to SUMIF, or another unit but for case.
+TRICKY_UNITS = ["m", "m*", "m?", "~m", "m~*", "=m", "<m", ">0", "<>m", "Шт", "шт", 'm"2']
+
+
+def test_each_units_total_sums_that_unit_alone_whatever_its_characters(db):
+    for index, unit in enumerate(TRICKY_UNITS):
+        Unit.objects.get_or_create(name=unit, defaults={"decimals": 3})
+        task = TaskFactory(code=f"1.{index + 1}", unit=unit)
+        DailyWorkFactory(task=task, date=DAY, volume=Decimal(2**index))
+    file = export()
+    sheet = openpyxl.load_workbook(file).active
+    cached = openpyxl.load_workbook(io.BytesIO(file.getvalue()), data_only=True).active
+    last_work = 1 + len(TRICKY_UNITS)
+    totals = {}
+    for row in range(last_work + 1, sheet.max_row + 1):
+        unit = sheet[f"E{row}"].value
+        totals[unit] = (evaluate(sheet[f"D{row}"].value, sheet), cached[f"D{row}"].value)
+
+    assert totals == {unit: (2**index, 2**index) for index, unit in enumerate(TRICKY_UNITS)}
 
 
 def test_the_report_is_in_russian_for_a_russian_user(works):

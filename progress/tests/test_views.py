@@ -226,13 +226,22 @@ def test_a_section_shows_only_its_tasks_and_the_selector_lists_every_section(cli
     assert f'id="lag-{first.pk}"' not in html
 
 
-def test_a_section_with_a_dot_sends_the_page_back_to_the_whole_site(client, planner):
+@pytest.mark.parametrize("section", ["2.1", "2\x00"])
+def test_a_section_no_code_can_have_sends_the_page_back_to_the_whole_site(client, planner, section):
     client.force_login(planner)
 
-    response = client.get(f"{PROGRESS_URL}?section=2.1", follow=True)
+    response = client.get(PROGRESS_URL, {"section": section}, follow=True)
 
     assert response.redirect_chain == [(PROGRESS_URL, 302)]
-    assert "“2.1” is not a section" in response.content.decode()
+    assert f"“{section}” is not a section" in response.content.decode()
+
+
+def test_the_tables_of_a_section_no_code_can_have_are_a_400(client, planner):
+    client.force_login(planner)
+
+    response = client.get(PROGRESS_URL, {"section": "2\x00", "fragment": "tables"})
+
+    assert response.status_code == 400
 
 
 def test_the_tables_fragment_is_the_two_tables_alone(client, planner):

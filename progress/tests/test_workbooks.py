@@ -332,7 +332,16 @@ def test_the_msg_file_of_a_section_holds_its_tasks_only(client, planner, tasks):
     assert [row[0] for row in rows[2:5]] == ["Section 2", "2.1", None]
 
 
-@pytest.mark.parametrize("query", ["month=2026-13", "month=1800-01", "month=2026-11&section=1.1"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "month=2026-13",
+        "month=1800-01",
+        "month=2026-11&section=1.1",
+        "month=2026-11&section=1%00",  # no code holds a NUL: PostgreSQL refused the query
+        f"month=2026-11&section={'9' * 33}",
+    ],
+)
 def test_a_bad_month_or_section_is_a_400(client, planner, query):
     client.force_login(planner)
     assert client.get(f"/monthly/export/?{query}").status_code == 400

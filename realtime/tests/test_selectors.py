@@ -1,8 +1,12 @@
-"""The stream permissions the hub and the consumer read: the same answers as ``has_perm``."""
+"""The stream permissions the hub and the consumer read (the same answers as ``has_perm``), and
+whom a request's credentials log in."""
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.test import Client
+from rest_framework.authtoken.models import Token
 
 from realtime import selectors
 from realtime.protocol import PRESENCE_PERMISSIONS, STAFF, STREAM_PERMISSIONS, STREAMS
@@ -79,3 +83,44 @@ def test_the_grants_presence_needs_are_those_has_perm_allows_and_staff_status(ca
     fresh = get_user_model().objects.get(pk=user.pk)
     expected = {permission for permission in PRESENCE_PERMISSIONS if fresh.has_perm(permission)}
     assert read.presence_grants == expected | ({STAFF} if staff else set())
+
+
+@pytest.mark.parametrize(
+    ("sent", "since", "found"),
+    [
+        ("session", None, True),
+        ("token", None, True),
+        ("token, and someone else's session", None, True),  # the token first, as the API
+        ("session", "password changed", False),
+        ("session", "deactivated", False),
+        ("token", "deactivated", False),
+        ("unknown session", None, False),
+        ("unknown token", None, False),
+        ("nothing", None, False),
+    ],
+)
+def test_login_user_is_whom_a_requests_token_or_else_session_logs_in(client, sent, since, found):
+    user = get_user_model().objects.create_user("site-engineer", password="first")
+    token = Token.objects.create(user=user)
+    other = Client()
+    client.force_login(user)
+    other.force_login(get_user_model().objects.create_user("someone-else"))
+    session, others = (c.cookies[settings.SESSION_COOKIE_NAME].value for c in (client, other))
+    if since == "password changed":
+        user.set_password("second")
+        user.save()
+    elif since == "deactivated":
+        user.is_active = False
+        user.save()
+    token_key, session_key = {
+        "session": (None, session),
+        "token": (token.key, None),
+        "token, and someone else's session": (token.key, others),
+        "unknown session": (None, "no-such-session"),
+        "unknown token": ("no-such-token", None),
+        "nothing": (None, None),
+    }[sent]
+
+    assert selectors.login_user(token_key=token_key, session_key=session_key) == (
+        user if found else None
+    )

@@ -100,6 +100,28 @@ def test_a_read_sends_the_version_as_etag_and_if_match_guards_an_update(
     assert fresh.headers["ETag"] == '"3"' == f'"{fresh.json()["version"]}"'
 
 
+@pytest.mark.parametrize(("url", "factory", "change"), KINDS)
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_an_update_with_a_stale_version_in_the_query_is_refused_as_with_if_match(
+    admin_api, url, factory, change, method
+):
+    obj = factory()
+    read = admin_api.get(f"{url}{obj.pk}/").json()
+    (name,) = change
+    theirs = {name: "7.000" if name == "volume_plan" else "Someone else's"}
+    assert admin_api.patch(f"{url}{obj.pk}/", theirs, format="json").status_code == 200
+    body = change if method == "patch" else {**read, **change, "version": None}
+    body.pop("version", None)
+
+    stale = getattr(admin_api, method)(f"{url}{obj.pk}/?version=1", body, format="json")
+    fresh = getattr(admin_api, method)(f"{url}{obj.pk}/?version=2", body, format="json")
+
+    assert stale.status_code == 409, stale.json()
+    assert stale.json()["current"]["version"] == 2
+    assert fresh.status_code == 200, fresh.json()
+    assert fresh.json()["version"] == 3
+
+
 def test_a_created_object_answers_with_its_etag(admin_api):
     response = admin_api.post(
         "/api/tasks/",
@@ -152,23 +174,39 @@ def test_a_malformed_or_contradictory_delete_version_is_refused_with_400(admin_a
 
 
 @pytest.mark.parametrize(
-    ("body", "header", "errors"),
+    ("query", "if_match", "body", "errors"),
     [
         (
-            {"version": 1},
+            "",
             '"2"',
+            {"version": 1},
             {"version": ["The versions sent in If-Match, version differ."]},
         ),
-        ({}, 'W/"1"', {"If-Match": ['Send one version as a strong entity tag, e.g. "3".']}),
+        ("", 'W/"1"', {}, {"If-Match": ['Send one version as a strong entity tag, e.g. "3".']}),
+        (
+            "?version=2",
+            None,
+            {"version": 1},
+            {"version": ["The versions sent in ?version, version differ."]},
+        ),
+        (
+            "?version=1",
+            '"2"',
+            {},
+            {"version": ["The versions sent in If-Match, ?version differ."]},
+        ),
+        ("?version=0", None, {}, {"version": ["The version is a whole number from 1."]}),
+        ("?version=x", None, {}, {"version": ["The version is a whole number from 1."]}),
     ],
 )
-def test_an_update_whose_if_match_is_malformed_or_contradicts_the_body_is_refused_with_400(
-    admin_api, body, header, errors
+def test_an_update_whose_versions_are_malformed_or_disagree_is_refused_with_400(
+    admin_api, query, if_match, body, errors
 ):
     task = TaskFactory(name="Kept")
+    headers = {"HTTP_IF_MATCH": if_match} if if_match is not None else {}
 
     response = admin_api.patch(
-        f"/api/tasks/{task.pk}/", {"name": "Lost"} | body, format="json", HTTP_IF_MATCH=header
+        f"/api/tasks/{task.pk}/{query}", {"name": "Lost"} | body, format="json", **headers
     )
 
     assert response.status_code == 400
@@ -187,8 +225,8 @@ def test_the_schema_documents_if_match_version_and_etag(admin_api, path):
         return {(p["in"], p["name"]) for p in operations[method]["parameters"]}
 
     assert {("header", "If-Match"), ("query", "version")} <= parameters("delete")
-    assert ("header", "If-Match") in parameters("put")
-    assert ("header", "If-Match") in parameters("patch")
+    assert {("header", "If-Match"), ("query", "version")} <= parameters("put")
+    assert {("header", "If-Match"), ("query", "version")} <= parameters("patch")
     assert "409" in operations["delete"]["responses"]
     assert "ETag" in operations["get"]["responses"]["200"]["headers"]
 

@@ -60,6 +60,9 @@ def test_recent_changes_are_filtered_by_what_kind_person_and_day(
     task = TaskFactory(name="Before")
     task_update(task=task, data={"name": "Renamed"}, version=None, actor=planner)
     MonthlyTaskFactory(task=task, volume_plan=Decimal("7"))
+    # The foreman changed something too (the filter lists only people who did).
+    work = {"task": task, "date": datetime.date(2026, 3, 5), "volume": Decimal("2")}
+    daily_work_create(data=work, actor=foreman)
     told = {"Renamed": "<ins>Renamed</ins>", "Planned": "plan for November 2026 — 7 m³"}
     query = {
         key: foreman.pk
@@ -104,6 +107,46 @@ def test_an_anonymous_user_is_sent_to_log_in(client):
     response = client.get(CHANGES_URL)
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_person_filter_lists_those_who_changed_something_the_user_may_view(
+    client, make_user, planner, foreman, renamed
+):
+    make_user("viewers", username="idle", first_name="Idle")
+    work = {"task": renamed, "date": datetime.date(2026, 3, 5), "volume": Decimal("2")}
+    daily_work_create(data=work, actor=foreman)
+    gone = make_user("planners", username="gone", first_name="Gone", is_active=False)
+    task_update(task=renamed, data={"name": "Again"}, version=None, actor=gone)
+    only_tasks = make_user(None, username="only-tasks")
+    only_tasks.user_permissions.add(*_permissions("view_task"))
+
+    def people(user) -> list[str]:
+        client.force_login(user)
+        form = client.get(CHANGES_URL).context["form"]
+        return [label for _value, label in form.fields["person"].choices][1:]
+
+    # The planner renamed the task (the fixture), the foreman reported on it, Gone (no longer
+    # active) renamed it again; Idle changed nothing. By first name, then login.
+    assert people(planner) == ["foremen", "planners", "Gone"]
+    assert people(only_tasks) == ["planners", "Gone"]
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+@pytest.mark.parametrize("bound", ["since", "until"])
+def test_a_filter_day_at_the_end_of_the_calendar_is_a_day_like_any(
+    client, planner, renamed, bound, day
+):
+    client.force_login(planner)
+    response = client.get(CHANGES_URL, {bound: day})
+
+    assert response.status_code == 200
+    listed = "<ins>New name</ins>" in response.content.decode()
+    assert listed == ((bound, day) in {("since", "0001-01-01"), ("until", "9999-12-31")})
+
+
+def test_the_history_of_an_object_that_never_was_is_not_found(client, planner, renamed):
+    client.force_login(planner)
+    assert client.get(history_url("tasks", renamed.pk + 1000)).status_code == 404
 
 
 def test_a_malformed_filter_says_what_is_wrong(client, planner):

@@ -6,11 +6,14 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
+from schedule.models import Task
 from scheduler_project.tests.subprocesses import skip_unless_available
 
 SCRIPT = Path(settings.BASE_DIR) / ".ci" / "system-packages"
@@ -97,3 +100,29 @@ def test_make_run_checks_exposure_before_serving():
     check = recipe.index(".venv/bin/python manage.py check_demo_exposure --host 0.0.0.0")
     serve = next(i for i, line in enumerate(recipe) if "daphne -b 0.0.0.0 -p 8123" in line)
     assert check < serve
+
+
+def test_make_lint_refuses_a_model_change_without_its_migration():
+    recipe = subprocess.run(
+        ["make", "-n", "lint"],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
+
+    assert ".venv/bin/python manage.py makemigrations --check --dry-run" in recipe
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration(monkeypatch):
+    output = StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=output)
+    assert output.getvalue() == "No changes detected\n"
+
+    # What the check refuses: a model that differs from its migrations.
+    monkeypatch.setattr(Task._meta.get_field("name"), "max_length", 300)
+    with pytest.raises(SystemExit) as refused:
+        call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
+    assert refused.value.code == 1
