@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from monthly.api import FIRST_YEAR, LAST_YEAR
 from progress.selectors import daily_work_warnings, day_task_figures
 from realtime.protocol import DAILY_WORKS
 from schedule.models import Task
@@ -92,7 +93,7 @@ def day_view(request: HttpRequest) -> HttpResponse:
         "is_today": day == today,
         "page_url": _day_url(day),
     }
-    if "form" in context:
+    if "form" in context and FIRST_YEAR <= day.year <= LAST_YEAR:  # the months plans take
         context["task_hints"] = _task_hints(day=day, today=today)
     return render(request, "daily/day.html", context)
 
