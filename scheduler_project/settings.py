@@ -133,6 +133,10 @@ SPREADSHEET_IMPORT_MAX_BYTES = int(os.environ.get("SPREADSHEET_IMPORT_MAX_BYTES"
 SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES = int(
     os.environ.get("SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES", str(100 * 2**20))
 )
+# Its first sheet may hold values in this many rows and columns (headings and titles included);
+# a value beyond refuses the file where the reader meets it (docs/excel.md).
+SPREADSHEET_IMPORT_MAX_ROWS = int(os.environ.get("SPREADSHEET_IMPORT_MAX_ROWS", "30000"))
+SPREADSHEET_IMPORT_MAX_COLUMNS = int(os.environ.get("SPREADSHEET_IMPORT_MAX_COLUMNS", "100"))
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
