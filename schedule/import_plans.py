@@ -17,16 +17,21 @@ deleting it in the app.
 """
 
 import datetime
+import json
+import secrets
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from monthly.fields import parse_month
@@ -40,7 +45,7 @@ from realtime.protocol import MONTHLY_TASKS
 from scheduler_project.versioning import VersionConflict, merge_stale
 
 from .imports import CellError, InvalidRow, ScheduleSheet, SheetRow
-from .models import Task
+from .models import ImportPlan, Task
 from .services import sections_name, task_create, task_delete, task_update
 from .sheet import SCHEDULE_COLUMNS, month_heading
 
@@ -506,6 +511,7 @@ def schedule_import_apply(
             _("Row %(row)s: %(errors)s")
             % {"row": row.row, "errors": "; ".join(str(error) for error in row.errors)}
             for row in sheet.invalid
+            if row.errors  # a row repeating a code is named by the code's first row
         )
     result = ImportResult()
     with writing_via(VIA_IMPORT), events_batched(), transaction.atomic():
@@ -710,7 +716,43 @@ def _messages(error: ValidationError) -> list[str]:
     ]
 
 
-# The plan between the two steps, as JSON-compatible data (the page signs it).
+# The plan between the two steps: kept on the server (``ImportPlan``), the page carries its token.
+def import_plan_store(*, sheet: ScheduleSheet, seen: Seen, user: AbstractBaseUser) -> str:
+    """Keep the previewed plan for its apply; its token. Expired plans are deleted, and the
+    user's oldest beyond ``SPREADSHEET_IMPORT_PLANS_PER_USER``: a plan is found only by the
+    token the preview's page carries, so a user who previews again leaves the older ones."""
+    now = timezone.now()
+    data = zlib.compress(json.dumps(plan_to_data(sheet=sheet, seen=seen)).encode(), 6)
+    with transaction.atomic():
+        ImportPlan.objects.filter(expires_at__lte=now).delete()
+        kept = settings.SPREADSHEET_IMPORT_PLANS_PER_USER - 1
+        older = ImportPlan.objects.filter(user=user).order_by("-created_at", "-id")[kept:]
+        ImportPlan.objects.filter(pk__in=list(older.values_list("pk", flat=True))).delete()
+        plan = ImportPlan.objects.create(
+            token=secrets.token_urlsafe(32),
+            user=user,
+            data=data,
+            created_at=now,
+            expires_at=now
+            + datetime.timedelta(seconds=settings.SPREADSHEET_IMPORT_PLAN_MAX_AGE_SECONDS),
+        )
+    return plan.token
+
+
+def import_plan_load(*, token: str, user: AbstractBaseUser) -> tuple[ScheduleSheet, Seen] | None:
+    """The plan kept under ``token`` for ``user``; None when there is none (expired, applied,
+    another user's, or never made)."""
+    plan = ImportPlan.objects.live().filter(token=token, user=user).first()
+    if plan is None:
+        return None
+    return plan_from_data(json.loads(zlib.decompress(bytes(plan.data))))
+
+
+def import_plan_discard(*, token: str, user: AbstractBaseUser) -> None:
+    """Forget an applied (or superseded) plan."""
+    ImportPlan.objects.filter(token=token, user=user).delete()
+
+
 def plan_to_data(*, sheet: ScheduleSheet, seen: Seen) -> dict[str, Any]:
     return {
         "rows": [

@@ -3,9 +3,11 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -364,3 +366,33 @@ class CalendarDay(VersionedModel):
 
     def __str__(self) -> str:
         return f"{self.date.isoformat()} {_('working day') if self.is_working else _('day off')}"
+
+
+class ImportPlanQuerySet(models.QuerySet["ImportPlan"]):
+    def live(self) -> "ImportPlanQuerySet":
+        return self.filter(expires_at__gt=timezone.now())
+
+
+class ImportPlan(models.Model):
+    """A previewed import kept between its preview and its apply (docs/excel.md): the parsed
+    sheet and what the preview saw (``schedule.import_plans.plan_to_data``), as compressed
+    JSON. The page carries only its ``token``; a plan is found by its token and the user who
+    previewed it, until ``expires_at``. Several processes share it through the database."""
+
+    token = models.CharField(_("token"), max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    data = models.BinaryField(_("data"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"), db_index=True)
+
+    objects = ImportPlanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("import plan")
+        verbose_name_plural = _("import plans")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.created_at.isoformat()}"

@@ -137,6 +137,12 @@ SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES = int(
 # a value beyond refuses the file where the reader meets it (docs/excel.md).
 SPREADSHEET_IMPORT_MAX_ROWS = int(os.environ.get("SPREADSHEET_IMPORT_MAX_ROWS", "30000"))
 SPREADSHEET_IMPORT_MAX_COLUMNS = int(os.environ.get("SPREADSHEET_IMPORT_MAX_COLUMNS", "100"))
+# A preview is kept on the server (schedule.models.ImportPlan) for its apply this many seconds;
+# a user keeps at most SPREADSHEET_IMPORT_PLANS_PER_USER of them (the oldest go first).
+SPREADSHEET_IMPORT_PLAN_MAX_AGE_SECONDS = int(
+    os.environ.get("SPREADSHEET_IMPORT_PLAN_MAX_AGE_SECONDS", "3600")
+)
+SPREADSHEET_IMPORT_PLANS_PER_USER = int(os.environ.get("SPREADSHEET_IMPORT_PLANS_PER_USER", "5"))
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),

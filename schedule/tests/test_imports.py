@@ -768,3 +768,17 @@ def test_empty_formatted_cells_past_the_limits_are_no_values():
     )
 
     assert len(read_bytes(data).rows) == 1
+
+
+def test_the_limits_and_the_rest_are_said_in_russian():
+    with translation.override("ru"):
+        rows = refusal_of(xlsx_files.value_at("A1048576"))
+        duplicates = read_bytes(xlsx_files.one_code_in_every_row(20)).invalid[0].errors
+
+    assert rows == (
+        "На листе больше 30\xa0000 строк (в A1048576 есть значение): разделите график на файлы "
+        "поменьше или удалите то, что ниже таблицы."
+    )
+    assert [str(error) for error in duplicates] == [
+        "A2: код 1.1 есть и в строках 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 и ещё 9"
+    ]
