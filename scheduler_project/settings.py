@@ -137,6 +137,9 @@ SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES = int(
 # a value beyond refuses the file where the reader meets it (docs/excel.md).
 SPREADSHEET_IMPORT_MAX_ROWS = int(os.environ.get("SPREADSHEET_IMPORT_MAX_ROWS", "30000"))
 SPREADSHEET_IMPORT_MAX_COLUMNS = int(os.environ.get("SPREADSHEET_IMPORT_MAX_COLUMNS", "100"))
+# An import's apply writes at most this many tasks and monthly plans: other writers wait while
+# it writes them (about 50 microseconds each, docs/excel.md), so this bounds their wait.
+SPREADSHEET_IMPORT_MAX_WRITES = int(os.environ.get("SPREADSHEET_IMPORT_MAX_WRITES", "30000"))
 # A preview is kept on the server (schedule.models.ImportPlan) for its apply this many seconds;
 # a user keeps at most SPREADSHEET_IMPORT_PLANS_PER_USER of them (the oldest go first).
 SPREADSHEET_IMPORT_PLAN_MAX_AGE_SECONDS = int(

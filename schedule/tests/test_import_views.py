@@ -347,3 +347,15 @@ def test_the_rows_left_out_are_counted_in_russian(planner_client):
         ).content.decode()
 
     assert "И ещё 2 строки с ошибками: исправьте те, что выше" in page
+
+
+def test_a_preview_too_large_to_apply_at_once_says_so_instead_of_offering_to_apply(
+    planner_client, settings
+):
+    settings.SPREADSHEET_IMPORT_MAX_WRITES = 1
+    file = upload(*[[f"2.{n}", "N", "t", 5, "01.11.2026", "30.11.2026"] for n in (1, 2)])
+
+    page = planner_client.post(URL, {"file": file}).content.decode()
+
+    assert "Applying this file would write 2 tasks and monthly plans, more than the 1" in page
+    assert ">Apply<" not in page
