@@ -81,6 +81,11 @@ def _insert_sql(model: type[Event | Change], vendor: str) -> str:
     )
 
 
+def query_params() -> int:
+    """How many parameters a statement may take (PostgreSQL: 65,535; Django says None)."""
+    return connection.features.max_query_params or 2**16 - 1
+
+
 def insert_rows(
     model: type[models.Model], fields: Sequence[Any], rows: Sequence[Sequence[Any]]
 ) -> list[int]:
@@ -94,7 +99,7 @@ def insert_rows(
     table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
     columns = ", ".join(quote(field.column) for field in fields)
     placeholder = f"({', '.join(['%s'] * len(fields))})"
-    size = max(min(connection.features.max_query_params // max(len(fields), 1), 1000), 1)
+    size = max(min(query_params() // max(len(fields), 1), 1000), 1)
     if not connection.features.can_return_rows_from_bulk_insert:
         size = 1
     ids: list[int] = []

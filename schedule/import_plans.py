@@ -50,6 +50,7 @@ from realtime.events import (
     insert_rows,
     later,
     publish_many,
+    query_params,
 )
 from realtime.history import changes_since
 from realtime.models import Change
@@ -1021,7 +1022,7 @@ def _delete(deletions: list[_Deletion]) -> list[EncodedPublication]:
     with connection.cursor() as cursor:
         for model in (MonthlyTask, DailyWork, Task):
             ids = by_model.get(model, [])
-            size = min(connection.features.max_query_params, 1000)
+            size = min(query_params(), 1000)
             for start in range(0, len(ids), size):
                 batch = ids[start : start + size]
                 cursor.execute(
