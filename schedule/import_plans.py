@@ -508,14 +508,12 @@ def row_errors(row: SheetRow) -> list[CellError]:
     messages = _validation_messages(
         lambda: (task.clean_fields(exclude=["code_key", "volume_fact"]), task.clean())
     )
+    plan_volume = MonthlyTask._meta.get_field("volume_plan")
     for month, volume in row.monthly_plans.items():
-        plan = MonthlyTask(month=month, volume_plan=volume)
-        messages += [
-            (month_heading(month), message)
-            for _field, message in _validation_messages(
-                lambda plan=plan: plan.clean_fields(exclude=["task"])
-            )
-        ]
+        try:
+            plan_volume.clean(volume, None)  # a plan's only value the row gives
+        except ValidationError as error:
+            messages += [(month_heading(month), message) for message in error.messages]
     return [
         CellError(cell=f"A{row.row}", message=f"{_label(name)}: {message}")
         for name, message in messages

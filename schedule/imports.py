@@ -766,6 +766,8 @@ def _places(number: Decimal) -> int:
 def _decimal(value: object, digits: int, decimals: int) -> Decimal:
     """A number cell, or text with a decimal comma or point and spaces (or no-break spaces) as
     thousands separators: ``1 234,5``. Never negative; at most ``decimals`` places."""
+    if type(value) is int and 0 <= value < 10 ** (digits - decimals):
+        return Decimal(value).quantize(_QUANTUM[decimals])  # a whole number cell: most are
     if isinstance(value, bool):
         raise _Refused(_("not a number"))
     if isinstance(value, int):
@@ -801,7 +803,13 @@ def _decimal(value: object, digits: int, decimals: int) -> Decimal:
             _("too large: at most %(digits)d digits before the decimal point")
             % {"digits": digits - decimals}
         )
-    return number.quantize(Decimal(1).scaleb(-decimals))
+    return number.quantize(_QUANTUM[decimals])
+
+
+_QUANTUM = {
+    decimals: Decimal(1).scaleb(-decimals)
+    for decimals in range(max(VOLUME_DECIMALS, COST_DECIMALS) + 1)
+}
 
 
 def _date(value: object) -> datetime.date:

@@ -354,15 +354,18 @@ def _import_page(
     context: dict[str, Any] = {"form": form, "preview": preview, "problems": problems}
     if preview is not None and sheet is not None:
         context["plan"] = import_plan_store(sheet=sheet, seen=preview.seen, user=request.user)
-        context["shown_rows"], context["more_errors"] = _shown_rows(preview)
+        context["shown_rows"], context["more_errors"], context["more_changes"] = _shown_rows(
+            preview
+        )
     return render(request, "schedule/task_import.html", context, status=status)
 
 
-def _shown_rows(preview: ImportPreview) -> tuple[list[RowPreview], int]:
-    """The rows the preview's table shows (not the unchanged ones), with at most
-    ``PROBLEMS_LISTED`` rows in error; how many more rows in error there are. A row in error
-    only for repeating a code is named by the code's first row, not shown."""
-    shown, errors = [], 0
+def _shown_rows(preview: ImportPreview) -> tuple[list[RowPreview], int, int]:
+    """The rows the preview's table shows: every row in conflict (each needs a decision), and
+    at most ``PROBLEMS_LISTED`` rows in error and as many new or changed ones, in sheet order;
+    how many more rows in error and how many more new or changed rows there are. A row in
+    error only for repeating a code is named by the code's first row, not shown."""
+    shown, errors, changes = [], 0, 0
     for row in preview.rows:
         if row.kind == RowKind.UNCHANGED or (row.kind == RowKind.ERROR and not row.errors):
             continue
@@ -370,8 +373,12 @@ def _shown_rows(preview: ImportPreview) -> tuple[list[RowPreview], int]:
             errors += 1
             if errors > PROBLEMS_LISTED:
                 continue
+        elif row.kind in {RowKind.NEW, RowKind.CHANGED}:
+            changes += 1
+            if changes > PROBLEMS_LISTED:
+                continue
         shown.append(row)
-    return shown, max(errors - PROBLEMS_LISTED, 0)
+    return shown, max(errors - PROBLEMS_LISTED, 0), max(changes - PROBLEMS_LISTED, 0)
 
 
 @require_http_methods(["GET", "POST"])

@@ -359,3 +359,16 @@ def test_a_preview_too_large_to_apply_at_once_says_so_instead_of_offering_to_app
 
     assert "Applying this file would write 2 tasks and monthly plans, more than the 1" in page
     assert ">Apply<" not in page
+
+
+def test_at_most_a_hundred_new_or_changed_rows_are_listed_and_all_are_applied(planner_client):
+    rows = [[f"1.{n}", "N", "м³", 5, "01.11.2026", "30.11.2026"] for n in range(1, 131)]
+
+    preview = planner_client.post(URL, {"file": upload(*rows)})
+    page = preview.content.decode()
+
+    assert "130 new, 0 changed" in page
+    assert page.count('data-kind="new"') == 100
+    assert "And 30 more new or changed rows, applied as the file has them." in page
+    assert planner_client.post(URL, {"plan": plan_of(preview)}).status_code == 302
+    assert Task.objects.count() == 130
