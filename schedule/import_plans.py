@@ -993,7 +993,9 @@ def _deletion(task: Task) -> _Deletion:
 def _deletions_confirmed(deletions: list[_Deletion], state: _State) -> list[_Deletion]:
     """Inside the write's transaction, once the tasks are locked (``_confirmed``: a task
     changed since is a conflict): the deletions whose daily works or plans changed since they
-    were prepared (a report's description corrected) are prepared again."""
+    were prepared (a report's description corrected) are prepared again; a task deleted
+    meanwhile is left out."""
+    deletions = [deletion for deletion in deletions if deletion.task.pk in state.by_id]
     if not deletions:
         return deletions
     now: defaultdict[int, set[tuple[str, int, int]]] = defaultdict(set)

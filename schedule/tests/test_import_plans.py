@@ -933,3 +933,17 @@ def test_a_report_corrected_while_the_apply_computes_is_deleted_as_it_is_then():
     deleted = Event.objects.get(id__gt=before, type="daily_work_deleted")
     assert deleted.data["description"] == "corrected"
     assert not Task.objects.filter(pk=missing.pk).exists()
+
+
+def test_a_missing_task_deleted_while_the_apply_computes_is_not_deleted_again(capture_events):
+    kept, missing = TaskFactory.create_batch(2)
+    DailyWorkFactory(task=missing)
+    sheet = sheet_of(sheet_row(kept))
+    preview = schedule_import_preview(sheet=sheet)
+
+    with meanwhile(lambda: Task.objects.get(pk=missing.pk).delete()), capture_events() as events:
+        result = apply(sheet, seen=preview.seen, delete_missing=True)
+
+    assert [event.type for event in events].count("task_deleted") == 1
+    assert result.deleted == 0
+    assert list(Task.objects.all()) == [kept]
