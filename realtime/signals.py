@@ -39,7 +39,7 @@ from schedule.api import CalendarDaySerializer, TaskSerializer
 from schedule.models import CalendarDay, Task
 
 from .context import cause_note, cause_of
-from .events import publish
+from .events import Publication, publish
 from .models import Change
 from .protocol import (
     CALENDAR_DAYS,
@@ -111,6 +111,29 @@ def publish_saved(
 ) -> None:
     """Publish a row as written, with its history: the receiver's path and the bulk paths'
     one. ``update_fields``: the fields the save wrote (``None``: all)."""
+    publication = saved_publication(instance, created=created, update_fields=update_fields)
+    change = publication.change
+    cause = None
+    if publication.stream == TASKS and change.fields and change.fields.keys() <= RECALCULATED:
+        cause = cause_of((TASKS, instance.pk))
+    publish(
+        stream=publication.stream,
+        type=publication.type,
+        object_id=publication.object_id,
+        data=publication.data,
+        change=change,
+        cause=cause,
+    )
+    _note_cause(instance, change)
+
+
+def saved_publication(
+    instance: models.Model, *, created: bool, update_fields: Collection[str] | None = None
+) -> Publication:
+    """The event and history row that publish a row as written (``publish_saved``), for
+    ``publish_many`` to record with others: a write of thousands of rows (an import) that sent
+    no ``post_save``. It carries no cause: such a write is someone's, not a report's
+    consequence."""
     stream, serializer_class, subject = PUBLISHED[type(instance)]
     serializer = representer(serializer_class)
     data = dict(serializer.to_representation(instance))
@@ -129,18 +152,13 @@ def publish_saved(
         fields=fields,
         subject=subject(instance, data),
     )
-    cause = None
-    if stream == TASKS and fields and fields.keys() <= RECALCULATED:
-        cause = cause_of((TASKS, instance.pk))
-    publish(
+    return Publication(
         stream=stream,
         type=event_type(stream, CREATED if created else UPDATED),
         object_id=instance.pk,
         data=data,
         change=change,
-        cause=cause,
     )
-    _note_cause(instance, change)
 
 
 def stored_copy(
@@ -201,18 +219,31 @@ def _saved(
 
 def publish_deleted(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
     """The event's data is the object's last representation, which says what was deleted."""
-    stream, serializer_class, subject = PUBLISHED[sender]
+    publication = deleted_publication(instance)
+    publish(
+        stream=publication.stream,
+        type=publication.type,
+        object_id=publication.object_id,
+        data=publication.data,
+        change=publication.change,
+    )
+    _note_cause(instance, publication.change)
+
+
+def deleted_publication(instance: models.Model) -> Publication:
+    """The event and history row that publish a deleted row (``publish_deleted``), for
+    ``publish_many``, as ``saved_publication``."""
+    stream, serializer_class, subject = PUBLISHED[type(instance)]
     old = dict(representer(serializer_class).to_representation(instance))
     fields = {name: [value, None] for name, value in old.items() if name not in NOT_RECORDED}
     change = _change(instance, kind=Change.DELETED, fields=fields, subject=subject(instance, old))
-    publish(
+    return Publication(
         stream=stream,
         type=event_type(stream, DELETED),
         object_id=instance.pk,
         data=old,
         change=change,
     )
-    _note_cause(instance, change)
 
 
 def connect() -> None:

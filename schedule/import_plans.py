@@ -16,32 +16,51 @@ empty month cell leaves the app's plan for that month as it is; a plan is remove
 deleting it in the app.
 """
 
+import dataclasses
 import datetime
+import json
+import secrets
+import zlib
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, models, router, transaction
 from django.db.models import Count
+from django.db.models.deletion import Collector
+from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from daily.models import DailyWork
 from monthly.fields import parse_month
 from monthly.models import MonthlyTask
-from monthly.services import monthly_task_create, monthly_task_update
-from realtime.context import VIA_IMPORT, writing_via
-from realtime.events import events_batched
+from realtime.context import VIA_IMPORT, acting_as, writing_via
+from realtime.events import (
+    EncodedPublication,
+    Publication,
+    events_batched,
+    insert_rows,
+    later,
+    publish_many,
+    query_params,
+)
 from realtime.history import changes_since
 from realtime.models import Change
 from realtime.protocol import MONTHLY_TASKS
-from scheduler_project.versioning import VersionConflict, merge_stale
+from realtime.signals import deleted_publication, saved_publication
+from scheduler_project.versioning import VersionConflict, merge_stale, unaffected_fields
 
 from .imports import CellError, InvalidRow, ScheduleSheet, SheetRow
-from .models import Task
-from .services import sections_name, task_create, task_delete, task_update
+from .models import ImportPlan, Task, task_code_key, units_read_once, validate_whole_plan
+from .services import sections_name
 from .sheet import SCHEDULE_COLUMNS, month_heading
 
 TASK_FIELDS = ("name", "unit", "volume_plan", "start_date", "end_date", "estimated_cost")
@@ -148,6 +167,39 @@ class ImportPreview:
         """Whether applying may write monthly plans (the user then needs their permissions)."""
         return any(change.field not in _HEADINGS for row in self.rows for change in row.changes)
 
+    @property
+    def writes(self) -> int:
+        """How many tasks and plans applying would write (a row in conflict counted as if
+        the file's values were taken)."""
+        count = 0
+        for row in self.rows:
+            if row.kind in {RowKind.NEW, RowKind.CHANGED, RowKind.CONFLICT}:
+                plans = sum(1 for change in row.changes if change.field not in _HEADINGS)
+                count += plans + (row.kind == RowKind.NEW or plans < len(row.changes))
+        return count
+
+    @property
+    def too_many_writes(self) -> str | None:
+        """Why applying is refused as too large (``too_many_writes``), if it is."""
+        return too_many_writes(self.writes)
+
+
+def too_many_writes(count: int) -> str | None:
+    """The refusal of an apply that would write more than ``SPREADSHEET_IMPORT_MAX_WRITES``
+    tasks and plans: other users' writes wait while an import writes, about 50 µs an object
+    (docs/excel.md)."""
+    limit = settings.SPREADSHEET_IMPORT_MAX_WRITES
+    if count <= limit:
+        return None
+    return _(
+        "Applying this file would write %(count)s tasks and monthly plans, more than the "
+        "%(limit)s written at once (others' changes wait meanwhile): split it into smaller "
+        "files."
+    ) % {
+        "count": number_format(count, force_grouping=True),
+        "limit": number_format(limit, force_grouping=True),
+    }
+
 
 @dataclass(frozen=True, slots=True)
 class Conflict:
@@ -212,11 +264,14 @@ def schedule_import_preview(*, sheet: ScheduleSheet, since: Seen | None = None) 
     then = plans_at_export(sheet)
     previews = [_invalid_preview(row) for row in sheet.invalid]
     contested = set()
-    for row in sheet.rows:
-        preview = _row_preview(row, tasks.get(row.code), plans, sheet=sheet, since=since, then=then)
-        if preview.kind == RowKind.CONFLICT:
-            contested.add(row.row)
-        previews.append(preview)
+    with units_read_once():
+        for row in sheet.rows:
+            preview = _row_preview(
+                row, tasks.get(row.code), plans, sheet=sheet, since=since, then=then
+            )
+            if preview.kind == RowKind.CONFLICT:
+                contested.add(row.row)
+            previews.append(preview)
     previews.sort(key=lambda preview: preview.row)
     seen = Seen(
         tasks={code: (task.pk, task.version) for code, task in tasks.items()},
@@ -453,14 +508,12 @@ def row_errors(row: SheetRow) -> list[CellError]:
     messages = _validation_messages(
         lambda: (task.clean_fields(exclude=["code_key", "volume_fact"]), task.clean())
     )
+    plan_volume = MonthlyTask._meta.get_field("volume_plan")
     for month, volume in row.monthly_plans.items():
-        plan = MonthlyTask(month=month, volume_plan=volume)
-        messages += [
-            (month_heading(month), message)
-            for _field, message in _validation_messages(
-                lambda plan=plan: plan.clean_fields(exclude=["task"])
-            )
-        ]
+        try:
+            plan_volume.clean(volume, None)  # a plan's only value the row gives
+        except ValidationError as error:
+            messages += [(month_heading(month), message) for message in error.messages]
     return [
         CellError(cell=f"A{row.row}", message=f"{_label(name)}: {message}")
         for name, message in messages
@@ -493,66 +546,491 @@ def schedule_import_apply(
 ) -> ImportResult:
     """Apply the sheet as the preview that saw ``seen`` showed it: all or nothing.
 
-    Every task (and the plans of the file's months) is locked, in id order, then compared
-    with ``seen``: a task or plan changed, created or deleted since, or a contested row
-    without a decision, raises ``ImportConflict`` listing them all. Rows in error, or a row
-    that the models' rules refuse while writing, raise ``ImportInvalid``. Either way nothing
-    is written. Writes go through the versioned services, one event per object, rung in one
-    batch on commit, recorded in the history as made through the import (the page's upload
-    and the command alike). A row equal to the app writes nothing.
+    A task or plan changed, created or deleted since the preview (beyond what merges as a
+    stale write does), or a contested row without a decision, raises ``ImportConflict``
+    listing them all. Rows in error, or a row that the models' rules refuse, raise
+    ``ImportInvalid``. Either way nothing is written. A row equal to the app writes nothing.
+
+    Everything is computed before the write, unlocked: what each row writes, merged and
+    validated (``_planned``). The write's transaction then locks the tasks and the plans of
+    the file's months, takes again (locked) the rows whose objects moved on in between, and
+    writes in bulk; one event per object is recorded with its history, in the rows' order
+    (``publish_many``), attributed to ``actor`` and to the import, and rung in one batch on
+    commit. Other writers wait for that short part only (docs/excel.md). Deleting the tasks
+    missing from the file goes through the versioned service, task by task, with their
+    daily works and plans.
     """
     if sheet.invalid:
         raise ImportInvalid(
             _("Row %(row)s: %(errors)s")
             % {"row": row.row, "errors": "; ".join(str(error) for error in row.errors)}
             for row in sheet.invalid
+            if row.errors  # a row repeating a code is named by the code's first row
         )
     result = ImportResult()
-    with writing_via(VIA_IMPORT), events_batched(), transaction.atomic():
-        tasks = list(Task.objects.select_for_update().order_by("pk"))
-        by_id = {task.pk: task for task in tasks}
-        by_code = {task.code: task for task in tasks}
-        plans = {
-            (plan.task_id, plan.month): plan
-            for plan in MonthlyTask.objects.select_for_update()
-            .filter(month__in=sheet.months)
-            .order_by("pk")
-        }
-        rows = []
-        for row in sheet.rows:
-            if row.row in seen.contested and decisions.get(row.row) == Decision.APP:
-                result.kept += 1
-            else:
-                rows.append(row)
-        missing = _missing_codes(sheet, seen) if delete_missing else []
-        conflicts = _conflicts(rows, missing, seen, decisions, by_id, by_code, plans, sheet=sheet)
-        if conflicts:
-            raise ImportConflict(conflicts)
-        then = plans_at_export(sheet)
-        for row in rows:
-            # A row decided "the file's" overwrites; any other merges with what changed since
-            # the export it came from (or else since the preview).
-            seen_version, row_then = None, None
-            if row.code in seen.tasks and decisions.get(row.row) != Decision.FILE:
-                seen_version = row.version if row.version is not None else seen.tasks[row.code][1]
-                row_then = then
-            _apply_row(
-                row,
-                by_code.get(row.code),
-                plans,
-                sheet=sheet,
-                seen_version=seen_version,
-                then=row_then,
-                actor=actor,
-                result=result,
-            )
-        for code in missing:
-            task_id, version = seen.tasks[code]
-            if task_id in by_id:
-                task_delete(task=by_id[task_id], version=version, actor=actor, locked=True)
-                result.deleted += 1
-        result.sections_named = sections_name(names=sheet.section_names)
+    rows = []
+    for row in sheet.rows:
+        if row.row in seen.contested and decisions.get(row.row) == Decision.APP:
+            result.kept += 1
+        else:
+            rows.append(row)
+    missing = _missing_codes(sheet, seen) if delete_missing else []
+    context = _Context(sheet=sheet, seen=seen, decisions=decisions, then=plans_at_export(sheet))
+    now = timezone.now()
+    with units_read_once():
+        state = _State.read(sheet)
+        writes = _planned(rows, missing, state, context)
+        deletions = _deletions(missing, state, seen)
+        refusal = too_many_writes(
+            sum((write.created or bool(write.fields)) + len(write.plans) for write in writes)
+            + sum(len(deletion.objects) for deletion in deletions)
+        )
+        if refusal is not None:
+            raise ImportInvalid([refusal])
+        writes = _prepare(writes, now=now)
+        with writing_via(VIA_IMPORT), acting_as(actor), events_batched(), transaction.atomic():
+            writes = _confirmed(writes, rows, missing, state, context, now=now)
+            deletions = _deletions_confirmed(deletions, state)
+            publications = _write(writes, result)
+            publications += _delete(deletions)
+            publish_many(publications)
+            result.deleted = len(deletions)
+            result.sections_named = sections_name(names=sheet.section_names)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    sheet: ScheduleSheet
+    seen: Seen
+    decisions: Mapping[int, Decision]
+    then: PlansThen
+    """``plans_at_export``."""
+
+
+@dataclass(slots=True)
+class _State:
+    """The tasks and the plans of the file's months, as read, and their versions then (the
+    objects' own move on when a write is prepared)."""
+
+    by_code: dict[str, Task]
+    by_id: dict[int, Task]
+    plans: dict[MonthKey, MonthlyTask]
+    task_versions: dict[int, int] = field(default_factory=dict)
+    plan_versions: dict[MonthKey, tuple[int, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.task_versions = {task.pk: task.version for task in self.by_id.values()}
+        self.plan_versions = {key: (plan.pk, plan.version) for key, plan in self.plans.items()}
+
+    @classmethod
+    def read(cls, sheet: ScheduleSheet, *, codes: Iterable[str] | None = None) -> "_State":
+        """Every task (or those of ``codes``, locked) and their plans of the sheet's months."""
+        tasks = Task.objects.all()
+        if codes is not None:
+            tasks = tasks.filter(code__in=list(codes)).select_for_update().order_by("pk")
+        by_code = {task.code: task for task in tasks}
+        plans = MonthlyTask.objects.filter(month__in=sheet.months).select_related("task")
+        if codes is not None:
+            plans = plans.filter(task__in=[task.pk for task in by_code.values()])
+            plans = plans.select_for_update(of=("self",)).order_by("pk")
+        return cls(
+            by_code=by_code,
+            by_id={task.pk: task for task in by_code.values()},
+            plans={(plan.task_id, plan.month): plan for plan in plans} if sheet.months else {},
+        )
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """An object's write as the database takes it and its event, computed before the write
+    (``_prepare``): all but a new object's id (and a new task's, for its plans)."""
+
+    values: list[Any]
+    """The inserted columns' values (``_INSERTED``), or the updated ones' and the id."""
+    publication: EncodedPublication
+    """For a new object, with ``later("id")`` (and ``later("task")`` for a new task's plan)
+    for the ids learnt at the write."""
+
+
+@dataclass(slots=True)
+class _PlanWrite:
+    plan: MonthlyTask
+    """To insert, or the stored one with its new volume set."""
+    created: bool
+    prepared: _Prepared | None = None
+
+
+@dataclass(slots=True)
+class _RowWrite:
+    row: SheetRow
+    task: Task
+    """To insert, or the stored one with the row's values set."""
+    created: bool
+    fields: list[str]
+    """The task's fields an update writes (none: the task stays as it is)."""
+    plans: list[_PlanWrite]
+    prepared: _Prepared | None = None
+
+    @property
+    def writes_anything(self) -> bool:
+        return self.created or bool(self.fields) or bool(self.plans)
+
+
+def _planned(
+    rows: list[SheetRow], missing: list[str], state: _State, context: _Context
+) -> list[_RowWrite]:
+    """What each row writes, validated, against ``state``; ``ImportConflict`` or
+    ``ImportInvalid`` when it cannot be applied."""
+    conflicts = _conflicts(
+        rows,
+        missing,
+        context.seen,
+        context.decisions,
+        state.by_id,
+        state.by_code,
+        state.plans,
+        sheet=context.sheet,
+    )
+    if conflicts:
+        raise ImportConflict(conflicts)
+    return [_row_write(row, state.by_code.get(row.code), state.plans, context) for row in rows]
+
+
+def _row_write(
+    row: SheetRow, task: Task | None, plans: Mapping[MonthKey, MonthlyTask], context: _Context
+) -> _RowWrite:
+    """A row decided "the file's" overwrites; any other merges with what changed since the
+    export it came from (or else since the preview). Validated as the versioned services
+    validate (``versioned_create``, ``versioned_update``); a code's uniqueness is the conflict
+    check's and the database's."""
+    sheet, seen = context.sheet, context.seen
+    then: PlansThen | None = None
+    try:
+        if task is None:
+            task = Task(code=row.code, **row_values(row, sheet=sheet))
+            task.full_clean(validate_unique=False)
+            write = _RowWrite(row=row, task=task, created=True, fields=[], plans=[])
+        else:
+            seen_version = None
+            if row.code in seen.tasks and context.decisions.get(row.row) != Decision.FILE:
+                seen_version = row.version if row.version is not None else seen.tasks[row.code][1]
+                then = context.then
+            data = {change.field: change.new for change in task_changes(row, task, sheet=sheet)}
+            if data and seen_version is not None and seen_version != task.version:
+                data = _merged_changes(row, task, sheet=sheet, seen_version=seen_version) or {}
+            for name, value in data.items():
+                setattr(task, name, value)
+            if data:
+                task.full_clean(exclude=unaffected_fields(Task, data))
+            write = _RowWrite(row=row, task=task, created=False, fields=list(data), plans=[])
+        for month, volume in _changed_months(row, task, plans, then):
+            plan = plans.get((task.pk, month)) if task.pk is not None else None
+            if plan is None:
+                plan = MonthlyTask(task=task, month=month, volume_plan=volume)
+                # The task may be new (no id yet): its whole-units rule is asked here.
+                plan.full_clean(exclude=["task", "month"])
+                validate_whole_plan(unit=task.unit, volume=volume, field="volume_plan")
+                write.plans.append(_PlanWrite(plan=plan, created=True))
+            else:
+                plan.volume_plan = volume
+                plan.full_clean(exclude=unaffected_fields(MonthlyTask, ["volume_plan"]))
+                write.plans.append(_PlanWrite(plan=plan, created=False))
+    except ValidationError as error:
+        raise ImportInvalid(
+            [
+                _("Row %(row)s (%(code)s): %(errors)s")
+                % {"row": row.row, "code": row.code, "errors": "; ".join(_messages(error))}
+            ]
+        ) from error
+    return write
+
+
+def _confirmed(
+    writes: list[_RowWrite],
+    rows: list[SheetRow],
+    missing: list[str],
+    state: _State,
+    context: _Context,
+    *,
+    now: datetime.datetime,
+) -> list[_RowWrite]:
+    """Inside the write's transaction: lock every task (and the plans of the file's months)
+    and compare them with ``state``, read before; the rows whose task or plans moved on since
+    (a report, another person's edit, a task created with a new row's code) are planned again
+    from their objects as locked, and ``state`` follows them. On SQLite the transaction holds
+    the database's write lock from its start, which is what serialises writers there."""
+    versions, plan_versions = state.task_versions, state.plan_versions
+    locked = dict(Task.objects.select_for_update().order_by("pk").values_list("pk", "version"))
+    locked_plans = {
+        (task_id, month): (pk, version)
+        for pk, version, task_id, month in MonthlyTask.objects.select_for_update()
+        .filter(month__in=context.sheet.months)
+        .order_by("pk")
+        .values_list("pk", "version", "task_id", "month")
+    }
+    moved = {pk for pk, version in locked.items() if versions.get(pk) != version}
+    moved |= {pk for pk in versions if pk not in locked}
+    moved |= {key[0] for key in plan_versions.keys() ^ locked_plans.keys()}
+    moved |= {
+        key[0]
+        for key, plan in locked_plans.items()
+        if key in plan_versions and plan_versions[key] != plan
+    }
+    moved |= {pk for pk in locked if pk not in versions}
+    # Their codes then and now: a task renamed or created meanwhile may take a new row's code.
+    codes = {state.by_id[pk].code for pk in moved if pk in state.by_id}
+    codes |= set(Task.objects.filter(pk__in=moved).values_list("code", flat=True))
+    codes |= {code for code in missing if context.seen.tasks[code][0] in moved}
+    again = [row for row in rows if row.code in codes]
+    again_missing = [code for code in missing if code in codes]
+    if not again and not again_missing:
+        return writes
+    fresh = _State.read(context.sheet, codes=codes)
+    for code in codes:
+        task = state.by_code.pop(code, None)
+        if task is not None:
+            state.by_id.pop(task.pk, None)
+    state.by_code.update(fresh.by_code)
+    state.by_id.update(fresh.by_id)
+    state.plans = {
+        key: plan for key, plan in state.plans.items() if key[0] not in moved
+    } | fresh.plans
+    context = dataclasses.replace(context, then=plans_at_export(context.sheet))
+    replanned = {
+        write.row.row: write
+        for write in _prepare(_planned(again, again_missing, state, context), now=now)
+    }
+    return [replanned.get(write.row.row, write) for write in writes]
+
+
+_INSERTED = {
+    model: [field for field in model._meta.concrete_fields if not field.primary_key]
+    for model in (Task, MonthlyTask)
+}
+_PLAN_TASK = _INSERTED[MonthlyTask].index(MonthlyTask._meta.get_field("task"))
+
+
+def _prepare(writes: list[_RowWrite], *, now: datetime.datetime) -> list[_RowWrite]:
+    """Prepare each object the rows write (``_Prepared``), as a save would write and publish
+    it: a new task's sort key; a new object's times, an updated one's version and update time
+    (``now``, the import's, for them all); its columns as the database takes them; its event
+    and history row (``saved_publication``)."""
+    for write in writes:
+        if write.created or write.fields:
+            write.prepared = _prepared(
+                write.task, created=write.created, fields=write.fields, now=now
+            )
+        for plan in write.plans:
+            plan.prepared = _prepared(
+                plan.plan, created=plan.created, fields=["volume_plan"], now=now
+            )
+    return writes
+
+
+def _prepared(
+    obj: Task | MonthlyTask, *, created: bool, fields: list[str], now: datetime.datetime
+) -> _Prepared:
+    if created:
+        obj.created_at = obj.updated_at = now
+        if isinstance(obj, Task):
+            obj.code_key = task_code_key(obj.code)
+        written = _INSERTED[type(obj)]
+    else:
+        obj.version += 1
+        obj.updated_at = now
+        written = [obj._meta.get_field(name) for name in [*fields, "version", "updated_at"]]
+    values = [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in written]
+    publication = saved_publication(obj, created=created)
+    if created:
+        publication = _later_ids(obj, publication)
+    else:
+        values.append(obj.pk)
+    return _Prepared(values=values, publication=publication.encoded())
+
+
+def _later_ids(obj: Task | MonthlyTask, publication: Publication) -> Publication:
+    """A new object's publication with its id, and a new task's for its plan, to be learnt
+    at the write."""
+    data, fields = publication.data, publication.change.fields
+    data["id"], fields["id"] = later("id"), [None, later("id")]
+    if isinstance(obj, MonthlyTask) and obj.task.pk is None:
+        data["task"], fields["task"] = later("task"), [None, later("task")]
+    return dataclasses.replace(publication, object_id=later("id"))
+
+
+def _write(writes: list[_RowWrite], result: ImportResult) -> list[EncodedPublication]:
+    """Insert and update as prepared; every object's event, in the rows' order.
+
+    Plain statements, which publish nothing (STYLE rule 8): the events are recorded after
+    with ``publish_many``, one per object as a save would, in the order the rows' writes had
+    when each went through the services (a row's task, then its plans). Only the new objects'
+    ids are learnt here."""
+    new_tasks = [write for write in writes if write.created]
+    ids = insert_rows(Task, _INSERTED[Task], [write.prepared.values for write in new_tasks])
+    for write, task_id in zip(new_tasks, ids, strict=True):
+        _inserted(write.task, task_id)
+    _update([write for write in writes if write.fields])
+    plans = [plan for write in writes for plan in write.plans]
+    new_plans = [plan for plan in plans if plan.created]
+    for plan in new_plans:
+        plan.plan.task_id = plan.plan.task.pk  # a new task's: from its insert above
+        plan.prepared.values[_PLAN_TASK] = plan.plan.task_id
+    ids = insert_rows(
+        MonthlyTask, _INSERTED[MonthlyTask], [plan.prepared.values for plan in new_plans]
+    )
+    for plan, plan_id in zip(new_plans, ids, strict=True):
+        _inserted(plan.plan, plan_id)
+    _update([plan for plan in plans if not plan.created])
+    publications = []
+    for write in writes:
+        if write.prepared is not None:
+            publications.append(_publication(write.task, write.prepared))
+        publications += [_publication(plan.plan, plan.prepared) for plan in write.plans]
+        if write.writes_anything:
+            result.codes.append(write.row.code)
+            result.created += write.created
+            result.updated += bool(write.fields)
+            result.monthly_plans_written += len(write.plans)
+        else:
+            result.unchanged += 1
+    return publications
+
+
+def _inserted(obj: Task | MonthlyTask, pk: int) -> None:
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def _update(writes: list[_RowWrite] | list[_PlanWrite]) -> None:
+    """The prepared updates, one statement run for many rows per set of fields written."""
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    model: type[Task] | type[MonthlyTask] = Task
+    for write in writes:
+        if isinstance(write, _RowWrite):
+            obj, fields = write.task, write.fields
+        else:
+            obj, fields = write.plan, ["volume_plan"]
+        model = type(obj)
+        groups.setdefault(tuple(fields), []).append(write.prepared.values)
+    quote = connection.ops.quote_name
+    for fields, rows in groups.items():
+        columns = [
+            model._meta.get_field(name).column for name in [*fields, "version", "updated_at"]
+        ]
+        assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {quote(model._meta.db_table)} SET {assignments} "
+                f"WHERE {quote(model._meta.pk.column)} = %s",
+                rows,
+            )
+
+
+def _publication(obj: Task | MonthlyTask, prepared: _Prepared) -> EncodedPublication:
+    """The prepared event, with a new object's id (and its new task's) now known."""
+    publication = prepared.publication
+    if publication.object_id != later("id"):
+        return publication
+    values = {"id": obj.pk}
+    if isinstance(obj, MonthlyTask):
+        values["task"] = obj.task_id
+    return publication.completed(values)
+
+
+@dataclass(slots=True)
+class _Deletion:
+    """A task missing from the file, to delete with its plans and daily works as
+    ``task_delete`` deletes them, prepared before the write."""
+
+    task: Task
+    objects: list[models.Model]
+    """In the order a delete sends their signals (``Collector.delete``): each model's from
+    the highest id, the task last."""
+    publications: list[EncodedPublication]
+
+    @property
+    def dependents(self) -> set[tuple[str, int, int]]:
+        return {
+            (obj._meta.label, obj.pk, obj.version) for obj in self.objects if obj is not self.task
+        }
+
+
+def _deletions(missing: list[str], state: _State, seen: Seen) -> list[_Deletion]:
+    """The tasks missing from the file that the apply deletes (those the preview listed and
+    still here), each prepared (``_deletion``)."""
+    tasks = [state.by_id.get(seen.tasks[code][0]) for code in missing]
+    return [_deletion(task) for task in tasks if task is not None]
+
+
+def _deletion(task: Task) -> _Deletion:
+    collector = Collector(using=router.db_for_write(Task), origin=task)
+    collector.collect([task])
+    if collector.fast_deletes or collector.field_updates:  # pragma: no cover - no such relation
+        raise RuntimeError("A task's deletion reaches more than its daily works and plans.")
+    collector.sort()
+    objects = [
+        obj
+        for instances in collector.data.values()
+        for obj in sorted(instances, key=lambda obj: obj.pk, reverse=True)
+    ]
+    users = get_user_model().objects.in_bulk(
+        {obj.created_by_id for obj in objects if getattr(obj, "created_by_id", None)}
+    )
+    for obj in objects:
+        if obj is not task:
+            obj.task = task  # what their events say of it, without a query each
+        if getattr(obj, "created_by_id", None):
+            obj.created_by = users[obj.created_by_id]
+    return _Deletion(
+        task=task,
+        objects=objects,
+        publications=[deleted_publication(obj).encoded() for obj in objects],
+    )
+
+
+def _deletions_confirmed(deletions: list[_Deletion], state: _State) -> list[_Deletion]:
+    """Inside the write's transaction, once the tasks are locked (``_confirmed``: a task
+    changed since is a conflict): the deletions whose daily works or plans changed since they
+    were prepared (a report's description corrected) are prepared again; a task deleted
+    meanwhile is left out."""
+    deletions = [deletion for deletion in deletions if deletion.task.pk in state.by_id]
+    if not deletions:
+        return deletions
+    now: defaultdict[int, set[tuple[str, int, int]]] = defaultdict(set)
+    for model in (DailyWork, MonthlyTask):
+        rows = model.objects.filter(task__in=[deletion.task.pk for deletion in deletions])
+        for pk, version, task_id in rows.values_list("pk", "version", "task_id"):
+            now[task_id].add((model._meta.label, pk, version))
+    return [
+        deletion
+        if deletion.dependents == now[deletion.task.pk]
+        else _deletion(state.by_id[deletion.task.pk])
+        for deletion in deletions
+    ]
+
+
+def _delete(deletions: list[_Deletion]) -> list[EncodedPublication]:
+    """Delete the prepared objects, each model's in a few statements (plain ones, which send
+    no signal: the events are the prepared ones, recorded after with ``publish_many``)."""
+    by_model: dict[type[models.Model], list[int]] = {}
+    for deletion in deletions:
+        for obj in deletion.objects:
+            by_model.setdefault(type(obj), []).append(obj.pk)
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for model in (MonthlyTask, DailyWork, Task):
+            ids = by_model.get(model, [])
+            size = min(query_params(), 1000)
+            for start in range(0, len(ids), size):
+                batch = ids[start : start + size]
+                cursor.execute(
+                    f"DELETE FROM {quote(model._meta.db_table)} "
+                    f"WHERE {quote(model._meta.pk.column)} IN ({', '.join(['%s'] * len(batch))})",
+                    batch,
+                )
+    return [publication for deletion in deletions for publication in deletion.publications]
 
 
 def _missing_codes(sheet: ScheduleSheet, seen: Seen) -> list[str]:
@@ -646,60 +1124,6 @@ def _merged_changes(
     return {name: value for name, value in merged.items() if getattr(task, name) != value}
 
 
-def _apply_row(
-    row: SheetRow,
-    task: Task | None,
-    plans: dict[MonthKey, MonthlyTask],
-    *,
-    sheet: ScheduleSheet,
-    seen_version: int | None,
-    then: PlansThen | None,
-    actor: AbstractBaseUser | None,
-    result: ImportResult,
-) -> None:
-    try:
-        written = False
-        if task is None:
-            task = task_create(data={"code": row.code, **row_values(row, sheet=sheet)}, actor=actor)
-            result.created += 1
-            written = True
-        else:
-            data = {change.field: change.new for change in task_changes(row, task, sheet=sheet)}
-            if data and seen_version is not None and seen_version != task.version:
-                data = _merged_changes(row, task, sheet=sheet, seen_version=seen_version) or {}
-            if data:
-                task_update(task=task, data=data, version=task.version, actor=actor, locked=True)
-                result.updated += 1
-                written = True
-        for month, volume in _changed_months(row, task, plans, then):
-            plan = plans.get((task.pk, month))
-            if plan is None:
-                monthly_task_create(
-                    data={"task": task, "month": month, "volume_plan": volume}, actor=actor
-                )
-            else:
-                monthly_task_update(
-                    monthly_task=plan,
-                    data={"volume_plan": volume},
-                    version=plan.version,
-                    actor=actor,
-                    locked=True,
-                )
-            result.monthly_plans_written += 1
-            written = True
-    except ValidationError as error:
-        raise ImportInvalid(
-            [
-                _("Row %(row)s (%(code)s): %(errors)s")
-                % {"row": row.row, "code": row.code, "errors": "; ".join(_messages(error))}
-            ]
-        ) from error
-    if written:
-        result.codes.append(row.code)
-    else:
-        result.unchanged += 1
-
-
 def _messages(error: ValidationError) -> list[str]:
     if not hasattr(error, "error_dict"):
         return list(error.messages)
@@ -710,7 +1134,43 @@ def _messages(error: ValidationError) -> list[str]:
     ]
 
 
-# The plan between the two steps, as JSON-compatible data (the page signs it).
+# The plan between the two steps: kept on the server (``ImportPlan``), the page carries its token.
+def import_plan_store(*, sheet: ScheduleSheet, seen: Seen, user: AbstractBaseUser) -> str:
+    """Keep the previewed plan for its apply; its token. Expired plans are deleted, and the
+    user's oldest beyond ``SPREADSHEET_IMPORT_PLANS_PER_USER``: a plan is found only by the
+    token the preview's page carries, so a user who previews again leaves the older ones."""
+    now = timezone.now()
+    data = zlib.compress(json.dumps(plan_to_data(sheet=sheet, seen=seen)).encode(), 6)
+    with transaction.atomic():
+        ImportPlan.objects.filter(expires_at__lte=now).delete()
+        kept = settings.SPREADSHEET_IMPORT_PLANS_PER_USER - 1
+        older = ImportPlan.objects.filter(user=user).order_by("-created_at", "-id")[kept:]
+        ImportPlan.objects.filter(pk__in=list(older.values_list("pk", flat=True))).delete()
+        plan = ImportPlan.objects.create(
+            token=secrets.token_urlsafe(32),
+            user=user,
+            data=data,
+            created_at=now,
+            expires_at=now
+            + datetime.timedelta(seconds=settings.SPREADSHEET_IMPORT_PLAN_MAX_AGE_SECONDS),
+        )
+    return plan.token
+
+
+def import_plan_load(*, token: str, user: AbstractBaseUser) -> tuple[ScheduleSheet, Seen] | None:
+    """The plan kept under ``token`` for ``user``; None when there is none (expired, applied,
+    another user's, or never made)."""
+    plan = ImportPlan.objects.live().filter(token=token, user=user).first()
+    if plan is None:
+        return None
+    return plan_from_data(json.loads(zlib.decompress(bytes(plan.data))))
+
+
+def import_plan_discard(*, token: str, user: AbstractBaseUser) -> None:
+    """Forget an applied (or superseded) plan."""
+    ImportPlan.objects.filter(token=token, user=user).delete()
+
+
 def plan_to_data(*, sheet: ScheduleSheet, seen: Seen) -> dict[str, Any]:
     return {
         "rows": [

@@ -10,13 +10,15 @@ is an encrypted workbook or an old .xls; anything but a zip is not an .xlsx), th
 directory (the members an .xlsx has; the sum of the uncompressed sizes against
 ``SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES`` and their ratio to the compressed ones, before
 anything is unpacked: ``zipfile`` never inflates a member past the size its directory states),
-and only then openpyxl. (Entity expansion in the XML is bounded by expat's own amplification
+and only then its XML, streaming (``schedule/xlsx.py``): memory holds the cells of the columns
+read, never a cell the file only declares (a merged or hyperlinked range), and a value past
+``SPREADSHEET_IMPORT_MAX_ROWS`` rows or ``SPREADSHEET_IMPORT_MAX_COLUMNS`` columns refuses the
+file as soon as it is met. (Entity expansion in the XML is bounded by expat's own amplification
 limit, Python ≥ 3.9.)
 
-openpyxl reads a formula either as its text or as its cached value (``data_only``), never both:
-the workbook is opened without ``data_only`` to see which cells hold formulas and, only when
-some do, a second time with it for their cached values, so a formula without one (a file
-written by a program that does not compute) is told apart from an empty cell.
+Whatever a file holds, a message about it is bounded: it quotes at most ``QUOTED_MAX``
+characters of a value and lists at most ``PROBLEMS_LISTED`` things, then how many more; a
+code in several rows is one problem, named on its first row.
 """
 
 import dataclasses
@@ -24,22 +26,19 @@ import datetime
 import io
 import math
 import re
-import warnings
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from openpyxl import load_workbook
-from openpyxl.cell.cell import Cell
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
 from schedule.models import (
     CODE_MAX_LENGTH,
@@ -58,10 +57,24 @@ from schedule.sheet import (
     parse_month_heading,
     section_total_title,
 )
+from schedule.xlsx import NO_VALUE, ErrorValue, MergedRange, RawCell, Workbook, XlsxError
+from scheduler_project.numbers import quoted
 
 HEADING_SEARCH_ROWS = 10
 """The heading row is the first of the sheet's first rows with a Code heading: a title above
 the table is allowed."""
+
+HEADING_MAX_LENGTH = 100
+"""A longer heading cell is no heading the import knows (nor a month): it is not compared."""
+
+PROBLEMS_LISTED = 100
+"""A message lists at most this many columns, ranges or rows; then how many more."""
+
+DUPLICATE_ROWS_LISTED = 10
+"""The rows a duplicated code's message names, then how many more."""
+
+MAX_VERSION = 2**31 - 1
+"""The largest version a task can have (``PositiveIntegerField``)."""
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 """An OLE compound file: an old .xls, or any Office file encrypted with a password."""
@@ -78,7 +91,7 @@ _SPACES = re.compile(r"[\s\u00a0\u2007\u202f]+")
 _NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)")
 _DOTTED_DATE = re.compile(r"(?P<day>\d{1,2})\.(?P<month>\d{1,2})\.(?P<year>\d{4})")
 _ISO_DATE = re.compile(r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})")
-_WHOLE = re.compile(r"\d+")
+_WHOLE = re.compile(r"\d{1,10}")
 
 
 class WorkbookError(Exception):
@@ -121,6 +134,8 @@ class InvalidRow:
     code: str | None
     """The row's code if it could be read."""
     errors: list[CellError]
+    """Empty for a row in error only because its code is in an earlier row: that row's error
+    names it (a code in several rows is one problem)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,31 +158,55 @@ def read_schedule(file: IO[bytes]) -> ScheduleSheet:
     """The rows of the workbook's first sheet.
 
     Raises ``WorkbookError`` for a file refused whole (not an .xlsx, encrypted, too big, a zip
-    bomb, no heading row, missing/unknown/duplicate headings, merged cells in the table).
+    bomb, too many rows or columns, no heading row, missing/unknown/duplicate headings,
+    merged cells in the table).
     """
     data = _read_limited(file)
-    _check_container(data)
-    sheet = _load_first_sheet(data, data_only=False)
-    layout = _read_layout(sheet)
-    cells = _table_cells(sheet, layout)
-    if any(cell.data_type == "f" for row in cells.values() for cell in row.values()):
-        values = _cached_values(_load_first_sheet(data, data_only=True), cells)
-    else:
-        values = {}
-    read = _read_rows(layout, cells, values)
-    return dataclasses.replace(read, exported_at=_exported_at(sheet.parent))
+    archive = _open_container(data)
+    with archive:
+        try:
+            book = Workbook(archive)
+            table = _read_table(book)
+            read = _read_rows(table.layout, table.values(book))
+            exported_at = _exported_at(book)
+        except XlsxError as error:
+            raise _damaged() from error
+    return dataclasses.replace(read, exported_at=exported_at)
 
 
-def _exported_at(workbook: Any) -> datetime.datetime | None:
+def _exported_at(book: Workbook) -> datetime.datetime | None:
     """The export's time the app wrote in the workbook's properties (kept when Excel saves)."""
-    for prop in workbook.custom_doc_props.props:
-        if prop.name == EXPORTED_AT_PROPERTY and isinstance(prop.value, str):
-            try:
-                moment = datetime.datetime.fromisoformat(prop.value)
-            except ValueError:
-                return None
-            return moment if moment.tzinfo is not None else None
-    return None
+    value = book.custom_property(EXPORTED_AT_PROPERTY)
+    if value is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+# Messages
+
+
+def _quoted(text: object) -> str:
+    """A value for a message: in quotes, at most ``QUOTED_MAX`` characters of it."""
+    return f"“{quoted(text)}”"
+
+
+def listed(items: Sequence[str], *, limit: int = PROBLEMS_LISTED, separator: str = ", ") -> str:
+    """``items`` joined, at most ``limit`` of them, then how many more."""
+    shown = separator.join(items[:limit])
+    if len(items) <= limit:
+        return shown
+    return f"{shown} {more(len(items) - limit)}"
+
+
+def more(count: int) -> str:
+    """«and 5,900 more», for a list cut short."""
+    return ngettext("and %(count)s more", "and %(count)s more", count) % {
+        "count": number_format(count, force_grouping=True)
+    }
 
 
 # The file
@@ -193,23 +232,29 @@ def _not_xlsx() -> WorkbookError:
     )
 
 
-def _check_container(data: bytes) -> None:
+def _damaged() -> WorkbookError:
+    return WorkbookError(_("The file could not be read as an .xlsx workbook: it may be damaged."))
+
+
+def _open_container(data: bytes) -> zipfile.ZipFile:
     if data.startswith(OLE_MAGIC):
         raise WorkbookError(
             _("The file is encrypted or an old .xls: save it as .xlsx without a password.")
         )
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
+        archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, EOFError):
         raise _not_xlsx() from None
+    members = archive.infolist()
     names = {member.filename for member in members}
     if not all(name in names for name in XLSX_MEMBERS):
+        archive.close()
         raise _not_xlsx()
     unpacked = sum(member.file_size for member in members)
     packed = sum(member.compress_size for member in members)
     limit = settings.SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES
     if unpacked > limit:
+        archive.close()
         raise WorkbookError(
             _(
                 "The file unpacks to more than %(limit)s: it is refused as a possible zip bomb. "
@@ -218,6 +263,7 @@ def _check_container(data: bytes) -> None:
             % {"limit": filesizeformat(limit)}
         )
     if unpacked > ZIP_BOMB_RATIO_FROM_BYTES and unpacked > ZIP_BOMB_RATIO * max(packed, 1):
+        archive.close()
         raise WorkbookError(
             _(
                 "The file is compressed %(ratio)d to 1, far more than a workbook is: it is "
@@ -225,24 +271,10 @@ def _check_container(data: bytes) -> None:
             )
             % {"ratio": unpacked // max(packed, 1)}
         )
+    return archive
 
 
-def _load_first_sheet(data: bytes, *, data_only: bool) -> Worksheet:
-    try:
-        with warnings.catch_warnings():
-            # openpyxl warns about every extension it skips (data validation, slicers...).
-            warnings.simplefilter("ignore")
-            workbook = load_workbook(io.BytesIO(data), data_only=data_only, rich_text=False)
-    except Exception as error:  # any parser failure on an untrusted file is a damaged file
-        raise WorkbookError(
-            _("The file could not be read as an .xlsx workbook: it may be damaged.")
-        ) from error
-    if not workbook.worksheets:
-        raise WorkbookError(_("The workbook has no worksheet."))
-    return workbook.worksheets[0]
-
-
-# The headings
+# The sheet, streaming
 
 
 @dataclass(slots=True)
@@ -256,40 +288,168 @@ class _Layout:
     def column_of(self, key: str) -> int:
         return next(column for column, found in self.keys.items() if found == key)
 
+    @property
+    def read(self) -> set[int]:
+        """The columns read: the imported ones and the months (any other column is ignored,
+        as a column of notes would be)."""
+        imported = {column.key for column in SCHEDULE_COLUMNS if column.imported}
+        return {column for column, key in self.keys.items() if key in imported} | set(self.months)
 
-def _quoted(text: object) -> str:
-    return f"“{text}”"
+
+@dataclass(slots=True)
+class _Table:
+    layout: _Layout
+    cells: dict[int, dict[int, RawCell]]
+    """The cells below the heading row in the columns read, by row (in sheet order)."""
+
+    def values(self, book: Workbook) -> Iterator[tuple[int, dict[int, object]]]:
+        """Each row's values by column (``Workbook.value``), the raw cells freed as read."""
+        strings = book.shared_strings(
+            cell.shared_string
+            for row in self.cells.values()
+            for cell in row.values()
+            if cell.shared_string is not None
+        )
+        for row in sorted(self.cells):
+            cells = self.cells.pop(row)
+            yield row, {column: book.value(cell, strings) for column, cell in cells.items()}
+
+
+class _MergedRanges:
+    """The merged ranges of a sheet, for those at or below the heading row (unknown while
+    they are read): a count per last row (1 to ``HEADING_SEARCH_ROWS``, then beyond), and
+    the first ``PROBLEMS_LISTED`` ranges of each."""
+
+    def __init__(self) -> None:
+        self.counts: defaultdict[int, int] = defaultdict(int)
+        self.kept: defaultdict[int, list[MergedRange]] = defaultdict(list)
+
+    def add(self, merged: MergedRange) -> None:
+        bucket = min(merged.max_row, HEADING_SEARCH_ROWS + 1)
+        self.counts[bucket] += 1
+        if len(self.kept[bucket]) < PROBLEMS_LISTED:
+            self.kept[bucket].append(merged)
+
+    def refuse_in_table(self, heading_row: int) -> None:
+        buckets = [bucket for bucket in self.counts if bucket >= heading_row]
+        count = sum(self.counts[bucket] for bucket in buckets)
+        if not count:
+            return
+        ranges = sorted(
+            (merged for bucket in buckets for merged in self.kept[bucket]),
+            key=lambda merged: (merged.min_row, merged.min_column, merged.ref),
+        )
+        shown = [merged.ref for merged in ranges[:PROBLEMS_LISTED]]
+        text = ", ".join(shown)
+        if count > len(shown):
+            text = f"{text} {more(count - len(shown))}"
+        raise WorkbookError(
+            _("Merged cells in the table: %(ranges)s. Unmerge them.") % {"ranges": text}
+        )
+
+
+def _read_table(book: Workbook) -> _Table:
+    """Stream the first worksheet: the layout from its first rows (refused as soon as they
+    are read, if wrong), then the table's cells in the columns read; a value past the row or
+    column limits refuses the file where it is met."""
+    max_rows = settings.SPREADSHEET_IMPORT_MAX_ROWS
+    max_columns = settings.SPREADSHEET_IMPORT_MAX_COLUMNS
+    first_rows: dict[int, dict[int, RawCell]] = defaultdict(dict)
+    cells: dict[int, dict[int, RawCell]] = {}
+    merged = _MergedRanges()
+    layout: _Layout | None = None
+    read: set[int] = set()
+    for item in book.items():
+        if isinstance(item, MergedRange):
+            merged.add(item)
+            continue
+        if item.row > max_rows:
+            raise WorkbookError(
+                _(
+                    "The sheet has more than %(limit)s rows (%(cell)s holds a value): split the "
+                    "schedule into smaller files, or delete what is below the table."
+                )
+                % {"limit": number_format(max_rows, force_grouping=True), "cell": _at(item)}
+            )
+        if item.column > max_columns:
+            raise WorkbookError(
+                _(
+                    "The sheet has more than %(limit)s columns (%(cell)s holds a value): delete "
+                    "the columns the import does not read."
+                )
+                % {"limit": number_format(max_columns, force_grouping=True), "cell": _at(item)}
+            )
+        if layout is None:
+            if item.row <= HEADING_SEARCH_ROWS:
+                first_rows[item.row][item.column] = item
+                continue
+            layout, read = _layout_of(book, first_rows, cells)
+        if item.row > layout.heading_row and item.column in read:
+            cells.setdefault(item.row, {})[item.column] = item
+    if layout is None:
+        layout, read = _layout_of(book, first_rows, cells)
+    merged.refuse_in_table(layout.heading_row)
+    return _Table(layout=layout, cells=cells)
+
+
+def _at(cell: RawCell) -> str:
+    return f"{get_column_letter(cell.column)}{cell.row}"
+
+
+def _layout_of(
+    book: Workbook,
+    first_rows: dict[int, dict[int, RawCell]],
+    cells: dict[int, dict[int, RawCell]],
+) -> tuple[_Layout, set[int]]:
+    """The layout the first rows give; their cells below the heading row in the columns read
+    are put in ``cells``."""
+    strings = book.shared_strings(
+        cell.shared_string
+        for row in first_rows.values()
+        for cell in row.values()
+        if cell.shared_string is not None
+    )
+    values = {
+        row: {column: book.value(cell, strings) for column, cell in by_column.items()}
+        for row, by_column in first_rows.items()
+    }
+    layout = _read_layout(values, title=book.sheet_title)
+    read = layout.read
+    for row in sorted(first_rows):
+        if row > layout.heading_row:
+            kept = {column: cell for column, cell in first_rows[row].items() if column in read}
+            if kept:
+                cells[row] = kept
+    return layout, read
+
+
+# The headings
 
 
 def _heading_of(key: str) -> str:
     return next(str(column.heading) for column in SCHEDULE_COLUMNS if column.key == key)
 
 
-def _cells_by_row(sheet: Worksheet) -> dict[int, dict[int, Cell]]:
-    """The sheet's cells that exist, by row and column. ``sheet._cells`` rather than
-    ``iter_rows``: a single formatted cell far down would make ``iter_rows`` create every
-    cell up to it."""
-    rows: dict[int, dict[int, Cell]] = defaultdict(dict)
-    for (row, column), cell in sheet._cells.items():
-        rows[row][column] = cell
-    return rows
-
-
 def _is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _read_layout(sheet: Worksheet) -> _Layout:
+def _heading_text(value: object) -> str | None:
+    """A heading cell's text as compared; None for a cell too long to be a heading."""
+    if isinstance(value, str) and len(value) <= HEADING_MAX_LENGTH:
+        return normalized_heading(value)
+    return None
+
+
+def _read_layout(rows: dict[int, dict[int, object]], *, title: str) -> _Layout:
     by_heading = heading_keys()
-    rows = _cells_by_row(sheet)
     heading_row = next(
         (
             row
             for row in range(1, HEADING_SEARCH_ROWS + 1)
             if any(
-                isinstance(cell.value, str)
-                and by_heading.get(normalized_heading(cell.value)) == "code"
-                for cell in rows.get(row, {}).values()
+                by_heading.get(_heading_text(value)) == "code"
+                for value in rows.get(row, {}).values()
             )
         ),
         None,
@@ -302,7 +462,7 @@ def _read_layout(sheet: Worksheet) -> _Layout:
             )
             % {
                 "rows": HEADING_SEARCH_ROWS,
-                "sheet": _quoted(sheet.title),
+                "sheet": _quoted(title),
                 "code": _quoted(_heading_of("code")),
             }
         )
@@ -310,28 +470,30 @@ def _read_layout(sheet: Worksheet) -> _Layout:
     unknown: list[str] = []
     seen: dict[object, str] = {}
     duplicates: list[str] = []
-    for column, cell in sorted(rows[heading_row].items()):
-        if _is_blank(cell.value):
+    for column, value in sorted(rows[heading_row].items()):
+        if _is_blank(value) or value is NO_VALUE:
             continue
-        key = (
-            by_heading.get(normalized_heading(cell.value)) if isinstance(cell.value, str) else None
-        )
-        month = parse_month_heading(cell.value) if key is None else None
+        coordinate = f"{get_column_letter(column)}{heading_row}"
+        key = by_heading.get(_heading_text(value))
+        month = None
+        if key is None and not (isinstance(value, str) and len(value) > HEADING_MAX_LENGTH):
+            month = parse_month_heading(value)
         found: object = key or month
+        shown = value.text if isinstance(value, ErrorValue) else value
         if found is None:
-            unknown.append(f"{cell.coordinate} {_quoted(str(cell.value).strip())}")
+            unknown.append(f"{coordinate} {_quoted(str(shown).strip())}")
             continue
         if found in seen:
             duplicates.append(
                 _("%(first)s and %(second)s are both %(heading)s")
                 % {
                     "first": seen[found],
-                    "second": cell.coordinate,
-                    "heading": _quoted(str(cell.value).strip()),
+                    "second": coordinate,
+                    "heading": _quoted(str(shown).strip()),
                 }
             )
             continue
-        seen[found] = cell.coordinate
+        seen[found] = coordinate
         if key is not None:
             layout.keys[column] = key
         else:
@@ -340,10 +502,12 @@ def _read_layout(sheet: Worksheet) -> _Layout:
     if unknown:
         problems.append(
             _("Unknown columns: %(cells)s (rename them as the template does, or delete them).")
-            % {"cells": ", ".join(unknown)}
+            % {"cells": listed(unknown)}
         )
     if duplicates:
-        problems.append(_("Duplicate columns: %(cells)s.") % {"cells": "; ".join(duplicates)})
+        problems.append(
+            _("Duplicate columns: %(cells)s.") % {"cells": listed(duplicates, separator="; ")}
+        )
     missing = [
         _quoted(column.heading)
         for column in SCHEDULE_COLUMNS
@@ -356,42 +520,7 @@ def _read_layout(sheet: Worksheet) -> _Layout:
         )
     if problems:
         raise WorkbookError(" ".join(problems))
-    merged = [str(cells) for cells in sheet.merged_cells.ranges if cells.max_row >= heading_row]
-    if merged:
-        raise WorkbookError(
-            _("Merged cells in the table: %(ranges)s. Unmerge them.")
-            % {"ranges": ", ".join(sorted(merged))}
-        )
     return layout
-
-
-def _table_cells(sheet: Worksheet, layout: _Layout) -> dict[int, dict[int, Cell]]:
-    """The cells below the heading row in the columns read (other columns are ignored, as a
-    column of notes would be), by row."""
-    imported = {column.key for column in SCHEDULE_COLUMNS if column.imported}
-    read = {column for column, key in layout.keys.items() if key in imported}
-    read |= layout.months.keys()
-    table: dict[int, dict[int, Cell]] = {}
-    for row, cells in sorted(_cells_by_row(sheet).items()):
-        if row <= layout.heading_row:
-            continue
-        kept = {column: cell for column, cell in cells.items() if column in read}
-        if kept:
-            table[row] = kept
-    return table
-
-
-def _cached_values(
-    sheet: Worksheet, cells: dict[int, dict[int, Cell]]
-) -> dict[tuple[int, int], Cell]:
-    """The cell with the cached value of each formula cell among ``cells``, read from
-    ``sheet`` (opened with ``data_only``)."""
-    return {
-        (row, column): sheet.cell(row, column)
-        for row, by_column in cells.items()
-        for column, cell in by_column.items()
-        if cell.data_type == "f"
-    }
 
 
 # The rows
@@ -401,27 +530,22 @@ class _Refused(Exception):
     """A cell's value refused; its message is the user's."""
 
 
-_NO_VALUE = object()
+_NO_VALUE = NO_VALUE
 
 
-def _cell_value(cell: Cell, values: dict[tuple[int, int], Cell]) -> object:
-    """The value to read: a formula's cached value (``_NO_VALUE`` when there is none)."""
-    if cell.data_type == "f":
-        cell = values[(cell.row, cell.column)]
-        if cell.value is None:
-            return _NO_VALUE
-    if cell.data_type == "e":
-        raise _Refused(_("the cell holds an error (%(error)s)") % {"error": cell.value})
-    return cell.value
+def _cell_value(value: object) -> object:
+    """The value to read (``_NO_VALUE`` for a formula without a computed one)."""
+    if isinstance(value, ErrorValue):
+        raise _Refused(_("the cell holds an error (%(error)s)") % {"error": quoted(value.text)})
+    return value
 
 
-def _read_rows(
-    layout: _Layout,
-    cells: dict[int, dict[int, Cell]],
-    values: dict[tuple[int, int], Cell],
-) -> ScheduleSheet:
+_Read = tuple[int, dict[str, Any], dict[datetime.date, Decimal], list[CellError]]
+
+
+def _read_rows(layout: _Layout, cells: Iterator[tuple[int, dict[int, object]]]) -> ScheduleSheet:
     code_column = get_column_letter(layout.column_of("code"))
-    readers: dict[str, Any] = {
+    readers: dict[str, Callable[[Any], Any]] = {
         "code": _code,
         "name": lambda value: _text(value, "name"),
         "unit": lambda value: _text(value, "unit"),
@@ -431,25 +555,24 @@ def _read_rows(
         "estimated_cost": lambda value: _decimal(value, COST_DIGITS, COST_DECIMALS),
         "version": _version,
     }
-    read: list[tuple[int, dict[str, Any], dict[datetime.date, Decimal], list[CellError]]] = []
+    name_column, code_column_index = layout.column_of("name"), layout.column_of("code")
+    read: list[_Read] = []
     section_names: dict[str, str] = {}
-    for row, by_column in cells.items():
-        raw: dict[str, object] = {}
+    for row, by_column in cells:
+        raw: dict[int, object] = {}
         errors: list[CellError] = []
-        for cell in by_column.values():
+        refused_columns: set[int] = set()
+        for column, value in by_column.items():
             try:
-                value = _cell_value(cell, values)
+                raw[column] = _cell_value(value)
             except _Refused as refused:
-                errors.append(CellError(cell.coordinate, str(refused)))
-                value = "#"
-            raw[cell.coordinate] = value
+                errors.append(CellError(f"{get_column_letter(column)}{row}", str(refused)))
+                refused_columns.add(column)
+                raw[column] = "#"
         if all(_is_blank(value) for value in raw.values()):
             continue  # an empty row (or one with values only in columns not read)
-        name_cell = by_column.get(layout.column_of("name"))
-        code_cell = by_column.get(layout.column_of("code"))
-        if (code_cell is None or _is_blank(raw[code_cell.coordinate])) and (
-            name_cell is not None
-            and (title := section_total_title(raw[name_cell.coordinate])) is not None
+        if _is_blank(raw.get(code_column_index)) and (
+            (title := section_total_title(raw.get(name_column))) is not None
         ):
             code, section_name = title
             if section_name and "." not in code and len(code) <= CODE_MAX_LENGTH:
@@ -457,31 +580,24 @@ def _read_rows(
             continue
         fields: dict[str, Any] = {}
         plans: dict[datetime.date, Decimal] = {}
-        refused_cells = {error.cell for error in errors}
         for column, key in layout.keys.items():
-            if key not in readers:
+            if key not in readers or column in refused_columns:
                 continue
-            coordinate = f"{get_column_letter(column)}{row}"
-            if coordinate in refused_cells:
-                continue
-            cell = by_column.get(column)
-            value = raw[cell.coordinate] if cell is not None else None
             try:
-                fields[key] = _read_cell(value, readers[key], required=_is_required(key))
+                fields[key] = _read_cell(raw.get(column), readers[key], required=_is_required(key))
             except _Refused as refused:
-                errors.append(CellError(coordinate, str(refused)))
+                errors.append(CellError(f"{get_column_letter(column)}{row}", str(refused)))
         for column, month in layout.months.items():
-            cell = by_column.get(column)
-            if cell is None or cell.coordinate in refused_cells:
+            if column not in raw or column in refused_columns:
                 continue
             try:
                 plan = _read_cell(
-                    raw[cell.coordinate],
+                    raw[column],
                     lambda value: _decimal(value, VOLUME_DIGITS, VOLUME_DECIMALS),
                     required=False,
                 )
             except _Refused as refused:
-                errors.append(CellError(cell.coordinate, str(refused)))
+                errors.append(CellError(f"{get_column_letter(column)}{row}", str(refused)))
             else:
                 if plan is not None:
                     plans[month] = plan
@@ -495,10 +611,10 @@ def _read_rows(
                 )
             )
         read.append((row, fields, plans, errors))
-    _refuse_duplicate_codes(read, code_column)
+    repeated = _refuse_duplicate_codes(read, code_column)
     rows, invalid = [], []
     for row, fields, plans, errors in read:
-        if errors:
+        if errors or row in repeated:
             errors.sort(key=lambda error: _cell_order(error.cell))
             invalid.append(InvalidRow(row=row, code=fields.get("code"), errors=errors))
         else:
@@ -530,11 +646,14 @@ def _cell_order(coordinate: str) -> tuple[int, str]:
     return (len(letters), letters)
 
 
+_REQUIRED = {column.key: column.required for column in SCHEDULE_COLUMNS}
+
+
 def _is_required(key: str) -> bool:
-    return next(column.required for column in SCHEDULE_COLUMNS if column.key == key)
+    return _REQUIRED[key]
 
 
-def _read_cell(value: object, reader: Any, *, required: bool) -> Any:
+def _read_cell(value: object, reader: Callable[[Any], Any], *, required: bool) -> Any:
     if value is _NO_VALUE:
         raise _Refused(_("formula without a computed value: open and save the file in Excel"))
     if isinstance(value, str):
@@ -546,28 +665,38 @@ def _read_cell(value: object, reader: Any, *, required: bool) -> Any:
     return reader(value)
 
 
-def _refuse_duplicate_codes(
-    read: Iterable[tuple[int, dict[str, Any], Any, list[CellError]]], code_column: str
-) -> None:
+def _refuse_duplicate_codes(read: list[_Read], code_column: str) -> set[int]:
+    """A code in several rows is one error, on its first row, naming the others (at most
+    ``DUPLICATE_ROWS_LISTED``, then how many more); the rows that repeat it are returned,
+    in error without a message of their own."""
     rows_of: dict[str, list[int]] = defaultdict(list)
-    read = list(read)
     for row, fields, _plans, _errors in read:
         if "code" in fields:
             rows_of[fields["code"]].append(row)
+    repeated: set[int] = set()
     for row, fields, _plans, errors in read:
-        others = [other for other in rows_of.get(fields.get("code"), []) if other != row]
-        if others:
-            errors.append(
-                CellError(
-                    f"{code_column}{row}",
-                    ngettext(
-                        "the code %(code)s is also in row %(rows)s",
-                        "the code %(code)s is also in rows %(rows)s",
-                        len(others),
-                    )
-                    % {"code": fields["code"], "rows": ", ".join(map(str, others))},
+        rows = rows_of.get(fields.get("code"), [])
+        if len(rows) < 2:
+            continue
+        if row != rows[0]:
+            repeated.add(row)
+            continue
+        others = rows[1:]
+        errors.append(
+            CellError(
+                f"{code_column}{row}",
+                ngettext(
+                    "the code %(code)s is also in row %(rows)s",
+                    "the code %(code)s is also in rows %(rows)s",
+                    len(others),
                 )
+                % {
+                    "code": fields["code"],
+                    "rows": listed([str(other) for other in others], limit=DUPLICATE_ROWS_LISTED),
+                },
             )
+        )
+    return repeated
 
 
 # The cells' values
@@ -637,6 +766,8 @@ def _places(number: Decimal) -> int:
 def _decimal(value: object, digits: int, decimals: int) -> Decimal:
     """A number cell, or text with a decimal comma or point and spaces (or no-break spaces) as
     thousands separators: ``1 234,5``. Never negative; at most ``decimals`` places."""
+    if type(value) is int and 0 <= value < 10 ** (digits - decimals):
+        return Decimal(value).quantize(_QUANTUM[decimals])  # a whole number cell: most are
     if isinstance(value, bool):
         raise _Refused(_("not a number"))
     if isinstance(value, int):
@@ -672,7 +803,13 @@ def _decimal(value: object, digits: int, decimals: int) -> Decimal:
             _("too large: at most %(digits)d digits before the decimal point")
             % {"digits": digits - decimals}
         )
-    return number.quantize(Decimal(1).scaleb(-decimals))
+    return number.quantize(_QUANTUM[decimals])
+
+
+_QUANTUM = {
+    decimals: Decimal(1).scaleb(-decimals)
+    for decimals in range(max(VOLUME_DECIMALS, COST_DECIMALS) + 1)
+}
 
 
 def _date(value: object) -> datetime.date:
@@ -693,10 +830,12 @@ def _date(value: object) -> datetime.date:
 
 
 def _version(value: object) -> int:
+    """A whole number from 1 to ``MAX_VERSION``; a text of digits is read only when it has at
+    most 10 (Python refuses to convert 4,300 and more)."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str) and _WHOLE.fullmatch(value):
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
         raise _Refused(_("not a version: a whole number from 1 up, as the export writes it"))
     return value

@@ -1,11 +1,15 @@
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -119,11 +123,40 @@ def unit_quantum(decimals: int) -> Decimal:
     return Decimal(1).scaleb(-decimals)
 
 
+_units_read: ContextVar[dict[str, int] | None] = ContextVar("units_read", default=None)
+
+
+@contextmanager
+def units_read_once() -> Iterator[None]:
+    """Inside the block, the unit rules (``validate_known_unit``, ``validate_whole_plan``) read
+    the units kept in admin once, not a query per value: an import checks thousands of rows."""
+    if _units_read.get() is not None:
+        yield
+        return
+    token = _units_read.set(Unit.objects.decimals())
+    try:
+        yield
+    finally:
+        _units_read.reset(token)
+
+
+def _unit_is_kept(name: str) -> bool:
+    units = _units_read.get()
+    return name in units if units is not None else Unit.objects.filter(name=name).exists()
+
+
+def _unit_is_whole(name: str) -> bool:
+    units = _units_read.get()
+    if units is not None:
+        return units.get(name) == 0
+    return Unit.objects.filter(name=name, decimals=0).exists()
+
+
 def validate_whole_plan(*, unit: str, volume: Decimal | None, field: str) -> None:
     """A unit counted in whole units (``Unit.decimals`` 0) is planned in whole units."""
     if volume is None or volume == volume.to_integral_value():
         return
-    if Unit.objects.filter(name=unit, decimals=0).exists():
+    if _unit_is_whole(unit):
         raise ValidationError(
             {
                 field: _("%(unit)s are counted in whole units: %(volume)s is not a whole number.")
@@ -135,7 +168,7 @@ def validate_whole_plan(*, unit: str, volume: Decimal | None, field: str) -> Non
 def validate_known_unit(name: str) -> None:
     """A task's unit is one kept in admin; the message lists them (as the import shows it).
     A name too long for any unit is left to the field's length rule, said once."""
-    if len(name) <= UNIT_MAX_LENGTH and not Unit.objects.filter(name=name).exists():
+    if len(name) <= UNIT_MAX_LENGTH and not _unit_is_kept(name):
         known = ", ".join(Unit.objects.values_list("name", flat=True))
         raise ValidationError(
             _("Unknown unit “%(unit)s”. The units kept in admin: %(known)s."),
@@ -370,3 +403,33 @@ class CalendarDay(VersionedModel):
 
     def __str__(self) -> str:
         return f"{self.date.isoformat()} {_('working day') if self.is_working else _('day off')}"
+
+
+class ImportPlanQuerySet(models.QuerySet["ImportPlan"]):
+    def live(self) -> "ImportPlanQuerySet":
+        return self.filter(expires_at__gt=timezone.now())
+
+
+class ImportPlan(models.Model):
+    """A previewed import kept between its preview and its apply (docs/excel.md): the parsed
+    sheet and what the preview saw (``schedule.import_plans.plan_to_data``), as compressed
+    JSON. The page carries only its ``token``; a plan is found by its token and the user who
+    previewed it, until ``expires_at``. Several processes share it through the database."""
+
+    token = models.CharField(_("token"), max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    data = models.BinaryField(_("data"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"), db_index=True)
+
+    objects = ImportPlanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("import plan")
+        verbose_name_plural = _("import plans")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.created_at.isoformat()}"

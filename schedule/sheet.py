@@ -55,6 +55,9 @@ month (``month_heading``)."""
 SECTION_TOTAL = pgettext_lazy("sheet", "Section %(section)s total")
 """The name cell of a section's subtotal row (its code cell is empty); the import skips it."""
 
+SECTION_TOTAL_MAX_LENGTH = 1000
+"""A longer name cell is no subtotal's (its code and name are at most 32 and 255 characters)."""
+
 SCHEDULE_SHEET_TITLE = pgettext_lazy("sheet", "Schedule")
 
 
@@ -108,7 +111,7 @@ def section_total_title(name: object) -> tuple[str, str] | None:
     """The section code and name a subtotal's name cell says (``SECTION_TOTAL`` of
     «2 — Бетонные работы», in any language): ``("2", "Бетонные работы")``; the name is empty
     when the cell gives none; None for any other cell."""
-    if not isinstance(name, str):
+    if not isinstance(name, str) or len(name) > SECTION_TOTAL_MAX_LENGTH:
         return None
     text = _normalized(name)
     for language, _name in settings.LANGUAGES:

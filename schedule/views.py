@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -35,13 +34,15 @@ from .import_plans import (
     ImportConflict,
     ImportInvalid,
     ImportPreview,
-    Seen,
-    plan_from_data,
-    plan_to_data,
+    RowKind,
+    RowPreview,
+    import_plan_discard,
+    import_plan_load,
+    import_plan_store,
     schedule_import_apply,
     schedule_import_preview,
 )
-from .imports import ScheduleSheet, WorkbookError, read_schedule
+from .imports import PROBLEMS_LISTED, ScheduleSheet, WorkbookError, more, read_schedule
 from .models import Section, Task, section_title, task_section
 from .selectors import task_list
 from .services import task_create, task_delete, task_update
@@ -332,21 +333,12 @@ def task_export_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-# Import: upload → preview → apply. The parsed sheet and what the preview saw travel in the
-# page, signed (compressed, bound to the user, valid for IMPORT_PLAN_MAX_AGE): nothing is stored
-# on the server between the two steps, and a plan cannot be forged or replayed by another user.
+# Import: upload → preview → apply. The parsed sheet and what the preview saw are kept on the
+# server (ImportPlan, for SPREADSHEET_IMPORT_PLAN_MAX_AGE_SECONDS) under a token the page
+# carries: a plan is found only with the token and by the user who previewed it, and the apply's
+# request is small whatever the file was.
 IMPORT_PERMISSIONS = ("schedule.add_task", "schedule.change_task")
 MONTHLY_PERMISSIONS = ("monthly.add_monthlytask", "monthly.change_monthlytask")
-IMPORT_PLAN_MAX_AGE = 3600  # seconds
-
-
-def _plan_salt(request: HttpRequest) -> str:
-    return f"schedule.import.{request.user.pk}"
-
-
-def _plan_token(request: HttpRequest, sheet: ScheduleSheet, seen: Seen) -> str:
-    data = plan_to_data(sheet=sheet, seen=seen)
-    return signing.dumps(data, salt=_plan_salt(request), compress=True)
 
 
 def _import_page(
@@ -358,11 +350,37 @@ def _import_page(
     problems: list[str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    context: dict[str, Any] = {"form": form, "preview": preview, "problems": problems or []}
+    problems = problems or []
+    if len(problems) > PROBLEMS_LISTED:
+        problems = [*problems[:PROBLEMS_LISTED], more(len(problems) - PROBLEMS_LISTED)]
+    context: dict[str, Any] = {"form": form, "preview": preview, "problems": problems}
     if preview is not None and sheet is not None:
-        context["plan"] = _plan_token(request, sheet, preview.seen)
-        context["shown_rows"] = [row for row in preview.rows if row.kind != "unchanged"]
+        context["plan"] = import_plan_store(sheet=sheet, seen=preview.seen, user=request.user)
+        context["shown_rows"], context["more_errors"], context["more_changes"] = _shown_rows(
+            preview
+        )
     return render(request, "schedule/task_import.html", context, status=status)
+
+
+def _shown_rows(preview: ImportPreview) -> tuple[list[RowPreview], int, int]:
+    """The rows the preview's table shows: every row in conflict (each needs a decision), and
+    at most ``PROBLEMS_LISTED`` rows in error and as many new or changed ones, in sheet order;
+    how many more rows in error and how many more new or changed rows there are. A row in
+    error only for repeating a code is named by the code's first row, not shown."""
+    shown, errors, changes = [], 0, 0
+    for row in preview.rows:
+        if row.kind == RowKind.UNCHANGED or (row.kind == RowKind.ERROR and not row.errors):
+            continue
+        if row.kind == RowKind.ERROR:
+            errors += 1
+            if errors > PROBLEMS_LISTED:
+                continue
+        elif row.kind in {RowKind.NEW, RowKind.CHANGED}:
+            changes += 1
+            if changes > PROBLEMS_LISTED:
+                continue
+        shown.append(row)
+    return shown, max(errors - PROBLEMS_LISTED, 0), max(changes - PROBLEMS_LISTED, 0)
 
 
 @allows_uploads(setting="SPREADSHEET_IMPORT_MAX_BYTES", permissions=IMPORT_PERMISSIONS)
@@ -386,14 +404,12 @@ def task_import_view(request: HttpRequest) -> HttpResponse:
 
 
 def _import_apply(request: HttpRequest) -> HttpResponse:
-    try:
-        data = signing.loads(
-            request.POST["plan"], salt=_plan_salt(request), max_age=IMPORT_PLAN_MAX_AGE
-        )
-        sheet, seen = plan_from_data(data)
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
+    token = request.POST["plan"]
+    plan = import_plan_load(token=token, user=request.user)
+    if plan is None:
         problem = _("This preview has expired or is not yours: upload the file again.")
         return _import_page(request, form=ImportUploadForm(), problems=[problem], status=400)
+    sheet, seen = plan
     delete_missing = request.POST.get("delete_missing") == "on"
     if delete_missing and not request.user.has_perm("schedule.delete_task"):
         raise PermissionDenied
@@ -415,6 +431,7 @@ def _import_apply(request: HttpRequest) -> HttpResponse:
             actor=request.user,
         )
     except ImportConflict as refused:
+        import_plan_discard(token=token, user=request.user)
         preview = schedule_import_preview(sheet=sheet, since=seen)
         problems = [str(problem) for problem in refused.problems]
         return _import_page(
@@ -426,6 +443,7 @@ def _import_apply(request: HttpRequest) -> HttpResponse:
             status=409,
         )
     except ImportInvalid as refused:
+        import_plan_discard(token=token, user=request.user)
         preview = schedule_import_preview(sheet=sheet)
         problems = [str(problem) for problem in refused.problems]
         return _import_page(
@@ -436,6 +454,7 @@ def _import_apply(request: HttpRequest) -> HttpResponse:
             problems=problems,
             status=400,
         )
+    import_plan_discard(token=token, user=request.user)
     messages.success(
         request,
         _(

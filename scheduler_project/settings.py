@@ -139,6 +139,19 @@ SPREADSHEET_IMPORT_MAX_BYTES = int(os.environ.get("SPREADSHEET_IMPORT_MAX_BYTES"
 SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES = int(
     os.environ.get("SPREADSHEET_IMPORT_MAX_UNCOMPRESSED_BYTES", str(100 * 2**20))
 )
+# Its first sheet may hold values in this many rows and columns (headings and titles included);
+# a value beyond refuses the file where the reader meets it (docs/excel.md).
+SPREADSHEET_IMPORT_MAX_ROWS = int(os.environ.get("SPREADSHEET_IMPORT_MAX_ROWS", "30000"))
+SPREADSHEET_IMPORT_MAX_COLUMNS = int(os.environ.get("SPREADSHEET_IMPORT_MAX_COLUMNS", "100"))
+# An import's apply writes at most this many tasks and monthly plans: other writers wait while
+# it writes them (about 50 microseconds each, docs/excel.md), so this bounds their wait.
+SPREADSHEET_IMPORT_MAX_WRITES = int(os.environ.get("SPREADSHEET_IMPORT_MAX_WRITES", "30000"))
+# A preview is kept on the server (schedule.models.ImportPlan) for its apply this many seconds;
+# a user keeps at most SPREADSHEET_IMPORT_PLANS_PER_USER of them (the oldest go first).
+SPREADSHEET_IMPORT_PLAN_MAX_AGE_SECONDS = int(
+    os.environ.get("SPREADSHEET_IMPORT_PLAN_MAX_AGE_SECONDS", "3600")
+)
+SPREADSHEET_IMPORT_PLANS_PER_USER = int(os.environ.get("SPREADSHEET_IMPORT_PLANS_PER_USER", "5"))
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),

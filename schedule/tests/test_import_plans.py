@@ -3,16 +3,26 @@
 import dataclasses
 import datetime
 import io
+from contextlib import contextmanager
 from decimal import Decimal
+from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
+from daily.api import DailyWorkSerializer
+from daily.models import DailyWork
+from daily.services import daily_work_update
 from daily.tests.factories import DailyWorkFactory
+from monthly.api import MonthlyTaskSerializer
 from monthly.models import MonthlyTask
 from monthly.services import monthly_task_delete, monthly_task_update
 from monthly.tests.factories import MonthlyTaskFactory
-from realtime.models import Event
+from realtime.models import Change, Event
+from schedule import import_plans
+from schedule.api import TaskSerializer
 from schedule.import_plans import (
     Decision,
     FieldChange,
@@ -703,3 +713,237 @@ def test_a_sections_name_travels_in_its_subtotal_row_and_the_import_sets_it(lang
     assert result.sections_named == 1
     assert Section.objects.get(code="2").name == "Бетонные работы"
     assert apply(read_schedule(io.BytesIO(edited.getvalue()))).sections_named == 0
+
+
+# The write: everything computed before it, unlocked; then a short locked part, in bulk.
+
+
+@contextmanager
+def meanwhile(change):
+    """Run ``change`` once the apply has computed its writes and before it locks: another
+    user's write in between."""
+    planned = import_plans._planned
+    calls = []
+
+    def planned_then_change(*args, **kwargs):
+        writes = planned(*args, **kwargs)
+        if not calls:
+            calls.append(True)
+            change()
+        return writes
+
+    with mock.patch.object(import_plans, "_planned", planned_then_change):
+        yield
+
+
+def test_a_change_made_while_the_apply_computes_is_merged_under_the_lock(capture_events):
+    task = TaskFactory(name="Old", unit="m³")
+    sheet = sheet_of(sheet_row(task, name="From the file", monthly_plans={NOVEMBER: Decimal(5)}))
+    preview = schedule_import_preview(sheet=sheet)
+
+    def report_and_edit():
+        DailyWorkFactory(task=task, volume=Decimal("7"))
+        task_update(task=Task.objects.get(pk=task.pk), data={"unit": "t"}, version=None)
+
+    with meanwhile(report_and_edit), capture_events() as events:
+        apply(sheet, seen=preview.seen)
+
+    task.refresh_from_db()
+    assert (task.name, task.unit, task.volume_fact) == ("From the file", "t", Decimal("7.000"))
+    assert [event.type for event in events][-2:] == ["task_updated", "monthly_task_created"]
+    assert events[-2].data["version"] == task.version
+    assert events[-2].data["unit"] == "t"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("delete", "deleted in the app since the preview"),
+        ("create", "created in the app since the preview"),
+        ("plan", "its plan for 2026-11 changed in the app since the preview"),
+        ("rename", "created in the app since the preview"),
+    ],
+)
+def test_a_conflict_made_while_the_apply_computes_refuses_it_whole(change, message):
+    task = TaskFactory()
+    sheet = sheet_of(
+        sheet_row(task, name="New", monthly_plans={NOVEMBER: Decimal(5)}), sheet_row("9.1", row=3)
+    )
+    preview = schedule_import_preview(sheet=sheet)
+    changes = {
+        "delete": lambda: Task.objects.get(pk=task.pk).delete(),
+        "create": lambda: TaskFactory(code="9.1"),
+        "plan": lambda: MonthlyTaskFactory(task=task, month=NOVEMBER),
+        "rename": lambda: task_update(task=task, data={"code": "9.1"}, version=None),
+    }
+
+    with meanwhile(changes[change]), pytest.raises(ImportConflict) as refused:
+        apply(sheet, seen=preview.seen)
+
+    assert message in [conflict.message for conflict in refused.value.problems]
+    assert not Task.objects.filter(name__in=["New", "Work 9.1"]).exists()
+    assert not Change.objects.filter(via="import").exists()
+
+
+def test_the_write_is_a_few_statements_whatever_the_number_of_rows(planner):
+    def statements(count: int, first: int) -> int:
+        rows = [
+            sheet_row(f"{first}.{n}", row=n + 1, monthly_plans={NOVEMBER: Decimal(n)})
+            for n in range(1, count + 1)
+        ]
+        sheet = sheet_of(*rows)
+        seen = schedule_import_preview(sheet=sheet).seen
+        with CaptureQueriesContext(connection) as queries:
+            apply(sheet, seen=seen, actor=planner)
+        return len(queries)
+
+    few, many = statements(5, 1), statements(400, 2)
+
+    assert Task.objects.count() == 405
+    assert many < few + 30
+
+
+def test_the_bulk_write_records_the_events_and_history_a_save_would(planner):
+    changed = TaskFactory(name="Old")
+    plan = MonthlyTaskFactory(task=changed, month=NOVEMBER, volume_plan=Decimal(3))
+    sheet = sheet_of(
+        *numbered(
+            sheet_row(changed, name="New", monthly_plans={NOVEMBER: Decimal(4)}),
+            sheet_row("9.1", monthly_plans={DECEMBER: Decimal(6)}),
+        )
+    )
+    before = Event.objects.latest_id()
+
+    apply(sheet, actor=planner)
+
+    events = list(Event.objects.filter(id__gt=before))
+    new = Task.objects.get(code="9.1")
+    changed.refresh_from_db()
+    plan.refresh_from_db()
+    new_plan = MonthlyTask.objects.get(task=new)
+    assert [(event.type, event.object_id) for event in events] == [
+        ("task_updated", changed.pk),
+        ("monthly_task_updated", plan.pk),
+        ("task_created", new.pk),
+        ("monthly_task_created", new_plan.pk),
+    ]
+    assert [event.data for event in events] == [
+        dict(TaskSerializer(changed).data),
+        dict(MonthlyTaskSerializer(plan).data),
+        dict(TaskSerializer(new).data),
+        dict(MonthlyTaskSerializer(new_plan).data),
+    ]
+    history = list(
+        Change.objects.filter(event_id__in=[event.id for event in events]).order_by("event_id")
+    )
+    assert [(c.kind, c.version, c.via, c.actor, c.at) for c in history] == [
+        ("updated", changed.version, "import", planner, events[0].created_at),
+        ("updated", plan.version, "import", planner, events[1].created_at),
+        ("created", 1, "import", planner, events[2].created_at),
+        ("created", 1, "import", planner, events[3].created_at),
+    ]
+    assert history[0].fields == {"name": ["Old", "New"]}
+    assert history[1].fields == {"volume_plan": ["3.000", "4.000"]}
+    assert history[2].fields["id"] == [None, new.pk]
+    assert history[3].fields["task"] == [None, new.pk]
+    assert history[3].subject == {
+        "code": "9.1",
+        "name": "Work 9.1",
+        "unit": "m³",
+        "month": "2026-12",
+        "volume_plan": "6.000",
+    }
+    assert {event.actor for event in events} == {planner}
+
+
+def test_an_apply_writing_more_than_the_limit_is_refused_before_anything_is_written(settings):
+    settings.SPREADSHEET_IMPORT_MAX_WRITES = 3
+    task = TaskFactory()
+    sheet = sheet_of(
+        *numbered(
+            sheet_row(task, name="New", monthly_plans={NOVEMBER: Decimal(5)}),
+            sheet_row("9.1", monthly_plans={NOVEMBER: Decimal(6)}),
+        )
+    )
+    preview = schedule_import_preview(sheet=sheet)
+    message = (
+        "Applying this file would write 4 tasks and monthly plans, more than the 3 written at "
+        "once (others' changes wait meanwhile): split it into smaller files."
+    )
+
+    with pytest.raises(ImportInvalid) as refused:
+        apply(sheet, seen=preview.seen)
+
+    assert (preview.writes, preview.too_many_writes) == (4, message)
+    assert refused.value.problems == [message]
+    assert not MonthlyTask.objects.exists()
+    assert Task.objects.get().name == task.name
+
+
+def test_deleting_missing_tasks_records_what_deleting_each_task_would(planner, foreman):
+    kept, missing, other = TaskFactory.create_batch(3)
+    works = [
+        DailyWorkFactory(task=missing, date=datetime.date(2026, 11, day), created_by=foreman)
+        for day in (2, 3)
+    ]
+    plans = [MonthlyTaskFactory(task=missing, month=month) for month in (NOVEMBER, DECEMBER)]
+    DailyWorkFactory(task=other)
+    sheet = sheet_of(sheet_row(kept))
+    preview = schedule_import_preview(sheet=sheet)
+    expected = [
+        ("monthly_task_deleted", plans[1].pk, dict(MonthlyTaskSerializer(plans[1]).data)),
+        ("monthly_task_deleted", plans[0].pk, dict(MonthlyTaskSerializer(plans[0]).data)),
+        ("daily_work_deleted", works[1].pk, dict(DailyWorkSerializer(works[1]).data)),
+        ("daily_work_deleted", works[0].pk, dict(DailyWorkSerializer(works[0]).data)),
+        ("task_deleted", missing.pk, dict(TaskSerializer(Task.objects.get(pk=missing.pk)).data)),
+    ]
+    before = Event.objects.latest_id()
+
+    result = apply(sheet, seen=preview.seen, delete_missing=True, actor=planner)
+
+    events = list(
+        Event.objects.filter(
+            id__gt=before,
+            object_id__in=[p.pk for p in plans] + [w.pk for w in works] + [missing.pk],
+        )
+    )
+    assert [(event.type, event.object_id, event.data) for event in events][-5:] == expected
+    history = Change.objects.filter(event_id__in=[event.id for event in events])
+    assert {(change.kind, change.via, change.actor) for change in history} == {
+        ("deleted", "import", planner)
+    }
+    assert result.deleted == 2
+    assert list(Task.objects.all()) == [kept]
+    assert not DailyWork.objects.exists() and not MonthlyTask.objects.exists()
+
+
+def test_a_report_corrected_while_the_apply_computes_is_deleted_as_it_is_then():
+    kept, missing = TaskFactory.create_batch(2)
+    work = DailyWorkFactory(task=missing, description="first")
+    sheet = sheet_of(sheet_row(kept))
+    preview = schedule_import_preview(sheet=sheet)
+
+    def correct():
+        daily_work_update(daily_work=work, data={"description": "corrected"}, version=None)
+
+    before = Event.objects.latest_id()
+    with meanwhile(correct):
+        apply(sheet, seen=preview.seen, delete_missing=True)
+
+    deleted = Event.objects.get(id__gt=before, type="daily_work_deleted")
+    assert deleted.data["description"] == "corrected"
+    assert not Task.objects.filter(pk=missing.pk).exists()
+
+
+def test_a_missing_task_deleted_while_the_apply_computes_is_not_deleted_again(capture_events):
+    kept, missing = TaskFactory.create_batch(2)
+    DailyWorkFactory(task=missing)
+    sheet = sheet_of(sheet_row(kept))
+    preview = schedule_import_preview(sheet=sheet)
+
+    with meanwhile(lambda: Task.objects.get(pk=missing.pk).delete()), capture_events() as events:
+        result = apply(sheet, seen=preview.seen, delete_missing=True)
+
+    assert [event.type for event in events].count("task_deleted") == 1
+    assert result.deleted == 0
+    assert list(Task.objects.all()) == [kept]

@@ -1,18 +1,22 @@
 """The import page: upload → preview → apply, in both steps' failures too."""
 
+import datetime
 import io
 import re
+import secrets
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from openpyxl import Workbook, load_workbook
 
 from monthly.models import MonthlyTask
 from realtime.models import Event
-from schedule.models import Task
+from schedule.models import ImportPlan, Task
 from schedule.services import task_update
+from schedule.tests import xlsx_files
 from schedule.tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -153,7 +157,8 @@ def test_missing_tasks_are_kept_unless_the_box_is_ticked(planner_client):
     planner_client.post(URL, {"plan": plan_of(preview)})
     assert Task.objects.count() == 2
 
-    planner_client.post(URL, {"plan": plan_of(preview), "delete_missing": "on"})
+    again = planner_client.post(URL, {"file": upload(row_of(kept))})
+    planner_client.post(URL, {"plan": plan_of(again), "delete_missing": "on"})
     assert list(Task.objects.all()) == [kept]
 
 
@@ -219,3 +224,151 @@ def test_the_page_speaks_russian(planner_client):
         response = planner_client.get(URL, HTTP_ACCEPT_LANGUAGE="ru")
 
     assert "Импорт графика" in response.content.decode()
+
+
+# The plan kept on the server: the apply's request carries its token only.
+
+
+def test_a_preview_larger_than_the_request_limit_is_applied_by_its_token(planner_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 20_000
+    rows = [
+        [f"1.{number}", secrets.token_hex(100), "м³", 5, "01.11.2026", "30.11.2026"]
+        for number in range(1, 201)
+    ]
+    file = upload(*rows)
+    assert len(file.getvalue()) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    preview = planner_client.post(URL, {"file": file})
+    token = plan_of(preview)
+    applied = planner_client.post(URL, {"plan": token})
+
+    assert applied.status_code == 302
+    assert Task.objects.count() == 200
+    assert len(token) < 100
+
+
+def test_a_plan_is_applied_once(planner_client):
+    preview = planner_client.post(
+        URL, {"file": upload(["2.1", "N", "t", 5, "01.11.2026", "30.11.2026"])}
+    )
+    assert planner_client.post(URL, {"plan": plan_of(preview)}).status_code == 302
+    Task.objects.all().delete()
+
+    again = planner_client.post(URL, {"plan": plan_of(preview)})
+
+    assert again.status_code == 400
+    assert "upload the file again" in again.content.decode()
+    assert not Task.objects.exists()
+
+
+def test_an_expired_plan_is_refused_and_deleted_by_the_next_preview(planner_client, settings):
+    file = upload(["2.1", "N", "t", 5, "01.11.2026", "30.11.2026"])
+    settings.SPREADSHEET_IMPORT_PLAN_MAX_AGE_SECONDS = 60
+    preview = planner_client.post(URL, {"file": file})
+    later = timezone.now() + datetime.timedelta(seconds=61)
+
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        refused = planner_client.post(URL, {"plan": plan_of(preview)})
+        file.seek(0)
+        planner_client.post(URL, {"file": file})
+
+    assert refused.status_code == 400
+    assert "This preview has expired or is not yours" in refused.content.decode()
+    assert ImportPlan.objects.count() == 1
+    assert not Task.objects.exists()
+
+
+def test_a_user_keeps_the_newest_plans_only(planner_client, settings):
+    settings.SPREADSHEET_IMPORT_PLANS_PER_USER = 2
+    file = upload(["2.1", "N", "t", 5, "01.11.2026", "30.11.2026"])
+    tokens = []
+    for _ in range(3):
+        file.seek(0)
+        tokens.append(plan_of(planner_client.post(URL, {"file": file})))
+
+    assert planner_client.post(URL, {"plan": tokens[0]}).status_code == 400
+    assert planner_client.post(URL, {"plan": tokens[2]}).status_code == 302
+    assert ImportPlan.objects.count() == 1
+
+
+# Bounded pages, whatever the file.
+
+
+def test_six_thousand_rows_of_one_code_make_a_small_page_naming_the_code_once(planner_client):
+    file = io.BytesIO(xlsx_files.one_code_in_every_row(6000))
+    file.name = "schedule.xlsx"
+
+    response = planner_client.post(URL, {"file": file})
+
+    page = response.content.decode()
+    assert "0 new, 0 changed, 0 unchanged, 6000 in error, 0 in conflict." in page
+    assert page.count("the code 1.1 is also in rows") == 1
+    assert "3, 4, 5, 6, 7, 8, 9, 10, 11, 12 and 5,989 more" in page
+    assert len(response.content) < 100_000
+
+
+def test_at_most_a_hundred_rows_in_error_are_listed(planner_client):
+    rows = [[f"1.{n}", "N", "t", "lots", "01.11.2026", "30.11.2026"] for n in range(1, 151)]
+
+    page = planner_client.post(URL, {"file": upload(*rows)}).content.decode()
+
+    assert page.count('data-kind="error"') == 100
+    assert "And 50 more rows in error" in page
+
+
+def test_a_heading_of_a_megabyte_makes_a_small_page(planner_client, settings):
+    settings.SPREADSHEET_IMPORT_MAX_COLUMNS = 1000
+    file = io.BytesIO(xlsx_files.long_string_headings(length=1_000_000, count=300))
+    file.name = "schedule.xlsx"
+
+    response = planner_client.post(URL, {"file": file})
+
+    assert response.status_code == 400
+    assert "and 200 more (rename them" in response.content.decode()
+    assert len(response.content) < 30_000
+
+
+def test_a_version_of_thousands_of_digits_is_shown_as_the_cells_error(planner_client):
+    file = io.BytesIO(xlsx_files.version_of_digits(5000))
+    file.name = "schedule.xlsx"
+
+    response = planner_client.post(URL, {"file": file})
+
+    assert response.status_code == 200
+    assert "G2: not a version: a whole number from 1 up" in response.content.decode()
+
+
+def test_the_rows_left_out_are_counted_in_russian(planner_client):
+    rows = [[f"1.{n}", "N", "t", "lots", "01.11.2026", "30.11.2026"] for n in range(1, 103)]
+
+    with translation.override("ru"):
+        page = planner_client.post(
+            URL, {"file": upload(*rows)}, HTTP_ACCEPT_LANGUAGE="ru"
+        ).content.decode()
+
+    assert "И ещё 2 строки с ошибками: исправьте те, что выше" in page
+
+
+def test_a_preview_too_large_to_apply_at_once_says_so_instead_of_offering_to_apply(
+    planner_client, settings
+):
+    settings.SPREADSHEET_IMPORT_MAX_WRITES = 1
+    file = upload(*[[f"2.{n}", "N", "t", 5, "01.11.2026", "30.11.2026"] for n in (1, 2)])
+
+    page = planner_client.post(URL, {"file": file}).content.decode()
+
+    assert "Applying this file would write 2 tasks and monthly plans, more than the 1" in page
+    assert ">Apply<" not in page
+
+
+def test_at_most_a_hundred_new_or_changed_rows_are_listed_and_all_are_applied(planner_client):
+    rows = [[f"1.{n}", "N", "м³", 5, "01.11.2026", "30.11.2026"] for n in range(1, 131)]
+
+    preview = planner_client.post(URL, {"file": upload(*rows)})
+    page = preview.content.decode()
+
+    assert "130 new, 0 changed" in page
+    assert page.count('data-kind="new"') == 100
+    assert "And 30 more new or changed rows, applied as the file has them." in page
+    assert planner_client.post(URL, {"plan": plan_of(preview)}).status_code == 302
+    assert Task.objects.count() == 130

@@ -103,6 +103,8 @@ class Command(BaseCommand):
             f"{counts['conflict']} in conflict."
         )
         for row in preview.rows:
+            if row.kind == RowKind.ERROR and not row.errors:
+                continue  # repeats a code: named by the code's first row
             if row.kind == RowKind.ERROR:
                 errors = "; ".join(str(error) for error in row.errors)
                 self.stdout.write(f"Row {row.row} ({row.code or '?'}) error: {errors}")
