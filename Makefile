@@ -12,7 +12,7 @@ find_python = for candidate in $$PYTHON_BIN python3.13 python3.12 python3 \
 	    echo "$$candidate"; exit 0; fi; \
 	done; exit 1
 
-.PHONY: run test setup lint format messages demo clean bench system-packages
+.PHONY: run test check setup lint format messages demo clean bench system-packages
 
 # Beyond loopback, demo users with published passwords (or DEBUG's public key) refuse to serve:
 # check_demo_exposure says how to proceed (DEMO_ON_NETWORK=1 insists).
@@ -39,6 +39,12 @@ system-packages:
 test: system-packages $(VENV)/.dev-requirements-installed messages
 	$(BIN)/pytest -q
 	$(BIN)/pytest -q e2e
+	$(MAKE) lint
+
+# The fast lane while working: the tests that start no server process, browser or benchmark
+# (markers in conftest.py), and the linters. `make test` still runs everything.
+check: $(VENV)/.dev-requirements-installed messages
+	$(BIN)/pytest -q -m "not processes and not browser and not bench"
 	$(MAKE) lint
 
 # The fan-out benchmark (docs/performance.md): loopback only, a few minutes with the defaults;

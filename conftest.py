@@ -196,10 +196,29 @@ def capture_events(django_capture_on_commit_callbacks):
     return capture
 
 
+# The fixtures that start processes (daphne, uvicorn, redis-server, nginx, ORM workers) or a
+# live server: a test using one, directly or through another fixture, is in the ``processes``
+# lane; the browser tests (e2e/) are in ``browser``, the benchmark's in ``bench``.
+PROCESS_FIXTURES = frozenset({"server_factory", "redis_url", "orm", "live_server"})
+
+
+def _mark_lanes(items: list[pytest.Item]) -> None:
+    """The test lanes (``make check`` runs what is in none of them)."""
+    for item in items:
+        parts = item.path.relative_to(item.config.rootpath).parts
+        if parts[0] == "e2e":
+            item.add_marker(pytest.mark.browser)
+        elif parts[0] == "bench":
+            item.add_marker(pytest.mark.bench)
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.processes)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``postgresql`` need what SQLite lacks (row locks): on SQLite they are
-    deselected, and counted as such in the summary, not skipped; CI's second pass runs them on
-    PostgreSQL (``.ci/run``)."""
+    """The test lanes are marked (``_mark_lanes``). Tests marked ``postgresql`` need what
+    SQLite lacks (row locks): on SQLite they are deselected, and counted as such in the
+    summary, not skipped; CI's second pass runs them on PostgreSQL (``.ci/run``)."""
+    _mark_lanes(items)
     if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         return
     kept = [item for item in items if item.get_closest_marker("postgresql") is None]

@@ -39,7 +39,6 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from daily.models import DailyWork
 from monthly.fields import parse_month
 from monthly.models import MonthlyTask
 from realtime.context import VIA_IMPORT, acting_as, writing_via
@@ -990,6 +989,17 @@ def _deletion(task: Task) -> _Deletion:
     )
 
 
+def _dependent_models() -> list[type[models.Model]]:
+    """The models whose rows a task's deletion takes with it (its plans and daily works: the
+    relations to ``Task`` that cascade), read from the relations so this app names none of the
+    apps above it."""
+    return [
+        relation.related_model
+        for relation in Task._meta.related_objects
+        if relation.on_delete is models.CASCADE
+    ]
+
+
 def _deletions_confirmed(deletions: list[_Deletion], state: _State) -> list[_Deletion]:
     """Inside the write's transaction, once the tasks are locked (``_confirmed``: a task
     changed since is a conflict): the deletions whose daily works or plans changed since they
@@ -999,7 +1009,7 @@ def _deletions_confirmed(deletions: list[_Deletion], state: _State) -> list[_Del
     if not deletions:
         return deletions
     now: defaultdict[int, set[tuple[str, int, int]]] = defaultdict(set)
-    for model in (DailyWork, MonthlyTask):
+    for model in _dependent_models():
         rows = model.objects.filter(task__in=[deletion.task.pk for deletion in deletions])
         for pk, version, task_id in rows.values_list("pk", "version", "task_id"):
             now[task_id].add((model._meta.label, pk, version))
@@ -1020,7 +1030,7 @@ def _delete(deletions: list[_Deletion]) -> list[EncodedPublication]:
             by_model.setdefault(type(obj), []).append(obj.pk)
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        for model in (MonthlyTask, DailyWork, Task):
+        for model in (*_dependent_models(), Task):
             ids = by_model.get(model, [])
             size = min(query_params(), 1000)
             for start in range(0, len(ids), size):
