@@ -69,7 +69,8 @@ class VersionedQuerySet[ModelT: "VersionedModel"](models.QuerySet[ModelT]):
     """Bulk writes behave like saves: versions move on and each row is published once.
 
     ``update``, ``bulk_create`` and ``bulk_update`` send no ``post_save``, so they publish
-    through ``realtime.signals.publish_saved`` themselves (STYLE rule 8). They do not send
+    through ``realtime.signals.publish_saved`` themselves (a write that sends no signal
+    publishes beside it). They do not send
     ``post_save`` by hand: a receiver would take rows that were never saved one by one for
     saves (no ``save()`` ran, ``update_fields`` unknown). ``delete`` needs nothing: Django
     sends ``post_delete`` per row whenever a receiver is connected.

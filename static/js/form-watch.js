@@ -1,7 +1,8 @@
 /**
  * Edit and delete forms: when the object open in the form is changed or deleted by someone else
- * meanwhile, the form says so at once (saving then shows the differences, as the server refuses
- * the stale version).
+ * meanwhile, the form says so at once. Saving then merges as the server does (docs/history.md,
+ * "Merging concurrent edits"): the fields the user changed are written unless someone changed
+ * them too, which the form shows as a conflict to decide.
  */
 
 import { actorName, format, realtime } from "./live.js";
