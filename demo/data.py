@@ -18,12 +18,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from daily.models import DailyWork
-from monthly.models import MonthlyTask, first_of_month
+from monthly.models import MonthlyTask
 from realtime.context import VIA_DAILY, acting_as, writing_via
 from schedule.models import CalendarDay, Section, Task
 from schedule.roles import FOREMEN, PLANNERS, VIEWERS, roles_ensure
 from schedule.services import units_ensure
-from schedule.working_days import WorkingCalendar, country_days, month_last_day, working_calendar
+from schedule.working_days import WorkingCalendar, country_days, working_calendar
+from scheduler_project.months import first_of_month, month_last_day
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,12 @@ from daily.models import DailyWork
 from daily.services import daily_work_create, daily_work_update
 from demo.data import demo_seed
 from e2e.conftest import assert_not_reloaded, mark_document, notices, screenshot
-from monthly.models import first_of_month
 from monthly.tests.factories import MonthlyTaskFactory
 from progress.selectors import month_grid
 from realtime.models import Change
 from schedule.roles import FOREMEN, PLANNERS
 from schedule.tests.factories import TaskFactory
-from schedule.working_days import month_last_day
+from scheduler_project.months import first_of_month, month_last_day
 from scheduler_project.numbers import format_volume
 
 pytestmark = pytest.mark.django_db(transaction=True)

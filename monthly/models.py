@@ -7,13 +7,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from schedule.models import VOLUME_DECIMALS, VOLUME_DIGITS, Task, validate_whole_plan
+from scheduler_project.months import first_of_month
 from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 
 from .fields import format_month
-
-
-def first_of_month(day: datetime.date) -> datetime.date:
-    return day.replace(day=1)
 
 
 class MonthlyTaskQuerySet(VersionedQuerySet["MonthlyTask"]):

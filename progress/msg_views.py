@@ -29,11 +29,11 @@ from monthly.forms import (
     MonthlyTaskUpdateForm,
     row_auto_id,
 )
-from monthly.models import MonthlyTask, first_of_month
+from monthly.models import MonthlyTask
 from monthly.services import monthly_task_create, monthly_task_delete, monthly_task_update
 from realtime.protocol import DAILY_WORKS, MONTHLY_TASKS, TASKS
 from schedule.models import Task, is_section_code, task_code_key
-from schedule.working_days import month_last_day
+from scheduler_project.months import first_of_month, month_last_day, shift_month
 from scheduler_project.pages import (
     Conflict,
     Outcome,
@@ -56,8 +56,7 @@ def _this_month() -> datetime.date:
 
 def _shift(month: datetime.date, months: int) -> datetime.date | None:
     """The first of the month ``months`` away, or None outside the months shown."""
-    index = month.year * 12 + month.month - 1 + months
-    shifted = datetime.date(max(1, min(9999, index // 12)), index % 12 + 1, 1)
+    shifted = shift_month(month, months)
     return shifted if _is_shown(shifted) else None
 
 

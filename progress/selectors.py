@@ -3,7 +3,7 @@ S-curve and the plausibility warnings of a report or a plan."""
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import NamedTuple
@@ -15,7 +15,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from daily.models import DailyWork
-from monthly.models import MonthlyTask, first_of_month
+from monthly.models import MonthlyTask
 from schedule.models import (
     VOLUME_DECIMALS,
     Section,
@@ -28,10 +28,10 @@ from schedule.models import (
 from schedule.working_days import (
     WorkingCalendar,
     country_days,
-    month_last_day,
     working_calendar,
 )
-from scheduler_project.numbers import format_volume
+from scheduler_project.months import first_of_month, month_last_day, months_between
+from scheduler_project.numbers import PERCENT_QUANTUM, format_volume, percent
 
 from .forecasts import Forecast, Weighting, task_forecasts, task_weights
 
@@ -167,13 +167,6 @@ def _spread(
     return spread
 
 
-def _months(first: datetime.date, last: datetime.date) -> Iterator[datetime.date]:
-    month = first_of_month(first)
-    while month <= last:
-        yield month
-        month = month_last_day(month) + datetime.timedelta(days=1)
-
-
 PLANS = "monthly_plans"
 """The attribute ``_with_plans`` gives each task: its monthly plans, a list."""
 
@@ -213,7 +206,7 @@ def _task_month_plan(
         Decimal(0), task.volume_plan - sum((plan.volume_plan for plan in plans.values()), 0)
     )
     before = of = 0
-    for other in _months(task.start_date, task.end_date):
+    for other in months_between(task.start_date, task.end_date):
         if other in plans:
             continue
         count = calendar.count(
@@ -286,12 +279,7 @@ def day_task_figures(*, day: datetime.date, today: datetime.date) -> dict[int, D
     }
 
 
-PERCENT_QUANTUM = Decimal("0.1")
 HUNDRED = Decimal(100)
-
-
-def _percent(part: Decimal, whole: Decimal) -> Decimal:
-    return (part * HUNDRED / whole).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
 
 
 def _section_tasks(section: str | None) -> QuerySet[Task]:
@@ -477,15 +465,15 @@ def _unit_totals(rows: Sequence[GridRow]) -> list[UnitTotals]:
 def _grid_totals(rows: Sequence[GridRow], weights: dict[int, Decimal]) -> GridTotals:
     counted = [row for row in rows if row.percent is not None]
     weight = sum((weights[row.task.pk] for row in counted), Decimal(0))
-    percent = None
+    done = None
     if counted and weight:
         capped = sum(weights[row.task.pk] * min(row.percent, HUNDRED) for row in counted)
-        percent = (capped / weight).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
+        done = (capped / weight).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
     return GridTotals(
         tasks=len(rows),
         behind=sum(1 for row in rows if row.is_behind),
         late=sum(1 for row in rows if row.forecast.is_late),
-        percent=percent,
+        percent=done,
     )
 
 
@@ -603,7 +591,7 @@ def _grid_row(
         plan=month_plan,
         unspread=unspread,
         fact=fact,
-        percent=_percent(fact, month_plan) if month_plan else None,
+        percent=percent(fact, month_plan) if month_plan else None,
         remaining=remaining,
         fact_before_month=totals.before_month,
         remaining_at_month_start=remaining_at_start,
@@ -755,7 +743,7 @@ class ProgressCurve:
 def _task_plan_days(task: Task, *, calendar: WorkingCalendar) -> dict[datetime.date, Decimal]:
     """The task's plan per working day over all its months (the months' rule, docs/msg.md)."""
     days: dict[datetime.date, Decimal] = {}
-    for month in _months(task.start_date, task.end_date):
+    for month in months_between(task.start_date, task.end_date):
         days.update(_task_month_plan(task, month=month, calendar=calendar).days)
     return days
 
@@ -774,7 +762,7 @@ class _Increments:
             total, values = Decimal(0), []
             for step in steps:
                 total += step
-                values.append(_percent(total, self.weight) if self.weight else Decimal(0))
+                values.append(percent(total, self.weight) if self.weight else Decimal(0))
             return values
 
         actual: list[Decimal | None] = list(cumulative(self.actual[:reported]))

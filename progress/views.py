@@ -9,7 +9,7 @@ itself beyond ordering and picking rows: the figures are the selectors' (docs/ms
 
 import datetime
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -26,6 +26,7 @@ from monthly.fields import format_month
 from realtime.protocol import STREAM_PERMISSIONS
 from schedule.models import Section, Task, is_section_code, section_title, task_section
 from schedule.selectors import task_list
+from scheduler_project.numbers import percent
 
 from .api import ProgressCurveSerializer
 from .forecasts import Forecast, task_forecasts
@@ -33,7 +34,6 @@ from .selectors import GridRow, month_grid, progress_curve
 
 PERMISSIONS = ["schedule.view_task", "daily.view_dailywork"]
 FRAGMENT = "tables"
-LAG_QUANTUM = Decimal("0.1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +66,8 @@ def rows_by_lag(rows: list[GridRow]) -> list[LagRow]:
     lagging = []
     for row in rows:
         lag = -row.deviation_to_date
-        percent = (lag * 100 / row.plan).quantize(LAG_QUANTUM, ROUND_HALF_UP) if row.plan else None
-        lagging.append(LagRow(row=row, lag=lag, lag_percent=percent))
+        share = percent(lag, row.plan) if row.plan else None
+        lagging.append(LagRow(row=row, lag=lag, lag_percent=share))
     return sorted(
         lagging, key=lambda item: (item.lag_percent is None, -(item.lag_percent or 0))
     )  # sorted() is stable: the grid's code order breaks ties

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from scheduler_project.numbers import format_volume
+from scheduler_project.numbers import format_volume, percent
 from scheduler_project.versioning import VersionedModel, VersionedQuerySet
 
 VOLUME_DIGITS = 14
@@ -370,9 +370,7 @@ class Task(VersionedModel):
         """Share of the planned volume done, rounded to one decimal (0 when nothing is planned)."""
         if not self.volume_plan:
             return Decimal(0)
-        return (Decimal(self.volume_fact) * 100 / Decimal(self.volume_plan)).quantize(
-            Decimal("0.1")
-        )
+        return percent(self.volume_fact, self.volume_plan)
 
 
 class CalendarDayQuerySet(VersionedQuerySet["CalendarDay"]):

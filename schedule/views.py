@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from progress.forecasts import Forecast, task_forecasts
 from realtime.protocol import TASKS
 from scheduler_project.http import allows_uploads
+from scheduler_project.months import next_month
 from scheduler_project.pages import (
     Outcome,
     VersionedEditFlow,
@@ -211,9 +212,9 @@ def timeline_axis(
         unit = "month"
         start = first.replace(day=1)
         starts = [start]
-        while (following := _next_month(starts[-1])) <= last:
+        while (following := next_month(starts[-1])) <= last:
             starts.append(following)
-        end = _next_month(starts[-1]) - ONE_DAY
+        end = next_month(starts[-1]) - ONE_DAY
     day_width = TIMELINE_WIDTH / ((end - start).days + 1)
     quarterly = unit == "month" and len(starts) > 24
     ticks = [
@@ -231,10 +232,6 @@ def timeline_axis(
     return TimelineAxis(
         first=start, last=end, unit=unit, day_width=day_width, ticks=ticks, today_x=today_x
     )
-
-
-def _next_month(day: datetime.date) -> datetime.date:
-    return (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
 
 
 def _timeline_bar(task: Task, axis: TimelineAxis) -> TimelineBar:

@@ -20,6 +20,7 @@ from xlsxwriter.format import Format
 
 from monthly.models import MonthlyTask
 from progress.forecasts import ForecastStatus, task_forecasts
+from scheduler_project.numbers import percent
 from scheduler_project.workbooks import (
     STORED_DECIMALS,
     Sheet,
@@ -170,14 +171,14 @@ def _section_row(
         fact = sum((task.volume_fact for task in tasks), Decimal(0))
         subtotal(col["volume_plan"], 9, plan, formats.volume("total"))
         subtotal(col["volume_fact"], 9, fact, formats.volume("total"))
-        percent = (fact * 100 / plan).quantize(Decimal("0.1")) if plan else Decimal(0)
+        done = percent(fact, plan) if plan else Decimal(0)
         plan_cell = f"{column_name(col['volume_plan'])}{row + 1}"
         fact_cell = f"{column_name(col['volume_fact'])}{row + 1}"
         sheet.formula(
             row,
             col["progress"],
             f"=IF({plan_cell}=0,0,ROUND({fact_cell}*100/{plan_cell},1))",
-            percent,
+            done,
             formats.get("total", "num:0.0"),
         )
         for month, column in month_col.items():

@@ -27,13 +27,9 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from scheduler_project.months import month_last_day
+
 from .models import CalendarDay
-
-
-def month_last_day(month: datetime.date) -> datetime.date:
-    """The last day of ``month``'s month."""
-    following = month.replace(day=28) + datetime.timedelta(days=4)
-    return following - datetime.timedelta(days=following.day)
 
 
 @cache

@@ -105,6 +105,15 @@ def input_number(value: Decimal | int | str | None, language: str | None = None)
     return text.replace(".", decimal_mark)
 
 
+PERCENT_QUANTUM = Decimal("0.1")
+
+
+def percent(part: Decimal | int, whole: Decimal | int) -> Decimal:
+    """``part`` in percent of ``whole`` (not 0), one decimal, half up: every percent the pages,
+    files and API show (a task's progress, a month's plan done, a deviation's share)."""
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(PERCENT_QUANTUM, ROUND_HALF_UP)
+
+
 def format_volume(value: Decimal | int | str | None, decimals: int | None = None) -> str:
     """A volume without trailing zeros, grouped and localized: ``12 500,5`` in Russian, a
     negative one with the minus sign (``−3,5``); with ``decimals`` (its unit's,

@@ -10,11 +10,12 @@ from django.db.models import F, Sum
 
 from daily.models import DailyWork
 from demo.data import DEMO_USERS, WORKING_DAY_OFF_NOTE, WORKING_SATURDAY_NOTE, demo_seed
-from monthly.models import MonthlyTask, first_of_month
+from monthly.models import MonthlyTask
 from progress.selectors import daily_plan
 from realtime.models import Change
 from schedule.models import CalendarDay, Task
 from schedule.working_days import working_calendar
+from scheduler_project.months import first_of_month
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from monthly.models import MonthlyTask, first_of_month
+from monthly.models import MonthlyTask
 from schedule.tests.factories import TaskFactory
+from scheduler_project.months import first_of_month
 
 from .factories import MonthlyTaskFactory
 

@@ -12,6 +12,7 @@ from scheduler_project.numbers import (
     format_volume,
     input_number,
     parse_number,
+    percent,
     quoted,
 )
 
@@ -108,3 +109,13 @@ def test_a_long_value_is_quoted_in_part():
 def test_a_volume_is_shown_with_the_minus_sign_and_its_unit_s_decimals(value, decimals, shown):
     with translation.override("ru"):
         assert format_volume(Decimal(value), decimals).replace("\xa0", " ") == shown
+
+
+@pytest.mark.parametrize(
+    ("part", "whole", "shown"),
+    [("49", "400", "12.3"), ("1", "8", "12.5"), ("1", "3", "33.3"), ("-7", "40", "-17.5")],
+)
+def test_a_percent_has_one_decimal_rounded_half_up_everywhere(part, whole, shown):
+    """12.25 % is 12.3 on every page, file and API (a task's progress rounded it half to even,
+    12.2, while the МСГ rounded half up)."""
+    assert percent(Decimal(part), Decimal(whole)) == Decimal(shown)
