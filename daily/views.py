@@ -17,10 +17,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from monthly.api import FIRST_YEAR, LAST_YEAR
 from progress.selectors import daily_work_warnings, day_task_figures
 from realtime.protocol import DAILY_WORKS
 from schedule.models import Task
+from scheduler_project.months import FIRST_YEAR, LAST_YEAR
 from scheduler_project.numbers import format_volume
 from scheduler_project.pages import (
     Outcome,

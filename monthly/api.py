@@ -92,7 +92,3 @@ class MonthlyTaskViewSet(VersionedModelViewSet):
         return monthly_plan_warnings(
             task=task, month=instance.month, volume=instance.volume_plan, today=localdate()
         )
-
-
-# The months a plan and the МСГ take.
-FIRST_YEAR, LAST_YEAR = 1900, 2199

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from daily.models import DailyWork
-from monthly.api import FIRST_YEAR, LAST_YEAR, MonthSerializerField
+from monthly.api import MonthSerializerField
 from schedule.models import CODE_MAX_LENGTH, VOLUME_DECIMALS, Task, is_section_code
 from scheduler_project.api import (
     XLSX_FORMAT_PARAMETER,
@@ -29,6 +29,7 @@ from scheduler_project.api import (
     XlsxMixin,
     xlsx_responses,
 )
+from scheduler_project.months import FIRST_YEAR, LAST_YEAR
 from scheduler_project.permissions import ViewModelsPermission
 
 from .forecasts import ForecastStatus, Weighting

@@ -21,7 +21,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from daily.models import DailyWork
 from daily.views import DailyWorkPages
-from monthly.api import FIRST_YEAR, LAST_YEAR
 from monthly.fields import format_month, parse_month
 from monthly.forms import (
     MonthForm,
@@ -33,7 +32,13 @@ from monthly.models import MonthlyTask
 from monthly.services import monthly_task_create, monthly_task_delete, monthly_task_update
 from realtime.protocol import DAILY_WORKS, MONTHLY_TASKS, TASKS
 from schedule.models import Task, is_section_code, task_code_key
-from scheduler_project.months import first_of_month, month_last_day, shift_month
+from scheduler_project.months import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    first_of_month,
+    month_last_day,
+    shift_month,
+)
 from scheduler_project.pages import (
     Conflict,
     Outcome,

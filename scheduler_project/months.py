@@ -3,6 +3,10 @@
 import datetime
 from collections.abc import Iterator
 
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+"""The years whose months plans, the МСГ and the daily page's plan hints take (the working
+calendar needs real years)."""
+
 
 def first_of_month(day: datetime.date) -> datetime.date:
     """The month of ``day``: its first day."""
